@@ -1,0 +1,42 @@
+/**
+ * Prisma client factory. SQLite through the better-sqlite3 driver adapter, in WAL mode with a busy
+ * timeout and an explicit synchronous level (the process that first switches a file to WAL would
+ * otherwise keep FULL while later ones get NORMAL). Dates are stored as Unix milliseconds.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
+import { PrismaClient } from '../generated/prisma/client';
+import { sqliteFilePath } from './migrations';
+
+export type Db = PrismaClient;
+export { PrismaClient };
+
+export const SQLITE_BUSY_TIMEOUT_MS = 5000;
+/** NORMAL in WAL mode: a commit survives a process crash (kill -9); only an OS crash can lose the last ones. */
+export const SQLITE_SYNCHRONOUS = 'NORMAL';
+
+export async function createDb(databaseUrl: string): Promise<Db> {
+  const file = sqliteFilePath(databaseUrl);
+  if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
+  const adapter = new PrismaBetterSqlite3(
+    { url: file, timeout: SQLITE_BUSY_TIMEOUT_MS },
+    { timestampFormat: 'unixepoch-ms' },
+  );
+  const db = new PrismaClient({ adapter });
+  await db.$queryRawUnsafe('PRAGMA journal_mode = WAL');
+  await db.$executeRawUnsafe(`PRAGMA synchronous = ${SQLITE_SYNCHRONOUS}`);
+  await db.$executeRawUnsafe(`PRAGMA busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
+  await db.$executeRawUnsafe('PRAGMA foreign_keys = ON');
+  return db;
+}
+
+/** Reads back the pragmas that matter (for /health and tests). */
+export async function readSqliteSettings(
+  db: Db,
+): Promise<{ journalMode: string; synchronous: number; busyTimeoutMs: number }> {
+  const [jm] = await db.$queryRawUnsafe<{ journal_mode: string }[]>('PRAGMA journal_mode');
+  const [sync] = await db.$queryRawUnsafe<{ synchronous: number | bigint }[]>('PRAGMA synchronous');
+  const [busy] = await db.$queryRawUnsafe<{ timeout: number | bigint }[]>('PRAGMA busy_timeout');
+  return { journalMode: jm.journal_mode, synchronous: Number(sync.synchronous), busyTimeoutMs: Number(busy.timeout) };
+}
