@@ -213,7 +213,10 @@ function parseMedia(data: Json, streamSid: string, sequenceNumber: number): Pars
   const chunk = media.chunk === undefined ? 0 : toNumber(media.chunk);
   if (!Number.isFinite(chunk)) return fail('media: chunk is not numeric');
   const track = typeof media.track === 'string' ? media.track : 'inbound';
-  return { ok: true, message: { event: 'media', sequenceNumber, streamSid, media: { track, chunk, timestamp, payload } } };
+  return {
+    ok: true,
+    message: { event: 'media', sequenceNumber, streamSid, media: { track, chunk, timestamp, payload } },
+  };
 }
 
 function parseStart(data: Json, streamSid: string, sequenceNumber: number): ParseResult {

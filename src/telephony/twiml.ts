@@ -48,7 +48,10 @@ export function sayAndHangupTwiml(message: string, voice?: string): string {
 }
 
 /** Transfer the caller (after the stream closed) to a number or SIP URI, with an optional announcement. */
-export function dialTwiml(target: string, options: { announce?: string; callerId?: string; voice?: string } = {}): string {
+export function dialTwiml(
+  target: string,
+  options: { announce?: string; callerId?: string; voice?: string } = {},
+): string {
   const response = new twilio.twiml.VoiceResponse();
   if (options.announce) response.say(sayAttributes(options.voice), options.announce);
   const dial = response.dial(options.callerId ? { callerId: options.callerId } : {});
