@@ -2,10 +2,45 @@
  * The /api router: calls, recordings, notes, analytics, live status (SSE), OpenAPI document.
  * Mounted by app.ts behind the API-token check.
  */
-import { Router } from 'express';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import express, { Router } from 'express';
+import swaggerUi from 'swagger-ui-express';
 import type { ApiDeps } from './api-deps';
+import { createCallsRouter } from './calls-routes';
+import { createRecordingsRouter } from './recordings-routes';
+import { createAnalyticsRouter } from './analytics-routes';
+import { createStatusHandler, type SseOptions } from './sse';
+import { buildOpenApiDocument } from './openapi';
+import { PROJECT_ROOT } from '../db/migrations';
 
-export function createApiRouter(_deps: ApiDeps): Router {
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/** Largest JSON body the API accepts (a note is at most 10,000 characters). */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export interface ApiRouterOptions {
+  /** Interval of the SSE `: ping` comments (default 15 s). */
+  sseHeartbeatMs?: number;
+  /** Version shown in the OpenAPI document (default: package.json's). */
+  version?: string;
+}
+
+export function createApiRouter(deps: ApiDeps, options: ApiRouterOptions = {}): Router {
   const router = Router();
+  const openApi = buildOpenApiDocument(options.version ?? packageVersion());
+  const sse: SseOptions = { heartbeatMs: options.sseHeartbeatMs };
+
+  router.use(express.json({ limit: MAX_BODY_BYTES }));
+  router.get('/openapi.json', (_req, res) => {
+    res.json(openApi);
+  });
+  router.use('/docs', swaggerUi.serve, swaggerUi.setup(openApi, { customSiteTitle: 'Switchboard API' }));
+  router.use(createCallsRouter(deps));
+  router.use(createRecordingsRouter(deps));
+  router.use(createAnalyticsRouter(deps));
+  router.get('/status', createStatusHandler(deps, sse));
   return router;
 }

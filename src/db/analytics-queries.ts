@@ -1,0 +1,232 @@
+/**
+ * Aggregates behind GET /api/analytics: one grouped scan of the calls started in the range (joined
+ * to their Analytics row) gives the time series, and the summary is summed from its buckets; one
+ * more query picks the p95 latency. Buckets are UTC; week buckets start on Monday 00:00 UTC.
+ *
+ * Definitions (also in the OpenAPI description):
+ * - completed: status `completed`; failed: a final status other than completed or interrupted
+ *   (failed, busy, no-answer, canceled); interrupted calls (left open by a crash) are counted apart.
+ * - avgLatencyMs: mean over analysed calls of each call's median response latency (latencyP50Ms).
+ * - p95LatencyMs: 95th percentile (nearest rank) over analysed calls of each call's own p95
+ *   latency (latencyP95Ms): "95% of calls had a p95 latency at or below this".
+ * - talk ratio: caller talk time / (caller + agent talk time), over all analysed calls.
+ */
+import { Prisma } from '../generated/prisma/client';
+import type { Db } from './prisma';
+
+export type AnalyticsInterval = 'hour' | 'day' | 'week';
+
+export const INTERVAL_MS: Record<AnalyticsInterval, number> = {
+  hour: 3_600_000,
+  day: 86_400_000,
+  week: 604_800_000,
+};
+/** 1970-01-05 00:00 UTC, the first Monday of the epoch: origin of week buckets. */
+const WEEK_ORIGIN_MS = 4 * 86_400_000;
+export const MAX_BUCKETS = 2000;
+
+const FAILED_STATUSES = ['failed', 'busy', 'no-answer', 'canceled'];
+
+export interface AnalyticsBucket {
+  start: string;
+  calls: number;
+  completed: number;
+  failed: number;
+  avgDurationMs: number | null;
+  avgLatencyMs: number | null;
+  interruptions: number;
+  costUsd: number;
+}
+
+export interface AnalyticsSummary {
+  calls: number;
+  completed: number;
+  failed: number;
+  interrupted: number;
+  analyzedCalls: number;
+  totalDurationMs: number;
+  avgDurationMs: number | null;
+  avgLatencyMs: number | null;
+  p95LatencyMs: number | null;
+  interruptions: number;
+  sentiment: { positive: number; neutral: number; negative: number; unknown: number };
+  talk: { callerTalkMs: number; agentTalkMs: number; callerTalkRatio: number | null };
+  cost: { totalUsd: number; avgPerCallUsd: number | null; inputTokens: number; outputTokens: number };
+}
+
+export interface AnalyticsReport {
+  range: { startDate: string; endDate: string; interval: AnalyticsInterval };
+  summary: AnalyticsSummary;
+  series: AnalyticsBucket[];
+}
+
+/** Start of the bucket holding `ms`. */
+export function bucketStart(ms: number, interval: AnalyticsInterval): number {
+  const size = INTERVAL_MS[interval];
+  const origin = interval === 'week' ? WEEK_ORIGIN_MS : 0;
+  return Math.floor((ms - origin) / size) * size + origin;
+}
+
+export function bucketCount(startMs: number, endMs: number, interval: AnalyticsInterval): number {
+  return (bucketStart(endMs, interval) - bucketStart(startMs, interval)) / INTERVAL_MS[interval] + 1;
+}
+
+interface BucketRow {
+  bucket: bigint | number;
+  calls: bigint | number;
+  completed: bigint | number | null;
+  failed: bigint | number | null;
+  interrupted: bigint | number | null;
+  durationCount: bigint | number;
+  durationSum: bigint | number | null;
+  latencyCount: bigint | number;
+  latencySum: bigint | number | null;
+  p95Count: bigint | number;
+  analyzed: bigint | number;
+  interruptions: bigint | number | null;
+  costUsd: number | null;
+  positive: bigint | number | null;
+  neutral: bigint | number | null;
+  negative: bigint | number | null;
+  callerTalkMs: bigint | number | null;
+  agentTalkMs: bigint | number | null;
+  inputTokens: bigint | number | null;
+  outputTokens: bigint | number | null;
+}
+
+const n = (v: bigint | number | null | undefined): number => (v === null || v === undefined ? 0 : Number(v));
+const ratio = (sum: number, count: number): number | null => (count > 0 ? sum / count : null);
+const round = (v: number | null, digits = 0): number | null =>
+  v === null ? null : Math.round(v * 10 ** digits) / 10 ** digits;
+
+/** Calls started in [start, end] (inclusive), summarised and bucketed by `interval`. */
+export async function analyticsReport(
+  db: Db,
+  range: { start: Date; end: Date; interval: AnalyticsInterval },
+): Promise<AnalyticsReport> {
+  const startMs = range.start.getTime();
+  const endMs = range.end.getTime();
+  const size = INTERVAL_MS[range.interval];
+  const origin = range.interval === 'week' ? WEEK_ORIGIN_MS : 0;
+  // Integer division truncates toward zero; dates before 1970-01-05 are not call-center dates.
+  const rows = await db.$queryRaw<BucketRow[]>`
+    SELECT (c."startedAt" - ${origin}) / ${size} * ${size} + ${origin} AS bucket,
+      count(*) AS calls,
+      sum(c."status" = 'completed') AS completed,
+      sum(c."status" IN (${Prisma.join(FAILED_STATUSES)})) AS failed,
+      sum(c."status" = 'interrupted') AS interrupted,
+      count(c."durationMs") AS durationCount,
+      sum(c."durationMs") AS durationSum,
+      count(a."latencyP50Ms") AS latencyCount,
+      sum(a."latencyP50Ms") AS latencySum,
+      count(a."latencyP95Ms") AS p95Count,
+      count(a."id") AS analyzed,
+      sum(a."interruptions") AS interruptions,
+      total(a."estimatedCostUsd") AS costUsd,
+      sum(a."sentimentLabel" = 'positive') AS positive,
+      sum(a."sentimentLabel" = 'neutral') AS neutral,
+      sum(a."sentimentLabel" = 'negative') AS negative,
+      sum(a."callerTalkMs") AS callerTalkMs,
+      sum(a."agentTalkMs") AS agentTalkMs,
+      sum(a."inputTokens") AS inputTokens,
+      sum(a."outputTokens") AS outputTokens
+    FROM "Call" c LEFT JOIN "Analytics" a ON a."callId" = c."id"
+    WHERE c."startedAt" >= ${startMs} AND c."startedAt" <= ${endMs}
+    GROUP BY bucket ORDER BY bucket`;
+
+  const byBucket = new Map<number, BucketRow>(rows.map((r) => [Number(r.bucket), r]));
+  const series: AnalyticsBucket[] = [];
+  const t = {
+    calls: 0,
+    completed: 0,
+    failed: 0,
+    interrupted: 0,
+    durationCount: 0,
+    durationSum: 0,
+    latencyCount: 0,
+    latencySum: 0,
+    p95Count: 0,
+    analyzed: 0,
+    interruptions: 0,
+    costUsd: 0,
+    positive: 0,
+    neutral: 0,
+    negative: 0,
+    callerTalkMs: 0,
+    agentTalkMs: 0,
+    inputTokens: 0,
+    outputTokens: 0,
+  };
+  for (let b = bucketStart(startMs, range.interval); b <= endMs; b += size) {
+    const r = byBucket.get(b);
+    if (r) for (const key of Object.keys(t) as (keyof typeof t)[]) t[key] += n(r[key]);
+    series.push({
+      start: new Date(b).toISOString(),
+      calls: n(r?.calls),
+      completed: n(r?.completed),
+      failed: n(r?.failed),
+      avgDurationMs: round(ratio(n(r?.durationSum), n(r?.durationCount))),
+      avgLatencyMs: round(ratio(n(r?.latencySum), n(r?.latencyCount))),
+      interruptions: n(r?.interruptions),
+      costUsd: round(n(r?.costUsd), 6) ?? 0,
+    });
+  }
+
+  const p95LatencyMs = await percentileOfCallP95(db, startMs, endMs, t.p95Count, 0.95);
+  const talkTotal = t.callerTalkMs + t.agentTalkMs;
+  return {
+    range: {
+      startDate: range.start.toISOString(),
+      endDate: range.end.toISOString(),
+      interval: range.interval,
+    },
+    summary: {
+      calls: t.calls,
+      completed: t.completed,
+      failed: t.failed,
+      interrupted: t.interrupted,
+      analyzedCalls: t.analyzed,
+      totalDurationMs: t.durationSum,
+      avgDurationMs: round(ratio(t.durationSum, t.durationCount)),
+      avgLatencyMs: round(ratio(t.latencySum, t.latencyCount)),
+      p95LatencyMs,
+      interruptions: t.interruptions,
+      sentiment: {
+        positive: t.positive,
+        neutral: t.neutral,
+        negative: t.negative,
+        unknown: t.calls - t.positive - t.neutral - t.negative,
+      },
+      talk: {
+        callerTalkMs: t.callerTalkMs,
+        agentTalkMs: t.agentTalkMs,
+        callerTalkRatio: round(ratio(t.callerTalkMs, talkTotal), 4),
+      },
+      cost: {
+        totalUsd: round(t.costUsd, 6) ?? 0,
+        avgPerCallUsd: round(ratio(t.costUsd, t.analyzed), 6),
+        inputTokens: t.inputTokens,
+        outputTokens: t.outputTokens,
+      },
+    },
+    series,
+  };
+}
+
+/** Nearest-rank percentile over the calls' own latencyP95Ms. */
+async function percentileOfCallP95(
+  db: Db,
+  startMs: number,
+  endMs: number,
+  count: number,
+  p: number,
+): Promise<number | null> {
+  if (count === 0) return null;
+  const rank = Math.max(1, Math.ceil(p * count));
+  const rows = await db.$queryRaw<{ v: bigint | number }[]>`
+    SELECT a."latencyP95Ms" AS v
+    FROM "Call" c JOIN "Analytics" a ON a."callId" = c."id"
+    WHERE c."startedAt" >= ${startMs} AND c."startedAt" <= ${endMs} AND a."latencyP95Ms" IS NOT NULL
+    ORDER BY a."latencyP95Ms" LIMIT 1 OFFSET ${rank - 1}`;
+  return rows.length ? Number(rows[0].v) : null;
+}

@@ -1,0 +1,212 @@
+/**
+ * Read queries behind the calls API: the filtered, paginated call list (raw SQL over the indexes on
+ * Call.startedAt / status / from / agent and the transcript_fts full-text index), a call's detail,
+ * its latest recording, the CSV export cursor, and the one write the API does: a call's notes.
+ *
+ * Dates are stored as Unix milliseconds (see prisma.ts), so raw SQL compares integers.
+ */
+import {
+  Prisma,
+  type Analytics,
+  type Call,
+  type CallEvent,
+  type CallMetadata,
+  type Recording,
+  type Transcript,
+} from '../generated/prisma/client';
+import type { Db } from './prisma';
+
+export interface CallFilters {
+  /** Exact caller number (Call.from). */
+  caller?: string;
+  agent?: string;
+  status?: string;
+  sentiment?: string;
+  /** Inclusive bounds on Call.startedAt. */
+  startDate?: Date;
+  endDate?: Date;
+  /** Words that must all appear in one transcript turn of the call (the last one as a prefix). */
+  q?: string;
+}
+
+export interface CallListItem {
+  id: string;
+  callSid: string | null;
+  from: string | null;
+  to: string | null;
+  direction: string;
+  agent: string;
+  status: string;
+  startedAt: string;
+  answeredAt: string | null;
+  endedAt: string | null;
+  durationMs: number | null;
+  endReason: string | null;
+  notes: string | null;
+  sentiment: string | null;
+  sentimentScore: number | null;
+  interruptions: number | null;
+  latencyP50Ms: number | null;
+  latencyP95Ms: number | null;
+  estimatedCostUsd: number | null;
+  hasRecording: boolean;
+}
+
+export interface CallPage {
+  total: number;
+  items: CallListItem[];
+}
+
+export type CallDetail = Call & {
+  transcripts: Transcript[];
+  recordings: Recording[];
+  analytics: Analytics | null;
+  metadata: CallMetadata | null;
+  events: CallEvent[];
+};
+
+export const MAX_SEARCH_TERMS = 10;
+
+/**
+ * Turns free text into a safe FTS5 query: only letters and digits survive, each word is a quoted
+ * string (so FTS5 operators in user input mean nothing), the last word matches as a prefix.
+ * Returns undefined when nothing searchable is left.
+ */
+export function toFtsQuery(text: string): string | undefined {
+  const words = (text.match(/[\p{L}\p{N}]+/gu) ?? []).slice(0, MAX_SEARCH_TERMS);
+  if (words.length === 0) return undefined;
+  return words.map((w, i) => `"${w}"${i === words.length - 1 ? '*' : ''}`).join(' ');
+}
+
+function whereClause(filters: CallFilters, extra: Prisma.Sql[] = []): Prisma.Sql {
+  const parts: Prisma.Sql[] = [...extra];
+  if (filters.caller !== undefined) parts.push(Prisma.sql`c."from" = ${filters.caller}`);
+  if (filters.agent !== undefined) parts.push(Prisma.sql`c."agent" = ${filters.agent}`);
+  if (filters.status !== undefined) parts.push(Prisma.sql`c."status" = ${filters.status}`);
+  if (filters.sentiment !== undefined) parts.push(Prisma.sql`a."sentimentLabel" = ${filters.sentiment}`);
+  if (filters.startDate) parts.push(Prisma.sql`c."startedAt" >= ${filters.startDate.getTime()}`);
+  if (filters.endDate) parts.push(Prisma.sql`c."startedAt" <= ${filters.endDate.getTime()}`);
+  if (filters.q !== undefined) {
+    const match = toFtsQuery(filters.q);
+    // No searchable word: nothing can match (the route refuses this earlier; stay safe here).
+    if (match === undefined) parts.push(Prisma.sql`0`);
+    else
+      parts.push(Prisma.sql`c."id" IN (
+        SELECT t."callId" FROM "Transcript" t
+        WHERE t."id" IN (SELECT rowid FROM "transcript_fts" WHERE "transcript_fts" MATCH ${match}))`);
+  }
+  return parts.length ? Prisma.sql`WHERE ${Prisma.join(parts, ' AND ')}` : Prisma.empty;
+}
+
+/** The Analytics join is needed only to filter by sentiment; the list columns come from a LEFT JOIN anyway. */
+const FROM = Prisma.sql`FROM "Call" c LEFT JOIN "Analytics" a ON a."callId" = c."id"`;
+
+const LIST_COLUMNS = Prisma.sql`c."id", c."callSid", c."from", c."to", c."direction", c."agent", c."status",
+  c."startedAt", c."answeredAt", c."endedAt", c."durationMs", c."endReason", c."notes",
+  a."sentimentLabel", a."sentimentScore", a."interruptions", a."latencyP50Ms", a."latencyP95Ms",
+  a."estimatedCostUsd",
+  EXISTS (SELECT 1 FROM "Recording" r WHERE r."callId" = c."id") AS "hasRecording"`;
+
+type Row = Record<string, unknown>;
+
+const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+const iso = (v: unknown): string | null =>
+  v === null || v === undefined ? null : (v instanceof Date ? v : new Date(Number(v))).toISOString();
+
+function toListItem(r: Row): CallListItem {
+  return {
+    id: String(r.id),
+    callSid: str(r.callSid),
+    from: str(r.from),
+    to: str(r.to),
+    direction: String(r.direction),
+    agent: String(r.agent),
+    status: String(r.status),
+    startedAt: iso(r.startedAt) as string,
+    answeredAt: iso(r.answeredAt),
+    endedAt: iso(r.endedAt),
+    durationMs: num(r.durationMs),
+    endReason: str(r.endReason),
+    notes: str(r.notes),
+    sentiment: str(r.sentimentLabel),
+    sentimentScore: num(r.sentimentScore),
+    interruptions: num(r.interruptions),
+    latencyP50Ms: num(r.latencyP50Ms),
+    latencyP95Ms: num(r.latencyP95Ms),
+    estimatedCostUsd: num(r.estimatedCostUsd),
+    hasRecording: Number(r.hasRecording) === 1,
+  };
+}
+
+/** One page of calls, newest first (ties broken by id), with the total matching the filters. */
+export async function listCalls(
+  db: Db,
+  filters: CallFilters,
+  page: { limit: number; offset: number },
+): Promise<CallPage> {
+  const where = whereClause(filters);
+  const from = filters.sentiment !== undefined ? FROM : Prisma.sql`FROM "Call" c`;
+  const [{ total }] = await db.$queryRaw<{ total: bigint | number }[]>`SELECT count(*) AS total ${from} ${where}`;
+  const rows =
+    Number(total) <= page.offset
+      ? []
+      : await db.$queryRaw<Row[]>`SELECT ${LIST_COLUMNS} ${FROM} ${where}
+          ORDER BY c."startedAt" DESC, c."id" DESC LIMIT ${page.limit} OFFSET ${page.offset}`;
+  return { total: Number(total), items: rows.map(toListItem) };
+}
+
+/**
+ * Every call matching the filters, newest first, in batches (keyset pagination, so a large export
+ * costs the same per batch at the end as at the start).
+ */
+export async function* iterateCalls(db: Db, filters: CallFilters, batchSize = 1000): AsyncGenerator<CallListItem[]> {
+  let after: { startedAtMs: number; id: string } | undefined;
+  for (;;) {
+    const keyset = after
+      ? [
+          Prisma.sql`(c."startedAt" < ${after.startedAtMs} OR (c."startedAt" = ${after.startedAtMs} AND c."id" < ${after.id}))`,
+        ]
+      : [];
+    const rows = await db.$queryRaw<Row[]>`SELECT ${LIST_COLUMNS} ${FROM} ${whereClause(filters, keyset)}
+      ORDER BY c."startedAt" DESC, c."id" DESC LIMIT ${batchSize}`;
+    if (rows.length === 0) return;
+    const items = rows.map(toListItem);
+    yield items;
+    if (rows.length < batchSize) return;
+    const last = items[items.length - 1];
+    after = { startedAtMs: Date.parse(last.startedAt), id: last.id };
+  }
+}
+
+/** A call with its transcript (in speaking order), recordings (newest first), analytics, metadata and timeline. */
+export function getCallDetail(db: Db, id: string): Promise<CallDetail | null> {
+  return db.call.findUnique({
+    where: { id },
+    include: {
+      transcripts: { orderBy: [{ startMs: 'asc' }, { id: 'asc' }] },
+      recordings: { orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] },
+      analytics: true,
+      metadata: true,
+      events: { orderBy: [{ at: 'asc' }, { id: 'asc' }] },
+    },
+  });
+}
+
+export async function callExists(db: Db, id: string): Promise<boolean> {
+  return (await db.call.findUnique({ where: { id }, select: { id: true } })) !== null;
+}
+
+/** The newest recording of a call. */
+export function latestRecording(db: Db, callId: string): Promise<Recording | null> {
+  return db.recording.findFirst({ where: { callId }, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] });
+}
+
+/**
+ * Sets a call's notes and nothing else: raw SQL, so `updatedAt` (the "last activity" used to close
+ * calls a crashed process left open) is not touched. Returns false when the call does not exist.
+ */
+export async function setCallNotes(db: Db, id: string, notes: string): Promise<boolean> {
+  const changed = await db.$executeRaw`UPDATE "Call" SET "notes" = ${notes} WHERE "id" = ${id}`;
+  return changed > 0;
+}

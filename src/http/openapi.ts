@@ -1,0 +1,399 @@
+/**
+ * The OpenAPI 3.1 document of /api, served as /api/openapi.json and rendered by Swagger UI at
+ * /api/docs. Written by hand next to the routes; test/integration/api-openapi.test.ts checks that
+ * every route the router answers is documented.
+ */
+import { CALL_STATUSES } from '../calls/call-status';
+import { MAX_BUCKETS } from '../db/analytics-queries';
+import { DEFAULT_HEARTBEAT_MS, SSE_RETRY_MS } from './sse';
+import {
+  DEFAULT_PAGE_LIMIT,
+  INTERVALS,
+  MAX_NOTES_LENGTH,
+  MAX_PAGE_LIMIT,
+  MAX_QUERY_TEXT_LENGTH,
+  SENTIMENTS,
+} from './validation';
+
+type Schema = Record<string, unknown>;
+
+const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+const nullable = (type: string, extra: Schema = {}): Schema => ({ type: [type, 'null'], ...extra });
+const errorResponse = (description: string): Schema => ({
+  description,
+  content: { 'application/json': { schema: ref('Error') } },
+});
+const queryParam = (name: string, description: string, schema: Schema): Schema => ({
+  name,
+  in: 'query',
+  required: false,
+  description,
+  schema,
+});
+
+const ID_PARAM = {
+  name: 'id',
+  in: 'path',
+  required: true,
+  description: 'Call id (1-64 letters, digits, "-" or "_"; anything else is a 400).',
+  schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
+};
+
+const DATE_DESCRIPTION =
+  'ISO-8601 date (`2026-11-01`, UTC) or date-time with a zone (`2026-11-01T10:00:00Z`). Malformed: 400 naming the field.';
+
+const FILTER_PARAMS = [
+  queryParam('caller', 'Exact caller number (Call.from), e.g. +15551234567.', { type: 'string', maxLength: 100 }),
+  queryParam('agent', 'Exact agent name.', { type: 'string', maxLength: 100 }),
+  queryParam('status', 'Call status.', { type: 'string', enum: [...CALL_STATUSES] }),
+  queryParam('sentiment', 'Sentiment label from the call analytics.', { type: 'string', enum: [...SENTIMENTS] }),
+  queryParam('startDate', `Calls started at or after this instant. ${DATE_DESCRIPTION}`, {
+    type: 'string',
+    format: 'date-time',
+  }),
+  queryParam(
+    'endDate',
+    `Calls started at or before this instant; a date-only value includes that whole UTC day. Before startDate: 400. ${DATE_DESCRIPTION}`,
+    { type: 'string', format: 'date-time' },
+  ),
+  queryParam(
+    'q',
+    'Full-text search of the transcripts: calls having one turn that contains every word (the last word also as a prefix; case and accents ignored). Search operators are not interpreted.',
+    { type: 'string', maxLength: MAX_QUERY_TEXT_LENGTH },
+  ),
+];
+
+const ERRORS = {
+  '400': errorResponse('Invalid parameter or body; `error.field` names it.'),
+  '401': errorResponse('API tokens are configured and the request has none or a wrong one.'),
+};
+
+export function buildOpenApiDocument(version: string): Record<string, unknown> {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Switchboard API',
+      version,
+      description:
+        'Call records, recordings, analytics and live status of the Switchboard phone/AI bridge. ' +
+        'Errors are `{"error":{"code","message","field?"}}`. When API_TOKENS is set every route needs ' +
+        '`Authorization: Bearer <token>` (or `?access_token=<token>`, for EventSource). Dates are ISO-8601 strings in UTC.',
+      license: { name: 'MIT' },
+    },
+    servers: [{ url: '/api' }],
+    security: [{ bearer: [] }, { accessToken: [] }],
+    paths: {
+      '/calls': {
+        get: {
+          summary: 'List calls, newest first',
+          parameters: [
+            queryParam('limit', `Page size, 1-${MAX_PAGE_LIMIT} (larger or negative: 400).`, {
+              type: 'integer',
+              minimum: 1,
+              maximum: MAX_PAGE_LIMIT,
+              default: DEFAULT_PAGE_LIMIT,
+            }),
+            queryParam('offset', 'Rows to skip.', { type: 'integer', minimum: 0, default: 0 }),
+            ...FILTER_PARAMS,
+          ],
+          responses: {
+            '200': {
+              description: 'One page and the total number of matching calls.',
+              content: { 'application/json': { schema: ref('CallPage') } },
+            },
+            ...ERRORS,
+          },
+        },
+      },
+      '/calls/export.csv': {
+        get: {
+          summary: 'Export the filtered call list as CSV (all matching rows, newest first)',
+          parameters: FILTER_PARAMS,
+          responses: {
+            '200': {
+              description:
+                'RFC 4180 CSV with a header row (the CallListItem fields). Cells a spreadsheet would run as a formula are prefixed with a quote.',
+              content: { 'text/csv': { schema: { type: 'string' } } },
+            },
+            ...ERRORS,
+          },
+        },
+      },
+      '/calls/{id}': {
+        get: {
+          summary: 'One call with its transcript (in speaking order), recordings, analytics, metadata and timeline',
+          parameters: [ID_PARAM],
+          responses: {
+            '200': { description: 'The call.', content: { 'application/json': { schema: ref('CallDetail') } } },
+            ...ERRORS,
+            '404': errorResponse('No such call.'),
+          },
+        },
+      },
+      '/calls/{id}/recording': {
+        get: {
+          summary: "The call's latest recording (WAV), seekable",
+          description:
+            'Supports single byte ranges (`bytes=a-b`, `bytes=a-`, `bytes=-n`) with 206 and Content-Range, ' +
+            '416 with `Content-Range: bytes */size` outside the file; ETag, Last-Modified, If-None-Match, If-Range. ' +
+            'Only files inside the recordings folder are ever served.',
+          parameters: [
+            ID_PARAM,
+            queryParam('download', 'Send as an attachment.', { type: 'boolean', default: false }),
+            { name: 'Range', in: 'header', required: false, schema: { type: 'string', example: 'bytes=0-1023' } },
+          ],
+          responses: {
+            '200': {
+              description: 'The whole file.',
+              content: { 'audio/wav': { schema: { type: 'string', format: 'binary' } } },
+            },
+            '206': {
+              description: 'The requested range.',
+              content: { 'audio/wav': { schema: { type: 'string', format: 'binary' } } },
+            },
+            '304': { description: 'Not modified (If-None-Match).' },
+            ...ERRORS,
+            '404': errorResponse('No such call, no recording, or the file is missing.'),
+            '416': errorResponse('Range not satisfiable.'),
+          },
+        },
+      },
+      '/calls/{id}/notes': {
+        post: {
+          summary: "Set a call's notes (writes nothing else)",
+          parameters: [ID_PARAM],
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['notes'],
+                  properties: { notes: { type: 'string', maxLength: MAX_NOTES_LENGTH } },
+                },
+              },
+            },
+          },
+          responses: {
+            '200': {
+              description: 'Saved.',
+              content: {
+                'application/json': {
+                  schema: { type: 'object', properties: { id: { type: 'string' }, notes: { type: 'string' } } },
+                },
+              },
+            },
+            ...ERRORS,
+            '404': errorResponse('No such call.'),
+            '413': errorResponse('Body larger than 64 kB.'),
+          },
+        },
+      },
+      '/analytics': {
+        get: {
+          summary: 'Aggregates and a time series of the calls started in a range',
+          description:
+            'Range defaults to the 30 days before endDate (default now). Buckets are UTC; week buckets start Monday 00:00 UTC; ' +
+            `empty buckets are included; more than ${MAX_BUCKETS} buckets is a 400 naming \`interval\`. Definitions: ` +
+            '*completed* = status completed; *failed* = failed, busy, no-answer or canceled (interrupted calls are counted apart); ' +
+            "*avgLatencyMs* = mean over analysed calls of each call's median response latency (latencyP50Ms); " +
+            "*p95LatencyMs* = 95th percentile (nearest rank) over analysed calls of each call's own p95 latency; " +
+            '*callerTalkRatio* = caller talk time / (caller + agent talk time); cost = sum of the per-call estimates.',
+          parameters: [
+            queryParam('startDate', DATE_DESCRIPTION, { type: 'string', format: 'date-time' }),
+            queryParam('endDate', `${DATE_DESCRIPTION} A date-only value includes that whole day.`, {
+              type: 'string',
+              format: 'date-time',
+            }),
+            queryParam('interval', 'Bucket size of the time series.', {
+              type: 'string',
+              enum: [...INTERVALS],
+              default: 'day',
+            }),
+          ],
+          responses: {
+            '200': { description: 'The report.', content: { 'application/json': { schema: ref('AnalyticsReport') } } },
+            ...ERRORS,
+          },
+        },
+      },
+      '/status': {
+        get: {
+          summary: 'Live status as Server-Sent Events',
+          description:
+            `Sends \`retry: ${SSE_RETRY_MS}\`, then an event \`snapshot\` (data \`{activeCalls, lastEventId, at}\`, id = last bus id), ` +
+            'then every bus event (`call.started`, `call.updated`, `transcript.added`, `call.ended`, `analytics.ready`, `call.stats`) as ' +
+            '`id: N`, `event: <type>`, `data: {"id","type","at","data"}`. ' +
+            `A \`: ping\` comment is sent every ${DEFAULT_HEARTBEAT_MS / 1000} s. With Last-Event-ID (or ?lastEventId=) the events after it ` +
+            'are replayed instead of the snapshot; when they are no longer kept, a snapshot is sent.',
+          parameters: [
+            { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' } },
+            queryParam('lastEventId', 'Same as the Last-Event-ID header.', { type: 'integer', minimum: 0 }),
+          ],
+          responses: {
+            '200': {
+              description: 'An endless event stream.',
+              content: { 'text/event-stream': { schema: { type: 'string' } } },
+            },
+            ...ERRORS,
+          },
+        },
+      },
+      '/openapi.json': {
+        get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1 JSON.' } } },
+      },
+    },
+    components: {
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer' },
+        accessToken: { type: 'apiKey', in: 'query', name: 'access_token' },
+      },
+      schemas: {
+        Error: {
+          type: 'object',
+          required: ['error'],
+          properties: {
+            error: {
+              type: 'object',
+              required: ['code', 'message'],
+              properties: {
+                code: {
+                  type: 'string',
+                  enum: [
+                    'invalid_parameter',
+                    'invalid_body',
+                    'unauthorized',
+                    'not_found',
+                    'payload_too_large',
+                    'range_not_satisfiable',
+                    'internal',
+                  ],
+                },
+                message: { type: 'string' },
+                field: { type: 'string', description: 'The parameter or body field at fault.' },
+              },
+            },
+          },
+        },
+        CallListItem: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' },
+            callSid: nullable('string'),
+            from: nullable('string'),
+            to: nullable('string'),
+            direction: { type: 'string' },
+            agent: { type: 'string' },
+            status: { type: 'string', enum: [...CALL_STATUSES] },
+            startedAt: { type: 'string', format: 'date-time' },
+            answeredAt: nullable('string', { format: 'date-time' }),
+            endedAt: nullable('string', { format: 'date-time' }),
+            durationMs: nullable('integer'),
+            endReason: nullable('string'),
+            notes: nullable('string'),
+            sentiment: nullable('string', { enum: [...SENTIMENTS, null] }),
+            sentimentScore: nullable('number'),
+            interruptions: nullable('integer'),
+            latencyP50Ms: nullable('integer'),
+            latencyP95Ms: nullable('integer'),
+            estimatedCostUsd: nullable('number'),
+            hasRecording: { type: 'boolean' },
+          },
+        },
+        CallPage: {
+          type: 'object',
+          properties: {
+            items: { type: 'array', items: ref('CallListItem') },
+            total: { type: 'integer' },
+            limit: { type: 'integer' },
+            offset: { type: 'integer' },
+          },
+        },
+        CallDetail: {
+          type: 'object',
+          description:
+            'The Call row plus transcripts (ordered by startMs), recordings (newest first, each with `url`), analytics, metadata and events (ordered by time).',
+          properties: {
+            id: { type: 'string' },
+            status: { type: 'string' },
+            startedAt: { type: 'string', format: 'date-time' },
+            transcripts: { type: 'array', items: { type: 'object' } },
+            recordings: { type: 'array', items: { type: 'object' } },
+            analytics: nullable('object'),
+            metadata: nullable('object'),
+            events: { type: 'array', items: { type: 'object' } },
+          },
+          additionalProperties: true,
+        },
+        AnalyticsBucket: {
+          type: 'object',
+          properties: {
+            start: { type: 'string', format: 'date-time' },
+            calls: { type: 'integer' },
+            completed: { type: 'integer' },
+            failed: { type: 'integer' },
+            avgDurationMs: nullable('number'),
+            avgLatencyMs: nullable('number'),
+            interruptions: { type: 'integer' },
+            costUsd: { type: 'number' },
+          },
+        },
+        AnalyticsReport: {
+          type: 'object',
+          properties: {
+            range: {
+              type: 'object',
+              properties: {
+                startDate: { type: 'string', format: 'date-time' },
+                endDate: { type: 'string', format: 'date-time' },
+                interval: { type: 'string', enum: [...INTERVALS] },
+              },
+            },
+            summary: {
+              type: 'object',
+              properties: {
+                calls: { type: 'integer' },
+                completed: { type: 'integer' },
+                failed: { type: 'integer' },
+                interrupted: { type: 'integer' },
+                analyzedCalls: { type: 'integer' },
+                totalDurationMs: { type: 'integer' },
+                avgDurationMs: nullable('number'),
+                avgLatencyMs: nullable('number'),
+                p95LatencyMs: nullable('number'),
+                interruptions: { type: 'integer' },
+                sentiment: {
+                  type: 'object',
+                  properties: {
+                    positive: { type: 'integer' },
+                    neutral: { type: 'integer' },
+                    negative: { type: 'integer' },
+                    unknown: { type: 'integer' },
+                  },
+                },
+                talk: {
+                  type: 'object',
+                  properties: {
+                    callerTalkMs: { type: 'integer' },
+                    agentTalkMs: { type: 'integer' },
+                    callerTalkRatio: nullable('number'),
+                  },
+                },
+                cost: {
+                  type: 'object',
+                  properties: {
+                    totalUsd: { type: 'number' },
+                    avgPerCallUsd: nullable('number'),
+                    inputTokens: { type: 'integer' },
+                    outputTokens: { type: 'integer' },
+                  },
+                },
+              },
+            },
+            series: { type: 'array', items: ref('AnalyticsBucket') },
+          },
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,117 @@
+/**
+ * GET /api/status: live call activity as Server-Sent Events.
+ *
+ * On connect the client gets `retry: 2000` and an event `snapshot` ({ activeCalls }) whose id is the
+ * bus's last id; then every bus event as `id: N` / `event: <type>` / `data: {id,type,at,data}`.
+ * A reconnecting client (Last-Event-ID header, or `?lastEventId=` for clients that cannot set
+ * headers) is replayed what it missed from the bus's ring instead; when the ring no longer holds
+ * those events (or the id is from before a restart) it gets a fresh snapshot. Comment lines
+ * `: ping` keep proxies from closing an idle stream. A client that stops reading is disconnected
+ * once too much is queued for it (it reconnects and is replayed what it missed).
+ */
+import type { Request, RequestHandler, Response } from 'express';
+import type { ApiDeps } from './api-deps';
+import type { AnyBusEvent } from '../events/event-bus';
+import { ApiError } from './errors';
+
+export const DEFAULT_HEARTBEAT_MS = 15_000;
+export const SSE_RETRY_MS = 2000;
+/** Bytes queued for one slow client before it is cut off. */
+export const MAX_SSE_BUFFER_BYTES = 1024 * 1024;
+
+export interface SseOptions {
+  heartbeatMs?: number;
+}
+
+/** One SSE message. Multi-line data is split into several `data:` lines as the format requires. */
+export function formatSseMessage(message: { id?: number; event?: string; data: unknown }): string {
+  let out = '';
+  if (message.id !== undefined) out += `id: ${message.id}\n`;
+  if (message.event !== undefined) out += `event: ${message.event}\n`;
+  for (const line of JSON.stringify(message.data).split('\n')) out += `data: ${line}\n`;
+  return `${out}\n`;
+}
+
+/** Last-Event-ID header or ?lastEventId=; undefined when absent. A malformed value is a 400. */
+export function readLastEventId(req: Request): number | undefined {
+  const header = req.headers['last-event-id'];
+  const fromQuery = (req.query as Record<string, unknown>).lastEventId;
+  const raw = typeof header === 'string' && header.trim() !== '' ? header.trim() : fromQuery;
+  if (raw === undefined || raw === '') return undefined;
+  if (typeof raw !== 'string' || !/^\d{1,15}$/.test(raw))
+    throw ApiError.invalid('lastEventId', 'must be a non-negative whole number (the id of the last event received)');
+  return Number(raw);
+}
+
+const busMessage = (event: AnyBusEvent): string =>
+  formatSseMessage({
+    id: event.id,
+    event: event.type,
+    data: { id: event.id, type: event.type, at: event.at, data: event.data },
+  });
+
+export function createStatusHandler(
+  deps: Pick<ApiDeps, 'bus' | 'callManager' | 'logger'>,
+  options: SseOptions = {},
+): RequestHandler {
+  const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+  const { bus, callManager, logger } = deps;
+
+  return (req: Request, res: Response) => {
+    const lastEventId = readLastEventId(req);
+    req.socket.setTimeout(0);
+    req.socket.setNoDelay(true);
+    res.status(200);
+    res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+    res.setHeader('Cache-Control', 'no-cache, no-transform');
+    res.setHeader('Connection', 'keep-alive');
+    res.setHeader('X-Accel-Buffering', 'no');
+    res.flushHeaders();
+
+    let closed = false;
+    let lastSentId = -1;
+    const send = (chunk: string): void => {
+      if (closed) return;
+      res.write(chunk);
+      if (res.writableLength > MAX_SSE_BUFFER_BYTES) {
+        logger.warn('SSE client too slow, disconnecting', { queuedBytes: res.writableLength });
+        cleanup();
+        res.destroy();
+      }
+    };
+    const sendEvent = (event: AnyBusEvent): void => {
+      // De-duplicates the events both replayed and delivered live.
+      if (event.id <= lastSentId) return;
+      lastSentId = event.id;
+      send(busMessage(event));
+    };
+
+    // Subscribe before reading the snapshot or the replay ring: nothing published in between is
+    // lost (bus listeners run synchronously, and so does everything below up to the timer).
+    const unsubscribe = bus.subscribe(sendEvent);
+    const heartbeat = setInterval(() => send(': ping\n\n'), heartbeatMs);
+    const cleanup = (): void => {
+      if (closed) return;
+      closed = true;
+      clearInterval(heartbeat);
+      unsubscribe();
+    };
+    res.on('close', cleanup);
+
+    send(`retry: ${SSE_RETRY_MS}\n\n`);
+    const replay = lastEventId !== undefined && lastEventId <= bus.lastId ? bus.since(lastEventId) : undefined;
+    if (replay?.complete) {
+      lastSentId = lastEventId as number;
+      for (const event of replay.events) sendEvent(event);
+    } else {
+      lastSentId = bus.lastId;
+      send(
+        formatSseMessage({
+          id: bus.lastId,
+          event: 'snapshot',
+          data: { activeCalls: callManager.activeCalls(), lastEventId: bus.lastId, at: new Date().toISOString() },
+        }),
+      );
+    }
+  };
+}
