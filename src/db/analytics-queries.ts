@@ -109,8 +109,9 @@ export async function analyticsReport(
   const size = INTERVAL_MS[range.interval];
   const origin = range.interval === 'week' ? WEEK_ORIGIN_MS : 0;
   // Integer division truncates toward zero; dates before 1970-01-05 are not call-center dates.
+  // The bucket arithmetic needs integer parameters (JS numbers are bound as REAL): BigInt.
   const rows = await db.$queryRaw<BucketRow[]>`
-    SELECT (c."startedAt" - ${origin}) / ${size} * ${size} + ${origin} AS bucket,
+    SELECT (c."startedAt" - ${BigInt(origin)}) / ${BigInt(size)} * ${BigInt(size)} + ${BigInt(origin)} AS bucket,
       count(*) AS calls,
       sum(c."status" = 'completed') AS completed,
       sum(c."status" IN (${Prisma.join(FAILED_STATUSES)})) AS failed,
