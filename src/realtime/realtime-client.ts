@@ -1,0 +1,564 @@
+/**
+ * RealtimeClient: one logical Realtime session over a plain `ws` socket that survives drops.
+ *
+ * - One writer: every outgoing message goes through `write()` to the current socket. A reconnect or
+ *   a planned replacement swaps the socket underneath; callers keep calling send()/appendAudio().
+ * - On an unexpected close/error the client reconnects with exponential backoff and full jitter.
+ *   Each new socket first gets the messages returned by `onOpen` (session.update + conversation
+ *   context), then the queued control events, then the buffered caller audio.
+ * - Caller audio while disconnected is buffered up to `maxBufferedAudioMs` (oldest dropped beyond
+ *   that, counted). Non-audio events are always kept (bounded generously).
+ * - Server `error` events are ordinary events; malformed frames are counted and reported as
+ *   'protocol-error'. Nothing here throws out of a socket handler.
+ */
+import { EventEmitter } from 'node:events';
+import WebSocket from 'ws';
+import type { Logger } from '../logging/logger';
+import {
+  AUDIO_BYTES_PER_SECOND,
+  appendAudioMessage,
+  base64AudioDurationMs,
+  parseServerEvent,
+  type AudioFormatName,
+  type RealtimeClientEvent,
+  type RealtimeServerEvent,
+} from './protocol';
+
+export type RealtimeClientState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed' | 'failed';
+
+export interface ReconnectPolicy {
+  /** Reconnect attempts after a drop (0 = give up at once). */
+  attempts: number;
+  /** Backoff ceiling of the first attempt; doubles each attempt. */
+  baseMs: number;
+  /** Upper bound of any backoff delay. */
+  maxMs: number;
+}
+
+export interface RealtimeOpenInfo {
+  /** True when a session was open before on this client (the conversation must be re-created). */
+  reconnect: boolean;
+  /** Attempt number that succeeded: 0 for a first try or a planned replacement. */
+  attempt: number;
+  /** True for a planned replacement (replaceSession). */
+  replacement: boolean;
+}
+
+export interface RealtimeClientOptions {
+  url: string;
+  model: string;
+  apiKey?: string;
+  logger: Logger;
+  reconnect: ReconnectPolicy;
+  /** A connect that does not complete in this time counts as a failed attempt. Default 10 000. */
+  connectTimeoutMs?: number;
+  /** No server message for this long while a response is pending/in progress → treated as a drop. */
+  idleTimeoutMs?: number;
+  /** Caller audio kept while disconnected. Default 2000. */
+  maxBufferedAudioMs?: number;
+  /** Format of appended audio, to size the buffer in ms. Default 'pcmu'. */
+  audioFormat?: AudioFormatName;
+  /** Non-audio events kept while disconnected. Default 1000; beyond, the oldest are dropped. */
+  maxQueuedEvents?: number;
+  /** Called on every (re)connect; its messages are sent first, before anything queued. */
+  onOpen: (info: RealtimeOpenInfo) => RealtimeClientEvent[];
+  /** Randomness for the jitter (tests). Default Math.random. */
+  random?: () => number;
+}
+
+export interface RealtimeClientStats {
+  /** Successful reconnects after a drop. */
+  reconnects: number;
+  /** Connection attempts made after drops (successful or not). */
+  reconnectAttempts: number;
+  /** Planned replacements completed (replaceSession). */
+  replacements: number;
+  audioFramesSent: number;
+  /** Frames queued while disconnected (cumulative). */
+  audioFramesBuffered: number;
+  /** Frames dropped because the buffer was full or the client was closed/failed (cumulative). */
+  audioFramesDropped: number;
+  eventsDropped: number;
+  protocolErrors: number;
+  messagesIn: number;
+  messagesOut: number;
+}
+
+export interface RealtimeClientEvents {
+  open: [RealtimeOpenInfo];
+  event: [RealtimeServerEvent];
+  reconnecting: [{ attempt: number; delayMs: number; reason: string }];
+  replaced: [{ reason: string }];
+  'replace-failed': [{ reason: string; error: string }];
+  failed: [{ reason: string; attempts: number }];
+  'protocol-error': [{ reason: string }];
+  closed: [];
+}
+
+/** Full-jitter exponential backoff: uniform in [0, min(maxMs, baseMs * 2^(attempt-1))]. */
+export function backoffDelayMs(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random) {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.floor(random() * ceiling);
+}
+
+interface Connection {
+  ws: WebSocket;
+  opened: boolean;
+  connectTimer?: NodeJS.Timeout;
+  /** Set once this connection stopped counting (closed, replaced, failed). */
+  done: boolean;
+}
+
+export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
+  readonly stats: RealtimeClientStats = {
+    reconnects: 0,
+    reconnectAttempts: 0,
+    replacements: 0,
+    audioFramesSent: 0,
+    audioFramesBuffered: 0,
+    audioFramesDropped: 0,
+    eventsDropped: 0,
+    protocolErrors: 0,
+    messagesIn: 0,
+    messagesOut: 0,
+  };
+
+  private _state: RealtimeClientState = 'idle';
+  private current?: Connection;
+  private replacement?: { conn: Connection; reason: string };
+  private everOpened = false;
+  /** Failed attempts in the current reconnect cycle. */
+  private attempt = 0;
+  private retryTimer?: NodeJS.Timeout;
+  private readonly pendingEvents: string[] = [];
+  private readonly pendingAudio: string[] = [];
+  private pendingAudioMs = 0;
+  private readonly log: Logger;
+  private readonly connectTimeoutMs: number;
+  private readonly maxBufferedAudioMs: number;
+  private readonly maxQueuedEvents: number;
+  private readonly audioFormat: AudioFormatName;
+  private readonly random: () => number;
+  private readonly endpoint: string;
+  // stall detection
+  private lastMessageAt = 0;
+  private responsePending = false;
+  private responseActive = false;
+  private idleTimer?: NodeJS.Timeout;
+
+  constructor(private readonly opts: RealtimeClientOptions) {
+    super();
+    const { attempts, baseMs, maxMs } = opts.reconnect;
+    if (!Number.isInteger(attempts) || attempts < 0) throw new Error('reconnect.attempts must be an integer >= 0');
+    if (!(baseMs >= 0) || !(maxMs >= 0)) throw new Error('reconnect.baseMs and reconnect.maxMs must be >= 0');
+    let parsed: URL;
+    try {
+      parsed = new URL(opts.url);
+    } catch {
+      throw new Error(`invalid Realtime URL: ${opts.url}`);
+    }
+    if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:')
+      throw new Error('Realtime URL must be ws:// or wss://');
+    if (!opts.model) throw new Error('model is required');
+    if (opts.idleTimeoutMs !== undefined && !(opts.idleTimeoutMs > 0)) throw new Error('idleTimeoutMs must be > 0');
+    parsed.searchParams.set('model', opts.model);
+    this.endpoint = parsed.toString();
+    this.log = opts.logger;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
+    this.maxBufferedAudioMs = opts.maxBufferedAudioMs ?? 2000;
+    this.maxQueuedEvents = opts.maxQueuedEvents ?? 1000;
+    this.audioFormat = opts.audioFormat ?? 'pcmu';
+    this.random = opts.random ?? Math.random;
+  }
+
+  get state(): RealtimeClientState {
+    return this._state;
+  }
+
+  /** The full URL connected to (with ?model=). */
+  get url(): string {
+    return this.endpoint;
+  }
+
+  /** Milliseconds of caller audio currently buffered while disconnected. */
+  get bufferedAudioMs(): number {
+    return this.pendingAudioMs;
+  }
+
+  connect(): void {
+    if (this._state !== 'idle') return;
+    this._state = 'connecting';
+    this.current = this.openConnection(false);
+  }
+
+  /** Sends now when open; otherwise queues (sent after onOpen's messages on the next socket). */
+  send(event: RealtimeClientEvent): void {
+    if (this._state === 'closed' || this._state === 'failed') return;
+    this.trackOutgoing(event);
+    const data = JSON.stringify(event);
+    if (this._state === 'open' && this.write(data)) return;
+    if (this.pendingEvents.length >= this.maxQueuedEvents) {
+      this.pendingEvents.shift();
+      this.stats.eventsDropped++;
+    }
+    this.pendingEvents.push(data);
+  }
+
+  /**
+   * Sends only if a socket is open right now; returns false otherwise. For events that only make
+   * sense in the current server session (response.cancel, conversation.item.truncate).
+   */
+  sendIfOpen(event: RealtimeClientEvent): boolean {
+    if (this._state !== 'open') return false;
+    this.trackOutgoing(event);
+    return this.write(JSON.stringify(event));
+  }
+
+  /** Hot path: one caller audio frame (base64 in the session's input format). */
+  appendAudio(base64: string): void {
+    const data = appendAudioMessage(base64);
+    if (this._state === 'open') {
+      if (this.write(data)) {
+        this.stats.audioFramesSent++;
+        return;
+      }
+    }
+    if (this._state === 'closed' || this._state === 'failed' || this._state === 'idle') {
+      this.stats.audioFramesDropped++;
+      return;
+    }
+    const ms = base64AudioDurationMs(base64, this.audioFormat);
+    this.pendingAudio.push(data);
+    this.pendingAudioMs += ms;
+    this.stats.audioFramesBuffered++;
+    while (this.pendingAudioMs > this.maxBufferedAudioMs && this.pendingAudio.length > 0) {
+      const dropped = this.pendingAudio.shift() as string;
+      this.pendingAudioMs -= this.frameMs(dropped);
+      this.stats.audioFramesDropped++;
+    }
+  }
+
+  /**
+   * Planned replacement (the 60-minute session limit): opens a new socket, runs onOpen on it, then
+   * closes the old one. Call it at a turn boundary. If the new socket fails, the old one is kept
+   * and 'replace-failed' is emitted.
+   */
+  replaceSession(reason: string): void {
+    if (this._state !== 'open' || this.replacement) return;
+    this.log.info('realtime session replacement started', { reason });
+    this.replacement = { conn: this.openConnection(true), reason };
+  }
+
+  /** Closes for good (no reconnect). Idempotent. */
+  close(): void {
+    if (this._state === 'closed' || this._state === 'failed') return;
+    const wasIdle = this._state === 'idle';
+    this._state = 'closed';
+    this.teardown();
+    if (!wasIdle) this.log.info('realtime client closed', { stats: this.stats });
+    this.safeEmit('closed');
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private openConnection(forReplacement: boolean): Connection {
+    const headers: Record<string, string> = {};
+    if (this.opts.apiKey) headers.Authorization = `Bearer ${this.opts.apiKey}`;
+    const ws = new WebSocket(this.endpoint, { headers, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
+    const conn: Connection = { ws, opened: false, done: false };
+    conn.connectTimer = setTimeout(() => {
+      if (conn.done || conn.opened) return;
+      this.log.warn('realtime connect timed out', { timeoutMs: this.connectTimeoutMs });
+      this.connectionLost(conn, `connect timeout after ${this.connectTimeoutMs} ms`, forReplacement);
+    }, this.connectTimeoutMs);
+
+    ws.on('open', () => {
+      if (conn.done) return;
+      conn.opened = true;
+      clearTimeout(conn.connectTimer);
+      if (forReplacement) this.finishReplacement(conn);
+      else this.onConnectionOpen(conn);
+    });
+    ws.on('message', (data, isBinary) => {
+      if (conn.done || !conn.opened) return;
+      this.onMessage(conn, data, isBinary);
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      const status = res.statusCode ?? 0;
+      res.resume();
+      const fatal = status === 401 || status === 403;
+      this.connectionLost(conn, `handshake rejected with HTTP ${status}`, forReplacement, fatal);
+    });
+    ws.on('error', (err) => {
+      this.connectionLost(conn, `socket error: ${err.message}`, forReplacement);
+    });
+    ws.on('close', (code, reason) => {
+      const text = reason.toString('utf8').slice(0, 200);
+      this.connectionLost(conn, `socket closed (${code}${text ? ` ${text}` : ''})`, forReplacement);
+    });
+    return conn;
+  }
+
+  private onConnectionOpen(conn: Connection): void {
+    const reconnect = this.everOpened;
+    const attempt = this.attempt;
+    this.everOpened = true;
+    this.attempt = 0;
+    this._state = 'open';
+    if (reconnect) this.stats.reconnects++;
+    this.resetResponseTracking();
+    this.log.info('realtime socket open', { reconnect, attempt });
+    this.sendOpeningMessages(conn, { reconnect, attempt, replacement: false });
+    this.flushQueues();
+    this.safeEmit('open', { reconnect, attempt, replacement: false });
+  }
+
+  private finishReplacement(conn: Connection): void {
+    const pending = this.replacement;
+    const old = this.current;
+    this.replacement = undefined;
+    if (!pending || this._state === 'closed' || this._state === 'failed') {
+      this.discard(conn, 1000, 'not needed');
+      return;
+    }
+    this.current = conn;
+    this.everOpened = true;
+    this.attempt = 0;
+    this._state = 'open';
+    this.stats.replacements++;
+    this.resetResponseTracking();
+    this.sendOpeningMessages(conn, { reconnect: true, attempt: 0, replacement: true });
+    this.flushQueues();
+    if (old) this.discard(old, 1000, 'session replaced');
+    this.log.info('realtime session replaced', { reason: pending.reason });
+    this.safeEmit('open', { reconnect: true, attempt: 0, replacement: true });
+    this.safeEmit('replaced', { reason: pending.reason });
+  }
+
+  private sendOpeningMessages(conn: Connection, info: RealtimeOpenInfo): void {
+    let first: RealtimeClientEvent[] = [];
+    try {
+      first = this.opts.onOpen(info);
+    } catch (err) {
+      this.log.error('realtime onOpen failed', { error: (err as Error).message });
+    }
+    for (const event of first) {
+      this.trackOutgoing(event);
+      this.writeTo(conn, JSON.stringify(event));
+    }
+  }
+
+  private flushQueues(): void {
+    const conn = this.current;
+    if (!conn) return;
+    for (const data of this.pendingEvents.splice(0)) this.writeTo(conn, data);
+    if (this.pendingAudio.length > 0) {
+      this.log.info('realtime buffered audio flushed', { frames: this.pendingAudio.length, ms: this.pendingAudioMs });
+    }
+    for (const data of this.pendingAudio.splice(0)) {
+      if (this.writeTo(conn, data)) this.stats.audioFramesSent++;
+      else this.stats.audioFramesDropped++;
+    }
+    this.pendingAudioMs = 0;
+  }
+
+  private onMessage(conn: Connection, data: WebSocket.RawData, isBinary: boolean): void {
+    this.stats.messagesIn++;
+    this.lastMessageAt = Date.now();
+    if (isBinary) {
+      this.protocolError('binary frame from server');
+      return;
+    }
+    const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : data.toString('utf8');
+    const parsed = parseServerEvent(text);
+    if (!parsed.ok) {
+      this.protocolError(parsed.reason);
+      return;
+    }
+    const event = parsed.event;
+    switch (event.type) {
+      case 'response.created':
+        this.responsePending = false;
+        this.responseActive = true;
+        this.armIdleWatch();
+        break;
+      case 'response.done':
+        this.responseActive = false;
+        this.responsePending = false;
+        break;
+      case 'error':
+        this.responsePending = false;
+        break;
+      default:
+        break;
+    }
+    if (conn !== this.current) return;
+    this.safeEmit('event', event);
+  }
+
+  private protocolError(reason: string): void {
+    this.stats.protocolErrors++;
+    if (this.stats.protocolErrors <= 5 || this.stats.protocolErrors % 100 === 0) {
+      this.log.warn('realtime protocol error', { reason, count: this.stats.protocolErrors });
+    }
+    this.safeEmit('protocol-error', { reason });
+  }
+
+  /** A socket closed, errored, timed out or was refused. Runs once per connection. */
+  private connectionLost(conn: Connection, reason: string, forReplacement: boolean, fatal = false): void {
+    if (conn.done) return;
+    conn.done = true;
+    clearTimeout(conn.connectTimer);
+    this.killSocket(conn);
+
+    if (forReplacement) {
+      if (this.replacement?.conn === conn) {
+        this.replacement = undefined;
+        this.log.warn('realtime session replacement failed', { reason });
+        this.safeEmit('replace-failed', { reason: 'connect failed', error: reason });
+        // The old connection may have dropped meanwhile; if so, recover through the normal path.
+        if (this._state === 'reconnecting' && !this.retryTimer) this.scheduleRetry(reason);
+      }
+      return;
+    }
+    if (conn !== this.current) return;
+    if (this._state === 'closed' || this._state === 'failed') return;
+    this.clearIdleWatch();
+    this.resetResponseTracking();
+    if (fatal) {
+      this.fail(reason);
+      return;
+    }
+    if (conn.opened) {
+      this.log.warn('realtime socket lost', { reason });
+      this.attempt = 0;
+    }
+    this._state = 'reconnecting';
+    // A replacement in flight becomes the recovery: wait for it.
+    if (this.replacement) return;
+    this.scheduleRetry(reason);
+  }
+
+  private scheduleRetry(reason: string): void {
+    const { attempts, baseMs, maxMs } = this.opts.reconnect;
+    if (this.attempt >= attempts) {
+      this.fail(reason);
+      return;
+    }
+    this.attempt++;
+    const delayMs = backoffDelayMs(this.attempt, baseMs, maxMs, this.random);
+    this.log.info('realtime reconnect scheduled', { attempt: this.attempt, delayMs, reason });
+    this.safeEmit('reconnecting', { attempt: this.attempt, delayMs, reason });
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this._state !== 'reconnecting') return;
+      this.stats.reconnectAttempts++;
+      this.current = this.openConnection(false);
+    }, delayMs);
+  }
+
+  private fail(reason: string): void {
+    const attempts = this.attempt;
+    this._state = 'failed';
+    this.teardown();
+    this.log.error('realtime connection failed', { reason, attempts });
+    this.safeEmit('failed', { reason, attempts });
+  }
+
+  private teardown(): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.clearIdleWatch();
+    if (this.current) this.discard(this.current, 1000, 'client closed');
+    if (this.replacement) this.discard(this.replacement.conn, 1000, 'client closed');
+    this.replacement = undefined;
+    this.stats.audioFramesDropped += this.pendingAudio.length;
+    this.pendingAudio.length = 0;
+    this.pendingAudioMs = 0;
+    this.pendingEvents.length = 0;
+  }
+
+  private discard(conn: Connection, code: number, reason: string): void {
+    conn.done = true;
+    clearTimeout(conn.connectTimer);
+    try {
+      if (conn.ws.readyState === WebSocket.OPEN) conn.ws.close(code, reason);
+      else this.killSocket(conn);
+    } catch {
+      this.killSocket(conn);
+    }
+  }
+
+  private killSocket(conn: Connection): void {
+    try {
+      if (conn.ws.readyState !== WebSocket.CLOSED) conn.ws.terminate();
+    } catch {
+      // terminate() on a socket that never connected can throw in some ws versions; nothing to free.
+    }
+  }
+
+  private write(data: string): boolean {
+    return this.current ? this.writeTo(this.current, data) : false;
+  }
+
+  private writeTo(conn: Connection, data: string): boolean {
+    if (conn.done || conn.ws.readyState !== WebSocket.OPEN) return false;
+    conn.ws.send(data);
+    this.stats.messagesOut++;
+    return true;
+  }
+
+  private frameMs(data: string): number {
+    // data is appendAudioMessage(base64): strip the fixed wrapper length.
+    const base64Length = data.length - appendAudioMessage('').length;
+    const bytes = (base64Length * 3) / 4;
+    return (bytes * 1000) / AUDIO_BYTES_PER_SECOND[this.audioFormat];
+  }
+
+  // ---- stall detection ----------------------------------------------------------------------
+
+  private trackOutgoing(event: RealtimeClientEvent): void {
+    if (event.type === 'response.create') {
+      this.responsePending = true;
+      this.lastMessageAt = Date.now();
+      this.armIdleWatch();
+    }
+  }
+
+  private resetResponseTracking(): void {
+    this.responsePending = false;
+    this.responseActive = false;
+    this.lastMessageAt = Date.now();
+  }
+
+  private armIdleWatch(): void {
+    const idleMs = this.opts.idleTimeoutMs;
+    if (!idleMs || this.idleTimer) return;
+    const tickMs = Math.max(10, Math.floor(idleMs / 4));
+    this.idleTimer = setInterval(() => {
+      if (!this.responsePending && !this.responseActive) {
+        this.clearIdleWatch();
+        return;
+      }
+      if (this._state !== 'open' || !this.current) return;
+      const silentMs = Date.now() - this.lastMessageAt;
+      if (silentMs >= idleMs) {
+        this.log.warn('realtime server stalled', { silentMs });
+        this.connectionLost(this.current, `no server message for ${silentMs} ms during a response`, false);
+      }
+    }, tickMs);
+  }
+
+  private clearIdleWatch(): void {
+    if (this.idleTimer) clearInterval(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  private safeEmit<K extends keyof RealtimeClientEvents>(name: K, ...args: RealtimeClientEvents[K]): void {
+    try {
+      (this.emit as (n: K, ...a: RealtimeClientEvents[K]) => boolean)(name, ...args);
+    } catch (err) {
+      this.log.error('realtime client listener failed', { listenerEvent: name, error: (err as Error).message });
+    }
+  }
+}
