@@ -246,7 +246,8 @@ export function parseTwiml(xml: string): ParsedTwiml {
     dial: undefined,
   };
   const body = xml.replace(/<\?xml[^>]*\?>/, '').replace(/<!--[\s\S]*?-->/g, '');
-  for (const match of body.matchAll(/<([A-Za-z]+)((?:\s+[^>]*?)?)\s*(\/?)>/g)) {
+  // Attribute values may hold a raw '>' (XML only requires '<' and '&' escaped): match quoted values whole.
+  for (const match of body.matchAll(/<([A-Za-z]+)((?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*)\s*\/?>/g)) {
     const [, name, attrText] = match;
     parsed.verbs.push(name);
     const attrs = attributes(attrText);
