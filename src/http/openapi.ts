@@ -1,6 +1,6 @@
 /**
  * The OpenAPI 3.1 document of /api, served as /api/openapi.json and rendered by Swagger UI at
- * /api/docs. Written by hand next to the routes; test/integration/api-openapi.test.ts checks that
+ * /api/docs. Written by hand next to the routes; test/integration/api-auth.test.ts checks that
  * every route the router answers is documented.
  */
 import { CALL_STATUSES } from '../calls/call-status';

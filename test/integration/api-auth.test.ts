@@ -1,0 +1,92 @@
+import request from 'supertest';
+import { startTestApp, type TestApp } from '../helpers/test-app';
+import { connectSse } from '../helpers/sse-client';
+
+const TOKEN = 'test-token-0123456789abcdef';
+
+describe('API token protection and the OpenAPI document', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ API_TOKENS: `other-token-000000000000,${TOKEN}` });
+  });
+  afterAll(() => t.close());
+
+  it.each(['/api/calls', '/api/calls/export.csv', '/api/calls/cabc/recording', '/api/analytics', '/api/openapi.json'])(
+    'answers 401 on %s without a token, and with a wrong one',
+    async (path) => {
+      const missing = await request(t.baseUrl).get(path).expect(401);
+      expect(missing.body.error).toMatchObject({ code: 'unauthorized' });
+      expect(missing.headers['www-authenticate']).toMatch(/^Bearer/);
+      const wrong = await request(t.baseUrl)
+        .get(path)
+        .set('Authorization', 'Bearer not-the-token-000000000')
+        .expect(401);
+      expect(wrong.body.error).toEqual({ code: 'unauthorized', message: 'invalid API token' });
+    },
+  );
+
+  it('refuses a POST without a token and writes nothing', async () => {
+    const call = await t.sb.callManager.createCall({ from: '+15550000001' });
+    await request(t.baseUrl).post(`/api/calls/${call.id}/notes`).send({ notes: 'sneaky' }).expect(401);
+    expect((await t.sb.db.call.findUniqueOrThrow({ where: { id: call.id } })).notes).toBeNull();
+    await request(t.baseUrl)
+      .post(`/api/calls/${call.id}/notes`)
+      .set('Authorization', `Bearer ${TOKEN}`)
+      .send({ notes: 'ok' })
+      .expect(200);
+  });
+
+  it('serves everything with a right token, by header or ?access_token= (EventSource)', async () => {
+    const ok = await request(t.baseUrl).get('/api/calls').set('Authorization', `Bearer ${TOKEN}`).expect(200);
+    expect(ok.body).toMatchObject({ limit: 20, offset: 0 });
+    await request(t.baseUrl).get(`/api/analytics?access_token=${TOKEN}`).expect(200);
+    const denied = await connectSse(`${t.baseUrl}/api/status`);
+    expect(denied.status).toBe(401);
+    denied.close();
+    const sse = await connectSse(`${t.baseUrl}/api/status?access_token=${TOKEN}`);
+    try {
+      expect(sse.status).toBe(200);
+      await sse.waitFor((m) => m.event === 'snapshot');
+    } finally {
+      sse.close();
+    }
+  });
+
+  it('serves an OpenAPI 3.1 document describing every route, and Swagger UI', async () => {
+    const res = await request(t.baseUrl).get('/api/openapi.json').set('Authorization', `Bearer ${TOKEN}`).expect(200);
+    expect(res.body.openapi).toBe('3.1.0');
+    expect(res.body.info.version).toBe('0.1.0');
+    expect(Object.keys(res.body.paths).sort()).toEqual(
+      [
+        '/analytics',
+        '/calls',
+        '/calls/export.csv',
+        '/calls/{id}',
+        '/calls/{id}/notes',
+        '/calls/{id}/recording',
+        '/openapi.json',
+        '/status',
+      ].sort(),
+    );
+    const listParams = res.body.paths['/calls'].get.parameters.map((p: { name: string }) => p.name);
+    expect(listParams).toEqual(
+      expect.arrayContaining([
+        'limit',
+        'offset',
+        'caller',
+        'agent',
+        'status',
+        'sentiment',
+        'startDate',
+        'endDate',
+        'q',
+      ]),
+    );
+    expect(res.body.paths['/analytics'].get.description).toMatch(/p95LatencyMs/);
+    // Every $ref resolves.
+    const refs = JSON.stringify(res.body).match(/#\/components\/schemas\/\w+/g) ?? [];
+    for (const r of refs) expect(res.body.components.schemas[r.split('/').pop() as string]).toBeDefined();
+    const docs = await request(t.baseUrl).get(`/api/docs/?access_token=${TOKEN}`).expect(200);
+    expect(docs.text).toContain('swagger-ui');
+  });
+});
