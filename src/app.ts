@@ -8,6 +8,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import express from 'express';
+import expressWs from 'express-ws';
+import type { WebSocket } from 'ws';
 import type { Config } from './config';
 import { createLogger, type Logger } from './logging/logger';
 import { createDb, type Db } from './db/prisma';
@@ -19,6 +21,14 @@ import { createHealthRouter } from './http/health';
 import { createApiRouter } from './http/api-router';
 import { requireApiToken } from './http/auth';
 import { errorHandler, notFoundHandler } from './http/errors';
+import { createTwilioRouter } from './http/twilio-routes';
+import { CallBridge } from './calls/call-bridge';
+import { recoverInterruptedCalls } from './calls/crash-recovery';
+import { STREAM_PATH, validateStreamHandshake } from './telephony/signature';
+import { LocalRealtimeServer } from './simulators/local-realtime-server';
+
+/** Hard cap of one WebSocket message on /streams (the stream adapter rejects > 64 KiB softly). */
+const WS_MAX_PAYLOAD_BYTES = 1024 * 1024;
 
 export const VERSION: string = (
   JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }
@@ -27,6 +37,8 @@ export const VERSION: string = (
 export interface CreateAppOptions {
   logger?: Logger;
   db?: Db;
+  /** Realtime endpoint to use instead of the configured one (tests, benchmarks). */
+  realtimeUrl?: string;
 }
 
 export interface SwitchboardApp {
@@ -36,8 +48,14 @@ export interface SwitchboardApp {
   db: Db;
   bus: EventBus;
   callManager: CallManager;
+  bridge: CallBridge;
   logger: Logger;
   recordingsDir: string;
+  /** The Realtime endpoint calls are bridged to. */
+  realtimeUrl: string;
+  /** The in-process local Realtime server, when running without an OpenAI API key. */
+  localRealtime: LocalRealtimeServer | undefined;
+  counters: { signatureFailures: number; callsRefused: number; handshakesRejected: number };
   /** Starts listening (port 0 picks a free port) and returns the bound port. */
   listen(port?: number, host?: string): Promise<number>;
   /** Stops taking requests, ends active calls, flushes writes and closes the database. Idempotent. */
@@ -58,13 +76,48 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   const recordingsDir = path.resolve(PROJECT_ROOT, config.recordingsDir);
   mkdirSync(recordingsDir, { recursive: true });
   const startedAt = Date.now();
+  const counters = { signatureFailures: 0, callsRefused: 0, handshakesRejected: 0 };
+
+  let localRealtime: LocalRealtimeServer | undefined;
+  let realtimeUrl = options.realtimeUrl ?? config.openai.realtimeUrl;
+  if (!options.realtimeUrl && config.openai.useLocalServer) {
+    localRealtime = await LocalRealtimeServer.start({
+      port: config.openai.localServerPort,
+      logger: logger.child({ component: 'local-realtime' }),
+    });
+    realtimeUrl = localRealtime.url;
+    logger.info('no OPENAI_API_KEY set: calls are answered by the local Realtime server', { url: realtimeUrl });
+  }
+  await recoverInterruptedCalls(callManager, recordingsDir, logger);
+  const bridge = new CallBridge({ config, callManager, logger, recordingsDir, realtimeUrl });
 
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   const server = http.createServer(app);
+  // Twilio Media Streams: the upgrade's signature is checked before the socket is accepted.
+  const wsApp = expressWs(app, server, {
+    wsOptions: {
+      maxPayload: WS_MAX_PAYLOAD_BYTES,
+      verifyClient: (info, done) => {
+        if (!config.twilio.validateSignatures) return done(true);
+        const path = (info.req.url ?? '').split('?')[0];
+        if (
+          path !== STREAM_PATH ||
+          validateStreamHandshake(config.twilio.authToken, config.publicUrl, info.req.headers)
+        ) {
+          return done(true);
+        }
+        counters.handshakesRejected++;
+        logger.warn('rejected a media stream handshake with a bad signature');
+        done(false, 403, 'invalid Twilio signature');
+      },
+    },
+  });
+  wsApp.app.ws(STREAM_PATH, (ws: WebSocket) => bridge.attach(ws));
 
   app.use(createHealthRouter({ db, callManager, version: VERSION, startedAt }));
+  app.use('/twilio', createTwilioRouter({ config, callManager, bridge, logger, counters }));
   app.use(
     '/api',
     requireApiToken(config.apiTokens),
@@ -87,8 +140,12 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     db,
     bus,
     callManager,
+    bridge,
     logger,
     recordingsDir,
+    realtimeUrl,
+    localRealtime,
+    counters,
     listen(port = config.port, host = config.host) {
       return new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -100,13 +157,17 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     },
     close() {
       closing ??= (async () => {
+        // Stop taking calls, end the live ones cleanly (recordings finalized, analytics stored).
+        await bridge.closeAll('server-shutdown');
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           // Long-lived connections (SSE, keep-alive) would hold close() open.
           for (const socket of sockets) socket.destroy();
           if (!server.listening) resolve();
         });
+        for (const client of wsApp.getWss().clients) client.terminate();
         await callManager.close();
+        await localRealtime?.close();
         await db.$disconnect();
       })();
       return closing;

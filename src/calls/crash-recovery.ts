@@ -10,7 +10,11 @@ import type { Logger } from '../logging/logger';
 import type { CallManager } from './call-manager';
 import { recordingRelativePath } from './recording-path';
 
-export async function recoverInterruptedCalls(callManager: CallManager, recordingsDir: string, logger: Logger): Promise<number> {
+export async function recoverInterruptedCalls(
+  callManager: CallManager,
+  recordingsDir: string,
+  logger: Logger,
+): Promise<number> {
   const closed = await callManager.closeInterruptedCalls();
   for (const call of closed) {
     if (!call.answeredAt) continue;
@@ -29,10 +33,17 @@ export async function recoverInterruptedCalls(callManager: CallManager, recordin
         durationMs: Math.round(result.durationMs),
         sizeBytes: size,
       });
-      logger.info('recording of an interrupted call repaired', { callId: call.id, repaired: result.repaired, durationMs: Math.round(result.durationMs) });
+      logger.info('recording of an interrupted call repaired', {
+        callId: call.id,
+        repaired: result.repaired,
+        durationMs: Math.round(result.durationMs),
+      });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        logger.warn('could not repair the recording of an interrupted call', { callId: call.id, error: (err as Error).message });
+        logger.warn('could not repair the recording of an interrupted call', {
+          callId: call.id,
+          error: (err as Error).message,
+        });
       }
     }
   }

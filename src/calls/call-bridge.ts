@@ -1,0 +1,140 @@
+/**
+ * CallBridge: the registry of live CallSessions. The Twilio webhook `prepare`s a session (its AI
+ * session starts connecting at once); the /streams socket is then `attach`ed to it by the callId
+ * carried in the stream's custom parameters. Shutdown ends every session cleanly.
+ */
+import type { WebSocket } from 'ws';
+import type { Call } from '../generated/prisma/client';
+import type { Config } from '../config';
+import type { Logger } from '../logging/logger';
+import type { CallManager } from './call-manager';
+import type { EndReason } from './call-status';
+import { CallSession, type CallSessionDeps } from './call-session';
+import { TwilioMediaStream } from '../telephony/media-stream';
+
+/** A socket that has not sent `start` after this long is closed. */
+const START_TIMEOUT_MS = 10_000;
+
+export interface BridgeCounters {
+  streamsAccepted: number;
+  streamsRejected: number;
+  protocolErrors: number;
+  callsBridged: number;
+}
+
+export interface CallBridgeDeps {
+  config: Config;
+  callManager: CallManager;
+  logger: Logger;
+  recordingsDir: string;
+  realtimeUrl: string;
+  observe?: CallSessionDeps['observe'];
+}
+
+export class CallBridge {
+  private readonly sessions = new Map<string, CallSession>();
+  readonly counters: BridgeCounters = { streamsAccepted: 0, streamsRejected: 0, protocolErrors: 0, callsBridged: 0 };
+  private draining = false;
+
+  constructor(private readonly deps: CallBridgeDeps) {}
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  get(callId: string): CallSession | undefined {
+    return this.sessions.get(callId);
+  }
+
+  all(): CallSession[] {
+    return [...this.sessions.values()];
+  }
+
+  /** Creates the session of a new call and starts its AI connection. */
+  async prepare(call: Call): Promise<CallSession> {
+    const existing = this.sessions.get(call.id);
+    if (existing) return existing;
+    const session = new CallSession(
+      {
+        config: this.deps.config,
+        callManager: this.deps.callManager,
+        logger: this.deps.logger,
+        recordingsDir: this.deps.recordingsDir,
+        realtimeUrl: this.deps.realtimeUrl,
+        observe: this.deps.observe,
+        onClosed: (s) => this.sessions.delete(s.callId),
+      },
+      call,
+    );
+    this.sessions.set(call.id, session);
+    await session.start();
+    return session;
+  }
+
+  /** A Twilio Media Streams socket was accepted (its signature already checked at the upgrade). */
+  attach(ws: WebSocket): void {
+    this.counters.streamsAccepted++;
+    const stream = new TwilioMediaStream(ws, { logger: this.deps.logger });
+    stream.on('protocol-error', () => this.counters.protocolErrors++);
+    const timer = setTimeout(() => {
+      this.deps.logger.warn('media stream sent no start message; closing it');
+      stream.close(1008, 'no start message');
+    }, START_TIMEOUT_MS);
+    timer.unref();
+    stream.once('close', () => clearTimeout(timer));
+    stream.once('start', (start) => {
+      clearTimeout(timer);
+      void this.onStart(stream, start).catch((err: unknown) => {
+        this.deps.logger.error('could not bridge the media stream', {
+          callSid: start.callSid,
+          error: (err as Error).message,
+        });
+        stream.close(1011, 'internal error');
+      });
+    });
+  }
+
+  private async onStart(stream: TwilioMediaStream, start: Parameters<CallSession['attachStream']>[1]): Promise<void> {
+    const { callManager } = this.deps;
+    const callId = start.customParameters.callId;
+    let session = callId ? this.sessions.get(callId) : undefined;
+    if (!session) {
+      // No webhook-prepared session (e.g. the server restarted in between): find or create the call.
+      if (this.draining) {
+        stream.close(1001, 'server shutting down');
+        return;
+      }
+      const call =
+        (callId ? await callManager.findCall(callId) : null) ??
+        (start.callSid ? await callManager.findByCallSid(start.callSid) : null) ??
+        (await callManager.createCall({
+          callSid: start.callSid || null,
+          accountSid: start.accountSid || null,
+          status: 'in-progress',
+        }));
+      if (call.endedAt) {
+        stream.close(1008, 'call already ended');
+        return;
+      }
+      session = await this.prepare(call);
+    }
+    stream.setLogger(this.deps.logger.child({ callId: session.callId }));
+    this.counters.callsBridged++;
+    await session.attachStream(stream, start);
+  }
+
+  /** Ends one call (e.g. Twilio reported it over); resolves when it is fully closed. */
+  async end(callId: string, reason: EndReason): Promise<void> {
+    await this.sessions.get(callId)?.close(reason);
+  }
+
+  /** Stops taking calls and ends every live call. */
+  async closeAll(reason: EndReason = 'server-shutdown'): Promise<void> {
+    this.draining = true;
+    await Promise.all([...this.sessions.values()].map((s) => s.close(reason)));
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * Twilio webhooks: the incoming-call webhook answers TwiML that connects the call's audio to our
+ * /streams WebSocket; the status callback tracks the call's status idempotently. Both are checked
+ * against X-Twilio-Signature computed over PUBLIC_URL + path (so they work behind a TLS proxy).
+ */
+import express, { Router, type RequestHandler } from 'express';
+import type { Config } from '../config';
+import type { CallManager } from '../calls/call-manager';
+import type { CallBridge } from '../calls/call-bridge';
+import { isCallStatus, isFinalStatus } from '../calls/call-status';
+import type { Logger } from '../logging/logger';
+import { isValidTwilioSignature, signatureFromHeaders, streamUrl, webhookUrl } from '../telephony/signature';
+import { connectStreamTwiml, emptyTwiml, refusalTwiml } from '../telephony/twiml';
+
+export interface TwilioRouteDeps {
+  config: Config;
+  callManager: CallManager;
+  bridge: CallBridge;
+  logger: Logger;
+  counters: { signatureFailures: number; callsRefused: number };
+}
+
+export const FALLBACK_MESSAGE = 'We are sorry, our assistant is not available right now. Please call again later.';
+export const BUSY_MESSAGE = 'We are sorry, all our lines are busy right now. Please call again in a few minutes.';
+
+function str(value: unknown, max = 256): string | null {
+  return typeof value === 'string' && value.length > 0 ? value.slice(0, max) : null;
+}
+
+export function createTwilioRouter(deps: TwilioRouteDeps): Router {
+  const { config, callManager, bridge, logger } = deps;
+  const router = Router();
+  router.use(express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 200 }));
+
+  const checkSignature: RequestHandler = (req, res, next) => {
+    if (!config.twilio.validateSignatures) {
+      next();
+      return;
+    }
+    const url = webhookUrl(config.publicUrl, req.originalUrl);
+    const params = (req.body ?? {}) as Record<string, string>;
+    if (!isValidTwilioSignature(config.twilio.authToken, signatureFromHeaders(req.headers), url, params)) {
+      deps.counters.signatureFailures++;
+      logger.warn('rejected a Twilio webhook with a bad signature', { path: req.path });
+      res.status(403).json({ error: { code: 'forbidden', message: 'invalid Twilio signature' } });
+      return;
+    }
+    next();
+  };
+
+  const twiml = (res: express.Response, body: string): void => {
+    res.type('text/xml').send(body);
+  };
+
+  router.post('/incoming-call', checkSignature, async (req, res) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const callSid = str(body.CallSid, 64);
+    if (!callSid) {
+      res.status(400).json({ error: { code: 'invalid_body', message: 'CallSid: is required', field: 'CallSid' } });
+      return;
+    }
+    if (bridge.isDraining || bridge.size >= config.maxConcurrentCalls) {
+      deps.counters.callsRefused++;
+      logger.warn('call refused', {
+        callSid,
+        reason: bridge.isDraining ? 'shutting down' : 'concurrent call cap',
+        active: bridge.size,
+      });
+      twiml(res, refusalTwiml(BUSY_MESSAGE));
+      return;
+    }
+    const direction = str(body.Direction, 32) ?? 'inbound';
+    const status = str(body.CallStatus, 32);
+    const call = await callManager.createCall({
+      callSid,
+      accountSid: str(body.AccountSid, 64),
+      from: str(body.From, 64),
+      to: str(body.To, 64),
+      direction: direction.startsWith('outbound') ? 'outbound' : 'inbound',
+      status: status && isCallStatus(status) && !isFinalStatus(status) ? status : 'ringing',
+      metadata: {
+        region:
+          [str(body.FromCity, 64), str(body.FromState, 64), str(body.FromCountry, 8)].filter(Boolean).join(', ') ||
+          null,
+        custom: str(body.CallerName, 128) ? { callerName: str(body.CallerName, 128) } : undefined,
+      },
+    });
+    if (call.endedAt) {
+      twiml(res, refusalTwiml(FALLBACK_MESSAGE));
+      return;
+    }
+    await bridge.prepare(call);
+    twiml(
+      res,
+      connectStreamTwiml({
+        streamUrl: streamUrl(config.publicUrl),
+        parameters: { callId: call.id, agent: call.agent },
+        fallbackMessage: FALLBACK_MESSAGE,
+      }),
+    );
+  });
+
+  router.post('/call-status', checkSignature, async (req, res) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const callSid = str(body.CallSid, 64);
+    const status = str(body.CallStatus, 32);
+    if (!callSid || !status || !isCallStatus(status)) {
+      const field = !callSid ? 'CallSid' : 'CallStatus';
+      res
+        .status(400)
+        .json({ error: { code: 'invalid_body', message: `${field}: is missing or not a Twilio call status`, field } });
+      return;
+    }
+    const duration = Number(body.CallDuration);
+    const call = await callManager.findByCallSid(callSid);
+    if (!call) {
+      res.status(404).json({ error: { code: 'not_found', message: 'call not found' } });
+      return;
+    }
+    // A final status while our session still runs: end it first, so its recording and analytics are kept.
+    if (isFinalStatus(status) && bridge.get(call.id)) await bridge.end(call.id, 'caller-hangup');
+    await callManager.applyTwilioStatus(
+      callSid,
+      status,
+      Number.isFinite(duration) && body.CallDuration !== undefined ? duration : undefined,
+    );
+    twiml(res, emptyTwiml());
+  });
+
+  return router;
+}
