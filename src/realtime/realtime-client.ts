@@ -15,7 +15,6 @@ import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import type { Logger } from '../logging/logger';
 import {
-  AUDIO_BYTES_PER_SECOND,
   appendAudioMessage,
   base64AudioDurationMs,
   parseServerEvent,
@@ -132,6 +131,7 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
   private retryTimer?: NodeJS.Timeout;
   private readonly pendingEvents: string[] = [];
   private readonly pendingAudio: string[] = [];
+  private readonly pendingAudioDurations: number[] = [];
   private pendingAudioMs = 0;
   private readonly log: Logger;
   private readonly connectTimeoutMs: number;
@@ -229,11 +229,13 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
     }
     const ms = base64AudioDurationMs(base64, this.audioFormat);
     this.pendingAudio.push(data);
+    this.pendingAudioDurations.push(ms);
     this.pendingAudioMs += ms;
     this.stats.audioFramesBuffered++;
-    while (this.pendingAudioMs > this.maxBufferedAudioMs && this.pendingAudio.length > 0) {
-      const dropped = this.pendingAudio.shift() as string;
-      this.pendingAudioMs -= this.frameMs(dropped);
+    // Oldest frames go first: after a gap, what the caller is saying now matters most.
+    while (this.pendingAudioMs > this.maxBufferedAudioMs + 1e-6 && this.pendingAudio.length > 0) {
+      this.pendingAudio.shift();
+      this.pendingAudioMs -= this.pendingAudioDurations.shift() as number;
       this.stats.audioFramesDropped++;
     }
   }
@@ -359,6 +361,7 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
       if (this.writeTo(conn, data)) this.stats.audioFramesSent++;
       else this.stats.audioFramesDropped++;
     }
+    this.pendingAudioDurations.length = 0;
     this.pendingAudioMs = 0;
   }
 
@@ -474,6 +477,7 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
     this.replacement = undefined;
     this.stats.audioFramesDropped += this.pendingAudio.length;
     this.pendingAudio.length = 0;
+    this.pendingAudioDurations.length = 0;
     this.pendingAudioMs = 0;
     this.pendingEvents.length = 0;
   }
@@ -506,13 +510,6 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
     conn.ws.send(data);
     this.stats.messagesOut++;
     return true;
-  }
-
-  private frameMs(data: string): number {
-    // data is appendAudioMessage(base64): strip the fixed wrapper length.
-    const base64Length = data.length - appendAudioMessage('').length;
-    const bytes = (base64Length * 3) / 4;
-    return (bytes * 1000) / AUDIO_BYTES_PER_SECOND[this.audioFormat];
   }
 
   // ---- stall detection ----------------------------------------------------------------------
