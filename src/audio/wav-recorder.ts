@@ -6,7 +6,7 @@
  *
  * Timeline. Every write carries `atMs`, an offset on the Twilio stream clock (media.timestamp); its first
  * sample lands at sample frame round(atMs * 8). Gaps are silence.
- * - Caller audio defines "now". It is decoded into a small staging window (`chunkMs + jitterMs`, 1.5 s by
+ * - Caller audio defines "now". It is decoded into a small staging window (`chunkMs + jitterMs`, 1 s by
  *   default) so audio that arrives slightly late or out of order still lands in place; audio for time that has
  *   already been written is dropped and counted (`stats.droppedLateFrames`).
  * - Agent audio is scheduled at the time it will START playing, usually ahead of now (the model sends faster
@@ -39,6 +39,9 @@ const SAMPLES_PER_MS = RECORDING_SAMPLE_RATE_HZ / 1000;
 /** Bytes per stereo sample frame (2 channels x 16 bits). */
 const FRAME_BYTES = RECORDING_CHANNELS * (RECORDING_BITS_PER_SAMPLE / 8);
 const MAX_DATA_BYTES = 0xffffffff - 36 - 3; // RIFF sizes are 32-bit; keep whole sample frames
+/** The longest recording a WAV file can hold: ~37 hours. Writes beyond it are invalid. */
+const MAX_FRAMES = Math.floor(MAX_DATA_BYTES / FRAME_BYTES);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 export interface StereoWavRecorderOptions {
   /** Only 8000 is supported (Twilio's rate). */
@@ -47,7 +50,11 @@ export interface StereoWavRecorderOptions {
   headerPatchIntervalMs?: number;
   /** Size of one disk write, in ms of audio (default 500). */
   chunkMs?: number;
-  /** How late caller audio may arrive and still be placed (default 1000). */
+  /**
+   * How far behind the caller clock audio may still be placed (default 500): caller frames arriving late or
+   * out of order, agent audio scheduled slightly in the past. Audio within it is not on disk yet, so a crash
+   * loses at most this plus chunkMs (plus headerPatchIntervalMs until the file is repaired).
+   */
   jitterMs?: number;
   /** Cap on audio waiting for the disk (default 4 MiB, ~2 min); past it audio is written as silence. */
   maxPendingWriteBytes?: number;
@@ -85,10 +92,13 @@ export interface StereoWavRecorderStats {
 }
 
 export interface StereoWavRecorderResult {
+  /** Length of the recording (sample frames / 8); fractional only when endMs was. */
   durationMs: number;
   /** File size in bytes, header included. */
   sizeBytes: number;
   path: string;
+  sampleRateHz: number;
+  channels: number;
   /** Set when a disk error cut the recording short (the file holds what was written before it). */
   error?: Error;
 }
@@ -124,7 +134,7 @@ function resolveOptions(opts: StereoWavRecorderOptions): RecorderSettings {
   return {
     headerPatchIntervalMs: positiveOption('headerPatchIntervalMs', opts.headerPatchIntervalMs, 2000, true),
     chunkMs: positiveOption('chunkMs', opts.chunkMs, 500),
-    jitterMs: positiveOption('jitterMs', opts.jitterMs, 1000, true),
+    jitterMs: positiveOption('jitterMs', opts.jitterMs, 500, true),
     maxPendingWriteBytes: positiveOption('maxPendingWriteBytes', opts.maxPendingWriteBytes, 4 * 1024 * 1024),
     maxAgentLookaheadMs: positiveOption('maxAgentLookaheadMs', opts.maxAgentLookaheadMs, 600_000),
   };
@@ -244,10 +254,18 @@ export class StereoWavRecorder {
       data = data.subarray(late);
       start = this.base;
     }
-    // Pieces no larger than one chunk always fit the window once older audio is committed.
-    for (let offset = 0; offset < data.length; offset += this.chunkFrames) {
-      const piece = data.subarray(offset, Math.min(data.length, offset + this.chunkFrames));
-      this.placeCaller(piece, start + offset);
+    if (start + data.length > MAX_FRAMES) {
+      this.counters.invalidWrites++;
+      return;
+    }
+    if (data.length <= this.chunkFrames) {
+      this.placeCaller(data, start); // the usual 20 ms frame: no view allocated
+    } else {
+      // Pieces no larger than one chunk always fit the window once older audio is committed.
+      for (let offset = 0; offset < data.length; offset += this.chunkFrames) {
+        const piece = data.subarray(offset, Math.min(data.length, offset + this.chunkFrames));
+        this.placeCaller(piece, start + offset);
+      }
     }
     while (this.callerEnd - this.base >= this.capacityFrames) this.commitTo(this.base + this.chunkFrames);
   }
@@ -268,6 +286,10 @@ export class StereoWavRecorder {
       start = this.base;
     }
     let length = mulaw.length - skip;
+    if (start + length > MAX_FRAMES) {
+      this.counters.invalidWrites++;
+      return;
+    }
     const horizon = Math.max(this.base, this.callerEnd) + this.maxAgentLookaheadFrames;
     if (start + length > horizon) {
       const allowed = Math.max(0, horizon - start);
@@ -326,7 +348,7 @@ export class StereoWavRecorder {
         if (segment.start < now && segment.end > endFrame) endFrame = segment.end;
       }
     }
-    endFrame = Math.min(endFrame, MAX_DATA_BYTES / FRAME_BYTES);
+    endFrame = Math.min(endFrame, MAX_FRAMES);
     this.cutAgentAt(endFrame, false);
     if (this.callerEnd > endFrame) this.callerEnd = endFrame;
     this.commitTo(endFrame);
@@ -349,6 +371,8 @@ export class StereoWavRecorder {
       durationMs: this.dataBytesWritten / FRAME_BYTES / SAMPLES_PER_MS,
       sizeBytes: WAV_HEADER_BYTES + this.dataBytesWritten,
       path: this.path,
+      sampleRateHz: RECORDING_SAMPLE_RATE_HZ,
+      channels: RECORDING_CHANNELS,
     };
     if (this.counters.error !== null) result.error = this.counters.error;
     return result;
@@ -423,7 +447,8 @@ export class StereoWavRecorder {
       if (filled > frames) window.copyWithin(0, frames, filled);
       window.fill(0, Math.max(0, filled - frames), filled);
       this.base = chunkEnd;
-      this.enqueue(Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength));
+      const bytes = Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength);
+      this.enqueue(LITTLE_ENDIAN ? bytes : bytes.swap16()); // WAV samples are little-endian
     }
   }
 
