@@ -293,6 +293,27 @@ describe('LocalRealtimeServer', () => {
     expect(bytes).toBe((await synthesize(greeting, { format: 'pcm16-24k' })).length);
   });
 
+  it('cancels by itself on barge-in only when interrupt_response is set', async () => {
+    const speech = await synthesize('Wait, stop', { format: 'pcmu' });
+    for (const interruptResponse of [false, true]) {
+      const c = await configured({ interruptResponse });
+      c.send({ type: 'response.create' });
+      await c.waitFor('response.output_audio.delta');
+      sendMulaw(c, Buffer.concat([silence(100), speech]));
+      await c.waitFor('input_audio_buffer.speech_started');
+      // A round trip after speech_started: anything the server did on its own has been sent by now.
+      c.send({ type: 'input_audio_buffer.clear' });
+      await c.waitFor('input_audio_buffer.cleared');
+      const done = c.of('response.done');
+      if (interruptResponse) {
+        expect(done).toHaveLength(1);
+        expect(done[0].response).toMatchObject({ status: 'cancelled', status_details: { reason: 'turn_detected' } });
+      } else {
+        expect(done).toHaveLength(0);
+      }
+    }
+  });
+
   it('stores conversation.item.create as context and acknowledges it', async () => {
     const c = await configured();
     c.send({
@@ -455,6 +476,32 @@ describe('LocalRealtimeServer', () => {
       expect(err.error).toMatchObject({ type: 'server_error', message: 'simulated outage' });
       c.send({ type: 'response.create' });
       await c.waitFor('response.created');
+    });
+
+    it('answers slowly when told to: response.created at once, audio after the delay', async () => {
+      const c = await configured();
+      server.responseDelayMs = 300;
+      try {
+        c.send({ type: 'response.create' });
+        await c.waitFor('response.created');
+        const createdAt = Date.now();
+        await c.waitFor('response.output_audio.delta');
+        expect(Date.now() - createdAt).toBeGreaterThanOrEqual(290);
+      } finally {
+        server.responseDelayMs = 0;
+      }
+    });
+
+    it('ends a session at the session-length limit with an error, like the real API', async () => {
+      const short = await LocalRealtimeServer.start({ maxSessionMs: 200, ttsEngine: 'tone' });
+      try {
+        const c = new RawClient(`${short.url}?model=m`);
+        clients.push(c);
+        expect(await c.waitClosed()).toBe(1000);
+        expect(c.of('error')[0].error).toMatchObject({ code: 'session_expired' });
+      } finally {
+        await short.close();
+      }
     });
 
     it('rejects a wrong API key with HTTP 401 when one is required', async () => {
