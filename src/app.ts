@@ -26,6 +26,8 @@ import { CallBridge } from './calls/call-bridge';
 import { recoverInterruptedCalls } from './calls/crash-recovery';
 import { STREAM_PATH, validateStreamHandshake } from './telephony/signature';
 import { LocalRealtimeServer } from './simulators/local-realtime-server';
+import { Metrics } from './observability/metrics';
+import { createMetricsRouter } from './http/metrics-route';
 
 /** Hard cap of one WebSocket message on /streams (the stream adapter rejects > 64 KiB softly). */
 const WS_MAX_PAYLOAD_BYTES = 1024 * 1024;
@@ -49,6 +51,7 @@ export interface SwitchboardApp {
   bus: EventBus;
   callManager: CallManager;
   bridge: CallBridge;
+  metrics: Metrics;
   logger: Logger;
   recordingsDir: string;
   /** The Realtime endpoint calls are bridged to. */
@@ -72,7 +75,16 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     });
   const db = options.db ?? (await createDb(config.databaseUrl));
   const bus = new EventBus(5000, (err) => logger.error('event listener failed', { error: (err as Error).message }));
-  const callManager = new CallManager({ repository: new CallRepository(db), bus, logger });
+  const metrics = new Metrics({ defaultMetrics: true });
+  const callManager = new CallManager({
+    repository: new CallRepository(db),
+    bus,
+    logger,
+    onWrite: (ms) => metrics.dbWriteMs.observe(ms),
+  });
+  bus.subscribe((event) => {
+    if (event.type === 'call.ended') metrics.callsEnded.inc({ reason: event.data.call.endReason ?? 'unknown' });
+  });
   const recordingsDir = path.resolve(PROJECT_ROOT, config.recordingsDir);
   mkdirSync(recordingsDir, { recursive: true });
   const startedAt = Date.now();
@@ -89,7 +101,8 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     logger.info('no OPENAI_API_KEY set: calls are answered by the local Realtime server', { url: realtimeUrl });
   }
   await recoverInterruptedCalls(callManager, recordingsDir, logger);
-  const bridge = new CallBridge({ config, callManager, logger, recordingsDir, realtimeUrl });
+  const bridge = new CallBridge({ config, callManager, logger, recordingsDir, realtimeUrl, metrics });
+  metrics.trackBridge(bridge, counters);
 
   const app = express();
   app.disable('x-powered-by');
@@ -117,6 +130,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   wsApp.app.ws(STREAM_PATH, (ws: WebSocket) => bridge.attach(ws));
 
   app.use(createHealthRouter({ db, callManager, version: VERSION, startedAt }));
+  app.use(createMetricsRouter({ metrics, apiTokens: config.apiTokens }));
   app.use('/twilio', createTwilioRouter({ config, callManager, bridge, logger, counters }));
   app.use(
     '/api',
@@ -141,6 +155,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     bus,
     callManager,
     bridge,
+    metrics,
     logger,
     recordingsDir,
     realtimeUrl,
@@ -168,6 +183,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
         for (const client of wsApp.getWss().clients) client.terminate();
         await callManager.close();
         await localRealtime?.close();
+        metrics.stop();
         await db.$disconnect();
       })();
       return closing;

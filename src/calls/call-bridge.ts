@@ -28,7 +28,7 @@ export interface CallBridgeDeps {
   logger: Logger;
   recordingsDir: string;
   realtimeUrl: string;
-  observe?: CallSessionDeps['observe'];
+  metrics?: CallSessionDeps['metrics'];
 }
 
 export class CallBridge {
@@ -65,7 +65,7 @@ export class CallBridge {
         logger: this.deps.logger,
         recordingsDir: this.deps.recordingsDir,
         realtimeUrl: this.deps.realtimeUrl,
-        observe: this.deps.observe,
+        metrics: this.deps.metrics,
         onClosed: (s) => this.sessions.delete(s.callId),
       },
       call,

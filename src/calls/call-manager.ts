@@ -57,6 +57,8 @@ export interface CallManagerOptions {
   /** Flush at once when this many rows are queued. */
   maxQueuedRows?: number;
   maxWriteAttempts?: number;
+  /** Called with the duration of every batched write (metrics). */
+  onWrite?: (ms: number) => void;
 }
 
 export class CallManager {
@@ -74,6 +76,7 @@ export class CallManager {
   private readonly maxQueuedRows: number;
   private readonly maxWriteAttempts: number;
   private closed = false;
+  private readonly onWrite: ((ms: number) => void) | undefined;
   /** Counters for /health and /metrics. */
   readonly stats = { writeBatches: 0, writeRetries: 0, writeFailures: 0, rowsWritten: 0, lastWriteMs: 0 };
 
@@ -84,6 +87,7 @@ export class CallManager {
     this.flushIntervalMs = options.flushIntervalMs ?? 200;
     this.maxQueuedRows = options.maxQueuedRows ?? 500;
     this.maxWriteAttempts = options.maxWriteAttempts ?? 5;
+    this.onWrite = options.onWrite;
   }
 
   /** Creates a call, or returns the existing one when Twilio repeats a webhook for the same CallSid. */
@@ -320,6 +324,7 @@ export class CallManager {
         if (!this.closed) this.scheduleFlush(1000);
       } finally {
         this.stats.lastWriteMs = performance.now() - started;
+        this.onWrite?.(this.stats.lastWriteMs);
         this.flushing = undefined;
       }
     })();

@@ -29,6 +29,7 @@ import { StereoWavRecorder } from '../audio/wav-recorder';
 import { MulawFramer } from '../audio/framer';
 import { FRAME_BYTES, SAMPLES_PER_MS } from '../audio/pcm';
 import { Pcm24kToPcmu, PcmuToPcm24k } from '../audio/resampler';
+import type { Metrics } from '../observability/metrics';
 
 /** Agent audio is sent to Twilio in chunks of at most this many 20 ms frames, each followed by a mark. */
 const MAX_FRAMES_PER_CHUNK = 5;
@@ -65,8 +66,8 @@ export interface CallSessionDeps {
   realtimeUrl: string;
   /** Called once when the session has fully closed (the bridge forgets it). */
   onClosed?: (session: CallSession) => void;
-  /** Hook for bridge-wide metrics: latency of each bridge hop, in ms. */
-  observe?: (what: 'uplink' | 'downlink' | 'barge-in', ms: number) => void;
+  /** Bridge-wide Prometheus metrics (per-frame: one histogram observation and one counter increment). */
+  metrics?: Metrics;
 }
 
 interface AgentItem {
@@ -157,7 +158,7 @@ export class CallSession {
         baseMs: config.openai.reconnectBaseMs,
         maxMs: config.openai.reconnectMaxMs,
       },
-      onOpen: (info) => this.onAiOpen(info.reconnect),
+      onOpen: (info) => this.onAiOpen(info.reconnect, info.replacement),
     });
     this.ai.on('event', (event: RealtimeServerEvent) => this.safely('ai event', () => this.onAiEvent(event)));
     this.ai.on('reconnecting', (info: { attempt: number; delayMs: number; reason: string }) =>
@@ -238,12 +239,16 @@ export class CallSession {
     this.recorder?.writeCaller(bytes, timestampMs);
     if (this.toPcm24k) this.ai.appendAudio(this.toPcm24k.process(bytes).toString('base64'));
     else this.ai.appendAudio(payload);
-    this.deps.observe?.('uplink', performance.now() - t0);
+    const m = this.deps.metrics;
+    if (m) {
+      m.uplinkLatency.observe(performance.now() - t0);
+      m.framesIn.inc();
+    }
   }
 
   // ---------------------------------------------------------------- AI -> caller
 
-  private onAiOpen(reconnect: boolean): RealtimeClientEvent[] {
+  private onAiOpen(reconnect: boolean, replacement = false): RealtimeClientEvent[] {
     const { config } = this.deps;
     this.aiSessionStartedAt = performance.now();
     this.aiAudioBaseMs = this.callerClockMs;
@@ -270,8 +275,9 @@ export class CallSession {
         } as RealtimeClientEvent);
       }
       this.responseActive = false;
-      if (this.state !== 'closing' && this.state !== 'closed') {
+      if (!replacement && this.state !== 'closing' && this.state !== 'closed') {
         this.metrics.aiReconnects++;
+        this.deps.metrics?.aiReconnects.inc();
         void this.deps.callManager.updateCall(this.callId, { status: 'streaming' });
         this.log.info('AI session restored', { contextTurns: Math.min(this.context.length, MAX_CONTEXT_TURNS) });
         this.deps.callManager.addEvent(
@@ -392,7 +398,7 @@ export class CallSession {
       return;
     }
     this.playAgentAudio(itemId, responseId, bytes);
-    this.deps.observe?.('downlink', performance.now() - t0);
+    this.deps.metrics?.downlinkLatency.observe(performance.now() - t0);
   }
 
   private onAgentAudioDone(itemId: string, responseId: string | undefined): void {
@@ -433,6 +439,7 @@ export class CallSession {
       stream.sendMark(this.playback.sent(itemId, chunkMs));
       this.metrics.framesOut += chunk.length / FRAME_BYTES;
     }
+    this.deps.metrics?.framesOut.inc(frames.length / FRAME_BYTES);
   }
 
   private onMark(name: string): void {
@@ -474,13 +481,14 @@ export class CallSession {
   }
 
   private onSpeechStarted(itemId: string, audioStartMs: number): void {
+    const receivedAt = performance.now();
     const startMs = Math.min(this.toCallMs(audioStartMs), this.callerClockMs);
     this.callerTurns.set(itemId, { startMs, endMs: undefined });
     this.awaitingResponseSince = undefined;
-    if (this.state === 'active' && (this.playback.hasUnplayedAudio() || this.framer.pendingBytes > 0)) this.bargeIn();
+    if (this.state === 'active' && (this.playback.hasUnplayedAudio() || this.framer.pendingBytes > 0)) this.bargeIn(receivedAt);
     else if (this.responseActive && this.currentResponseId) {
       // The model is still thinking and nothing was played: drop that answer too.
-      this.ai.send({ type: 'response.cancel' } as RealtimeClientEvent);
+      this.ai.sendIfOpen({ type: 'response.cancel' } as RealtimeClientEvent);
       this.cancelledResponses.add(this.currentResponseId);
       this.responseActive = false;
     }
@@ -515,13 +523,13 @@ export class CallSession {
    * response, truncate the item where the caller stopped hearing it (last acknowledged mark), and
    * start a new generation so late marks and late audio of the old response are ignored.
    */
-  private bargeIn(): void {
-    const t0 = performance.now();
+  private bargeIn(speechStartedAt: number): void {
     this.stream!.clear();
-    this.deps.observe?.('barge-in', performance.now() - t0);
+    this.deps.metrics?.bargeInReactionMs.observe(performance.now() - speechStartedAt);
+    this.deps.metrics?.bargeIns.inc();
     const cut = this.playback.cut();
     if (this.responseActive && this.currentResponseId) {
-      this.ai.send({ type: 'response.cancel' } as RealtimeClientEvent);
+      this.ai.sendIfOpen({ type: 'response.cancel' } as RealtimeClientEvent);
       this.responseActive = false;
     }
     if (this.currentResponseId) this.cancelledResponses.add(this.currentResponseId);
@@ -532,7 +540,7 @@ export class CallSession {
     this.metrics.bargeIns++;
     this.interruptionsAtMs.push(atMs);
     if (cut) {
-      this.ai.send({
+      this.ai.sendIfOpen({
         type: 'conversation.item.truncate',
         item_id: cut.itemId,
         content_index: 0,

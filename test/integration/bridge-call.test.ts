@@ -105,5 +105,15 @@ describe('a full call through the bridge', () => {
     const session = h.ai.sessions[h.ai.sessions.length - 1];
     expect(JSON.stringify(session.sessionUpdates[0])).toContain('audio/pcmu');
     expect(session.appends).toBeGreaterThan(summary.framesSent * 0.9);
+
+    // Prometheus metrics saw the call.
+    const metrics = await (await fetch(`${h.t.baseUrl}/metrics`)).text();
+    const value = (line: string): number => Number(new RegExp(`^${line.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    expect(value('switchboard_active_calls')).toBe(0);
+    expect(value('switchboard_calls_ended_total{reason="caller-hangup"}')).toBe(1);
+    expect(value('switchboard_frames_in_total')).toBe(session.appends);
+    expect(value('switchboard_frames_out_total')).toBeGreaterThan(0);
+    expect(value('switchboard_bridge_latency_ms_count{direction="uplink"}')).toBe(session.appends);
+    expect(value('switchboard_bridge_latency_ms_count{direction="downlink"}')).toBeGreaterThan(0);
   });
 });
