@@ -1,7 +1,7 @@
 /**
- * Aggregates behind GET /api/analytics: one grouped scan of the calls started in the range (joined
- * to their Analytics row) gives the time series, and the summary is summed from its buckets; one
- * more query picks the p95 latency. Buckets are UTC; week buckets start on Monday 00:00 UTC.
+ * Aggregates behind GET /api/analytics in one query: the calls started in the range (joined to
+ * their Analytics row) are read once, grouped into the time series, and the p95 latency is picked
+ * from the same rows; the summary is summed from the buckets. Buckets are UTC; week buckets start on Monday 00:00 UTC.
  *
  * Definitions (also in the OpenAPI description):
  * - completed: status `completed`; failed: a final status other than completed or interrupted
@@ -81,7 +81,7 @@ interface BucketRow {
   durationSum: bigint | number | null;
   latencyCount: bigint | number;
   latencySum: bigint | number | null;
-  p95Count: bigint | number;
+  p95LatencyMs: bigint | number | null;
   analyzed: bigint | number;
   interruptions: bigint | number | null;
   costUsd: number | null;
@@ -110,32 +110,46 @@ export async function analyticsReport(
   const origin = range.interval === 'week' ? WEEK_ORIGIN_MS : 0;
   // Integer division truncates toward zero; dates before 1970-01-05 are not call-center dates.
   // The bucket arithmetic needs integer parameters (JS numbers are bound as REAL): BigInt.
+  // One pass over the calls in range (joined to their analytics) is materialized, then grouped by
+  // bucket; the p95 is picked from the same rows (nearest rank: ceil(0.95 n), in integers).
   const rows = await db.$queryRaw<BucketRow[]>`
-    SELECT (c."startedAt" - ${BigInt(origin)}) / ${BigInt(size)} * ${BigInt(size)} + ${BigInt(origin)} AS bucket,
+    WITH r AS MATERIALIZED (
+      SELECT (c."startedAt" - ${BigInt(origin)}) / ${BigInt(size)} * ${BigInt(size)} + ${BigInt(origin)} AS bucket,
+        c."status" AS status, c."durationMs" AS durationMs, a."id" AS analyticsId,
+        a."latencyP50Ms" AS p50, a."latencyP95Ms" AS p95, a."interruptions" AS interruptions,
+        a."estimatedCostUsd" AS cost, a."sentimentLabel" AS sentiment, a."callerTalkMs" AS callerTalkMs,
+        a."agentTalkMs" AS agentTalkMs, a."inputTokens" AS inputTokens, a."outputTokens" AS outputTokens
+      FROM "Call" c LEFT JOIN "Analytics" a ON a."callId" = c."id"
+      WHERE c."startedAt" >= ${startMs} AND c."startedAt" <= ${endMs}
+    ),
+    p AS (
+      SELECT p95 FROM r WHERE p95 IS NOT NULL ORDER BY p95
+      LIMIT 1 OFFSET (SELECT max(0, (count(p95) * 95 + 99) / 100 - 1) FROM r)
+    )
+    SELECT bucket,
       count(*) AS calls,
-      sum(c."status" = 'completed') AS completed,
-      sum(c."status" IN (${Prisma.join(FAILED_STATUSES)})) AS failed,
-      sum(c."status" = 'interrupted') AS interrupted,
-      count(c."durationMs") AS durationCount,
-      sum(c."durationMs") AS durationSum,
-      count(a."latencyP50Ms") AS latencyCount,
-      sum(a."latencyP50Ms") AS latencySum,
-      count(a."latencyP95Ms") AS p95Count,
-      count(a."id") AS analyzed,
-      sum(a."interruptions") AS interruptions,
-      total(a."estimatedCostUsd") AS costUsd,
-      sum(a."sentimentLabel" = 'positive') AS positive,
-      sum(a."sentimentLabel" = 'neutral') AS neutral,
-      sum(a."sentimentLabel" = 'negative') AS negative,
-      sum(a."callerTalkMs") AS callerTalkMs,
-      sum(a."agentTalkMs") AS agentTalkMs,
-      sum(a."inputTokens") AS inputTokens,
-      sum(a."outputTokens") AS outputTokens
-    FROM "Call" c LEFT JOIN "Analytics" a ON a."callId" = c."id"
-    WHERE c."startedAt" >= ${startMs} AND c."startedAt" <= ${endMs}
-    GROUP BY bucket ORDER BY bucket`;
+      sum(status = 'completed') AS completed,
+      sum(status IN (${Prisma.join(FAILED_STATUSES)})) AS failed,
+      sum(status = 'interrupted') AS interrupted,
+      count(durationMs) AS durationCount,
+      sum(durationMs) AS durationSum,
+      count(p50) AS latencyCount,
+      sum(p50) AS latencySum,
+      count(analyticsId) AS analyzed,
+      sum(interruptions) AS interruptions,
+      total(cost) AS costUsd,
+      sum(sentiment = 'positive') AS positive,
+      sum(sentiment = 'neutral') AS neutral,
+      sum(sentiment = 'negative') AS negative,
+      sum(callerTalkMs) AS callerTalkMs,
+      sum(agentTalkMs) AS agentTalkMs,
+      sum(inputTokens) AS inputTokens,
+      sum(outputTokens) AS outputTokens,
+      (SELECT p95 FROM p) AS p95LatencyMs
+    FROM r GROUP BY bucket ORDER BY bucket`;
 
   const byBucket = new Map<number, BucketRow>(rows.map((r) => [Number(r.bucket), r]));
+  let p95LatencyMs: number | null = null;
   const series: AnalyticsBucket[] = [];
   const t = {
     calls: 0,
@@ -146,7 +160,6 @@ export async function analyticsReport(
     durationSum: 0,
     latencyCount: 0,
     latencySum: 0,
-    p95Count: 0,
     analyzed: 0,
     interruptions: 0,
     costUsd: 0,
@@ -161,6 +174,7 @@ export async function analyticsReport(
   for (let b = bucketStart(startMs, range.interval); b <= endMs; b += size) {
     const r = byBucket.get(b);
     if (r) for (const key of Object.keys(t) as (keyof typeof t)[]) t[key] += n(r[key]);
+    if (r && r.p95LatencyMs !== null) p95LatencyMs = Number(r.p95LatencyMs);
     series.push({
       start: new Date(b).toISOString(),
       calls: n(r?.calls),
@@ -173,7 +187,6 @@ export async function analyticsReport(
     });
   }
 
-  const p95LatencyMs = await percentileOfCallP95(db, startMs, endMs, t.p95Count, 0.95);
   const talkTotal = t.callerTalkMs + t.agentTalkMs;
   return {
     range: {
@@ -212,22 +225,4 @@ export async function analyticsReport(
     },
     series,
   };
-}
-
-/** Nearest-rank percentile over the calls' own latencyP95Ms. */
-async function percentileOfCallP95(
-  db: Db,
-  startMs: number,
-  endMs: number,
-  count: number,
-  p: number,
-): Promise<number | null> {
-  if (count === 0) return null;
-  const rank = Math.max(1, Math.ceil(p * count));
-  const rows = await db.$queryRaw<{ v: bigint | number }[]>`
-    SELECT a."latencyP95Ms" AS v
-    FROM "Call" c JOIN "Analytics" a ON a."callId" = c."id"
-    WHERE c."startedAt" >= ${startMs} AND c."startedAt" <= ${endMs} AND a."latencyP95Ms" IS NOT NULL
-    ORDER BY a."latencyP95Ms" LIMIT 1 OFFSET ${rank - 1}`;
-  return rows.length ? Number(rows[0].v) : null;
 }

@@ -138,6 +138,10 @@ describe('calls API (/api/calls)', () => {
       expect(idsOf((await list('?q=refu').expect(200)).body)).toEqual([ids.alice2, ids.alice1]);
       expect(idsOf((await list('?q=refund&agent=support').expect(200)).body)).toEqual([ids.alice2]);
       expect((await list('?q=banana').expect(200)).body).toMatchObject({ total: 0, items: [] });
+      const second = await list('?q=refund&limit=1&offset=1').expect(200);
+      expect(second.body).toMatchObject({ total: 2, limit: 1, offset: 1 });
+      expect(idsOf(second.body)).toEqual([ids.alice1]);
+      expect((await list('?q=refund&offset=2').expect(200)).body).toMatchObject({ total: 2, items: [] });
       // A call still in progress is searchable once its transcript is flushed.
       expect(idsOf((await list('?q=help').expect(200)).body)).toEqual([ids.live]);
     });
