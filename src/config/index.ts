@@ -85,6 +85,16 @@ const SPEC = {
   PRICE_CACHED_INPUT_PER_MTOK: positiveNum({ default: 0.4 }),
   SENTIMENT_ANALYZER: str({ choices: ['local', 'model'], default: 'local' }),
   MAX_CONCURRENT_CALLS: num({ default: 500 }),
+  SHUTDOWN_GRACE_MS: positiveNum({
+    default: 30_000,
+    desc: 'On SIGTERM/SIGINT, how long live calls may go on before they are closed',
+  }),
+  AI_CONNECT_TIMEOUT_MS: positiveNum({ default: 10_000, desc: 'A Realtime handshake slower than this is retried' }),
+  AI_IDLE_TIMEOUT_MS: positiveNum({
+    default: 15_000,
+    desc: 'A Realtime socket silent this long during a response is treated as dead and reconnected',
+  }),
+  API_RATE_LIMIT_PER_MIN: positiveNum({ default: 600, desc: 'Requests per minute per API token (or IP) on /api' }),
   LOCAL_REALTIME_PORT: num({ default: 0, desc: 'Port of the in-process local Realtime server (0 = any)' }),
 };
 
@@ -143,6 +153,10 @@ export interface Config {
   };
   readonly sentimentAnalyzer: 'local' | 'model';
   readonly maxConcurrentCalls: number;
+  /** On SIGTERM/SIGINT live calls may go on this long before they are closed. */
+  readonly shutdownGraceMs: number;
+  readonly ai: { readonly connectTimeoutMs: number; readonly idleTimeoutMs: number };
+  readonly api: { readonly rateLimitPerMin: number };
 }
 
 export class ConfigError extends Error {
@@ -176,6 +190,9 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
   }
   if (env.VAD_THRESHOLD < 0 || env.VAD_THRESHOLD > 1) problems.push('VAD_THRESHOLD: must be between 0 and 1');
   if (env.MAX_CONCURRENT_CALLS < 1) problems.push('MAX_CONCURRENT_CALLS: must be at least 1');
+  if (env.AI_CONNECT_TIMEOUT_MS <= 0) problems.push('AI_CONNECT_TIMEOUT_MS: must be greater than 0');
+  if (env.AI_IDLE_TIMEOUT_MS <= 0) problems.push('AI_IDLE_TIMEOUT_MS: must be greater than 0');
+  if (env.API_RATE_LIMIT_PER_MIN < 1) problems.push('API_RATE_LIMIT_PER_MIN: must be at least 1');
   if (problems.length) throw new ConfigError(problems);
 
   const useLocalServer = !env.OPENAI_API_KEY && env.OPENAI_REALTIME_URL === DEFAULT_REALTIME_URL;
@@ -234,6 +251,9 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     },
     sentimentAnalyzer: env.SENTIMENT_ANALYZER as 'local' | 'model',
     maxConcurrentCalls: env.MAX_CONCURRENT_CALLS,
+    shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+    ai: { connectTimeoutMs: env.AI_CONNECT_TIMEOUT_MS, idleTimeoutMs: env.AI_IDLE_TIMEOUT_MS },
+    api: { rateLimitPerMin: env.API_RATE_LIMIT_PER_MIN },
   });
 }
 
