@@ -158,6 +158,9 @@ export class CallSession {
         baseMs: config.openai.reconnectBaseMs,
         maxMs: config.openai.reconnectMaxMs,
       },
+      connectTimeoutMs: config.ai.connectTimeoutMs,
+      // A socket that stays open but goes silent mid-response is treated as dropped (reconnect).
+      idleTimeoutMs: config.ai.idleTimeoutMs,
       onOpen: (info) => this.onAiOpen(info.reconnect, info.replacement),
     });
     this.ai.on('event', (event: RealtimeServerEvent) => this.safely('ai event', () => this.onAiEvent(event)));
@@ -216,11 +219,16 @@ export class CallSession {
         error: (err as Error).message,
       });
     }
-    await this.deps.callManager.updateCall(this.callId, {
-      streamSid: start.streamSid,
-      answeredAt,
-      status: this.ai.state === 'reconnecting' ? 'reconnecting' : 'streaming',
-    });
+    try {
+      await this.deps.callManager.updateCall(this.callId, {
+        streamSid: start.streamSid,
+        answeredAt,
+        status: this.ai.state === 'reconnecting' ? 'reconnecting' : 'streaming',
+      });
+    } catch (err) {
+      // The database is failing beyond the CallManager's retries: the caller is still served.
+      this.log.error('could not store the stream start; the call goes on', { error: (err as Error).message });
+    }
     this.log.info('media stream started', { streamSid: start.streamSid });
     // Greeting audio generated while Twilio was connecting plays now.
     const held = this.preStreamAudio.splice(0);
@@ -278,7 +286,7 @@ export class CallSession {
       if (!replacement && this.state !== 'closing' && this.state !== 'closed') {
         this.metrics.aiReconnects++;
         this.deps.metrics?.aiReconnects.inc();
-        void this.deps.callManager.updateCall(this.callId, { status: 'streaming' });
+        this.updateCallQuietly({ status: 'streaming' });
         this.log.info('AI session restored', { contextTurns: Math.min(this.context.length, MAX_CONTEXT_TURNS) });
         this.deps.callManager.addEvent(
           this.callId,
@@ -304,7 +312,7 @@ export class CallSession {
     if (this.currentResponseId) this.cancelledResponses.add(this.currentResponseId);
     this.responseActive = false;
     this.framer.reset();
-    if (this.state === 'active') void this.deps.callManager.updateCall(this.callId, { status: 'reconnecting' });
+    if (this.state === 'active') this.updateCallQuietly({ status: 'reconnecting' });
   }
 
   private onAiEvent(event: RealtimeServerEvent): void {
@@ -730,6 +738,13 @@ export class CallSession {
     }
     this.state = 'closed';
     this.deps.onClosed?.(this);
+  }
+
+  /** A status update from an event handler: a database failure is logged, never thrown into the call. */
+  private updateCallQuietly(patch: Parameters<CallManager['updateCall']>[1]): void {
+    this.deps.callManager.updateCall(this.callId, patch).catch((err: unknown) => {
+      this.log.error('could not store a call status update', { error: (err as Error).message });
+    });
   }
 
   /** Runs a handler; an exception ends nothing but is logged (socket handlers never throw out). */
