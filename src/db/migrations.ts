@@ -11,7 +11,10 @@ import { readFileSync, readdirSync, existsSync, mkdirSync, mkdtempSync, rmSync, 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
-import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
+import {
+  bindMigrationAwareSqlAdapterFactory,
+  type SqlMigrationAwareDriverAdapterFactory,
+} from '@prisma/driver-adapter-utils';
 import type * as EngineGlue from '@prisma/schema-engine-wasm/schema_engine_bg';
 import type { MigrationList, SchemaEngine, SchemaFilter } from '@prisma/schema-engine-wasm/schema_engine_bg';
 
@@ -79,13 +82,32 @@ interface Engine {
   engine: SchemaEngine;
   /** Runs an engine call, turning the engine's "External error id#N" into the driver's own error. */
   run<T>(fn: (engine: SchemaEngine) => Promise<T>): Promise<T>;
+  /** Frees the engine and closes every database connection it opened (it keeps them otherwise). */
+  dispose(): Promise<void>;
 }
+
+type Disposable = { dispose(): Promise<void> };
 
 async function openEngine(databaseUrl: string): Promise<Engine> {
   const glue = await loadEngineGlue();
   const file = sqliteFilePath(databaseUrl);
   if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
-  const adapter = bindMigrationAwareSqlAdapterFactory(new PrismaBetterSqlite3({ url: file }));
+  // Track the connections the engine opens so they can be closed: a connection left open keeps
+  // the file locked for the server that starts right after the migrations.
+  const inner = new PrismaBetterSqlite3({ url: file });
+  const opened: Disposable[] = [];
+  const track = async <T extends Disposable>(connection: Promise<T>): Promise<T> => {
+    const c = await connection;
+    opened.push(c);
+    return c;
+  };
+  const tracking: SqlMigrationAwareDriverAdapterFactory = {
+    provider: inner.provider,
+    adapterName: inner.adapterName,
+    connect: () => track(inner.connect()),
+    connectToShadowDb: () => track(inner.connectToShadowDb()),
+  };
+  const adapter = bindMigrationAwareSqlAdapterFactory(tracking);
   const explain = (err: unknown): unknown => {
     const id = /External error id#(\d+)/.exec(String((err as Error)?.message ?? err))?.[1];
     const original = id === undefined ? undefined : adapter.errorRegistry.consumeError(Number(id));
@@ -103,6 +125,10 @@ async function openEngine(databaseUrl: string): Promise<Engine> {
       fn(engine).catch((err: unknown) => {
         throw explain(err);
       }),
+    async dispose() {
+      engine.free();
+      for (const connection of opened.splice(0)) await connection.dispose().catch(() => undefined);
+    },
   };
 }
 
@@ -133,12 +159,12 @@ function readMigrationsList(): MigrationList {
 
 /** Applies every migration not yet applied (what `prisma migrate deploy` does). */
 export async function applyPendingMigrations(databaseUrl: string): Promise<string[]> {
-  const { engine, run } = await openEngine(databaseUrl);
+  const { run, dispose } = await openEngine(databaseUrl);
   try {
     const out = await run((e) => e.applyMigrations({ migrationsList: readMigrationsList(), filters: FILTERS }));
     return out.appliedMigrationNames;
   } finally {
-    engine.free();
+    await dispose();
   }
 }
 
@@ -151,7 +177,7 @@ export async function createMigration(name: string): Promise<string | null> {
   // The engine's shadow-database path cannot run multi-statement scripts through the driver
   // adapter, so the existing migrations are applied to a scratch database and diffed from there.
   const scratch = path.join(mkdtempSync(path.join(tmpdir(), 'switchboard-migrate-')), 'scratch.db');
-  const { engine, run } = await openEngine(`file:${scratch}`);
+  const { run, dispose } = await openEngine(`file:${scratch}`);
   try {
     const list = readMigrationsList();
     const schema = readFileSync(SCHEMA_PATH, 'utf8');
@@ -187,7 +213,7 @@ export async function createMigration(name: string): Promise<string | null> {
     }
     return dir;
   } finally {
-    engine.free();
+    await dispose();
     rmSync(path.dirname(scratch), { recursive: true, force: true });
   }
 }
