@@ -5,6 +5,13 @@
  * Transcripts and timeline events arrive many per second across calls; they are queued and written
  * in one transaction per flush (every `flushIntervalMs`, or sooner when the queue is long). A failed
  * write is retried with backoff and never surfaces to the call that produced it.
+ *
+ * Durability contract ("acknowledged" transcripts): a transcript is acknowledged once the batch
+ * holding it has committed to SQLite; only then is `transcript.added` published (SSE) and only then
+ * can the REST API return it. SQLite runs in WAL mode with synchronous=NORMAL, where a committed
+ * transaction survives the process being killed (kill -9), so anything a client was shown survives a
+ * crash. A transcript still queued (at most `flushIntervalMs`, 200 ms by default) was shown to nobody
+ * and is the only thing a crash can lose.
  */
 import type { Analytics, Call, Recording } from '../generated/prisma/client';
 import type { EventBus, LiveCallStats } from '../events/event-bus';
@@ -78,7 +85,17 @@ export class CallManager {
   private closed = false;
   private readonly onWrite: ((ms: number) => void) | undefined;
   /** Counters for /health and /metrics. */
-  readonly stats = { writeBatches: 0, writeRetries: 0, writeFailures: 0, rowsWritten: 0, lastWriteMs: 0 };
+  readonly stats = {
+    writeBatches: 0,
+    writeRetries: 0,
+    writeFailures: 0,
+    rowsWritten: 0,
+    lastWriteMs: 0,
+    transcriptsAcknowledged: 0,
+  };
+  /** Date.now() of the last committed batch / of the last write that failed after every retry. */
+  lastWriteOkAt = 0;
+  lastWriteFailedAt = 0;
 
   constructor(options: CallManagerOptions) {
     this.repo = options.repository;
@@ -99,7 +116,9 @@ export class CallManager {
       if (existing) return existing;
     }
     const { metadata, ...fields } = input;
-    const call = await this.repo.create({ ...fields, status: input.status ?? 'initiated' }, metadata);
+    const call = await this.withRetry('create call', () =>
+      this.repo.create({ ...fields, status: input.status ?? 'initiated' }, metadata),
+    );
     this.track(call);
     this.log.info('call created', {
       callId: call.id,
@@ -144,7 +163,7 @@ export class CallManager {
     const data: Record<string, unknown> = { ...patch };
     if (patch.status !== undefined && !canTransition(current.status, patch.status)) delete data.status;
     if (Object.keys(data).length === 0) return current;
-    const call = await this.repo.update(callId, data);
+    const call = await this.withRetry('update call', () => this.repo.update(callId, data));
     if (this.active.has(callId)) this.track(call);
     if (data.status) this.queueEvent(callId, 'status.changed', { from: current.status, to: data.status });
     this.bus.publish('call.updated', { call });
@@ -167,10 +186,14 @@ export class CallManager {
     if (data.status && isFinalStatus(status)) {
       // The call is over at Twilio; end it here too (exactly once), keeping Twilio's status.
       const ended = await this.endCall(current.id, { reason: status, status });
-      if (data.durationMs !== undefined) return this.repo.update(current.id, { durationMs: data.durationMs as number });
+      if (data.durationMs !== undefined) {
+        return this.withRetry('store billed duration', () =>
+          this.repo.update(current.id, { durationMs: data.durationMs as number }),
+        );
+      }
       return ended;
     }
-    const call = await this.repo.update(current.id, data);
+    const call = await this.withRetry('update call', () => this.repo.update(current.id, data));
     if (this.active.has(call.id)) this.track(call);
     if (data.status) this.queueEvent(call.id, 'status.changed', { from: current.status, to: status, source: 'twilio' });
     this.bus.publish('call.updated', { call });
@@ -190,23 +213,35 @@ export class CallManager {
       unheardText: t.unheardText ?? null,
       itemId: t.itemId ?? null,
     };
+    // Published once committed (see flush): what a client sees is on disk.
     this.transcripts.push(row);
-    this.bus.publish('transcript.added', {
-      callId,
-      transcript: {
-        callId,
-        speaker: row.speaker,
-        text: row.text,
-        startMs: row.startMs,
-        endMs: row.endMs ?? null,
-        confidence: row.confidence ?? null,
-        interrupted: row.interrupted ?? false,
-        unheardText: row.unheardText ?? null,
-        itemId: row.itemId ?? null,
-        createdAt: new Date(),
-      },
-    });
     this.scheduleFlush();
+  }
+
+  /** Publishes transcripts whose batch has committed (acknowledged). */
+  private publishTranscripts(rows: NewTranscript[], committedAt: Date): void {
+    for (const row of rows) {
+      this.bus.publish('transcript.added', {
+        callId: row.callId,
+        transcript: {
+          callId: row.callId,
+          speaker: row.speaker,
+          text: row.text,
+          startMs: row.startMs,
+          endMs: row.endMs ?? null,
+          confidence: row.confidence ?? null,
+          interrupted: row.interrupted ?? false,
+          unheardText: row.unheardText ?? null,
+          itemId: row.itemId ?? null,
+          createdAt: committedAt,
+        },
+      });
+    }
+  }
+
+  /** Rows queued and not yet committed (for /health and tests). */
+  get queuedRows(): number {
+    return this.transcripts.length + this.events.length;
   }
 
   /** Queues a timeline event (status change, reconnect, error, DTMF, barge-in...). */
@@ -282,12 +317,14 @@ export class CallManager {
       const endedAt = call.updatedAt;
       const from = call.answeredAt ?? call.startedAt;
       closed.push(
-        await this.repo.update(call.id, {
-          status: 'interrupted',
-          endReason: 'interrupted',
-          endedAt,
-          durationMs: Math.max(0, endedAt.getTime() - from.getTime()),
-        }),
+        await this.withRetry('close interrupted call', () =>
+          this.repo.update(call.id, {
+            status: 'interrupted',
+            endReason: 'interrupted',
+            endedAt,
+            durationMs: Math.max(0, endedAt.getTime() - from.getTime()),
+          }),
+        ),
       );
       this.log.warn('call left open by a previous process closed as interrupted', { callId: call.id });
     }
@@ -312,11 +349,15 @@ export class CallManager {
         await this.withRetry('write batch', () => this.repo.insertBatch(transcripts, events));
         this.stats.writeBatches++;
         this.stats.rowsWritten += transcripts.length + events.length;
+        this.stats.transcriptsAcknowledged += transcripts.length;
+        this.lastWriteOkAt = Date.now();
+        this.publishTranscripts(transcripts, new Date());
       } catch (err) {
         // Never lose the rows: put them back in front of what arrived meanwhile.
         this.transcripts = transcripts.concat(this.transcripts);
         this.events = events.concat(this.events);
         this.stats.writeFailures++;
+        this.lastWriteFailedAt = Date.now();
         this.log.error('batch write failed; rows kept for the next flush', {
           error: (err as Error).message,
           rows: transcripts.length + events.length,
@@ -367,10 +408,13 @@ export class CallManager {
     let delayMs = 50;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await fn();
+        const result = await fn();
+        this.lastWriteOkAt = Date.now();
+        return result;
       } catch (err) {
         if (attempt >= this.maxWriteAttempts) throw err;
         this.stats.writeRetries++;
+        this.lastWriteFailedAt = Date.now();
         this.log.warn('database write failed, retrying', { what, attempt, error: (err as Error).message });
         await new Promise((r) => setTimeout(r, delayMs));
         delayMs *= 2;
