@@ -205,7 +205,7 @@ export class CallSession {
     this.stream = stream;
     this.streamSid = start.streamSid;
     const answeredAt = new Date();
-    stream.on('media', (m) => this.onCallerMedia(m.payload, m.timestampMs));
+    stream.on('media', (m) => this.onCallerMedia(m.payload, m.timestampMs, m.receivedAt));
     stream.on('mark', (name) => this.safely('mark', () => this.onMark(name)));
     stream.on('dtmf', (digit) => this.safely('dtmf', () => this.onDtmf(digit)));
     stream.on('stop', () => void this.close('caller-hangup'));
@@ -238,9 +238,10 @@ export class CallSession {
 
   // ---------------------------------------------------------------- caller -> AI (hot path)
 
-  private onCallerMedia(payload: string, timestampMs: number): void {
+  /** receivedAt: when the Twilio frame arrived (performance.now(), before parsing): latency starts there. */
+  private onCallerMedia(payload: string, timestampMs: number, receivedAt: number): void {
     if (this.state !== 'active') return;
-    const t0 = performance.now();
+    const t0 = receivedAt;
     this.metrics.framesIn++;
     this.callerClockMs = timestampMs + 20;
     const bytes = Buffer.from(payload, 'base64');
@@ -395,7 +396,7 @@ export class CallSession {
       this.metrics.lateAgentDeltas++;
       return;
     }
-    const t0 = performance.now();
+    const t0 = this.ai.messageReceivedAt; // when the AI message arrived, before parsing
     const decoded = Buffer.from(deltaB64, 'base64');
     const bytes: Buffer = this.fromPcm24k ? this.fromPcm24k.process(decoded) : decoded;
     if (this.state === 'awaiting-stream') {
@@ -489,7 +490,7 @@ export class CallSession {
   }
 
   private onSpeechStarted(itemId: string, audioStartMs: number): void {
-    const receivedAt = performance.now();
+    const receivedAt = this.ai.messageReceivedAt; // when speech_started arrived, before parsing
     const startMs = Math.min(this.toCallMs(audioStartMs), this.callerClockMs);
     this.callerTurns.set(itemId, { startMs, endMs: undefined });
     this.awaitingResponseSince = undefined;
@@ -533,7 +534,7 @@ export class CallSession {
    */
   private bargeIn(speechStartedAt: number): void {
     this.stream!.clear();
-    this.deps.metrics?.bargeInReactionMs.observe(performance.now() - speechStartedAt);
+    this.deps.metrics?.bargeInReaction.observe(performance.now() - speechStartedAt);
     this.deps.metrics?.bargeIns.inc();
     const cut = this.playback.cut();
     if (this.responseActive && this.currentResponseId) {

@@ -4,9 +4,35 @@
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { LatencyRecorder } from './latency-recorder';
 
 /** Sub-millisecond buckets: the bridge's own work per frame is microseconds. */
 const BRIDGE_BUCKETS_MS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 50];
+/**
+ * Event-loop delay sampling period. Node's histogram records the whole interval between two timer
+ * runs (an idle loop reads ~10.1 ms at resolution 10), so the resolution is subtracted to report
+ * the delay itself.
+ */
+const LOOP_RESOLUTION_MS = 10;
+
+/** Delay in ms from an IntervalHistogram value in ns (the sampling period removed). */
+function loopDelayMs(ns: number): number {
+  return Math.max(0, ns / 1e6 - LOOP_RESOLUTION_MS);
+}
+
+interface Observer {
+  observe(ms: number): void;
+}
+
+/** Both a Prometheus child and an exact recorder (benchmark mode). */
+function tee(a: Observer, b: LatencyRecorder): Observer {
+  return {
+    observe(ms: number) {
+      a.observe(ms);
+      b.observe(ms);
+    },
+  };
+}
 
 export class Metrics {
   readonly registry = new Registry();
@@ -18,13 +44,25 @@ export class Metrics {
   readonly bridgeLatencyMs: Histogram<'direction'>;
   readonly bargeInReactionMs: Histogram;
   /** Pre-bound children of bridgeLatencyMs (no label lookup on the per-frame path). */
-  readonly uplinkLatency: { observe(ms: number): void };
-  readonly downlinkLatency: { observe(ms: number): void };
+  readonly uplinkLatency: Observer;
+  readonly downlinkLatency: Observer;
+  /** speech_started received -> clear sent (bargeInReactionMs, plus the exact recorder in benchmark mode). */
+  readonly bargeInReaction: Observer;
+  /**
+   * Exact latency recorders, only in benchmark mode (`exactLatency` option or
+   * SWITCHBOARD_BENCH_METRICS=1): exported as switchboard_bench_latency_ms{series,stat}, each
+   * scrape reading and resetting them (a window since the previous scrape).
+   */
+  readonly exact: { uplink: LatencyRecorder; downlink: LatencyRecorder; bargeIn: LatencyRecorder } | undefined;
   readonly dbWriteMs: Histogram;
   private readonly loopDelay: IntervalHistogram;
 
-  constructor(options: { defaultMetrics?: boolean } = {}) {
+  constructor(options: { defaultMetrics?: boolean; exactLatency?: boolean } = {}) {
     const r = this.registry;
+    const exactLatency = options.exactLatency ?? process.env.SWITCHBOARD_BENCH_METRICS === '1';
+    this.exact = exactLatency
+      ? { uplink: new LatencyRecorder(), downlink: new LatencyRecorder(), bargeIn: new LatencyRecorder(1000) }
+      : undefined;
     this.callsEnded = new Counter({
       name: 'switchboard_calls_ended_total',
       help: 'Calls ended, by end reason',
@@ -58,14 +96,17 @@ export class Metrics {
       buckets: BRIDGE_BUCKETS_MS,
       registers: [r],
     });
-    this.uplinkLatency = this.bridgeLatencyMs.labels('uplink');
-    this.downlinkLatency = this.bridgeLatencyMs.labels('downlink');
+    const uplink = this.bridgeLatencyMs.labels('uplink');
+    const downlink = this.bridgeLatencyMs.labels('downlink');
+    this.uplinkLatency = this.exact ? tee(uplink, this.exact.uplink) : uplink;
+    this.downlinkLatency = this.exact ? tee(downlink, this.exact.downlink) : downlink;
     this.bargeInReactionMs = new Histogram({
       name: 'switchboard_barge_in_reaction_ms',
       help: 'speech_started received -> Twilio clear sent',
       buckets: BRIDGE_BUCKETS_MS,
       registers: [r],
     });
+    this.bargeInReaction = this.exact ? tee(this.bargeInReactionMs, this.exact.bargeIn) : this.bargeInReactionMs;
     this.dbWriteMs = new Histogram({
       name: 'switchboard_db_write_ms',
       help: 'Duration of batched database writes',
@@ -73,15 +114,41 @@ export class Metrics {
       registers: [r],
     });
 
-    this.loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    this.loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
     this.loopDelay.enable();
     const loop = this.loopDelay;
+    const exact = this.exact;
+    if (exact) {
+      // Registered before the p99 gauge below, which resets the loop histogram when collected.
+      new Gauge({
+        name: 'switchboard_bench_latency_ms',
+        help: 'Benchmark mode: exact latency statistics since the previous scrape (series uplink, downlink, barge_in, event_loop)',
+        labelNames: ['series', 'stat'],
+        registers: [r],
+        collect() {
+          const series: [string, LatencyRecorder][] = [
+            ['uplink', exact.uplink],
+            ['downlink', exact.downlink],
+            ['barge_in', exact.bargeIn],
+          ];
+          for (const [name, recorder] of series) {
+            const snap = recorder.snapshot();
+            for (const [stat, value] of Object.entries(snap)) this.set({ series: name, stat }, value);
+            recorder.reset();
+          }
+          this.set({ series: 'event_loop', stat: 'count' }, loop.count);
+          this.set({ series: 'event_loop', stat: 'p50' }, loopDelayMs(loop.percentile(50)));
+          this.set({ series: 'event_loop', stat: 'p99' }, loopDelayMs(loop.percentile(99)));
+          this.set({ series: 'event_loop', stat: 'max' }, loop.count ? loopDelayMs(loop.max) : 0);
+        },
+      });
+    }
     new Gauge({
       name: 'switchboard_event_loop_delay_p99_ms',
-      help: 'Event-loop delay p99 since the previous scrape',
+      help: 'Event-loop delay p99 since the previous scrape (the 10 ms sampling period excluded)',
       registers: [r],
       collect() {
-        this.set(loop.percentile(99) / 1e6);
+        this.set(loop.count ? loopDelayMs(loop.percentile(99)) : 0);
         loop.reset();
       },
     });
@@ -141,7 +208,7 @@ export class Metrics {
 
   /** Event-loop delay percentile in ms since the last reset (for /health). */
   eventLoopDelayMs(percentile = 99): number {
-    return this.loopDelay.percentile(percentile) / 1e6;
+    return this.loopDelay.count ? loopDelayMs(this.loopDelay.percentile(percentile)) : 0;
   }
 
   stop(): void {

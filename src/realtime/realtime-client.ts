@@ -12,6 +12,7 @@
  *   'protocol-error'. Nothing here throws out of a socket handler.
  */
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import type { Logger } from '../logging/logger';
 import {
@@ -142,6 +143,7 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
   private readonly endpoint: string;
   // stall detection
   private lastMessageAt = 0;
+  private messageAt = 0;
   private responsePending = false;
   private responseActive = false;
   private idleTimer?: NodeJS.Timeout;
@@ -183,6 +185,11 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
   /** Milliseconds of caller audio currently buffered while disconnected. */
   get bufferedAudioMs(): number {
     return this.pendingAudioMs;
+  }
+
+  /** performance.now() when the server message being dispatched was received (before parsing). */
+  get messageReceivedAt(): number {
+    return this.messageAt;
   }
 
   connect(): void {
@@ -366,6 +373,7 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
   }
 
   private onMessage(conn: Connection, data: WebSocket.RawData, isBinary: boolean): void {
+    this.messageAt = performance.now();
     this.stats.messagesIn++;
     this.lastMessageAt = Date.now();
     if (isBinary) {

@@ -10,6 +10,7 @@
  *   so a slow reader cannot make us buffer without bound.
  */
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import type { Logger } from '../logging/logger';
 import {
@@ -40,6 +41,8 @@ export interface TwilioStreamMedia {
   payload: string;
   timestampMs: number;
   sequenceNumber: number;
+  /** performance.now() when the WebSocket frame was received (before parsing): bridge latency starts here. */
+  receivedAt: number;
 }
 
 export interface TwilioMediaStreamEvents {
@@ -94,6 +97,8 @@ export class TwilioMediaStream extends EventEmitter<TwilioMediaStreamEvents> {
   private lastProtocolErrorLogAt = -Infinity;
   private suppressedProtocolErrors = 0;
   private droppingSince = 0;
+  /** performance.now() at the start of the frame being handled. */
+  private frameReceivedAt = 0;
 
   constructor(ws: WebSocket, options: TwilioMediaStreamOptions) {
     super();
@@ -212,6 +217,7 @@ export class TwilioMediaStream extends EventEmitter<TwilioMediaStreamEvents> {
   }
 
   private onFrame(data: WebSocket.RawData, isBinary: boolean): void {
+    this.frameReceivedAt = performance.now();
     this.stats.messagesIn++;
     if (isBinary) return this.protocolError('binary frame');
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
@@ -257,6 +263,7 @@ export class TwilioMediaStream extends EventEmitter<TwilioMediaStreamEvents> {
           payload: message.media.payload,
           timestampMs: message.media.timestamp,
           sequenceNumber: message.sequenceNumber,
+          receivedAt: this.frameReceivedAt,
         });
         return;
       case 'mark':
