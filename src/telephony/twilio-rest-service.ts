@@ -1,0 +1,115 @@
+/**
+ * TwilioRestService: the one place Switchboard calls Twilio's REST API (place a call, send an SMS,
+ * update a live call), through the official `twilio` client. Protocol adapters never call Twilio;
+ * skills and the outbound-call use case get this service injected.
+ *
+ * `baseUrl` points the client at another host (a regional proxy, or the local fake Twilio API of the
+ * tests): the client's documented `edge`/`region` options only rewrite `api.<edge>.<region>.twilio.com`,
+ * so the Api domain's `baseUrl` is replaced instead (twilio/lib/base/Domain.ts builds every request
+ * URL from it).
+ */
+import twilio from 'twilio';
+import type { Logger } from '../logging/logger';
+
+export interface TwilioRestOptions {
+  accountSid: string;
+  authToken: string;
+  /** Default https://api.twilio.com. */
+  baseUrl?: string;
+  /** Per-request timeout (default 10 s). */
+  timeoutMs?: number;
+  logger: Logger;
+}
+
+export interface CreateCallInput {
+  to: string;
+  from: string;
+  /** Voice webhook Twilio requests when the callee answers. */
+  url: string;
+  statusCallback?: string;
+  statusCallbackEvent?: Array<'initiated' | 'ringing' | 'answered' | 'completed'>;
+  /** Seconds to ring before giving up (Twilio's default 60). */
+  ringTimeoutSec?: number;
+}
+
+export interface TwilioResource {
+  sid: string;
+  status: string;
+}
+
+/** A Twilio API failure: HTTP status, Twilio's error code and message (never the credentials). */
+export class TwilioRestError extends Error {
+  constructor(
+    message: string,
+    readonly httpStatus: number | null,
+    readonly twilioCode: number | null,
+  ) {
+    super(message);
+    this.name = 'TwilioRestError';
+  }
+}
+
+export class TwilioRestService {
+  private readonly client: twilio.Twilio;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: TwilioRestOptions) {
+    if (!/^AC[0-9a-fA-F]{32}$/.test(opts.accountSid)) {
+      throw new TypeError('TwilioRestService: accountSid must look like AC followed by 32 hex digits');
+    }
+    if (!opts.authToken) throw new TypeError('TwilioRestService: authToken is required');
+    this.client = twilio(opts.accountSid, opts.authToken, { timeout: opts.timeoutMs ?? 10_000, autoRetry: true });
+    if (opts.baseUrl) this.client.api.baseUrl = opts.baseUrl.replace(/\/+$/, '');
+    this.log = opts.logger.child({ component: 'twilio-rest' });
+  }
+
+  get accountSid(): string {
+    return this.opts.accountSid;
+  }
+
+  /** Places an outbound call; Twilio requests `url` for TwiML when it is answered. */
+  async createCall(input: CreateCallInput): Promise<TwilioResource> {
+    const call = await this.run('create call', () =>
+      this.client.calls.create({
+        to: input.to,
+        from: input.from,
+        url: input.url,
+        method: 'POST',
+        ...(input.statusCallback
+          ? {
+              statusCallback: input.statusCallback,
+              statusCallbackMethod: 'POST',
+              statusCallbackEvent: input.statusCallbackEvent ?? ['initiated', 'ringing', 'answered', 'completed'],
+            }
+          : {}),
+        ...(input.ringTimeoutSec ? { timeout: input.ringTimeoutSec } : {}),
+      }),
+    );
+    this.log.info('outbound call placed', { callSid: call.sid, status: call.status });
+    return { sid: call.sid, status: call.status };
+  }
+
+  async sendSms(input: { to: string; from: string; body: string }): Promise<TwilioResource> {
+    const message = await this.run('send sms', () => this.client.messages.create(input));
+    this.log.info('sms sent', { messageSid: message.sid, status: message.status });
+    return { sid: message.sid, status: message.status };
+  }
+
+  /** Redirects a live call to new TwiML (e.g. a transfer <Dial>), or ends it (status completed). */
+  async updateCall(callSid: string, update: { twiml: string } | { status: 'completed' }): Promise<TwilioResource> {
+    const call = await this.run('update call', () => this.client.calls(callSid).update(update));
+    return { sid: call.sid, status: call.status };
+  }
+
+  private async run<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      const e = err as { status?: number; code?: number | string; message?: string };
+      const httpStatus = typeof e.status === 'number' ? e.status : null;
+      const twilioCode = typeof e.code === 'number' ? e.code : null;
+      this.log.warn('Twilio API request failed', { what, httpStatus, twilioCode, error: e.message });
+      throw new TwilioRestError(`Twilio ${what} failed: ${e.message ?? 'unknown error'}`, httpStatus, twilioCode);
+    }
+  }
+}
