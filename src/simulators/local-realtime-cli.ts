@@ -1,8 +1,10 @@
 /**
  * Runs the local Realtime server on its own:
  *   tsx src/simulators/local-realtime-cli.ts --port 8765 [--host 127.0.0.1] [--tts auto|espeak|tone]
- *     [--no-pace] [--reply "text" ...] [--log-level info]
+ *     [--no-pace] [--reply "text" ...] [--log-level info] [--stats]
  * Point Switchboard at it with OPENAI_REALTIME_URL=ws://127.0.0.1:8765/v1/realtime.
+ * --stats serves frame totals as JSON at http://host:port/stats (used by `npm run bench`) and keeps
+ * only totals of closed sessions, so a long load run does not accumulate per-session details.
  */
 import { parseArgs } from 'node:util';
 import { createLogger } from '../logging/logger';
@@ -10,7 +12,7 @@ import { LocalRealtimeServer } from './local-realtime-server';
 import { resolveTtsEngine, type TtsEngine } from './tts';
 
 const USAGE =
-  'usage: local-realtime-cli [--port 8765] [--host 127.0.0.1] [--tts auto|espeak|tone] [--no-pace] [--reply TEXT]... [--log-level info]';
+  'usage: local-realtime-cli [--port 8765] [--host 127.0.0.1] [--tts auto|espeak|tone] [--no-pace] [--reply TEXT]... [--log-level info] [--stats]';
 
 async function main(): Promise<void> {
   let values;
@@ -23,6 +25,7 @@ async function main(): Promise<void> {
         'no-pace': { type: 'boolean', default: false },
         reply: { type: 'string', multiple: true },
         'log-level': { type: 'string', default: 'info' },
+        stats: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
     }));
@@ -52,6 +55,8 @@ async function main(): Promise<void> {
     ttsEngine: tts,
     realtimePace: !values['no-pace'],
     replies: values.reply && values.reply.length > 0 ? values.reply : undefined,
+    statsEndpoint: values.stats,
+    keepClosedSessions: !values.stats,
   });
   console.log(`Local Realtime server listening on ${server.url} (speech: ${await resolveTtsEngine(tts)})`);
   console.log(`Use it with: OPENAI_REALTIME_URL=${server.url}`);

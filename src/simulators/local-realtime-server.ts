@@ -78,6 +78,26 @@ export interface LocalRealtimeServerOptions {
   maxSessionMs?: number;
   /** Close sockets that send `OpenAI-Beta: realtime=v1` with code 4000, like the real API. Default true. */
   rejectBetaHeader?: boolean;
+  /** Serve `stats()` as JSON at GET /stats on the same port (benchmarks read frame counts there). */
+  statsEndpoint?: boolean;
+  /** Keep per-session details (SessionInfo) of closed sessions. Default true; benchmarks keep only totals. */
+  keepClosedSessions?: boolean;
+}
+
+/** Totals over every session this server accepted (benchmarks: frames in and out). */
+export interface LocalRealtimeStats {
+  sessions: number;
+  openSessions: number;
+  /** input_audio_buffer.append events received (one per caller frame from a bridge). */
+  appends: number;
+  audioMsIn: number;
+  responses: number;
+  cancelledResponses: number;
+  speechStarted: number;
+  /** Output audio sent in response.output_audio.delta events, in bytes of the output format. */
+  audioBytesOut: number;
+  /** Of audioBytesOut, bytes sent after speech_started interrupted their response (a bridge drops these). */
+  audioBytesOutAfterSpeechStarted: number;
 }
 
 export interface SpeechTurnInfo {
@@ -95,6 +115,11 @@ export interface ResponseInfo {
   status: 'in_progress' | 'completed' | 'cancelled';
   audioMsTotal: number;
   audioMsSent: number;
+  /**
+   * audioMsSent when this server reported speech_started while the response was streaming (a
+   * barge-in): a bridge drops what follows it, so benchmarks count it apart. Undefined otherwise.
+   */
+  audioMsSentAtSpeechStarted?: number;
 }
 
 export interface TruncateInfo {
@@ -178,6 +203,18 @@ export class LocalRealtimeServer {
   private readonly live = new Set<LocalSession>();
   private readonly held = new Set<Socket>();
   private readonly changes = new EventEmitter();
+  private sessionCount = 0;
+  private readonly closedTotals: LocalRealtimeStats = {
+    sessions: 0,
+    openSessions: 0,
+    appends: 0,
+    audioMsIn: 0,
+    responses: 0,
+    cancelledResponses: 0,
+    speechStarted: 0,
+    audioBytesOut: 0,
+    audioBytesOutAfterSpeechStarted: 0,
+  };
   private refuseCount: number | 'all' = 0;
   private holdCount: number | 'all' = 0;
   private closing?: Promise<void>;
@@ -199,7 +236,13 @@ export class LocalRealtimeServer {
   static async start(opts: LocalRealtimeServerOptions = {}): Promise<LocalRealtimeServer> {
     const host = opts.host ?? '127.0.0.1';
     const logger = opts.logger ?? createLogger({ level: 'error', json: false, silent: true });
-    const server = http.createServer((_req, res) => {
+    const ref: { instance?: LocalRealtimeServer } = {};
+    const server = http.createServer((req, res) => {
+      if (opts.statsEndpoint && ref.instance && req.method === 'GET' && req.url === '/stats') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(ref.instance.stats()));
+        return;
+      }
       res.writeHead(426, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: { message: 'WebSocket upgrade required' } }));
     });
@@ -212,11 +255,20 @@ export class LocalRealtimeServer {
       });
     });
     const port = (server.address() as AddressInfo).port;
-    const instance = new LocalRealtimeServer(server, wss, port, host, opts, logger);
-    server.on('upgrade', (req, socket: Socket, head) => instance.onUpgrade(req, socket, head));
+    const started = new LocalRealtimeServer(server, wss, port, host, opts, logger);
+    ref.instance = started;
+    server.on('upgrade', (req, socket: Socket, head) => started.onUpgrade(req, socket, head));
     server.on('clientError', (_err, socket) => socket.destroy());
-    logger.info('local realtime server listening', { url: instance.url });
-    return instance;
+    logger.info('local realtime server listening', { url: started.url });
+    return started;
+  }
+
+  /** Totals over every session so far (closed ones included, even when their details are not kept). */
+  stats(): LocalRealtimeStats {
+    const totals: LocalRealtimeStats = { ...this.closedTotals, openSessions: this.live.size };
+    totals.sessions = this.sessionCount;
+    for (const session of this.live) addSessionTotals(totals, session.info);
+    return totals;
   }
 
   get sessions(): ReadonlyArray<SessionInfo> {
@@ -315,7 +367,12 @@ export class LocalRealtimeServer {
 
   /** @internal */
   sessionEnded(session: LocalSession): void {
-    this.live.delete(session);
+    if (!this.live.delete(session)) return;
+    addSessionTotals(this.closedTotals, session.info);
+    if (this.opts.keepClosedSessions === false) {
+      const index = this.sessionsList.indexOf(session.info);
+      if (index >= 0) this.sessionsList.splice(index, 1);
+    }
     this.notifyChange();
   }
 
@@ -381,7 +438,7 @@ export class LocalRealtimeServer {
   private newSessionInfo(model: string | null, authorization: string | null, openaiBeta: string | null): SessionInfo {
     const vad = this.opts.vad ?? { threshold: 0.5, silenceMs: 500 };
     const info: SessionInfo = {
-      index: this.sessionsList.length,
+      index: this.sessionCount++,
       id: newId('sess'),
       model,
       authorization,
@@ -713,6 +770,9 @@ class LocalSession {
         this.speechStartMs = Math.round(windowEndMs - this.voicedRunMs);
         this.speechItemId = newId('item');
         this.info.speechTurns.push({ itemId: this.speechItemId, audioStartMs: this.speechStartMs });
+        if (this.active && !this.active.finished && this.active.info.audioMsSentAtSpeechStarted === undefined) {
+          this.active.info.audioMsSentAtSpeechStarted = this.active.info.audioMsSent;
+        }
         this.send({
           type: 'input_audio_buffer.speech_started',
           audio_start_ms: this.speechStartMs,
@@ -1161,6 +1221,23 @@ class LocalSession {
 }
 
 // ---- validation helpers ------------------------------------------------------------------------
+
+function addSessionTotals(totals: LocalRealtimeStats, info: SessionInfo): void {
+  totals.appends += info.appends;
+  totals.audioMsIn += info.audioMsIn;
+  totals.speechStarted += info.speechTurns.length;
+  const bytesPerMs = BYTES_PER_MS[info.outputFormat];
+  for (const response of info.responses) {
+    totals.responses++;
+    if (response.status === 'cancelled') totals.cancelledResponses++;
+    totals.audioBytesOut += Math.round(response.audioMsSent * bytesPerMs);
+    if (response.audioMsSentAtSpeechStarted !== undefined) {
+      totals.audioBytesOutAfterSpeechStarted += Math.round(
+        (response.audioMsSent - response.audioMsSentAtSpeechStarted) * bytesPerMs,
+      );
+    }
+  }
+}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
