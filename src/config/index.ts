@@ -74,6 +74,11 @@ const SPEC = {
   VAD_PREFIX_PADDING_MS: num({ default: 300 }),
   VAD_EAGERNESS: str({ choices: ['low', 'medium', 'high', 'auto'], default: 'auto' }),
   TRANSCRIPTION_MODEL: str({ default: 'gpt-4o-transcribe' }),
+  AGENT_TOOLS: str({ default: 'end_call', desc: 'Comma-separated tools of the default agent profile' }),
+  AGENT_PROFILES_FILE: str({ default: '', desc: 'JSON file with agent profiles, transfer targets, HTTP endpoints' }),
+  TRANSFER_NUMBER: str({ default: '', desc: 'Default transfer_call destination (E.164 or sip:)' }),
+  TOOL_TIMEOUT_MS: num({ default: 5000, desc: 'Default time a tool call may run' }),
+  TWILIO_API_BASE_URL: str({ default: '', desc: 'Twilio REST API base URL (default https://api.twilio.com)' }),
   AI_RECONNECT_ATTEMPTS: num({ default: 5 }),
   AI_RECONNECT_BASE_MS: num({ default: 250 }),
   AI_RECONNECT_MAX_MS: num({ default: 5000 }),
@@ -115,6 +120,8 @@ export interface Config {
     readonly phoneNumber: string;
     /** True when webhooks and the stream handshake must carry a valid X-Twilio-Signature. */
     readonly validateSignatures: boolean;
+    /** REST API base URL override ('' = api.twilio.com). */
+    readonly apiBaseUrl: string;
   };
   readonly openai: {
     readonly apiKey: string;
@@ -135,6 +142,11 @@ export interface Config {
     readonly greeting: string;
     readonly greetsFirst: boolean;
     readonly transcriptionModel: string;
+    /** Tools of the default profile (AGENT_TOOLS). */
+    readonly tools: readonly string[];
+    readonly profilesFile: string;
+    readonly transferNumber: string;
+    readonly toolTimeoutMs: number;
     readonly vad:
       | {
           readonly type: 'server_vad';
@@ -190,6 +202,13 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
   }
   if (env.VAD_THRESHOLD < 0 || env.VAD_THRESHOLD > 1) problems.push('VAD_THRESHOLD: must be between 0 and 1');
   if (env.MAX_CONCURRENT_CALLS < 1) problems.push('MAX_CONCURRENT_CALLS: must be at least 1');
+  if (env.TRANSFER_NUMBER && !/^(\+[1-9]\d{1,14}|sip:\S{3,200})$/.test(env.TRANSFER_NUMBER)) {
+    problems.push('TRANSFER_NUMBER: must be an E.164 number (+15551234567) or a sip: URI');
+  }
+  if (env.TOOL_TIMEOUT_MS < 100 || env.TOOL_TIMEOUT_MS > 60_000) problems.push('TOOL_TIMEOUT_MS: must be 100..60000');
+  if (env.TWILIO_API_BASE_URL && !/^https?:\/\/[^\s/]+/.test(env.TWILIO_API_BASE_URL)) {
+    problems.push('TWILIO_API_BASE_URL: must be an http(s) URL');
+  }
   if (env.AI_CONNECT_TIMEOUT_MS <= 0) problems.push('AI_CONNECT_TIMEOUT_MS: must be greater than 0');
   if (env.AI_IDLE_TIMEOUT_MS <= 0) problems.push('AI_IDLE_TIMEOUT_MS: must be greater than 0');
   if (env.API_RATE_LIMIT_PER_MIN < 1) problems.push('API_RATE_LIMIT_PER_MIN: must be at least 1');
@@ -221,6 +240,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       authToken: env.TWILIO_AUTH_TOKEN,
       phoneNumber: env.TWILIO_PHONE_NUMBER,
       validateSignatures: env.TWILIO_SIGNATURE_VALIDATION && Boolean(env.TWILIO_AUTH_TOKEN),
+      apiBaseUrl: env.TWILIO_API_BASE_URL,
     },
     openai: {
       apiKey: env.OPENAI_API_KEY,
@@ -240,6 +260,12 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       greeting: env.AGENT_GREETING,
       greetsFirst: env.AGENT_GREETS_FIRST,
       transcriptionModel: env.TRANSCRIPTION_MODEL,
+      tools: env.AGENT_TOOLS.split(',')
+        .map((t) => t.trim())
+        .filter(Boolean),
+      profilesFile: env.AGENT_PROFILES_FILE,
+      transferNumber: env.TRANSFER_NUMBER,
+      toolTimeoutMs: env.TOOL_TIMEOUT_MS,
       vad,
     },
     pricing: {
