@@ -145,3 +145,24 @@ export function computeAnalytics(m: CallMeasurements, pricing: Config['pricing']
     estimatedCostUsd: estimateCostUsd(m.usage, pricing),
   };
 }
+
+/** Instructions of the out-of-band request asking the model for the caller's sentiment. */
+export const MODEL_SENTIMENT_INSTRUCTIONS =
+  'Rate the sentiment of the CALLER (not the agent) over this whole phone conversation. Answer only with JSON: ' +
+  '{"label": "positive" | "neutral" | "negative", "score": number from -1 (very negative) to 1 (very positive)}.';
+
+/** Parses the model's sentiment answer; undefined when it is not the JSON asked for. */
+export function parseModelSentiment(text: string): SentimentResult | undefined {
+  const json = /\{[\s\S]*\}/.exec(text)?.[0];
+  if (!json) return undefined;
+  try {
+    const value = JSON.parse(json) as { label?: unknown; score?: unknown };
+    const label = value.label;
+    const score = Number(value.score);
+    if ((label !== 'positive' && label !== 'neutral' && label !== 'negative') || !Number.isFinite(score))
+      return undefined;
+    return { label, score: Math.max(-1, Math.min(1, Math.round(score * 1000) / 1000)), source: 'model' };
+  } catch {
+    return undefined;
+  }
+}

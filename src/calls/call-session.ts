@@ -21,7 +21,16 @@ import type { CallStatus, EndReason } from './call-status';
 import { PlaybackTracker } from './playback-tracker';
 import { splitHeardText } from './transcript-split';
 import { recordingRelativePath } from './recording-path';
-import { addUsage, computeAnalytics, EMPTY_USAGE, type TalkSegment, type TokenUsage } from './call-analytics';
+import {
+  addUsage,
+  computeAnalytics,
+  EMPTY_USAGE,
+  MODEL_SENTIMENT_INSTRUCTIONS,
+  parseModelSentiment,
+  type SentimentResult,
+  type TalkSegment,
+  type TokenUsage,
+} from './call-analytics';
 import { RealtimeClient } from '../realtime/realtime-client';
 import { buildSessionUpdate, type RealtimeClientEvent, type RealtimeServerEvent } from '../realtime/protocol';
 import type { TwilioMediaStream } from '../telephony/media-stream';
@@ -38,6 +47,9 @@ const MAX_CHUNK_BYTES = FRAME_BYTES * MAX_FRAMES_PER_CHUNK;
 const MAX_PRESTREAM_AUDIO_BYTES = 60 * 8000;
 /** How long an interrupted agent turn waits for its full transcript (response.done) before it is stored. */
 const CUT_TRANSCRIPT_WAIT_MS = 1500;
+/** How long the end of a call waits for the model's sentiment judgement (SENTIMENT_ANALYZER=model). */
+const MODEL_SENTIMENT_TIMEOUT_MS = 5000;
+const SENTIMENT_PURPOSE = 'switchboard.sentiment';
 /** Conversation turns re-sent to a new AI session after a reconnect. */
 const MAX_CONTEXT_TURNS = 40;
 
@@ -140,6 +152,7 @@ export class CallSession {
   private agentTurns = 0;
   private readonly usage: TokenUsage = { ...EMPTY_USAGE };
   private replacePending = false;
+  private sentimentAnswer: ((text: string | undefined) => void) | undefined;
 
   constructor(
     private readonly deps: CallSessionDeps,
@@ -332,7 +345,8 @@ export class CallSession {
         this.deps.callManager.addEvent(this.callId, 'transcription.failed', { itemId: e.item_id }, this.callerClockMs);
         break;
       case 'response.created': {
-        const response = (e.response ?? {}) as { id?: string };
+        const response = (e.response ?? {}) as { id?: string; metadata?: { purpose?: unknown } | null };
+        if (response.metadata?.purpose === SENTIMENT_PURPOSE) break;
         this.currentResponseId = response.id;
         this.responseActive = true;
         break;
@@ -355,7 +369,7 @@ export class CallSession {
         break;
       }
       case 'response.done':
-        this.onResponseDone((e.response ?? {}) as { id?: string; status?: string; usage?: unknown; output?: unknown });
+        this.onResponseDone((e.response ?? {}) as Parameters<CallSession['onResponseDone']>[0]);
         break;
       case 'error': {
         const error = (e.error ?? {}) as { type?: string; code?: string; message?: string };
@@ -458,8 +472,20 @@ export class CallSession {
     if (item) this.maybeFinalizeAgentItem(item);
   }
 
-  private onResponseDone(response: { id?: string; status?: string; usage?: unknown; output?: unknown }): void {
+  private onResponseDone(response: {
+    id?: string;
+    status?: string;
+    usage?: unknown;
+    output?: unknown;
+    metadata?: { purpose?: unknown } | null;
+  }): void {
     addUsage(this.usage, response.usage);
+    if (response.metadata?.purpose === SENTIMENT_PURPOSE) {
+      const out = Array.isArray(response.output) ? (response.output as { content?: { text?: unknown }[] }[]) : [];
+      const text = out.flatMap((o) => o.content ?? []).find((c) => typeof c.text === 'string')?.text as string | undefined;
+      this.sentimentAnswer?.(text);
+      return;
+    }
     // A cancelled response's items carry the transcript of everything generated: complete cut turns with it.
     if (Array.isArray(response.output)) {
       for (const out of response.output as { id?: string; content?: { transcript?: unknown }[] }[]) {
@@ -672,14 +698,15 @@ export class CallSession {
     this.state = 'closing';
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    this.ai.close();
-    this.toPcm24k?.close();
-    this.fromPcm24k?.close();
-    this.log.info('call ending', { reason, framesIn: this.metrics.framesIn, framesOut: this.metrics.framesOut });
     // Our side ends the stream (AI gone, shutdown): Twilio then runs the fallback TwiML after <Connect>.
     if (this.stream && reason !== 'caller-hangup' && reason !== 'twilio-socket-closed') {
       this.stream.close(1000, reason);
     }
+    const modelSentiment = await this.askModelSentiment();
+    this.ai.close();
+    this.toPcm24k?.close();
+    this.fromPcm24k?.close();
+    this.log.info('call ending', { reason, framesIn: this.metrics.framesIn, framesOut: this.metrics.framesOut });
     for (const item of [...this.agentItems.values()]) {
       if (item.finalized) continue;
       const played = this.playback.item(item.itemId);
@@ -720,6 +747,7 @@ export class CallSession {
           callerTexts: this.callerTexts,
         },
         this.deps.config.pricing,
+        modelSentiment,
       );
       await this.deps.callManager.saveAnalytics({
         callId: this.callId,
@@ -746,6 +774,38 @@ export class CallSession {
     this.deps.callManager.updateCall(this.callId, patch).catch((err: unknown) => {
       this.log.error('could not store a call status update', { error: (err as Error).message });
     });
+  }
+
+  /**
+   * SENTIMENT_ANALYZER=model: asks the call's own AI session, out of band (outside the conversation,
+   * text only), for the caller's sentiment over the whole conversation. Undefined (→ the local
+   * analyzer) when not configured, when the AI is not connected, or on a timeout or a bad answer.
+   */
+  private async askModelSentiment(): Promise<SentimentResult | undefined> {
+    if (this.deps.config.sentimentAnalyzer !== 'model' || this.callerTexts.length === 0) return undefined;
+    const answer = new Promise<string | undefined>((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), MODEL_SENTIMENT_TIMEOUT_MS);
+      this.sentimentAnswer = (text) => {
+        clearTimeout(timer);
+        resolve(text);
+      };
+    });
+    const sent = this.ai.sendIfOpen({
+      type: 'response.create',
+      response: {
+        conversation: 'none',
+        output_modalities: ['text'],
+        metadata: { purpose: SENTIMENT_PURPOSE },
+        instructions: MODEL_SENTIMENT_INSTRUCTIONS,
+      },
+    } as RealtimeClientEvent);
+    if (!sent) {
+      this.sentimentAnswer?.(undefined);
+      return undefined;
+    }
+    const result = parseModelSentiment((await answer) ?? '');
+    if (!result) this.log.warn('no usable sentiment from the model; using the local analyzer');
+    return result;
   }
 
   /** Runs a handler; an exception ends nothing but is logged (socket handlers never throw out). */

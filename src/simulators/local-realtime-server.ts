@@ -19,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import WebSocket, { WebSocketServer } from 'ws';
 import { mulaw } from 'alawmulaw';
+import Sentiment from 'sentiment';
 import { createLogger, type Logger } from '../logging/logger';
 import {
   REALTIME_PATH,
@@ -501,6 +502,8 @@ class LocalSession {
   private turn = 0;
   private callerTurns = 0;
   private lastCallerText = '';
+  /** Everything the caller said in this session (transcripts and user text items), for out-of-band answers. */
+  private readonly callerTexts: string[] = [];
   private pendingToolOutput?: string;
   private maxSessionTimer?: NodeJS.Timeout;
   // VAD
@@ -644,6 +647,7 @@ class LocalSession {
         return this.onTruncate(event);
       case 'response.create':
         this.info.responseCreates++;
+        if (isOutOfBandText(event)) return this.runOutOfBandText(event);
         return this.startResponse('client');
       case 'response.cancel':
         return this.onCancel(event);
@@ -846,6 +850,7 @@ class LocalSession {
       transcripts?.[this.callerTurns] ?? `(caller spoke for ${(Math.round(spokenMs / 100) / 10).toFixed(1)} s)`;
     this.callerTurns++;
     this.lastCallerText = transcript;
+    this.callerTexts.push(transcript);
     const turnInfo = this.info.speechTurns.find((t) => t.itemId === itemId);
     if (turnInfo) turnInfo.transcript = transcript;
     if (this.transcription) {
@@ -942,6 +947,44 @@ class LocalSession {
   }
 
   // ---- output --------------------------------------------------------------------------------
+
+  /**
+   * An out-of-band text response (`conversation: 'none'`, text only), e.g. a judgement asked at the
+   * end of a call. It runs beside the conversation and changes nothing in it. The local server has
+   * no language model: asked for sentiment, it answers the JSON a model would, from a word list.
+   */
+  private runOutOfBandText(event: Record<string, unknown>): void {
+    const request = (event.response ?? {}) as { metadata?: Record<string, unknown>; instructions?: string };
+    const id = newId('resp');
+    const itemId = newId('item');
+    const wantsSentiment = /sentiment/i.test(request.instructions ?? '') || String(request.metadata?.purpose ?? '').includes('sentiment');
+    const text = wantsSentiment ? localSentimentJson(this.callerTexts) : this.replyText({ callerText: this.lastCallerText, turn: this.turn, sessionIndex: this.info.index });
+    const metadata = request.metadata ?? null;
+    this.send({ type: 'response.created', response: { id, object: 'realtime.response', status: 'in_progress', conversation_id: null, metadata, output: [], usage: null } });
+    const ref = { response_id: id, item_id: itemId, output_index: 0, content_index: 0 };
+    this.send({ type: 'response.output_text.delta', ...ref, delta: text });
+    this.send({ type: 'response.output_text.done', ...ref, text });
+    const item = { id: itemId, object: 'realtime.item', type: 'message', role: 'assistant', status: 'completed', content: [{ type: 'output_text', text }] };
+    const textTokens = Math.ceil(text.length / 4);
+    this.send({
+      type: 'response.done',
+      response: {
+        id,
+        object: 'realtime.response',
+        status: 'completed',
+        conversation_id: null,
+        metadata,
+        output: [item],
+        usage: {
+          total_tokens: textTokens + 50,
+          input_tokens: 50,
+          output_tokens: textTokens,
+          input_token_details: { audio_tokens: 0, text_tokens: 50, cached_tokens: 0 },
+          output_token_details: { audio_tokens: 0, text_tokens: textTokens },
+        },
+      },
+    });
+  }
 
   private startResponse(trigger: 'client' | 'vad'): void {
     if (this.active && !this.active.finished) {
@@ -1359,4 +1402,25 @@ function validateItem(raw: unknown): ConversationItem {
         "Invalid value for 'item.type'. Supported values are: 'message', 'function_call', 'function_call_output'.",
       );
   }
+}
+
+function isOutOfBandText(event: Record<string, unknown>): boolean {
+  const response = event.response as { conversation?: unknown; output_modalities?: unknown } | undefined;
+  return (
+    response?.conversation === 'none' &&
+    Array.isArray(response.output_modalities) &&
+    response.output_modalities.length === 1 &&
+    response.output_modalities[0] === 'text'
+  );
+}
+
+const sentimentAnalyzer = new Sentiment();
+
+/** What a model asked "rate the caller's sentiment" answers, from the AFINN word list. */
+function localSentimentJson(callerTexts: readonly string[]): string {
+  const result = sentimentAnalyzer.analyze(callerTexts.join(' '));
+  const scored = result.calculation.length;
+  const score = scored === 0 ? 0 : Math.max(-1, Math.min(1, result.score / (scored * 5)));
+  const label = score >= 0.1 ? 'positive' : score <= -0.1 ? 'negative' : 'neutral';
+  return JSON.stringify({ label, score: Math.round(score * 100) / 100 });
 }

@@ -4,6 +4,7 @@ import {
   computeAnalytics,
   EMPTY_USAGE,
   estimateCostUsd,
+  parseModelSentiment,
   percentile,
   unionMs,
 } from '../../src/calls/call-analytics';
@@ -21,7 +22,13 @@ describe('call analytics', () => {
   });
 
   it('counts overlapping talk once', () => {
-    expect(unionMs([{ startMs: 0, endMs: 1000 }, { startMs: 500, endMs: 1500 }, { startMs: 2000, endMs: 2100 }])).toBe(1600);
+    expect(
+      unionMs([
+        { startMs: 0, endMs: 1000 },
+        { startMs: 500, endMs: 1500 },
+        { startMs: 2000, endMs: 2100 },
+      ]),
+    ).toBe(1600);
     expect(unionMs([])).toBe(0);
   });
 
@@ -93,5 +100,25 @@ describe('call analytics', () => {
       sentimentLabel: 'positive',
       estimatedCostUsd: 0.16,
     });
+  });
+});
+
+describe('parseModelSentiment', () => {
+  it('reads the JSON answer, also inside prose, and clamps the score', () => {
+    expect(parseModelSentiment('{"label":"negative","score":-0.62}')).toEqual({
+      label: 'negative',
+      score: -0.62,
+      source: 'model',
+    });
+    expect(parseModelSentiment('Sure: {"label": "positive", "score": 3}')).toEqual({
+      label: 'positive',
+      score: 1,
+      source: 'model',
+    });
+  });
+  it('rejects anything else', () => {
+    for (const bad of ['', 'positive', '{"label":"happy","score":0.5}', '{"label":"neutral"}', '{bad json}']) {
+      expect(parseModelSentiment(bad)).toBeUndefined();
+    }
   });
 });
