@@ -76,7 +76,12 @@ export async function startFakeTwilioRest(
         res.end(JSON.stringify(body));
       };
       if (!record.authorized) {
-        send(401, { code: 20003, message: 'Authenticate', more_info: 'https://www.twilio.com/docs/errors/20003', status: 401 });
+        send(401, {
+          code: 20003,
+          message: 'Authenticate',
+          more_info: 'https://www.twilio.com/docs/errors/20003',
+          status: 401,
+        });
         return;
       }
       if (failure) {
