@@ -17,7 +17,8 @@ import { CallRepository } from './db/call-repository';
 import { PROJECT_ROOT } from './db/migrations';
 import { EventBus } from './events/event-bus';
 import { CallManager } from './calls/call-manager';
-import { createHealthRouter } from './http/health';
+import { createHealthRouter, EventLoopWatch } from './http/health';
+import { apiDocsHeaders, apiRateLimit, securityHeaders } from './http/security';
 import { createApiRouter } from './http/api-router';
 import { requireApiToken } from './http/auth';
 import { errorHandler, notFoundHandler } from './http/errors';
@@ -61,8 +62,11 @@ export interface SwitchboardApp {
   counters: { signatureFailures: number; callsRefused: number; handshakesRejected: number };
   /** Starts listening (port 0 picks a free port) and returns the bound port. */
   listen(port?: number, host?: string): Promise<number>;
-  /** Stops taking requests, ends active calls, flushes writes and closes the database. Idempotent. */
-  close(): Promise<void>;
+  /**
+   * Stops taking calls, ends active calls (after letting them run up to `graceMs`, default 0),
+   * stops taking requests, flushes writes and closes the database. Idempotent.
+   */
+  close(options?: { graceMs?: number }): Promise<void>;
 }
 
 export async function createApp(config: Config, options: CreateAppOptions = {}): Promise<SwitchboardApp> {
@@ -107,6 +111,8 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
+  // Security headers (strict same-origin CSP, no inline scripts) on every response.
+  app.use(securityHeaders());
   const server = http.createServer(app);
   // Twilio Media Streams: the upgrade's signature is checked before the socket is accepted.
   const wsApp = expressWs(app, server, {
@@ -129,11 +135,24 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   });
   wsApp.app.ws(STREAM_PATH, (ws: WebSocket) => bridge.attach(ws));
 
-  app.use(createHealthRouter({ db, callManager, version: VERSION, startedAt }));
+  const eventLoop = new EventLoopWatch();
+  app.use(
+    createHealthRouter({
+      db,
+      callManager,
+      version: VERSION,
+      startedAt,
+      recordingsDir,
+      eventLoop,
+      isDraining: () => bridge.isDraining,
+    }),
+  );
   app.use(createMetricsRouter({ metrics, apiTokens: config.apiTokens }));
   app.use('/twilio', createTwilioRouter({ config, callManager, bridge, logger, counters }));
+  app.use('/api/docs', apiDocsHeaders());
   app.use(
     '/api',
+    apiRateLimit({ limit: config.api.rateLimitPerMin, windowMs: 60_000, apiTokens: config.apiTokens }),
     requireApiToken(config.apiTokens),
     createApiRouter({ config, db, bus, callManager, logger, recordingsDir }),
   );
@@ -170,10 +189,11 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
         });
       });
     },
-    close() {
+    close(options = {}) {
       closing ??= (async () => {
         // Stop taking calls, end the live ones cleanly (recordings finalized, analytics stored).
-        await bridge.closeAll('server-shutdown');
+        const cut = await bridge.drain(options.graceMs ?? 0, 'server-shutdown');
+        if (options.graceMs) logger.info('calls drained', { closedAfterGrace: cut });
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           // Long-lived connections (SSE, keep-alive) would hold close() open.
@@ -184,6 +204,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
         await callManager.close();
         await localRealtime?.close();
         metrics.stop();
+        eventLoop.stop();
         await db.$disconnect();
       })();
       return closing;

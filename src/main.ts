@@ -1,6 +1,11 @@
 /**
  * Entry point: load the configuration, apply pending migrations, start the server, and drain on
  * SIGTERM/SIGINT. The only file that exits the process.
+ *
+ * Shutdown: the first SIGTERM/SIGINT stops taking calls (the webhook answers the busy TwiML, /health
+ * says `draining` with 503), lets live calls go on for SHUTDOWN_GRACE_MS, then ends the rest cleanly
+ * (recordings finalized, transcripts flushed, database closed) and exits 0. A second signal skips
+ * what is left of the grace period.
  */
 import 'dotenv/config';
 import { ConfigError, loadConfig, type Config } from './config';
@@ -24,18 +29,36 @@ async function main(): Promise<void> {
   const port = await sb.listen();
   sb.logger.info('switchboard listening', { port, publicUrl: config.publicUrl, env: config.env });
 
+  // A stray rejection or exception is logged; it must not drop every live call with the process.
+  process.on('unhandledRejection', (reason: unknown) => {
+    sb.logger.error('unhandled promise rejection', { error: (reason as Error)?.message ?? String(reason) });
+  });
+  process.on('uncaughtException', (err: Error) => {
+    sb.logger.error('uncaught exception', { error: err.message, stack: err.stack });
+  });
+
   let stopping = false;
+  let skipGrace: (() => void) | undefined;
   const stop = (signal: string): void => {
-    if (stopping) return;
+    if (stopping) {
+      sb.logger.warn('second signal: closing the remaining calls now', { signal });
+      skipGrace?.();
+      return;
+    }
     stopping = true;
-    sb.logger.info('shutting down', { signal });
-    sb.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        sb.logger.error('shutdown failed', { error: (err as Error).message });
-        process.exit(1);
-      },
-    );
+    sb.logger.info('shutting down', { signal, graceMs: config.shutdownGraceMs, activeCalls: sb.bridge.size });
+    const graceOver = new Promise<void>((resolve) => (skipGrace = resolve));
+    // Drain: new calls are refused while live ones run for up to the grace period.
+    const drained = Promise.race([sb.bridge.drain(config.shutdownGraceMs), graceOver]);
+    drained
+      .then(() => sb.close())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          sb.logger.error('shutdown failed', { error: (err as Error).message });
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

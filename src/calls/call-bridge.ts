@@ -137,4 +137,20 @@ export class CallBridge {
     this.draining = true;
     await Promise.all([...this.sessions.values()].map((s) => s.close(reason)));
   }
+
+  /**
+   * Graceful shutdown: stops taking new calls at once (the webhook answers the busy TwiML), lets the
+   * live calls go on for up to `graceMs`, then ends the ones still running (recordings finalized,
+   * transcripts flushed). Resolves with how many calls had to be cut.
+   */
+  async drain(graceMs: number, reason: EndReason = 'server-shutdown'): Promise<number> {
+    this.draining = true;
+    const deadline = Date.now() + graceMs;
+    while (this.sessions.size > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(100, Math.max(1, deadline - Date.now()))));
+    }
+    const cut = this.sessions.size;
+    await this.closeAll(reason);
+    return cut;
+  }
 }

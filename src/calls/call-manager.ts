@@ -26,6 +26,8 @@ import type {
 } from '../db/call-repository';
 import { canTransition, FINAL_STATUSES, isFinalStatus, type CallStatus, type EndReason } from './call-status';
 
+const RECENT_EVENTS_KEPT_MS = 10 * 60 * 1000;
+
 export interface CreateCallInput {
   callSid?: string | null;
   accountSid?: string | null;
@@ -96,6 +98,7 @@ export class CallManager {
   /** Date.now() of the last committed batch / of the last write that failed after every retry. */
   lastWriteOkAt = 0;
   lastWriteFailedAt = 0;
+  private readonly recentAiEvents = new Map<string, number[]>();
 
   constructor(options: CallManagerOptions) {
     this.repo = options.repository;
@@ -380,7 +383,27 @@ export class CallManager {
     this.flushTimer = undefined;
   }
 
+  /** How many timeline events of this type (ai.* only) were queued in the last `windowMs` (for /health). */
+  recentEventCount(type: string, windowMs: number): number {
+    const times = this.recentAiEvents.get(type);
+    if (!times) return 0;
+    const since = Date.now() - windowMs;
+    let n = 0;
+    for (const t of times) if (t >= since) n++;
+    return n;
+  }
+
+  private noteAiEvent(type: string): void {
+    let times = this.recentAiEvents.get(type);
+    if (!times) this.recentAiEvents.set(type, (times = []));
+    const now = Date.now();
+    times.push(now);
+    // Keep the last 10 minutes, at most 1000 entries.
+    while (times.length > 1000 || (times.length > 0 && times[0] < now - RECENT_EVENTS_KEPT_MS)) times.shift();
+  }
+
   private queueEvent(callId: string, type: string, data?: Record<string, unknown>, offsetMs?: number): void {
+    if (type.startsWith('ai.')) this.noteAiEvent(type);
     this.events.push({
       callId,
       type,
