@@ -39,6 +39,8 @@ import { MulawFramer } from '../audio/framer';
 import { FRAME_BYTES, SAMPLES_PER_MS } from '../audio/pcm';
 import { Pcm24kToPcmu, PcmuToPcm24k } from '../audio/resampler';
 import type { Metrics } from '../observability/metrics';
+import { CallToolCalls, type AgentRuntime, type StreamEndAction } from '../agent/tool-calls';
+import { profileByName, type AgentProfile } from '../agent/profiles';
 
 /** Agent audio is sent to Twilio in chunks of at most this many 20 ms frames, each followed by a mark. */
 const MAX_FRAMES_PER_CHUNK = 5;
@@ -80,7 +82,14 @@ export interface CallSessionDeps {
   onClosed?: (session: CallSession) => void;
   /** Bridge-wide Prometheus metrics (per-frame: one histogram observation and one counter increment). */
   metrics?: Metrics;
+  /** Skills, profiles and services of the agent; without it the session uses config.agent and offers no tools. */
+  agent?: AgentRuntime;
+  /** Our side ends the stream to hang up or transfer: the bridge keeps what <Connect action> must answer. */
+  onStreamEnding?: (callId: string, action: StreamEndAction) => void;
 }
+
+/** Longest wait for the agent's goodbye / transfer announcement to play before the stream is closed anyway. */
+const END_AFTER_SPEECH_MAX_MS = 15_000;
 
 interface AgentItem {
   itemId: string;
@@ -154,6 +163,13 @@ export class CallSession {
   private replacePending = false;
   private sentimentAnswer: ((text: string | undefined) => void) | undefined;
 
+  /** The agent profile of this call (instructions, voice, greeting, VAD). */
+  private readonly profile: Pick<AgentProfile, 'instructions' | 'voice' | 'greeting' | 'greetsFirst' | 'vad'>;
+  private readonly tools: CallToolCalls | undefined;
+  private lastAudioResponseId: string | undefined;
+  /** A hang-up or transfer waiting for the agent's last words to play. */
+  private pendingEnd: { action: StreamEndAction; awaitingSpeech: boolean; responseId?: string } | undefined;
+
   constructor(
     private readonly deps: CallSessionDeps,
     readonly call: Call,
@@ -161,6 +177,8 @@ export class CallSession {
     this.callId = call.id;
     this.log = deps.logger.child({ callId: call.id });
     const { config } = deps;
+    this.profile = deps.agent ? profileByName(deps.agent.settings, call.agent) : config.agent;
+    this.tools = deps.agent ? new CallToolCalls(deps.agent, this.profile as AgentProfile, this.toolHost()) : undefined;
     this.ai = new RealtimeClient({
       url: deps.realtimeUrl,
       model: config.openai.model,
@@ -277,11 +295,12 @@ export class CallSession {
     const events: RealtimeClientEvent[] = [
       buildSessionUpdate({
         model: config.openai.model,
-        instructions: config.agent.instructions,
-        voice: config.agent.voice,
+        instructions: this.profile.instructions,
+        voice: this.profile.voice,
         audioFormat: config.openai.audioFormat,
-        vad: config.agent.vad,
+        vad: this.profile.vad,
         transcriptionModel: config.agent.transcriptionModel,
+        tools: this.tools?.definitions(),
       }),
     ];
     if (reconnect) {
@@ -297,6 +316,7 @@ export class CallSession {
         } as RealtimeClientEvent);
       }
       this.responseActive = false;
+      this.tools?.reset();
       if (!replacement && this.state !== 'closing' && this.state !== 'closed') {
         this.metrics.aiReconnects++;
         this.deps.metrics?.aiReconnects.inc();
@@ -309,10 +329,10 @@ export class CallSession {
           this.callerClockMs,
         );
       }
-    } else if (config.agent.greetsFirst) {
+    } else if (this.profile.greetsFirst) {
       events.push({
         type: 'response.create',
-        response: { instructions: `${config.agent.instructions}\n\n${config.agent.greeting}` },
+        response: { instructions: `${this.profile.instructions}\n\n${this.profile.greeting}` },
       } as RealtimeClientEvent);
     }
     return events;
@@ -349,13 +369,23 @@ export class CallSession {
         if (response.metadata?.purpose === SENTIMENT_PURPOSE) break;
         this.currentResponseId = response.id;
         this.responseActive = true;
+        if (this.pendingEnd?.awaitingSpeech && !this.pendingEnd.responseId) this.pendingEnd.responseId = response.id;
         break;
       }
       case 'response.output_audio.delta':
         this.onAgentAudioDelta(String(e.item_id ?? ''), e.response_id as string | undefined, String(e.delta ?? ''));
         break;
       case 'response.output_audio.done':
+        this.lastAudioResponseId = e.response_id as string | undefined;
         this.onAgentAudioDone(String(e.item_id ?? ''), e.response_id as string | undefined);
+        break;
+      case 'response.function_call_arguments.done':
+        this.tools?.onFunctionCall({
+          responseId: e.response_id as string | undefined,
+          toolCallId: String(e.call_id ?? ''),
+          name: String(e.name ?? ''),
+          arguments: typeof e.arguments === 'string' ? e.arguments : '',
+        });
         break;
       case 'response.output_audio_transcript.delta': {
         const item = this.agentItem(String(e.item_id ?? ''), e.response_id as string | undefined);
@@ -368,9 +398,16 @@ export class CallSession {
         this.maybeFinalizeAgentItem(item);
         break;
       }
-      case 'response.done':
-        this.onResponseDone((e.response ?? {}) as Parameters<CallSession['onResponseDone']>[0]);
+      case 'response.done': {
+        const response = (e.response ?? {}) as Parameters<CallSession['onResponseDone']>[0];
+        this.onResponseDone(response);
+        this.tools?.onResponseDone(response.id);
+        if (this.pendingEnd?.awaitingSpeech && this.pendingEnd.responseId === response.id) {
+          this.pendingEnd.awaitingSpeech = false;
+        }
+        this.maybeEndAfterSpeech();
         break;
+      }
       case 'error': {
         const error = (e.error ?? {}) as { type?: string; code?: string; message?: string };
         this.metrics.aiErrors++;
@@ -470,6 +507,7 @@ export class CallSession {
     if (!ack) return;
     const item = this.agentItems.get(ack.itemId);
     if (item) this.maybeFinalizeAgentItem(item);
+    if (this.pendingEnd) this.maybeEndAfterSpeech();
   }
 
   private onResponseDone(response: {
@@ -654,14 +692,56 @@ export class CallSession {
 
   private onDtmf(digit: string): void {
     this.deps.callManager.addEvent(this.callId, 'dtmf', { digit }, this.callerClockMs);
+    const text = `[The caller pressed ${digit} on the keypad]`;
+    // Kept in the context too, so a re-made AI session still knows what was keyed in.
+    this.context.push({ role: 'user', text });
     this.ai.send({
       type: 'conversation.item.create',
-      item: {
-        type: 'message',
-        role: 'user',
-        content: [{ type: 'input_text', text: `[The caller pressed ${digit} on the keypad]` }],
-      },
+      item: { type: 'message', role: 'user', content: [{ type: 'input_text', text }] },
     } as RealtimeClientEvent);
+  }
+
+  // ---------------------------------------------------------------- agent actions (tools)
+
+  private toolHost(): ConstructorParameters<typeof CallToolCalls>[2] {
+    return {
+      logger: this.log,
+      call: () => this.deps.callManager.getActive(this.callId) ?? this.call,
+      send: (event) => this.ai.sendIfOpen(event),
+      record: (data) => this.deps.callManager.addEvent(this.callId, 'tool.call', data, this.callerClockMs),
+      responseHadAudio: (responseId) => responseId !== undefined && responseId === this.lastAudioResponseId,
+      endAfterSpeech: (action, expectSpeech) => this.endAfterSpeech(action, expectSpeech),
+    };
+  }
+
+  /** Hang up / transfer once the agent's last words have played (marks), or after a safety delay. */
+  private endAfterSpeech(action: StreamEndAction, expectSpeech: boolean): void {
+    if (!this.active || this.pendingEnd) return;
+    this.pendingEnd = { action, awaitingSpeech: expectSpeech };
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.log.warn('the agent did not finish speaking in time; ending the stream anyway', { action: action.kind });
+      this.safely('end after speech', () => this.executeEnd());
+    }, END_AFTER_SPEECH_MAX_MS);
+    timer.unref();
+    this.timers.add(timer);
+    this.maybeEndAfterSpeech();
+  }
+
+  private maybeEndAfterSpeech(): void {
+    const pending = this.pendingEnd;
+    if (!pending || pending.awaitingSpeech) return;
+    if (this.responseActive || this.playback.hasUnplayedAudio() || this.framer.pendingBytes > 0) return;
+    this.executeEnd();
+  }
+
+  private executeEnd(): void {
+    const pending = this.pendingEnd;
+    if (!pending || !this.active) return;
+    this.pendingEnd = undefined;
+    this.deps.onStreamEnding?.(this.callId, pending.action);
+    this.log.info(pending.action.kind === 'transfer' ? 'transferring the call' : 'agent hangs up');
+    void this.close(pending.action.kind === 'transfer' ? 'transferred' : 'agent-hangup');
   }
 
   /** Realtime sessions end at 60 minutes: replace an old one at a turn boundary. */
@@ -698,6 +778,8 @@ export class CallSession {
     this.state = 'closing';
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    this.tools?.close();
+    this.pendingEnd = undefined;
     // Our side ends the stream (AI gone, shutdown): Twilio then runs the fallback TwiML after <Connect>.
     if (this.stream && reason !== 'caller-hangup' && reason !== 'twilio-socket-closed') {
       this.stream.close(1000, reason);
