@@ -121,7 +121,9 @@ describe('API limits and errors', () => {
       expect(ok.headers.ratelimit).toMatch(/limit=5/);
     }
     const limited = await request(r.baseUrl).get('/api/calls').set('Authorization', `Bearer ${TOKEN_A}`).expect(429);
-    expect(limited.body).toEqual({ error: { code: 'rate_limited', message: expect.stringMatching(/too many requests/) } });
+    expect(limited.body).toEqual({
+      error: { code: 'rate_limited', message: expect.stringMatching(/too many requests/) },
+    });
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
     // Same client IP, another token: its own budget.
     await request(r.baseUrl).get('/api/calls').set('Authorization', `Bearer ${TOKEN_B}`).expect(200);
@@ -132,9 +134,7 @@ describe('API limits and errors', () => {
   it('limits token guessing per IP: made-up tokens share one budget and are then refused with 429', async () => {
     const statuses: number[] = [];
     for (let i = 0; i < 7; i++) {
-      const res = await request(r.baseUrl)
-        .get('/api/calls')
-        .set('Authorization', `Bearer guess-${i}-xxxxxxxxxxxxxxxx`);
+      const res = await request(r.baseUrl).get('/api/calls').set('Authorization', `Bearer guess-${i}-xxxxxxxxxxxxxxxx`);
       statuses.push(res.status);
     }
     expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429]);
