@@ -11,9 +11,13 @@ import type { CallManager } from './call-manager';
 import type { EndReason } from './call-status';
 import { CallSession, type CallSessionDeps } from './call-session';
 import { TwilioMediaStream } from '../telephony/media-stream';
+import type { AgentRuntime, StreamEndAction } from '../agent/tool-calls';
+import { profileByName, type AgentProfile } from '../agent/profiles';
 
 /** A socket that has not sent `start` after this long is closed. */
 const START_TIMEOUT_MS = 10_000;
+/** How long the answer for Twilio's <Connect action> request is kept after our side ended a stream. */
+const STREAM_ENDING_TTL_MS = 120_000;
 
 export interface BridgeCounters {
   streamsAccepted: number;
@@ -29,14 +33,30 @@ export interface CallBridgeDeps {
   recordingsDir: string;
   realtimeUrl: string;
   metrics?: CallSessionDeps['metrics'];
+  /** Skills, profiles and services of the agent (tools, profile per call). */
+  agent?: AgentRuntime;
 }
 
 export class CallBridge {
   private readonly sessions = new Map<string, CallSession>();
   readonly counters: BridgeCounters = { streamsAccepted: 0, streamsRejected: 0, protocolErrors: 0, callsBridged: 0 };
   private draining = false;
+  /** Why our side ended a call's stream (hang-up, transfer): what <Connect action> answers Twilio. */
+  private readonly streamEndings = new Map<string, StreamEndAction>();
 
   constructor(private readonly deps: CallBridgeDeps) {}
+
+  /** The agent profile a call runs with (its `agent` field, else the default profile). */
+  profileOf(agentName: string | null | undefined): AgentProfile | undefined {
+    return this.deps.agent ? profileByName(this.deps.agent.settings, agentName) : undefined;
+  }
+
+  /** What Twilio should do now that the call's stream ended (once; undefined when our side did not end it on purpose). */
+  takeStreamEnding(callId: string): StreamEndAction | undefined {
+    const action = this.streamEndings.get(callId);
+    this.streamEndings.delete(callId);
+    return action;
+  }
 
   get size(): number {
     return this.sessions.size;
@@ -66,6 +86,11 @@ export class CallBridge {
         recordingsDir: this.deps.recordingsDir,
         realtimeUrl: this.deps.realtimeUrl,
         metrics: this.deps.metrics,
+        agent: this.deps.agent,
+        onStreamEnding: (callId, action) => {
+          this.streamEndings.set(callId, action);
+          setTimeout(() => this.streamEndings.delete(callId), STREAM_ENDING_TTL_MS).unref();
+        },
         onClosed: (s) => this.sessions.delete(s.callId),
       },
       call,
