@@ -1,0 +1,63 @@
+/**
+ * Process figures read from /proc (Linux): CPU seconds (user + system) and resident memory of a
+ * child process, without instrumenting it. Elsewhere the functions return null.
+ */
+import { readFileSync } from 'node:fs';
+
+const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ on Linux
+const PAGE_BYTES = 4096;
+
+export interface ProcSample {
+  cpuSeconds: number;
+  rssBytes: number;
+}
+
+export function sampleProcess(pid: number | undefined): ProcSample | null {
+  if (!pid) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(fields[11]);
+    const stime = Number(fields[12]);
+    const rssPages = Number(fields[21]);
+    return { cpuSeconds: (utime + stime) / CLOCK_TICKS_PER_SECOND, rssBytes: rssPages * PAGE_BYTES };
+  } catch {
+    return null;
+  }
+}
+
+/** Keeps the peak and mean RSS of a process while running. */
+export class RssSampler {
+  private timer: NodeJS.Timeout | undefined;
+  peakBytes = 0;
+  private sum = 0;
+  private count = 0;
+
+  constructor(
+    private readonly pid: number | undefined,
+    private readonly intervalMs = 500,
+  ) {}
+
+  start(): void {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), this.intervalMs);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.sample();
+  }
+
+  get meanBytes(): number {
+    return this.count ? this.sum / this.count : 0;
+  }
+
+  private sample(): void {
+    const s = sampleProcess(this.pid);
+    if (!s) return;
+    this.peakBytes = Math.max(this.peakBytes, s.rssBytes);
+    this.sum += s.rssBytes;
+    this.count++;
+  }
+}
