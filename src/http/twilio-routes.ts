@@ -4,13 +4,16 @@
  * against X-Twilio-Signature computed over PUBLIC_URL + path (so they work behind a TLS proxy).
  */
 import express, { Router, type RequestHandler } from 'express';
+import twilio from 'twilio';
 import type { Config } from '../config';
 import type { CallManager } from '../calls/call-manager';
 import type { CallBridge } from '../calls/call-bridge';
 import { isCallStatus, isFinalStatus } from '../calls/call-status';
 import type { Logger } from '../logging/logger';
 import { isValidTwilioSignature, signatureFromHeaders, streamUrl, webhookUrl } from '../telephony/signature';
-import { connectStreamTwiml, emptyTwiml, refusalTwiml } from '../telephony/twiml';
+import { connectStreamTwiml, dialTwiml, emptyTwiml, refusalTwiml, sayAndHangupTwiml } from '../telephony/twiml';
+import type { Call } from '../generated/prisma/client';
+import { profileForNumber, type AgentSettings } from '../agent/profiles';
 
 export interface TwilioRouteDeps {
   config: Config;
@@ -18,6 +21,8 @@ export interface TwilioRouteDeps {
   bridge: CallBridge;
   logger: Logger;
   counters: { signatureFailures: number; callsRefused: number };
+  /** Agent profiles: the dialled number picks the profile of an inbound call. */
+  agentSettings?: AgentSettings;
 }
 
 export const FALLBACK_MESSAGE = 'We are sorry, our assistant is not available right now. Please call again later.';
@@ -52,6 +57,16 @@ export function createTwilioRouter(deps: TwilioRouteDeps): Router {
     res.type('text/xml').send(body);
   };
 
+  /** <Connect><Stream> for a prepared call; <Connect action> asks us what to do when the stream ends. */
+  const connectTwiml = (call: Call): string =>
+    connectStreamTwiml({
+      streamUrl: streamUrl(config.publicUrl),
+      parameters: { callId: call.id, agent: call.agent },
+      // Ignored by Twilio when the action answers; kept for a stream that ends before it is asked.
+      fallbackMessage: FALLBACK_MESSAGE,
+      action: webhookUrl(config.publicUrl, `/twilio/stream-ended?callId=${encodeURIComponent(call.id)}`),
+    });
+
   router.post('/incoming-call', checkSignature, async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const callSid = str(body.CallSid, 64);
@@ -71,12 +86,14 @@ export function createTwilioRouter(deps: TwilioRouteDeps): Router {
     }
     const direction = str(body.Direction, 32) ?? 'inbound';
     const status = str(body.CallStatus, 32);
+    const profile = deps.agentSettings ? profileForNumber(deps.agentSettings, str(body.To, 64)) : undefined;
     const call = await callManager.createCall({
       callSid,
       accountSid: str(body.AccountSid, 64),
       from: str(body.From, 64),
       to: str(body.To, 64),
       direction: direction.startsWith('outbound') ? 'outbound' : 'inbound',
+      ...(profile ? { agent: profile.name } : {}),
       status: status && isCallStatus(status) && !isFinalStatus(status) ? status : 'ringing',
       metadata: {
         region:
@@ -90,14 +107,57 @@ export function createTwilioRouter(deps: TwilioRouteDeps): Router {
       return;
     }
     await bridge.prepare(call);
-    twiml(
-      res,
-      connectStreamTwiml({
-        streamUrl: streamUrl(config.publicUrl),
-        parameters: { callId: call.id, agent: call.agent },
-        fallbackMessage: FALLBACK_MESSAGE,
-      }),
-    );
+    twiml(res, connectTwiml(call));
+  });
+
+  // An outbound call we placed (POST /api/calls/outbound) was answered: bridge it like an inbound one.
+  router.post('/outbound-call', checkSignature, async (req, res) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const callSid = str(body.CallSid, 64);
+    const callId = str(req.query.callId, 64);
+    if (!callSid || !callId) {
+      const field = !callSid ? 'CallSid' : 'callId';
+      res.status(400).json({ error: { code: 'invalid_body', message: `${field}: is required`, field } });
+      return;
+    }
+    const call = await callManager.findCall(callId);
+    if (!call || call.direction !== 'outbound' || (call.callSid && call.callSid !== callSid)) {
+      res.status(404).json({ error: { code: 'not_found', message: 'outbound call not found' } });
+      return;
+    }
+    if (call.endedAt || bridge.isDraining || bridge.size >= config.maxConcurrentCalls) {
+      deps.counters.callsRefused++;
+      logger.warn('outbound call not bridged', { callId, ended: Boolean(call.endedAt), active: bridge.size });
+      twiml(res, refusalTwiml(BUSY_MESSAGE));
+      return;
+    }
+    const answered =
+      (await callManager.updateCall(call.id, {
+        callSid,
+        accountSid: str(body.AccountSid, 64) ?? call.accountSid,
+        status: 'in-progress',
+      })) ?? call;
+    await bridge.prepare(answered);
+    twiml(res, connectTwiml(answered));
+  });
+
+  // <Connect action>: the stream ended and the call is still up. Transfer, hang up, or apologise.
+  router.post('/stream-ended', checkSignature, (req, res) => {
+    const callId = str(req.query.callId, 64);
+    const ending = callId ? bridge.takeStreamEnding(callId) : undefined;
+    if (ending?.kind === 'transfer') {
+      const { number, announce, callerId } = ending.target;
+      logger.info('call transferred', { callId });
+      twiml(res, dialTwiml(number, { announce, callerId }));
+      return;
+    }
+    if (ending?.kind === 'hangup') {
+      const response = new twilio.twiml.VoiceResponse();
+      response.hangup();
+      twiml(res, response.toString());
+      return;
+    }
+    twiml(res, sayAndHangupTwiml(FALLBACK_MESSAGE));
   });
 
   router.post('/call-status', checkSignature, async (req, res) => {
@@ -112,7 +172,15 @@ export function createTwilioRouter(deps: TwilioRouteDeps): Router {
       return;
     }
     const duration = Number(body.CallDuration);
-    const call = await callManager.findByCallSid(callSid);
+    let call = await callManager.findByCallSid(callSid);
+    // An outbound call's first callbacks can arrive before its CallSid is stored: its URL names the call.
+    const callId = str(req.query.callId, 64);
+    if (!call && callId) {
+      const placed = await callManager.findCall(callId);
+      if (placed && placed.direction === 'outbound' && !placed.callSid) {
+        call = await callManager.updateCall(placed.id, { callSid });
+      }
+    }
     if (!call) {
       res.status(404).json({ error: { code: 'not_found', message: 'call not found' } });
       return;
