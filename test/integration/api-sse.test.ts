@@ -26,8 +26,11 @@ describe('GET /api/status (Server-Sent Events)', () => {
     expect(t.sb.bus.listenerCount).toBe(count);
   };
 
+  // The app's own bus listeners (not SSE clients), counted before any client connects.
+  let baseListeners = 0;
   beforeAll(async () => {
     t = await startTestApp();
+    baseListeners = t.sb.bus.listenerCount;
   });
   afterEach(() => {
     for (const c of open.splice(0)) c.close();
@@ -124,16 +127,16 @@ describe('GET /api/status (Server-Sent Events)', () => {
   });
 
   it('unsubscribes from the bus when the client goes away', async () => {
-    await waitForListeners(0);
+    await waitForListeners(baseListeners);
     const a = await connect();
     const b = await connect();
     await a.waitFor((m) => m.event === 'snapshot');
     await b.waitFor((m) => m.event === 'snapshot');
-    expect(t.sb.bus.listenerCount).toBe(2);
+    expect(t.sb.bus.listenerCount).toBe(baseListeners + 2);
     a.close();
-    await waitForListeners(1);
+    await waitForListeners(baseListeners + 1);
     b.close();
-    await waitForListeners(0);
+    await waitForListeners(baseListeners);
   });
 
   it('sends ": ping" heartbeat comments at the configured interval', async () => {
