@@ -16,17 +16,20 @@ export const SQLITE_BUSY_TIMEOUT_MS = 5000;
 /** NORMAL in WAL mode: a commit survives a process crash (kill -9); only an OS crash can lose the last ones. */
 export const SQLITE_SYNCHRONOUS = 'NORMAL';
 
-export async function createDb(databaseUrl: string): Promise<Db> {
+export interface CreateDbOptions {
+  /** How long a write waits for another connection's lock before failing (default 5000). */
+  busyTimeoutMs?: number;
+}
+
+export async function createDb(databaseUrl: string, options: CreateDbOptions = {}): Promise<Db> {
   const file = sqliteFilePath(databaseUrl);
   if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
-  const adapter = new PrismaBetterSqlite3(
-    { url: file, timeout: SQLITE_BUSY_TIMEOUT_MS },
-    { timestampFormat: 'unixepoch-ms' },
-  );
+  const busyTimeoutMs = options.busyTimeoutMs ?? SQLITE_BUSY_TIMEOUT_MS;
+  const adapter = new PrismaBetterSqlite3({ url: file, timeout: busyTimeoutMs }, { timestampFormat: 'unixepoch-ms' });
   const db = new PrismaClient({ adapter });
   await db.$queryRawUnsafe('PRAGMA journal_mode = WAL');
   await db.$executeRawUnsafe(`PRAGMA synchronous = ${SQLITE_SYNCHRONOUS}`);
-  await db.$executeRawUnsafe(`PRAGMA busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
+  await db.$executeRawUnsafe(`PRAGMA busy_timeout = ${Math.round(busyTimeoutMs)}`);
   await db.$executeRawUnsafe('PRAGMA foreign_keys = ON');
   return db;
 }
