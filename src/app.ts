@@ -29,6 +29,14 @@ import { STREAM_PATH, validateStreamHandshake } from './telephony/signature';
 import { LocalRealtimeServer } from './simulators/local-realtime-server';
 import { Metrics } from './observability/metrics';
 import { createMetricsRouter } from './http/metrics-route';
+import { ConfigError } from './config';
+import { BUILT_IN_SKILLS } from './agent/skills';
+import { SkillRegistry } from './agent/skill-registry';
+import { loadAgentSettings } from './agent/profiles';
+import type { AgentRuntime } from './agent/tool-calls';
+import { OutboundCalls } from './agent/outbound-calls';
+import { createOutboundRouter } from './http/outbound-routes';
+import { TwilioRestService } from './telephony/twilio-rest-service';
 
 /** Hard cap of one WebSocket message on /streams (the stream adapter rejects > 64 KiB softly). */
 const WS_MAX_PAYLOAD_BYTES = 1024 * 1024;
@@ -52,6 +60,8 @@ export interface SwitchboardApp {
   bus: EventBus;
   callManager: CallManager;
   bridge: CallBridge;
+  /** Agent profiles, skills and the Twilio REST service. */
+  agent: AgentRuntime;
   metrics: Metrics;
   logger: Logger;
   recordingsDir: string;
@@ -77,6 +87,26 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       json: config.env === 'production',
       silent: config.env === 'test' && config.logLevel === 'error' && !process.env.SWITCHBOARD_TEST_LOGS,
     });
+  // Agent profiles and skills are checked before any I/O: a bad AGENT_PROFILES_FILE stops the start with clear errors.
+  const agentSettings = loadAgentSettings(config, BUILT_IN_SKILLS);
+  let twilioRest: TwilioRestService | undefined;
+  if (config.twilio.accountSid && config.twilio.authToken) {
+    try {
+      twilioRest = new TwilioRestService({
+        accountSid: config.twilio.accountSid,
+        authToken: config.twilio.authToken,
+        baseUrl: config.twilio.apiBaseUrl || undefined,
+        logger,
+      });
+    } catch (err) {
+      throw new ConfigError([`TWILIO_ACCOUNT_SID: ${(err as Error).message}`]);
+    }
+  }
+  const agent: AgentRuntime = {
+    registry: new SkillRegistry(BUILT_IN_SKILLS, agentSettings),
+    settings: agentSettings,
+    services: { twilio: twilioRest, settings: agentSettings },
+  };
   const db = options.db ?? (await createDb(config.databaseUrl));
   const bus = new EventBus(5000, (err) => logger.error('event listener failed', { error: (err as Error).message }));
   const metrics = new Metrics({ defaultMetrics: true });
@@ -105,7 +135,8 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     logger.info('no OPENAI_API_KEY set: calls are answered by the local Realtime server', { url: realtimeUrl });
   }
   await recoverInterruptedCalls(callManager, recordingsDir, logger);
-  const bridge = new CallBridge({ config, callManager, logger, recordingsDir, realtimeUrl, metrics });
+  const bridge = new CallBridge({ config, callManager, logger, recordingsDir, realtimeUrl, metrics, agent });
+  const outbound = new OutboundCalls({ config, callManager, settings: agentSettings, twilio: twilioRest, logger });
   metrics.trackBridge(bridge, counters);
 
   const app = express();
@@ -148,12 +179,13 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     }),
   );
   app.use(createMetricsRouter({ metrics, apiTokens: config.apiTokens }));
-  app.use('/twilio', createTwilioRouter({ config, callManager, bridge, logger, counters }));
+  app.use('/twilio', createTwilioRouter({ config, callManager, bridge, logger, counters, agentSettings }));
   app.use('/api/docs', apiDocsHeaders());
   app.use(
     '/api',
     apiRateLimit({ limit: config.api.rateLimitPerMin, windowMs: 60_000, apiTokens: config.apiTokens }),
     requireApiToken(config.apiTokens),
+    createOutboundRouter({ outbound, apiTokens: config.apiTokens }),
     createApiRouter({ config, db, bus, callManager, logger, recordingsDir }),
   );
   app.use(notFoundHandler);
@@ -174,6 +206,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     bus,
     callManager,
     bridge,
+    agent,
     metrics,
     logger,
     recordingsDir,
