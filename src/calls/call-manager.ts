@@ -106,7 +106,7 @@ export class CallManager {
     this.log = options.logger;
     this.flushIntervalMs = options.flushIntervalMs ?? 200;
     this.maxQueuedRows = options.maxQueuedRows ?? 500;
-    this.maxWriteAttempts = options.maxWriteAttempts ?? 5;
+    this.maxWriteAttempts = options.maxWriteAttempts ?? 8;
     this.onWrite = options.onWrite;
   }
 
@@ -440,7 +440,8 @@ export class CallManager {
         this.lastWriteFailedAt = Date.now();
         this.log.warn('database write failed, retrying', { what, attempt, error: (err as Error).message });
         await new Promise((r) => setTimeout(r, delayMs));
-        delayMs *= 2;
+        // 50, 100, ... 2000 ms: about 5 s in all before a write is given up (batched rows are kept).
+        delayMs = Math.min(delayMs * 2, 2000);
       }
     }
   }

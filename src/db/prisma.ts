@@ -12,12 +12,17 @@ import { sqliteFilePath } from './migrations';
 export type Db = PrismaClient;
 export { PrismaClient };
 
-export const SQLITE_BUSY_TIMEOUT_MS = 5000;
+/**
+ * better-sqlite3 is synchronous: while a write waits for another connection's lock (a backup, an
+ * operator's sqlite3 shell), the whole event loop - every call's audio - waits with it. So the wait is
+ * kept short, and the CallManager retries failed writes asynchronously with backoff instead.
+ */
+export const SQLITE_BUSY_TIMEOUT_MS = 100;
 /** NORMAL in WAL mode: a commit survives a process crash (kill -9); only an OS crash can lose the last ones. */
 export const SQLITE_SYNCHRONOUS = 'NORMAL';
 
 export interface CreateDbOptions {
-  /** How long a write waits for another connection's lock before failing (default 5000). */
+  /** How long a write waits for another connection's lock before failing (default SQLITE_BUSY_TIMEOUT_MS). */
   busyTimeoutMs?: number;
 }
 

@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { startTestApp, type TestApp } from '../helpers/test-app';
-import { readSqliteSettings } from '../../src/db/prisma';
+import { readSqliteSettings, SQLITE_BUSY_TIMEOUT_MS } from '../../src/db/prisma';
 
 describe('GET /health', () => {
   let t: TestApp;
@@ -16,7 +16,7 @@ describe('GET /health', () => {
   });
 
   it('runs SQLite in WAL mode with synchronous=NORMAL and a busy timeout', async () => {
-    expect(await readSqliteSettings(t.sb.db)).toEqual({ journalMode: 'wal', synchronous: 1, busyTimeoutMs: 5000 });
+    expect(await readSqliteSettings(t.sb.db)).toEqual({ journalMode: 'wal', synchronous: 1, busyTimeoutMs: SQLITE_BUSY_TIMEOUT_MS });
   });
 
   it('answers unknown routes with a JSON 404', async () => {
