@@ -5,8 +5,15 @@
  * Hot path: a media message arrives every 20 ms per call. Measured on this 2-core machine (Node 20):
  * `JSON.parse` of a 379-byte media message costs ~0.83 µs, and parse + all checks below (base64
  * alphabet, lengths, numeric timestamp) ~1.1 µs. 500 calls x 50 messages/s = 25,000 messages/s
- * ≈ 28 ms of CPU per second (under 3% of one core), so the parser uses plain JSON.parse: a
- * hand-rolled indexOf fast path would save ~2% of a core and could be fooled by crafted input.
+ * ≈ 28 ms of CPU per second (under 3% of one core).
+ *
+ * Media messages in Twilio's own layout (the key order and string-typed numbers Twilio sends) take a
+ * fast path: one anchored regular expression that matches the WHOLE message, with character classes
+ * that admit no JSON escapes, so a match means exactly what JSON.parse would have read, already
+ * validated. It avoids JSON.parse and its intermediate objects (about half of the parse cost, seen
+ * in CPU profiles of `npm run bench`). Anything else — other key orders, extra fields, whitespace,
+ * bad values — falls through to the general JSON.parse path and its checks, so behaviour on
+ * unusual or hostile input is unchanged.
  */
 
 export type TwilioTrack = 'inbound' | 'outbound';
@@ -129,12 +136,37 @@ function fail(reason: string): ParseResult {
   return { ok: false, reason };
 }
 
+/** A media message exactly as Twilio lays it out; payload length and size are checked after the match. */
+const TWILIO_MEDIA =
+  /^\{"event":"media","sequenceNumber":"(\d{1,15})","media":\{"track":"(inbound|outbound)","chunk":"(\d{1,15})","timestamp":"(\d{1,15})","payload":"([A-Za-z0-9+/]+={0,2})"\},"streamSid":"([A-Za-z0-9_.-]{1,64})"\}$/;
+
+/** The fast path: a media message in Twilio's layout, or undefined to take the general path. */
+function parseTwilioMediaFast(raw: string): ParseResult | undefined {
+  if (raw.charCodeAt(10) !== 109 /* m of "media" */) return undefined;
+  const m = TWILIO_MEDIA.exec(raw);
+  if (m === null) return undefined;
+  const payload = m[5];
+  // Non-canonical lengths and oversized payloads get the general path's exact error.
+  if (payload.length % 4 !== 0 || base64DecodedLength(payload) > MAX_MEDIA_PAYLOAD_BYTES) return undefined;
+  return {
+    ok: true,
+    message: {
+      event: 'media',
+      sequenceNumber: Number(m[1]),
+      streamSid: m[6],
+      media: { track: m[2], chunk: Number(m[3]), timestamp: Number(m[4]), payload },
+    },
+  };
+}
+
 /**
  * Parses and validates one text frame from Twilio. Never throws: anything unexpected is
  * `{ ok: false, reason }` with a short, static-ish reason suitable for logs and counters.
  */
 export function parseTwilioMessage(raw: string): ParseResult {
   if (raw.length > MAX_PARSE_CHARS) return fail('message too large');
+  const fast = raw.length <= 32 * 1024 ? parseTwilioMediaFast(raw) : undefined;
+  if (fast) return fast;
   let data: unknown;
   try {
     data = JSON.parse(raw);

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import http from 'node:http';
 import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
@@ -146,9 +147,12 @@ describe('TwilioMediaStream over a real WebSocket', () => {
     ]);
     expect(stream.streamSid).toBe(SID);
     expect(media).toEqual([
-      { payload: FRAME_B64, timestampMs: 20, sequenceNumber: 2 },
-      { payload: FRAME_B64, timestampMs: 40, sequenceNumber: 3 },
+      { payload: FRAME_B64, timestampMs: 20, sequenceNumber: 2, receivedAt: expect.any(Number) },
+      { payload: FRAME_B64, timestampMs: 40, sequenceNumber: 3, receivedAt: expect.any(Number) },
     ]);
+    // The receive time (bridge latency starts there) is performance.now() of each frame, in order.
+    expect(media[1].receivedAt).toBeGreaterThanOrEqual(media[0].receivedAt);
+    expect(media[1].receivedAt).toBeLessThanOrEqual(performance.now());
     expect(marks).toEqual(['a:1']);
     expect(digits).toEqual(['7']);
     expect(stream.stats).toMatchObject({ messagesIn: 7, mediaIn: 2, protocolErrors: 0 });

@@ -129,6 +129,48 @@ describe('parseTwilioMessage', () => {
     expect(parseTwilioMessage(media({}, { payload: limit })).ok).toBe(true);
   });
 
+  describe("media in Twilio's own layout (the fast path)", () => {
+    const twilioLayout = (seq: string, ts: string, payload: string, track = 'inbound', sid = SID): string =>
+      `{"event":"media","sequenceNumber":"${seq}","media":{"track":"${track}","chunk":"3","timestamp":"${ts}","payload":"${payload}"},"streamSid":"${sid}"}`;
+
+    it('reads exactly what the general parser reads from the same message laid out differently', () => {
+      const fast = parseTwilioMessage(twilioLayout('007', '40', FRAME_B64, 'outbound'));
+      const general = parseTwilioMessage(
+        JSON.stringify({
+          streamSid: SID,
+          event: 'media',
+          media: { payload: FRAME_B64, timestamp: '40', chunk: '3', track: 'outbound' },
+          sequenceNumber: '007',
+        }),
+      );
+      expect(fast).toEqual({
+        ok: true,
+        message: {
+          event: 'media',
+          sequenceNumber: 7,
+          streamSid: SID,
+          media: { track: 'outbound', chunk: 3, timestamp: 40, payload: FRAME_B64 },
+        },
+      });
+      expect(general).toEqual(fast);
+    });
+
+    it.each([
+      ['a payload of a bad length', twilioLayout('1', '0', 'abcde'), 'media: payload is not base64'],
+      ['padding in the middle', twilioLayout('1', '0', 'ab=dabcd'), 'media: payload is not base64'],
+      [
+        'an oversized payload',
+        twilioLayout('1', '0', Buffer.alloc(MAX_MEDIA_PAYLOAD_BYTES + 3).toString('base64')),
+        'media: payload too large',
+      ],
+      ['a streamSid with a quote', twilioLayout('1', '0', FRAME_B64, 'inbound', 'MZ\\"x'), 'media: missing streamSid'],
+      ['a negative timestamp', twilioLayout('1', '-20', FRAME_B64), 'media: timestamp is not a non-negative number'],
+      ['a trailing comma', `${twilioLayout('1', '0', FRAME_B64).slice(0, -1)},}`, 'invalid JSON'],
+    ])('gives the general errors for %s', (_name, raw, reason) => {
+      expect(reasonOf(raw)).toBe(reason);
+    });
+  });
+
   it('rejects giant messages before parsing them', () => {
     expect(reasonOf(`{"event":"media","junk":"${'x'.repeat(300 * 1024)}"}`)).toBe('message too large');
   });
