@@ -27,7 +27,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { CallerConfig, CallerMessage, CallerTotals, OrchestratorMessage } from './bench/caller';
 import { parsePrometheus, valueOf, type Sample } from './bench/prometheus';
-import { RssSampler, sampleProcess, type ProcSample } from './bench/proc';
+import { RssSampler, sampleProcess, sampleSystem, type ProcSample } from './bench/proc';
 
 const ROOT = path.resolve(__dirname, '..');
 const AUTH_TOKEN = 'bench-twilio-auth-token-0123456789';
@@ -69,6 +69,8 @@ export interface RunResult {
   server: ProcFigures & { rssBaselineMb: number; rssMeanMb: number; memoryPerCallKb: number };
   ai: ProcFigures | null;
   caller: ProcFigures;
+  /** Whole machine during the window, in % of one core (200 = both cores busy); other = not the bench's processes. */
+  machineCpuPercent: { all: number; other: number };
   frames: {
     callerSent: number;
     callerSkipped: number;
@@ -281,6 +283,7 @@ async function runOnce(opts: {
     await sleep(SETTLE_MS);
     await scrape(baseUrl); // resets the window (exact recorders, event-loop histogram)
     const cpuA = [sampleProcess(server.pid), sampleProcess(ai?.pid), sampleProcess(caller.pid)];
+    const sysA = sampleSystem();
     const rss = [new RssSampler(server.pid), new RssSampler(ai?.pid), new RssSampler(caller.pid)];
     for (const r of rss) r.start();
     const windowStart = Date.now();
@@ -288,6 +291,7 @@ async function runOnce(opts: {
     const window = await scrape(baseUrl);
     const windowS = (Date.now() - windowStart) / 1000;
     const cpuB = [sampleProcess(server.pid), sampleProcess(ai?.pid), sampleProcess(caller.pid)];
+    const sysB = sampleSystem();
     for (const r of rss) r.stop();
 
     caller.send({ type: 'finish' } satisfies OrchestratorMessage);
@@ -305,6 +309,8 @@ async function runOnce(opts: {
     const aiAfter = aiStats ? aiStats.audioBytesOutAfterSpeechStarted / FRAME_BYTES : null;
     const callerReceivedFrames = totals.bytesReceived / FRAME_BYTES;
     const serverFigures = procFigures(cpuA[0], cpuB[0], windowS, rss[0].peakBytes);
+    const benchCpu = [0, 1, 2].reduce((sum, i) => sum + ((cpuB[i]?.cpuSeconds ?? 0) - (cpuA[i]?.cpuSeconds ?? 0)), 0);
+    const machineBusy = sysA && sysB ? sysB.busySeconds - sysA.busySeconds : NaN;
     const baselineMb = (baseline?.rssBytes ?? 0) / 2 ** 20;
     return {
       calls: opts.calls,
@@ -325,6 +331,10 @@ async function runOnce(opts: {
       },
       ai: ai ? procFigures(cpuA[1], cpuB[1], windowS, rss[1].peakBytes) : null,
       caller: procFigures(cpuA[2], cpuB[2], windowS, rss[2].peakBytes),
+      machineCpuPercent: {
+        all: round((machineBusy / windowS) * 100, 1),
+        other: round(((machineBusy - benchCpu) / windowS) * 100, 1),
+      },
       frames: {
         callerSent: totals.framesSent,
         callerSkipped: totals.framesSkipped,
@@ -359,13 +369,13 @@ const triple = (s: Stat): string => `${fmt(s.p50, 3)} / ${fmt(s.p99, 3)} / ${fmt
 
 export function markdownTable(results: RunResult[]): string {
   const lines = [
-    '| Calls | Uplink p50 / p99 / max (ms) | Downlink p50 / p99 / max (ms) | Barge-in p50 / p99 / max (ms) (n) | Event-loop delay p99 / max (ms) | Server CPU (% of one core) | Server RSS peak (MB) | Memory per call (KB) | Frames lost up / down | AI CPU % | Caller CPU % |',
-    '|---:|---|---|---|---|---:|---:|---:|---|---:|---:|',
+    '| Calls | Uplink p50 / p99 / max (ms) | Downlink p50 / p99 / max (ms) | Barge-in p50 / p99 / max (ms) (n) | Event-loop delay p99 / max (ms) | Server CPU (% of one core) | Server RSS peak (MB) | Memory per call (KB) | Frames lost up / down | AI CPU % | Caller CPU % | Other load on the machine (% of one core) |',
+    '|---:|---|---|---|---|---:|---:|---:|---|---:|---:|---:|',
   ];
   for (const r of results) {
     const lost = `${r.frames.uplinkLost ?? 'n/a'} / ${r.frames.downlinkLost ?? 'n/a'}`;
     lines.push(
-      `| ${r.calls} | ${triple(r.uplinkMs)} | ${triple(r.downlinkMs)} | ${triple(r.bargeInMs)} (${r.bargeInMs.count}) | ${fmt(r.eventLoopMs.p99)} / ${fmt(r.eventLoopMs.max)} | ${fmt(r.server.cpuPercentOfOneCore, 1)} | ${fmt(r.server.rssPeakMb, 0)} | ${fmt(r.server.memoryPerCallKb, 0)} | ${lost} | ${r.ai ? fmt(r.ai.cpuPercentOfOneCore, 0) : 'n/a'} | ${fmt(r.caller.cpuPercentOfOneCore, 0)} |`,
+      `| ${r.calls} | ${triple(r.uplinkMs)} | ${triple(r.downlinkMs)} | ${triple(r.bargeInMs)} (${r.bargeInMs.count}) | ${fmt(r.eventLoopMs.p99)} / ${fmt(r.eventLoopMs.max)} | ${fmt(r.server.cpuPercentOfOneCore, 1)} | ${fmt(r.server.rssPeakMb, 0)} | ${fmt(r.server.memoryPerCallKb, 0)} | ${lost} | ${r.ai ? fmt(r.ai.cpuPercentOfOneCore, 0) : 'n/a'} | ${fmt(r.caller.cpuPercentOfOneCore, 0)} | ${fmt(r.machineCpuPercent.other, 0)} |`,
     );
   }
   return lines.join('\n');
