@@ -152,6 +152,19 @@ function procFigures(a: ProcSample | null, b: ProcSample | null, windowS: number
   };
 }
 
+/**
+ * The local AI server and the callers stand in for remote systems (OpenAI, Twilio) that would not
+ * share the bridge's CPU: they run at a lower scheduling priority (nice 10) so that on a small
+ * machine the server is not queued behind its own load generators. Their CPU is still reported.
+ */
+function lowerPriority(child: ChildProcess): void {
+  try {
+    if (child.pid) os.setPriority(child.pid, 10);
+  } catch {
+    // not permitted here: run at normal priority
+  }
+}
+
 function round(x: number, digits = 3): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
@@ -180,6 +193,7 @@ async function startAi(outDir: string, profile: boolean): Promise<{ child: Child
     child.once('exit', (code) => reject(new Error(`local Realtime server exited with code ${code}`)));
   });
   child.stdout!.resume();
+  lowerPriority(child);
   return { child, url };
 }
 
@@ -248,6 +262,7 @@ async function runOnce(opts: {
       execArgv: ['--import', 'tsx'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
+    lowerPriority(caller);
     const messages: CallerMessage[] = [];
     const waiters: (() => void)[] = [];
     caller.on('message', (m: CallerMessage) => {
