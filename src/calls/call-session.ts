@@ -317,6 +317,18 @@ export class CallSession {
       }
       this.responseActive = false;
       this.tools?.reset();
+      if (
+        this.profile.greetsFirst &&
+        this.context.length === 0 &&
+        this.metrics.framesOut === 0 &&
+        this.preStreamBytes === 0
+      ) {
+        // The first connection failed before any greeting audio came: greet on this one.
+        events.push({
+          type: 'response.create',
+          response: { instructions: `${this.profile.instructions}\n\n${this.profile.greeting}` },
+        } as RealtimeClientEvent);
+      }
       if (!replacement && this.state !== 'closing' && this.state !== 'closed') {
         this.metrics.aiReconnects++;
         this.deps.metrics?.aiReconnects.inc();
