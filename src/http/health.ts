@@ -53,33 +53,39 @@ export interface HealthDeps {
   checks?: () => Record<string, HealthCheck>;
 }
 
+const LOOP_RESOLUTION_MS = 20;
+
 /**
- * Event-loop delay over a sliding pair of windows: the p99 of the current window and of the one
- * before it (so a stall is reported for one to two windows, not only until the next reset).
+ * Event-loop delay p99 over fixed windows: the last complete window, and the current one once half
+ * of it has passed (a p99 over a few ticks is just their maximum: one slow start-up tick would flag
+ * a healthy server).
  */
 export class EventLoopWatch {
   private readonly histogram: IntervalHistogram;
   private readonly timer: NodeJS.Timeout;
+  private windowStartedAt = Date.now();
   private previousP99Ms = 0;
 
-  constructor(windowMs = 10_000) {
-    this.histogram = monitorEventLoopDelay({ resolution: 20 });
+  constructor(readonly windowMs = 10_000) {
+    this.histogram = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
     this.histogram.enable();
     this.timer = setInterval(() => {
       this.previousP99Ms = this.currentP99Ms();
       this.histogram.reset();
+      this.windowStartedAt = Date.now();
     }, windowMs);
     this.timer.unref();
   }
 
   private currentP99Ms(): number {
     // Samples are nanoseconds and include the sampling period itself.
-    return this.histogram.count ? Math.max(0, this.histogram.percentile(99) / 1e6 - 20) : 0;
+    return this.histogram.count >= 5 ? Math.max(0, this.histogram.percentile(99) / 1e6 - LOOP_RESOLUTION_MS) : 0;
   }
 
-  /** Delay p99 in ms over the current and previous window. */
+  /** Delay p99 in ms: the last complete window, or the current one once half of it has passed. */
   p99Ms(): number {
-    return Math.max(this.previousP99Ms, this.currentP99Ms());
+    const current = Date.now() - this.windowStartedAt >= this.windowMs / 2 ? this.currentP99Ms() : 0;
+    return Math.max(this.previousP99Ms, current);
   }
 
   stop(): void {
