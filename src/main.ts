@@ -13,16 +13,7 @@ import { applyPendingMigrations } from './db/migrations';
 import { createApp } from './app';
 
 async function main(): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      process.exit(1);
-    }
-    throw err;
-  }
+  const config: Config = loadConfig();
   const applied = await applyPendingMigrations(config.databaseUrl);
   const sb = await createApp(config);
   if (applied.length) sb.logger.info('database migrations applied', { migrations: applied });
@@ -65,6 +56,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  // Bad configuration (environment, agent profiles file): one clear message per problem, no stack.
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    process.exit(1);
+  }
   console.error('switchboard failed to start:', err);
   process.exit(1);
 });
