@@ -334,6 +334,22 @@ export class CallManager {
     return closed;
   }
 
+  /**
+   * After recovery: an interrupted call's end is known only roughly (its row's last update); its
+   * repaired recording says how long it really went on. Only ever lengthens an interrupted call.
+   */
+  async setRecoveredDuration(callId: string, durationMs: number): Promise<void> {
+    const call = await this.repo.findById(callId);
+    if (!call || call.endReason !== 'interrupted' || (call.durationMs ?? 0) >= durationMs) return;
+    const from = call.answeredAt ?? call.startedAt;
+    await this.withRetry('store recovered duration', () =>
+      this.repo.update(callId, {
+        durationMs: Math.round(durationMs),
+        endedAt: new Date(from.getTime() + Math.round(durationMs)),
+      }),
+    );
+  }
+
   /** Writes everything queued so far. */
   async flush(): Promise<void> {
     while (this.flushing) await this.flushing;

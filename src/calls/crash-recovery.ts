@@ -33,6 +33,7 @@ export async function recoverInterruptedCalls(
         durationMs: Math.round(result.durationMs),
         sizeBytes: size,
       });
+      await callManager.setRecoveredDuration(call.id, result.durationMs);
       logger.info('recording of an interrupted call repaired', {
         callId: call.id,
         repaired: result.repaired,

@@ -97,6 +97,8 @@ describe('crash mid-call (kill -9) and restart', () => {
     const second = await start();
     const call = await getCall(second, callId);
     expect(call).toMatchObject({ status: 'interrupted', endReason: 'interrupted' });
+    // Its duration is what the recording shows it went on for, not the row's last update.
+    expect(Math.abs((call as ApiCall & { durationMs: number }).durationMs - recordedMs)).toBeLessThan(2500);
     for (const t of acknowledged) {
       expect(call.transcripts).toContainEqual(expect.objectContaining({ speaker: t.speaker, text: t.text }));
     }
