@@ -149,6 +149,10 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   const wsApp = expressWs(app, server, {
     wsOptions: {
       maxPayload: WS_MAX_PAYLOAD_BYTES,
+      // Per-frame cost: no compression of 20 ms audio messages, and no UTF-8 scan of Twilio's ASCII
+      // JSON (a malformed message still fails parsing and is counted as a protocol error).
+      perMessageDeflate: false,
+      skipUTF8Validation: true,
       verifyClient: (info, done) => {
         if (!config.twilio.validateSignatures) return done(true);
         const path = (info.req.url ?? '').split('?')[0];
