@@ -19,7 +19,7 @@ import { EventBus } from './events/event-bus';
 import { CallManager } from './calls/call-manager';
 import { createHealthRouter, EventLoopWatch } from './http/health';
 import { apiDocsHeaders, apiRateLimit, securityHeaders } from './http/security';
-import { createApiRouter } from './http/api-router';
+import { createApiDocsRouter, createApiRouter } from './http/api-router';
 import { requireApiToken } from './http/auth';
 import { errorHandler, notFoundHandler } from './http/errors';
 import { createTwilioRouter } from './http/twilio-routes';
@@ -185,6 +185,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   app.use(createMetricsRouter({ metrics, apiTokens: config.apiTokens }));
   app.use('/twilio', createTwilioRouter({ config, callManager, bridge, logger, counters, agentSettings }));
   app.use('/api/docs', apiDocsHeaders());
+  app.use('/api', createApiDocsRouter({ version: VERSION }));
   app.use(
     '/api',
     apiRateLimit({ limit: config.api.rateLimitPerMin, windowMs: 60_000, apiTokens: config.apiTokens }),

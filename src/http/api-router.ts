@@ -1,6 +1,6 @@
 /**
- * The /api router: calls, recordings, notes, analytics, live status (SSE), OpenAPI document.
- * Mounted by app.ts behind the API-token check.
+ * The /api router: calls, recordings, notes, analytics, live status (SSE), mounted by app.ts behind
+ * the API-token check; and the OpenAPI document with Swagger UI, mounted in front of it.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -28,16 +28,26 @@ export interface ApiRouterOptions {
   version?: string;
 }
 
-export function createApiRouter(deps: ApiDeps, options: ApiRouterOptions = {}): Router {
+/**
+ * The API's description: `/openapi.json` and Swagger UI at `/docs`. Mounted before the token check:
+ * it describes the API's shape and holds no data (a browser cannot send a bearer token with the
+ * Swagger UI's own script and style requests).
+ */
+export function createApiDocsRouter(options: Pick<ApiRouterOptions, 'version'> = {}): Router {
   const router = Router();
   const openApi = buildOpenApiDocument(options.version ?? packageVersion());
-  const sse: SseOptions = { heartbeatMs: options.sseHeartbeatMs };
-
-  router.use(express.json({ limit: MAX_BODY_BYTES }));
   router.get('/openapi.json', (_req, res) => {
     res.json(openApi);
   });
   router.use('/docs', swaggerUi.serve, swaggerUi.setup(openApi, { customSiteTitle: 'Switchboard API' }));
+  return router;
+}
+
+export function createApiRouter(deps: ApiDeps, options: ApiRouterOptions = {}): Router {
+  const router = Router();
+  const sse: SseOptions = { heartbeatMs: options.sseHeartbeatMs };
+
+  router.use(express.json({ limit: MAX_BODY_BYTES }));
   router.use(createCallsRouter(deps));
   router.use(createRecordingsRouter(deps));
   router.use(createAnalyticsRouter(deps));

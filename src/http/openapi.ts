@@ -158,6 +158,61 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
           },
         },
       },
+      '/calls/outbound': {
+        post: {
+          summary: 'Place an outbound call through Twilio; the answer is bridged to the agent like an inbound call',
+          description:
+            'Requires API_TOKENS to be configured (403 otherwise: placing calls costs money). The call is created at once ' +
+            '(direction outbound) and tracked through Twilio status callbacks.',
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['to'],
+                  additionalProperties: false,
+                  properties: {
+                    to: { type: 'string', pattern: '^\\+[1-9]\\d{1,14}$', description: 'E.164 number to call' },
+                    agent: { type: 'string', description: 'Agent profile name (default profile when omitted)' },
+                    metadata: { type: 'object', description: 'Custom JSON stored with the call (small)' },
+                  },
+                },
+              },
+            },
+          },
+          responses: {
+            '201': {
+              description: 'Placed.',
+              content: {
+                'application/json': {
+                  schema: {
+                    type: 'object',
+                    properties: {
+                      call: {
+                        type: 'object',
+                        properties: {
+                          id: { type: 'string' },
+                          callSid: { type: ['string', 'null'] },
+                          direction: { type: 'string' },
+                          agent: { type: 'string' },
+                          status: { type: 'string' },
+                          to: { type: ['string', 'null'] },
+                          from: { type: ['string', 'null'] },
+                          startedAt: { type: 'string', format: 'date-time' },
+                        },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+            ...ERRORS,
+            '403': errorResponse('API_TOKENS is not configured.'),
+            '503': errorResponse('Twilio could not be reached.'),
+          },
+        },
+      },
       '/calls/{id}/notes': {
         post: {
           summary: "Set a call's notes (writes nothing else)",
