@@ -37,6 +37,7 @@ import type { AgentRuntime } from './agent/tool-calls';
 import { OutboundCalls } from './agent/outbound-calls';
 import { createOutboundRouter } from './http/outbound-routes';
 import { TwilioRestService } from './telephony/twilio-rest-service';
+import { createDashboardRouter } from './http/dashboard-routes';
 
 /** Hard cap of one WebSocket message on /streams (the stream adapter rejects > 64 KiB softly). */
 const WS_MAX_PAYLOAD_BYTES = 1024 * 1024;
@@ -193,6 +194,8 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     createOutboundRouter({ outbound, apiTokens: config.apiTokens }),
     createApiRouter({ config, db, bus, callManager, logger, recordingsDir }),
   );
+  // The supervisor dashboard (static page at /, assets under /assets).
+  app.use(createDashboardRouter({ authRequired: config.apiTokens.length > 0 }));
   app.use(notFoundHandler);
   app.use(errorHandler(logger));
 
