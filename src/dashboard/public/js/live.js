@@ -1,0 +1,303 @@
+/**
+ * Live board: the active calls, kept from the SSE stream (snapshot, then call.started / call.updated /
+ * transcript.added / call.stats / call.ended). The store lives as long as the page, so the board is
+ * current whenever it is shown; the view updates cards in place (no re-render per event).
+ */
+import { getJson } from './api.js';
+import { h, mount, emptyState, formatDuration, formatMs, formatOffset, formatTime, statusBadge } from './dom.js';
+
+const RECENT_MAX = 6;
+const TRANSCRIPT_MAX = 60;
+
+const transcriptKey = (t) => `${t.speaker}|${t.startMs}|${t.itemId ?? ''}|${t.text.length}`;
+
+export class LiveStore {
+  constructor(stream) {
+    /** id → { call, transcripts: Map<key, transcript>, stats } */
+    this.calls = new Map();
+    this.recent = [];
+    /** Ids of calls seen ending (bounded by the page's lifetime; a few bytes per call). */
+    this.ended = new Set();
+    this.listeners = new Set();
+    this.synced = false;
+    stream.subscribe((type, payload) => this.apply(type, payload));
+  }
+
+  subscribe(listener) {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  emit(kind, callId) {
+    for (const listener of this.listeners) listener(kind, callId);
+  }
+
+  entry(call) {
+    let entry = this.calls.get(call.id);
+    if (!entry) {
+      entry = { call, transcripts: new Map(), stats: null };
+      this.calls.set(call.id, entry);
+    }
+    return entry;
+  }
+
+  apply(type, payload) {
+    if (type === 'snapshot') return this.applySnapshot(payload.activeCalls ?? []);
+    const data = payload.data ?? {};
+    switch (type) {
+      case 'call.started':
+      case 'call.updated': {
+        // A late update (e.g. Twilio's final status callback) must not bring an ended call back.
+        if (data.call.endedAt || this.ended.has(data.call.id)) return;
+        const isNew = !this.calls.has(data.call.id);
+        this.entry(data.call).call = data.call;
+        this.emit(isNew ? 'added' : 'updated', data.call.id);
+        break;
+      }
+      case 'transcript.added': {
+        const entry = this.calls.get(data.callId);
+        if (!entry) return;
+        this.addTranscript(entry, data.transcript);
+        this.emit('transcript', data.callId);
+        break;
+      }
+      case 'call.stats': {
+        const entry = this.calls.get(data.callId);
+        if (!entry) return;
+        entry.stats = data.stats;
+        this.emit('stats', data.callId);
+        break;
+      }
+      case 'call.ended': {
+        this.ended.add(data.call.id);
+        if (!this.calls.delete(data.call.id)) return;
+        this.recent.unshift(data.call);
+        this.recent.length = Math.min(this.recent.length, RECENT_MAX);
+        this.emit('removed', data.call.id);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  addTranscript(entry, transcript) {
+    entry.transcripts.set(transcriptKey(transcript), transcript);
+    if (entry.transcripts.size > TRANSCRIPT_MAX) {
+      const oldest = [...entry.transcripts.entries()].sort((a, b) => a[1].startMs - b[1].startMs)[0];
+      entry.transcripts.delete(oldest[0]);
+    }
+  }
+
+  /** A fresh list of active calls (first connect, or a reconnect the server could not replay). */
+  applySnapshot(activeCalls) {
+    const ids = new Set(activeCalls.map((c) => c.id));
+    for (const id of [...this.calls.keys()]) {
+      if (!ids.has(id)) {
+        this.calls.delete(id);
+        this.emit('removed', id);
+      }
+    }
+    for (const call of activeCalls) {
+      const isNew = !this.calls.has(call.id);
+      this.entry(call).call = call;
+      this.emit(isNew ? 'added' : 'updated', call.id);
+      // What was said before we connected: the stored transcript so far.
+      this.backfill(call.id);
+    }
+    this.synced = true;
+    this.emit('synced');
+  }
+
+  async backfill(callId) {
+    try {
+      const detail = await getJson(`/api/calls/${encodeURIComponent(callId)}`);
+      const entry = this.calls.get(callId);
+      if (!entry) return;
+      for (const t of detail.transcripts ?? []) this.addTranscript(entry, t);
+      this.emit('transcript', callId);
+    } catch {
+      /* the call may have ended meanwhile; live events carry on */
+    }
+  }
+}
+
+function transcriptLine(t) {
+  return h(
+    'li',
+    { class: `line line-${t.speaker}` },
+    h('span', { class: 'line-who' }, t.speaker === 'agent' ? 'Agent' : 'Caller'),
+    h('span', { class: 'line-time' }, formatOffset(t.startMs)),
+    h(
+      'span',
+      { class: 'line-text' },
+      t.text,
+      t.interrupted && t.unheardText
+        ? h('del', { class: 'unheard', title: 'Not heard by the caller' }, ` ${t.unheardText}`)
+        : null,
+    ),
+  );
+}
+
+function statCell(label, value, name) {
+  return h(
+    'div',
+    { class: 'stat' },
+    h('span', { class: 'stat-label' }, label),
+    h('span', { class: 'stat-value', dataset: { stat: name } }, value),
+  );
+}
+
+function callCard(entry) {
+  const { call } = entry;
+  const card = h(
+    'article',
+    { class: 'card live-card', dataset: { callId: call.id } },
+    h(
+      'header',
+      { class: 'live-card-head' },
+      h(
+        'div',
+        {},
+        h(
+          'div',
+          { class: 'live-caller' },
+          h('span', { class: 'pulse', 'aria-hidden': 'true' }),
+          call.from ?? 'Unknown caller',
+        ),
+        h(
+          'div',
+          { class: 'live-meta' },
+          `${call.direction} · agent ${call.agent} · since ${formatTime(call.startedAt)}`,
+        ),
+      ),
+      h(
+        'div',
+        { class: 'live-right' },
+        h('span', { class: 'live-duration', dataset: { since: call.answeredAt ?? call.startedAt } }, '0:00'),
+        h('span', { class: 'live-status' }, statusBadge(call.status)),
+      ),
+    ),
+    h(
+      'div',
+      { class: 'stats-row' },
+      statCell('Interruptions', '0', 'interruptions'),
+      statCell('Latency (last)', '—', 'latencyLastMs'),
+      statCell('Latency (avg)', '—', 'latencyAvgMs'),
+      statCell('AI reconnects', '0', 'aiReconnects'),
+    ),
+    h(
+      'ol',
+      { class: 'live-transcript', 'aria-live': 'polite' },
+      h('li', { class: 'line-empty muted' }, 'Waiting for the first words…'),
+    ),
+    h('footer', { class: 'live-card-foot' }, h('a', { href: `#/calls/${encodeURIComponent(call.id)}` }, 'Open call →')),
+  );
+  updateCard(card, entry, 'all');
+  return card;
+}
+
+function updateCard(card, entry, what) {
+  const { call } = entry;
+  if (what === 'all' || what === 'updated') {
+    mount(card.querySelector('.live-status'), statusBadge(call.status));
+    card.querySelector('.live-duration').dataset.since = call.answeredAt ?? call.startedAt;
+  }
+  if ((what === 'all' || what === 'stats') && entry.stats) {
+    const s = entry.stats;
+    card.querySelector('[data-stat="interruptions"]').textContent = String(s.interruptions);
+    card.querySelector('[data-stat="latencyLastMs"]').textContent = formatMs(s.latencyLastMs);
+    card.querySelector('[data-stat="latencyAvgMs"]').textContent = formatMs(s.latencyAvgMs);
+    card.querySelector('[data-stat="aiReconnects"]').textContent = String(s.aiReconnects);
+    card.querySelector('[data-stat="aiReconnects"]').classList.toggle('warn-text', s.aiReconnects > 0);
+  }
+  if ((what === 'all' || what === 'transcript') && entry.transcripts.size > 0) {
+    const list = card.querySelector('.live-transcript');
+    const lines = [...entry.transcripts.values()].sort((a, b) => a.startMs - b.startMs);
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 24;
+    mount(list, lines.map(transcriptLine));
+    if (atBottom) list.scrollTop = list.scrollHeight;
+  }
+}
+
+/** Ticks every live duration once a second (one timer for the whole page). */
+export function startDurationTicker() {
+  setInterval(() => {
+    const now = Date.now();
+    for (const el of document.querySelectorAll('.live-duration[data-since]')) {
+      el.textContent = formatDuration(now - Date.parse(el.dataset.since));
+    }
+  }, 1000);
+}
+
+export function renderLive(root, store) {
+  const grid = h('div', { class: 'live-grid', id: 'live-calls' });
+  const count = h('span', { class: 'count-pill', id: 'live-count' }, '0');
+  const recent = h('ul', { class: 'recent-list', id: 'recent-calls' });
+  const connecting = h('div', { class: 'card connecting' }, 'Connecting to the live stream…');
+  const empty = emptyState(
+    'No calls right now',
+    'A call appears here the moment it starts, with its transcript as it is spoken.',
+  );
+  empty.id = 'live-empty';
+  mount(
+    root,
+    h(
+      'div',
+      { class: 'page-head' },
+      h('h1', {}, 'Live calls ', count),
+      h(
+        'p',
+        { class: 'page-sub' },
+        'Active calls with their transcript, interruptions and response latency, as they happen.',
+      ),
+    ),
+    connecting,
+    grid,
+    empty,
+    h('section', { class: 'recent' }, h('h2', {}, 'Recently ended'), recent),
+  );
+  const cards = new Map();
+
+  const refreshChrome = () => {
+    count.textContent = String(store.calls.size);
+    empty.hidden = store.calls.size > 0 || !store.synced;
+    grid.hidden = store.calls.size === 0;
+    connecting.hidden = store.synced || store.calls.size > 0;
+    mount(
+      recent,
+      store.recent.length === 0
+        ? h('li', { class: 'muted' }, 'No calls have ended since this page was opened.')
+        : store.recent.map((c) =>
+            h(
+              'li',
+              {},
+              h('a', { href: `#/calls/${encodeURIComponent(c.id)}` }, c.from ?? 'Unknown caller'),
+              ' ',
+              statusBadge(c.status),
+              h('span', { class: 'muted' }, ` ${formatDuration(c.durationMs)} · ended ${formatTime(c.endedAt)}`),
+            ),
+          ),
+    );
+  };
+
+  const add = (id) => {
+    const entry = store.calls.get(id);
+    if (!entry || cards.has(id)) return;
+    const card = callCard(entry);
+    cards.set(id, card);
+    grid.append(card);
+  };
+  for (const id of store.calls.keys()) add(id);
+  refreshChrome();
+
+  const unsubscribe = store.subscribe((kind, id) => {
+    if (kind === 'added') add(id);
+    else if (kind === 'removed') {
+      cards.get(id)?.remove();
+      cards.delete(id);
+    } else if (id && cards.has(id)) updateCard(cards.get(id), store.calls.get(id), kind);
+    if (kind === 'added' || kind === 'removed' || kind === 'synced') refreshChrome();
+  });
+  return unsubscribe;
+}
