@@ -32,6 +32,12 @@ function describeEvent(e) {
         title: 'Caller barged in',
         detail: d.heardMs != null ? `heard ${formatMs(d.heardMs)} of ${formatMs(d.sentMs)} sent` : '',
       };
+    case 'status.changed':
+      return {
+        tone: 'muted',
+        title: `Status: ${d.to ?? '?'}`,
+        detail: `from ${d.from ?? '?'}${d.source ? ` (${d.source})` : ''}`,
+      };
     case 'dtmf':
       return { tone: 'info', title: `Keypad: ${d.digit ?? '?'}`, detail: '' };
     case 'tool.call':
