@@ -192,6 +192,7 @@ export class CallSession {
       connectTimeoutMs: config.ai.connectTimeoutMs,
       // A socket that stays open but goes silent mid-response is treated as dropped (reconnect).
       idleTimeoutMs: config.ai.idleTimeoutMs,
+      keepaliveMs: config.ai.keepaliveMs,
       onOpen: (info) => this.onAiOpen(info.reconnect, info.replacement),
     });
     this.ai.on('event', (event: RealtimeServerEvent) => this.safely('ai event', () => this.onAiEvent(event)));

@@ -95,6 +95,10 @@ const SPEC = {
     desc: 'On SIGTERM/SIGINT, how long live calls may go on before they are closed',
   }),
   AI_CONNECT_TIMEOUT_MS: positiveNum({ default: 10_000, desc: 'A Realtime handshake slower than this is retried' }),
+  AI_KEEPALIVE_MS: positiveNum({
+    default: 10_000,
+    desc: 'WebSocket ping interval on the Realtime socket; an unanswered ping drops it (0 = off)',
+  }),
   AI_IDLE_TIMEOUT_MS: positiveNum({
     default: 15_000,
     desc: 'A Realtime socket silent this long during a response is treated as dead and reconnected',
@@ -167,7 +171,7 @@ export interface Config {
   readonly maxConcurrentCalls: number;
   /** On SIGTERM/SIGINT live calls may go on this long before they are closed. */
   readonly shutdownGraceMs: number;
-  readonly ai: { readonly connectTimeoutMs: number; readonly idleTimeoutMs: number };
+  readonly ai: { readonly connectTimeoutMs: number; readonly idleTimeoutMs: number; readonly keepaliveMs: number };
   readonly api: { readonly rateLimitPerMin: number };
 }
 
@@ -278,7 +282,11 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     sentimentAnalyzer: env.SENTIMENT_ANALYZER as 'local' | 'model',
     maxConcurrentCalls: env.MAX_CONCURRENT_CALLS,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
-    ai: { connectTimeoutMs: env.AI_CONNECT_TIMEOUT_MS, idleTimeoutMs: env.AI_IDLE_TIMEOUT_MS },
+    ai: {
+      connectTimeoutMs: env.AI_CONNECT_TIMEOUT_MS,
+      idleTimeoutMs: env.AI_IDLE_TIMEOUT_MS,
+      keepaliveMs: env.AI_KEEPALIVE_MS,
+    },
     api: { rateLimitPerMin: env.API_RATE_LIMIT_PER_MIN },
   });
 }

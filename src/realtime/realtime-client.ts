@@ -54,6 +54,12 @@ export interface RealtimeClientOptions {
   connectTimeoutMs?: number;
   /** No server message for this long while a response is pending/in progress → treated as a drop. */
   idleTimeoutMs?: number;
+  /**
+   * Send a WebSocket ping this often while open; a ping not answered by the next one means the
+   * connection is dead (a network black hole between responses, which idleTimeoutMs cannot see).
+   * Default 10 000; 0 disables.
+   */
+  keepaliveMs?: number;
   /** Caller audio kept while disconnected. Default 2000. */
   maxBufferedAudioMs?: number;
   /** Format of appended audio, to size the buffer in ms. Default 'pcmu'. */
@@ -105,9 +111,14 @@ interface Connection {
   ws: WebSocket;
   opened: boolean;
   connectTimer?: NodeJS.Timeout;
+  /** WebSocket ping/pong keepalive (see keepaliveMs). */
+  keepaliveTimer?: NodeJS.Timeout;
+  awaitingPong?: boolean;
   /** Set once this connection stopped counting (closed, replaced, failed). */
   done: boolean;
 }
+
+const DEFAULT_KEEPALIVE_MS = 10_000;
 
 export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
   readonly stats: RealtimeClientStats = {
@@ -163,6 +174,7 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
       throw new Error('Realtime URL must be ws:// or wss://');
     if (!opts.model) throw new Error('model is required');
     if (opts.idleTimeoutMs !== undefined && !(opts.idleTimeoutMs > 0)) throw new Error('idleTimeoutMs must be > 0');
+    if (opts.keepaliveMs !== undefined && !(opts.keepaliveMs >= 0)) throw new Error('keepaliveMs must be >= 0');
     parsed.searchParams.set('model', opts.model);
     this.endpoint = parsed.toString();
     this.log = opts.logger;
@@ -285,6 +297,7 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
       if (conn.done) return;
       conn.opened = true;
       clearTimeout(conn.connectTimer);
+      this.startKeepalive(conn, forReplacement);
       if (forReplacement) this.finishReplacement(conn);
       else this.onConnectionOpen(conn);
     });
@@ -420,6 +433,7 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
     if (conn.done) return;
     conn.done = true;
     clearTimeout(conn.connectTimer);
+    clearInterval(conn.keepaliveTimer);
     this.killSocket(conn);
 
     if (forReplacement) {
@@ -493,6 +507,7 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
   private discard(conn: Connection, code: number, reason: string): void {
     conn.done = true;
     clearTimeout(conn.connectTimer);
+    clearInterval(conn.keepaliveTimer);
     try {
       if (conn.ws.readyState === WebSocket.OPEN) conn.ws.close(code, reason);
       else this.killSocket(conn);
@@ -534,6 +549,30 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
     this.responsePending = false;
     this.responseActive = false;
     this.lastMessageAt = Date.now();
+  }
+
+  /** Pings the server every keepaliveMs; a ping still unanswered at the next tick drops the connection. */
+  private startKeepalive(conn: Connection, forReplacement: boolean): void {
+    const everyMs = this.opts.keepaliveMs ?? DEFAULT_KEEPALIVE_MS;
+    if (everyMs <= 0) return;
+    conn.ws.on('pong', () => {
+      conn.awaitingPong = false;
+    });
+    conn.keepaliveTimer = setInterval(() => {
+      if (conn.done) return;
+      if (conn.awaitingPong) {
+        this.log.warn('realtime server stopped answering pings', { keepaliveMs: everyMs });
+        this.connectionLost(conn, `no pong within ${everyMs} ms`, forReplacement && this.replacement?.conn === conn);
+        return;
+      }
+      conn.awaitingPong = true;
+      try {
+        conn.ws.ping();
+      } catch {
+        // The socket is closing; its close event ends the connection.
+      }
+    }, everyMs);
+    conn.keepaliveTimer.unref();
   }
 
   private armIdleWatch(): void {

@@ -303,6 +303,14 @@ export class LocalRealtimeServer {
   }
 
   /** Open sockets stop sending anything (responses freeze) but stay open. */
+  /**
+   * The network path goes dead: the server stops reading its sockets (no events, no pong) without
+   * closing them, as a broken NAT or a black-holed route looks to the client.
+   */
+  blackholeConnections(): void {
+    for (const s of this.live) s.blackhole();
+  }
+
   stallConnections(): void {
     for (const s of this.live) s.stall();
   }
@@ -566,6 +574,12 @@ class LocalSession {
     if (code === undefined) this.ws.terminate();
     else this.ws.close(code, 'dropped by test');
     this.end(code ?? 1006);
+  }
+
+  blackhole(): void {
+    this.stall();
+    (this.ws as unknown as { _socket?: { pause(): void } })._socket?.pause();
+    this.log.info('local realtime session black-holed', {});
   }
 
   stall(): void {
@@ -957,14 +971,35 @@ class LocalSession {
     const request = (event.response ?? {}) as { metadata?: Record<string, unknown>; instructions?: string };
     const id = newId('resp');
     const itemId = newId('item');
-    const wantsSentiment = /sentiment/i.test(request.instructions ?? '') || String(request.metadata?.purpose ?? '').includes('sentiment');
-    const text = wantsSentiment ? localSentimentJson(this.callerTexts) : this.replyText({ callerText: this.lastCallerText, turn: this.turn, sessionIndex: this.info.index });
+    const wantsSentiment =
+      /sentiment/i.test(request.instructions ?? '') || String(request.metadata?.purpose ?? '').includes('sentiment');
+    const text = wantsSentiment
+      ? localSentimentJson(this.callerTexts)
+      : this.replyText({ callerText: this.lastCallerText, turn: this.turn, sessionIndex: this.info.index });
     const metadata = request.metadata ?? null;
-    this.send({ type: 'response.created', response: { id, object: 'realtime.response', status: 'in_progress', conversation_id: null, metadata, output: [], usage: null } });
+    this.send({
+      type: 'response.created',
+      response: {
+        id,
+        object: 'realtime.response',
+        status: 'in_progress',
+        conversation_id: null,
+        metadata,
+        output: [],
+        usage: null,
+      },
+    });
     const ref = { response_id: id, item_id: itemId, output_index: 0, content_index: 0 };
     this.send({ type: 'response.output_text.delta', ...ref, delta: text });
     this.send({ type: 'response.output_text.done', ...ref, text });
-    const item = { id: itemId, object: 'realtime.item', type: 'message', role: 'assistant', status: 'completed', content: [{ type: 'output_text', text }] };
+    const item = {
+      id: itemId,
+      object: 'realtime.item',
+      type: 'message',
+      role: 'assistant',
+      status: 'completed',
+      content: [{ type: 'output_text', text }],
+    };
     const textTokens = Math.ceil(text.length / 4);
     this.send({
       type: 'response.done',
