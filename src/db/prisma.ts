@@ -20,6 +20,13 @@ export { PrismaClient };
 export const SQLITE_BUSY_TIMEOUT_MS = 100;
 /** NORMAL in WAL mode: a commit survives a process crash (kill -9); only an OS crash can lose the last ones. */
 export const SQLITE_SYNCHRONOUS = 'NORMAL';
+/**
+ * Read performance of the list, search and analytics queries over a large history: a 64 MiB page
+ * cache and memory-mapped reads of up to 256 MiB of the file (address space, backed by the OS page
+ * cache; see docs/benchmarks/api.md for the effect).
+ */
+export const SQLITE_CACHE_KIB = 64 * 1024;
+export const SQLITE_MMAP_BYTES = 256 * 1024 * 1024;
 
 export interface CreateDbOptions {
   /** How long a write waits for another connection's lock before failing (default SQLITE_BUSY_TIMEOUT_MS). */
@@ -36,6 +43,9 @@ export async function createDb(databaseUrl: string, options: CreateDbOptions = {
   await db.$executeRawUnsafe(`PRAGMA synchronous = ${SQLITE_SYNCHRONOUS}`);
   await db.$executeRawUnsafe(`PRAGMA busy_timeout = ${Math.round(busyTimeoutMs)}`);
   await db.$executeRawUnsafe('PRAGMA foreign_keys = ON');
+  await db.$queryRawUnsafe(`PRAGMA cache_size = -${SQLITE_CACHE_KIB}`);
+  await db.$queryRawUnsafe(`PRAGMA mmap_size = ${SQLITE_MMAP_BYTES}`);
+  await db.$executeRawUnsafe('PRAGMA temp_store = MEMORY');
   return db;
 }
 
