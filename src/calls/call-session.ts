@@ -533,7 +533,8 @@ export class CallSession {
     addUsage(this.usage, response.usage);
     if (response.metadata?.purpose === SENTIMENT_PURPOSE) {
       const out = Array.isArray(response.output) ? (response.output as { content?: { text?: unknown }[] }[]) : [];
-      const text = out.flatMap((o) => o.content ?? []).find((c) => typeof c.text === 'string')?.text as string | undefined;
+      const text = out.flatMap((o) => o.content ?? []).find((c) => typeof c.text === 'string')?.text as
+        string | undefined;
       this.sentimentAnswer?.(text);
       return;
     }
@@ -571,7 +572,8 @@ export class CallSession {
     const startMs = Math.min(this.toCallMs(audioStartMs), this.callerClockMs);
     this.callerTurns.set(itemId, { startMs, endMs: undefined });
     this.awaitingResponseSince = undefined;
-    if (this.state === 'active' && (this.playback.hasUnplayedAudio() || this.framer.pendingBytes > 0)) this.bargeIn(receivedAt);
+    if (this.state === 'active' && (this.playback.hasUnplayedAudio() || this.framer.pendingBytes > 0))
+      this.bargeIn(receivedAt);
     else if (this.responseActive && this.currentResponseId) {
       // The model is still thinking and nothing was played: drop that answer too.
       this.ai.sendIfOpen({ type: 'response.cancel' } as RealtimeClientEvent);

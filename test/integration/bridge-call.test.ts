@@ -108,7 +108,8 @@ describe('a full call through the bridge', () => {
 
     // Prometheus metrics saw the call.
     const metrics = await (await fetch(`${h.t.baseUrl}/metrics`)).text();
-    const value = (line: string): number => Number(new RegExp(`^${line.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    const value = (line: string): number =>
+      Number(new RegExp(`^${line.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(metrics)?.[1]);
     expect(value('switchboard_active_calls')).toBe(0);
     expect(value('switchboard_calls_ended_total{reason="caller-hangup"}')).toBe(1);
     expect(value('switchboard_frames_in_total')).toBe(session.appends);

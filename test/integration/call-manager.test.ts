@@ -43,7 +43,8 @@ describe('CallManager (real SQLite)', () => {
 
   it('batches transcripts and events into the database and publishes each transcript once committed', async () => {
     const call = await manager.createCall({ callSid: 'CA2' });
-    for (let i = 0; i < 25; i++) manager.addTranscript(call.id, { speaker: i % 2 ? 'agent' : 'caller', text: `line ${i}`, startMs: i * 100 });
+    for (let i = 0; i < 25; i++)
+      manager.addTranscript(call.id, { speaker: i % 2 ? 'agent' : 'caller', text: `line ${i}`, startMs: i * 100 });
     manager.addEvent(call.id, 'dtmf', { digit: '5' }, 1234);
     // Not yet acknowledged: nobody was shown a transcript that a crash could still lose.
     expect(events.filter((e) => e.type === 'transcript.added')).toHaveLength(0);

@@ -16,7 +16,11 @@ describe('GET /health', () => {
   });
 
   it('runs SQLite in WAL mode with synchronous=NORMAL and a busy timeout', async () => {
-    expect(await readSqliteSettings(t.sb.db)).toEqual({ journalMode: 'wal', synchronous: 1, busyTimeoutMs: SQLITE_BUSY_TIMEOUT_MS });
+    expect(await readSqliteSettings(t.sb.db)).toEqual({
+      journalMode: 'wal',
+      synchronous: 1,
+      busyTimeoutMs: SQLITE_BUSY_TIMEOUT_MS,
+    });
   });
 
   it('answers unknown routes with a JSON 404', async () => {

@@ -17,7 +17,12 @@ describe('configuration', () => {
     expect(c.publicUrl).toBe('http://localhost:3000');
     expect(c.databaseUrl).toBe('file:./data/switchboard.db');
     expect(c.recordingsDir).toBe('./recordings');
-    expect(c.openai).toMatchObject({ realtimeUrl: DEFAULT_REALTIME_URL, model: 'gpt-realtime', useLocalServer: true, reconnectAttempts: 5 });
+    expect(c.openai).toMatchObject({
+      realtimeUrl: DEFAULT_REALTIME_URL,
+      model: 'gpt-realtime',
+      useLocalServer: true,
+      reconnectAttempts: 5,
+    });
     expect(c.twilio.validateSignatures).toBe(false);
     expect(c.apiTokens).toEqual([]);
     expect(Object.isFrozen(c.openai)).toBe(true);
@@ -54,7 +59,11 @@ describe('configuration', () => {
   });
 
   it('parses API tokens and semantic VAD', () => {
-    const c = loadConfig({ API_TOKENS: 'aaaaaaaaaaaaaaaa, bbbbbbbbbbbbbbbb', VAD_TYPE: 'semantic_vad', VAD_EAGERNESS: 'high' });
+    const c = loadConfig({
+      API_TOKENS: 'aaaaaaaaaaaaaaaa, bbbbbbbbbbbbbbbb',
+      VAD_TYPE: 'semantic_vad',
+      VAD_EAGERNESS: 'high',
+    });
     expect(c.apiTokens).toEqual(['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb']);
     expect(c.agent.vad).toEqual({ type: 'semantic_vad', eagerness: 'high' });
   });
