@@ -13,8 +13,9 @@ import type { WebSocket } from 'ws';
 import type { Config } from './config';
 import { createLogger, type Logger } from './logging/logger';
 import { createDb, type Db } from './db/prisma';
+import { ReadPool } from './db/read-pool';
 import { CallRepository } from './db/call-repository';
-import { PROJECT_ROOT } from './db/migrations';
+import { PROJECT_ROOT, sqliteFilePath } from './db/migrations';
 import { EventBus } from './events/event-bus';
 import { CallManager } from './calls/call-manager';
 import { createHealthRouter, EventLoopWatch } from './http/health';
@@ -51,6 +52,11 @@ export interface CreateAppOptions {
   db?: Db;
   /** Realtime endpoint to use instead of the configured one (tests, benchmarks). */
   realtimeUrl?: string;
+  /**
+   * The API's read queries run in worker threads (src/db/read-pool.ts) unless this is false (then on
+   * the main thread: benchmarks compare the two). Default: one worker.
+   */
+  readPool?: false | { size?: number };
 }
 
 export interface SwitchboardApp {
@@ -58,6 +64,8 @@ export interface SwitchboardApp {
   app: express.Express;
   server: http.Server;
   db: Db;
+  /** Worker threads running the API's read queries (undefined: they run on the main thread). */
+  readPool: ReadPool | undefined;
   bus: EventBus;
   callManager: CallManager;
   bridge: CallBridge;
@@ -109,6 +117,17 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     services: { twilio: twilioRest, settings: agentSettings },
   };
   const db = options.db ?? (await createDb(config.databaseUrl));
+  // Started now (the worker loads while the rest starts), awaited before the API is built.
+  const readPoolStarting =
+    options.readPool === false || sqliteFilePath(config.databaseUrl) === ':memory:'
+      ? Promise.resolve(undefined)
+      : ReadPool.start(config.databaseUrl, {
+          size: options.readPool?.size,
+          onWorkerExit: ({ slot, reason }) => logger.warn('read worker replaced', { slot, reason }),
+        }).catch((err: unknown) => {
+          logger.warn('read pool did not start: API reads run on the main thread', { error: (err as Error).message });
+          return undefined;
+        });
   const bus = new EventBus(5000, (err) => logger.error('event listener failed', { error: (err as Error).message }));
   const metrics = new Metrics({ defaultMetrics: true });
   const callManager = new CallManager({
@@ -172,6 +191,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   wsApp.app.ws(STREAM_PATH, (ws: WebSocket) => bridge.attach(ws));
 
   const eventLoop = new EventLoopWatch();
+  const readPool = await readPoolStarting;
   app.use(
     createHealthRouter({
       db,
@@ -192,7 +212,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     apiRateLimit({ limit: config.api.rateLimitPerMin, windowMs: 60_000, apiTokens: config.apiTokens }),
     requireApiToken(config.apiTokens),
     createOutboundRouter({ outbound, apiTokens: config.apiTokens }),
-    createApiRouter({ config, db, bus, callManager, logger, recordingsDir }),
+    createApiRouter({ config, db, reads: readPool, bus, callManager, logger, recordingsDir }),
   );
   // The supervisor dashboard (static page at /, assets under /assets).
   app.use(createDashboardRouter({ authRequired: config.apiTokens.length > 0 }));
@@ -211,6 +231,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     app,
     server,
     db,
+    readPool,
     bus,
     callManager,
     bridge,
@@ -246,6 +267,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
         await localRealtime?.close();
         metrics.stop();
         eventLoop.stop();
+        await readPool?.close();
         await db.$disconnect();
       })();
       return closing;

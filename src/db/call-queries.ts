@@ -190,27 +190,51 @@ async function listSearchedCalls(
   return { total, items: rows.map(toListItem) };
 }
 
+/** Where the next export batch starts: just after the last call of the previous one. */
+export interface CallCursor {
+  startedAtMs: number;
+  id: string;
+}
+
 /**
- * Every call matching the filters, newest first, in batches (keyset pagination, so a large export
- * costs the same per batch at the end as at the start).
+ * One batch of the calls matching the filters, newest first, starting after `after` (keyset
+ * pagination, so a large export costs the same per batch at the end as at the start).
  */
-export async function* iterateCalls(db: Db, filters: CallFilters, batchSize = 1000): AsyncGenerator<CallListItem[]> {
-  let after: { startedAtMs: number; id: string } | undefined;
+export async function callBatch(
+  db: Db,
+  filters: CallFilters,
+  after: CallCursor | undefined,
+  batchSize: number,
+): Promise<CallListItem[]> {
+  const keyset = after
+    ? [
+        Prisma.sql`(c."startedAt" < ${after.startedAtMs} OR (c."startedAt" = ${after.startedAtMs} AND c."id" < ${after.id}))`,
+      ]
+    : [];
+  const rows = await db.$queryRaw<Row[]>`SELECT ${LIST_COLUMNS} ${pageFrom(filters)} ${whereClause(filters, keyset)}
+    ORDER BY c."startedAt" DESC, c."id" DESC LIMIT ${batchSize}`;
+  return rows.map(toListItem);
+}
+
+/** Walks the batches that `fetch` returns (e.g. callBatch, in this thread or in a read worker) to the end. */
+export async function* iterateCallBatches(
+  fetch: (after: CallCursor | undefined) => Promise<CallListItem[]>,
+  batchSize: number,
+): AsyncGenerator<CallListItem[]> {
+  let after: CallCursor | undefined;
   for (;;) {
-    const keyset = after
-      ? [
-          Prisma.sql`(c."startedAt" < ${after.startedAtMs} OR (c."startedAt" = ${after.startedAtMs} AND c."id" < ${after.id}))`,
-        ]
-      : [];
-    const rows = await db.$queryRaw<Row[]>`SELECT ${LIST_COLUMNS} ${pageFrom(filters)} ${whereClause(filters, keyset)}
-      ORDER BY c."startedAt" DESC, c."id" DESC LIMIT ${batchSize}`;
-    if (rows.length === 0) return;
-    const items = rows.map(toListItem);
+    const items = await fetch(after);
+    if (items.length === 0) return;
     yield items;
-    if (rows.length < batchSize) return;
+    if (items.length < batchSize) return;
     const last = items[items.length - 1];
     after = { startedAtMs: Date.parse(last.startedAt), id: last.id };
   }
+}
+
+/** Every call matching the filters, newest first, in batches. */
+export function iterateCalls(db: Db, filters: CallFilters, batchSize = 1000): AsyncGenerator<CallListItem[]> {
+  return iterateCallBatches((after) => callBatch(db, filters, after, batchSize), batchSize);
 }
 
 /** A call with its transcript (in speaking order), recordings (newest first), analytics, metadata and timeline. */

@@ -4,15 +4,16 @@
  * Monday). Definitions of each figure are in db/analytics-queries.ts and the OpenAPI document.
  */
 import { Router } from 'express';
-import type { ApiDeps } from './api-deps';
+import { apiReads, type ApiDeps } from './api-deps';
 import { ApiError } from './errors';
 import { INTERVALS, dateRange, enumParam, type Query } from './validation';
-import { MAX_BUCKETS, analyticsReport, bucketCount } from '../db/analytics-queries';
+import { MAX_BUCKETS, bucketCount } from '../db/analytics-queries';
 
 export const DEFAULT_ANALYTICS_RANGE_MS = 30 * 86_400_000;
 
 export function createAnalyticsRouter(deps: ApiDeps): Router {
   const router = Router();
+  const reads = apiReads(deps);
 
   router.get('/analytics', async (req, res) => {
     const query = req.query as Query;
@@ -26,7 +27,7 @@ export function createAnalyticsRouter(deps: ApiDeps): Router {
         'interval',
         `gives more than ${MAX_BUCKETS} buckets over this range; use a larger interval`,
       );
-    res.json(await analyticsReport(deps.db, { start, end, interval }));
+    res.json(await reads.run('analyticsReport', { start, end, interval }));
   });
 
   return router;

@@ -3,7 +3,7 @@
  * Thin routes: parse and check the input (validation.ts), call a query (db/call-queries.ts), answer.
  */
 import { Router, type Response } from 'express';
-import type { ApiDeps } from './api-deps';
+import { apiReads, type ApiDeps } from './api-deps';
 import { ApiError } from './errors';
 import {
   DEFAULT_PAGE_LIMIT,
@@ -19,17 +19,11 @@ import {
   statusParam,
   type Query,
 } from './validation';
-import {
-  getCallDetail,
-  iterateCalls,
-  listCalls,
-  setCallNotes,
-  toFtsQuery,
-  type CallFilters,
-  type CallListItem,
-} from '../db/call-queries';
+import { iterateCallBatches, setCallNotes, toFtsQuery, type CallFilters, type CallListItem } from '../db/call-queries';
 
 export const MAX_OFFSET = 1_000_000_000;
+/** Calls per CSV export batch (one read query each). */
+export const EXPORT_BATCH_SIZE = 1000;
 
 /** The filters shared by the list and the CSV export. */
 export function parseCallFilters(query: Query): CallFilters {
@@ -97,14 +91,16 @@ async function writeChunk(res: Response, chunk: string): Promise<boolean> {
 
 export function createCallsRouter(deps: ApiDeps): Router {
   const router = Router();
+  // Reads run in the read pool (off the main thread); the notes write goes to the main connection.
   const { db, logger } = deps;
+  const reads = apiReads(deps);
 
   router.get('/calls', async (req, res) => {
     const query = req.query as Query;
     const limit = integerParam(query, 'limit', { min: 1, max: MAX_PAGE_LIMIT, default: DEFAULT_PAGE_LIMIT });
     const offset = integerParam(query, 'offset', { min: 0, max: MAX_OFFSET, default: 0 });
     const filters = parseCallFilters(query);
-    const page = await listCalls(db, filters, { limit, offset });
+    const page = await reads.run('listCalls', filters, { limit, offset });
     res.json({ items: page.items, total: page.total, limit, offset });
   });
 
@@ -119,7 +115,11 @@ export function createCallsRouter(deps: ApiDeps): Router {
     let rows = 0;
     try {
       if (!(await writeChunk(res, `${CSV_COLUMNS.join(',')}\r\n`))) return;
-      for await (const batch of iterateCalls(db, filters)) {
+      const batches = iterateCallBatches(
+        (after) => reads.run('callBatch', filters, after, EXPORT_BATCH_SIZE),
+        EXPORT_BATCH_SIZE,
+      );
+      for await (const batch of batches) {
         const chunk = batch.map((item) => `${CSV_COLUMNS.map((c) => csvField(item[c])).join(',')}\r\n`).join('');
         rows += batch.length;
         if (!(await writeChunk(res, chunk))) return;
@@ -134,7 +134,7 @@ export function createCallsRouter(deps: ApiDeps): Router {
 
   router.get('/calls/:id', async (req, res) => {
     const id = idParam(req.params.id);
-    const call = await getCallDetail(db, id);
+    const call = await reads.run('getCallDetail', id);
     if (!call) throw ApiError.notFound('call');
     res.json({
       ...call,

@@ -8,10 +8,9 @@ import { open, realpath, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Router } from 'express';
-import type { ApiDeps } from './api-deps';
+import { apiReads, type ApiDeps } from './api-deps';
 import { ApiError } from './errors';
 import { booleanParam, idParam, type Query } from './validation';
-import { callExists, latestRecording } from '../db/call-queries';
 
 export type ByteRange = { start: number; end: number };
 
@@ -55,13 +54,14 @@ const etagMatches = (header: string | undefined, etag: string): boolean =>
 
 export function createRecordingsRouter(deps: ApiDeps): Router {
   const router = Router();
-  const { db, recordingsDir, logger } = deps;
+  const { recordingsDir, logger } = deps;
+  const reads = apiReads(deps);
 
   router.get('/calls/:id/recording', async (req, res) => {
     const id = idParam(req.params.id);
     const download = booleanParam(req.query as Query, 'download');
-    const recording = await latestRecording(db, id);
-    if (!recording) throw ApiError.notFound((await callExists(db, id)) ? 'recording' : 'call');
+    const recording = await reads.run('latestRecording', id);
+    if (!recording) throw ApiError.notFound((await reads.run('callExists', id)) ? 'recording' : 'call');
     const file = await resolveInside(recordingsDir, recording.path);
     if (!file) {
       logger.warn('recording file missing or outside the recordings folder', { callId: id, recordingId: recording.id });
