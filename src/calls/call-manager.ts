@@ -282,7 +282,12 @@ export class CallManager {
     if (pending) return pending;
     const promise = this.doEndCall(callId, input);
     this.ending.set(callId, promise);
-    promise.catch(() => this.ending.delete(callId));
+    // Only while it runs: afterwards a repeat finds the call final and returns it unchanged (kept
+    // forever, this map would hold every call the process ever ended).
+    const forget = (): void => {
+      this.ending.delete(callId);
+    };
+    promise.then(forget, forget);
     return promise;
   }
 

@@ -107,3 +107,35 @@ describe('CallManager (real SQLite)', () => {
     expect(manager.stats.writeRetries).toBe(2);
   });
 });
+
+describe('CallManager memory', () => {
+  it('keeps nothing of a call once it has ended', async () => {
+    const tmp = createTempDatabase();
+    const db = await createDb(tmp.databaseUrl);
+    const manager = new CallManager({
+      repository: new CallRepository(db),
+      bus: new EventBus(),
+      logger: createLogger({ level: 'error', json: true, silent: true }),
+    });
+    try {
+      for (let i = 0; i < 20; i++) {
+        const call = await manager.createCall({ callSid: `CAmem${i}` });
+        await manager.endCall(call.id, { reason: 'caller-hangup' });
+        // A repeat after the end returns the final row and changes nothing.
+        expect(await manager.endCall(call.id, { reason: 'server-shutdown' })).toMatchObject({
+          endReason: 'caller-hangup',
+        });
+      }
+      const internals = manager as unknown as {
+        active: Map<string, unknown>;
+        bySid: Map<string, unknown>;
+        ending: Map<string, unknown>;
+      };
+      expect([internals.active.size, internals.bySid.size, internals.ending.size]).toEqual([0, 0, 0]);
+    } finally {
+      await manager.close();
+      await db.$disconnect();
+      tmp.cleanup();
+    }
+  });
+});
