@@ -23,7 +23,7 @@ export const SQLITE_SYNCHRONOUS = 'NORMAL';
 /**
  * Read performance of the list, search and analytics queries over a large history: a 64 MiB page
  * cache and memory-mapped reads of up to 256 MiB of the file (address space, backed by the OS page
- * cache; see docs/benchmarks/api.md for the effect).
+ * cache). The read workers of src/db/read-pool.ts use the same settings.
  */
 export const SQLITE_CACHE_KIB = 64 * 1024;
 export const SQLITE_MMAP_BYTES = 256 * 1024 * 1024;
