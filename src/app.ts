@@ -10,7 +10,7 @@ import path from 'node:path';
 import express from 'express';
 import expressWs from 'express-ws';
 import type { WebSocket } from 'ws';
-import type { Config } from './config';
+import { ConfigError, type Config } from './config';
 import { createLogger, type Logger } from './logging/logger';
 import { createDb, type Db } from './db/prisma';
 import { ReadPool } from './db/read-pool';
@@ -30,7 +30,6 @@ import { STREAM_PATH, validateStreamHandshake } from './telephony/signature';
 import { LocalRealtimeServer } from './simulators/local-realtime-server';
 import { Metrics } from './observability/metrics';
 import { createMetricsRouter } from './http/metrics-route';
-import { ConfigError } from './config';
 import { BUILT_IN_SKILLS } from './agent/skills';
 import { SkillRegistry } from './agent/skill-registry';
 import { loadAgentSettings } from './agent/profiles';
@@ -146,15 +145,24 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
 
   let localRealtime: LocalRealtimeServer | undefined;
   let realtimeUrl = options.realtimeUrl ?? config.openai.realtimeUrl;
-  if (!options.realtimeUrl && config.openai.useLocalServer) {
-    localRealtime = await LocalRealtimeServer.start({
-      port: config.openai.localServerPort,
-      logger: logger.child({ component: 'local-realtime' }),
-    });
-    realtimeUrl = localRealtime.url;
-    logger.info('no OPENAI_API_KEY set: calls are answered by the local Realtime server', { url: realtimeUrl });
+  try {
+    if (!options.realtimeUrl && config.openai.useLocalServer) {
+      localRealtime = await LocalRealtimeServer.start({
+        port: config.openai.localServerPort,
+        logger: logger.child({ component: 'local-realtime' }),
+      });
+      realtimeUrl = localRealtime.url;
+      logger.info('no OPENAI_API_KEY set: calls are answered by the local Realtime server', { url: realtimeUrl });
+    }
+    await recoverInterruptedCalls(callManager, recordingsDir, logger);
+  } catch (err) {
+    // A failed start leaves nothing running: the read worker, the database, the event-loop monitor.
+    await (await readPoolStarting)?.close();
+    await localRealtime?.close();
+    metrics.stop();
+    if (!options.db) await db.$disconnect();
+    throw err;
   }
-  await recoverInterruptedCalls(callManager, recordingsDir, logger);
   const bridge = new CallBridge({ config, callManager, logger, recordingsDir, realtimeUrl, metrics, agent });
   const outbound = new OutboundCalls({ config, callManager, settings: agentSettings, twilio: twilioRest, logger });
   metrics.trackBridge(bridge, counters);
