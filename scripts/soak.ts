@@ -66,18 +66,22 @@ async function main(): Promise<void> {
     ttsEngine: 'tone',
     logger: createLogger({ level: 'error', json: true, silent: true }),
   });
-  const server = await startServerProcess({
-    DATABASE_URL: tmp.databaseUrl,
-    RECORDING_STORAGE_PATH: tmp.recordingsDir,
-    TWILIO_AUTH_TOKEN: AUTH,
-    PUBLIC_URL,
-    API_TOKENS: TOKEN,
-    OPENAI_REALTIME_URL: ai.url,
-    LOG_LEVEL: 'warn',
-    AI_RECONNECT_BASE_MS: '100',
-    MAX_CONCURRENT_CALLS: String(CALLS * 2),
-    API_RATE_LIMIT_PER_MIN: '100000',
-  });
+  const server = await startServerProcess(
+    {
+      DATABASE_URL: tmp.databaseUrl,
+      RECORDING_STORAGE_PATH: tmp.recordingsDir,
+      TWILIO_AUTH_TOKEN: AUTH,
+      PUBLIC_URL,
+      API_TOKENS: TOKEN,
+      OPENAI_REALTIME_URL: ai.url,
+      LOG_LEVEL: 'warn',
+      AI_RECONNECT_BASE_MS: '100',
+      MAX_CONCURRENT_CALLS: String(CALLS * 2),
+      API_RATE_LIMIT_PER_MIN: '100000',
+    },
+    30_000,
+    ['--expose-gc', '--require', path.join(__dirname, 'gc-on-signal.cjs')],
+  );
   console.log(`soak: ${CALLS} calls for ${MINUTES} min, AI drops every ${DROP_EVERY_S} s, calls of ${CALL_S} s`);
   console.log(`server pid ${server.proc.pid} on ${server.baseUrl}, data in ${tmp.dir}`);
 
@@ -115,17 +119,22 @@ async function main(): Promise<void> {
   const slots = Array.from({ length: CALLS }, (_, i) => runSlot(i));
 
   const samples: Sample[] = [];
+  // Each sample follows a full GC in the server (SIGUSR2, scripts/gc-on-signal.cjs): the heap figure
+  // is what the server holds, not garbage V8 has not collected yet.
   const sampler = setInterval(() => {
-    void scrape(server.baseUrl).then((m) => {
-      const s: Sample = {
-        atS: Math.round((Date.now() - started) / 1000),
-        rssMiB: Math.round((m.switchboard_process_resident_memory_bytes ?? 0) / 1048576),
-        heapMiB: Math.round((m.switchboard_nodejs_heap_size_used_bytes ?? 0) / 1048576),
-        activeCalls: m.switchboard_active_calls ?? 0,
-      };
-      samples.push(s);
-      console.log(`t=${s.atS}s rss=${s.rssMiB} MiB heap=${s.heapMiB} MiB active=${s.activeCalls}`);
-    });
+    server.proc.kill('SIGUSR2');
+    void new Promise((r) => setTimeout(r, 300))
+      .then(() => scrape(server.baseUrl))
+      .then((m) => {
+        const s: Sample = {
+          atS: Math.round((Date.now() - started) / 1000),
+          rssMiB: Math.round((m.switchboard_process_resident_memory_bytes ?? 0) / 1048576),
+          heapMiB: Math.round((m.switchboard_nodejs_heap_size_used_bytes ?? 0) / 1048576),
+          activeCalls: m.switchboard_active_calls ?? 0,
+        };
+        samples.push(s);
+        console.log(`t=${s.atS}s rss=${s.rssMiB} MiB heap=${s.heapMiB} MiB active=${s.activeCalls}`);
+      });
   }, SAMPLE_S * 1000);
   let drops = 0;
   const dropper = setInterval(() => {
@@ -176,6 +185,15 @@ async function main(): Promise<void> {
 
   const half = samples.slice(Math.floor(samples.length / 2));
   const rss = samples.map((s) => s.rssMiB);
+  // Live heap early vs late: medians of the second quarter (calls warmed up) and of the last quarter
+  // (without the final sample, taken while calls wind down), after a forced GC each.
+  const median = (values: number[]): number => {
+    const v = [...values].sort((a, b) => a - b);
+    return v.length ? v[Math.floor(v.length / 2)] : 0;
+  };
+  const q = Math.max(1, Math.floor(samples.length / 4));
+  const heapEarly = median(samples.slice(q, 2 * q).map((x) => x.heapMiB));
+  const heapLate = median(samples.slice(samples.length - 1 - q, samples.length - 1).map((x) => x.heapMiB));
   const report = {
     calls: calls.length,
     callerOk: summaries.filter((s) => s.ok).length,
@@ -189,7 +207,13 @@ async function main(): Promise<void> {
     recordingsInvalid: badRecordings,
     rssMiB: { first: rss[0], max: Math.max(...rss), last: rss.at(-1) },
     rssSecondHalfMiB: { min: Math.min(...half.map((s) => s.rssMiB)), max: Math.max(...half.map((s) => s.rssMiB)) },
-    heapMiBLast: samples.at(-1)?.heapMiB,
+    heapAfterGcMiB: {
+      first: samples[0]?.heapMiB,
+      secondHalfMin: Math.min(...half.map((s) => s.heapMiB)),
+      secondHalfMax: Math.max(...half.map((s) => s.heapMiB)),
+      last: samples.at(-1)?.heapMiB,
+    },
+    heapAfterGcMedianMiB: { secondQuarter: heapEarly, lastQuarter: heapLate, growth: heapLate - heapEarly },
     serverExit: exit,
   };
   console.log(JSON.stringify(report, null, 2));

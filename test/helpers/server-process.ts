@@ -40,9 +40,13 @@ export function freePort(): Promise<number> {
 }
 
 /** Starts the server with these environment variables (plus PORT/HOST) and waits until /health answers. */
-export async function startServerProcess(env: Record<string, string>, timeoutMs = 30_000): Promise<ServerProcess> {
+export async function startServerProcess(
+  env: Record<string, string>,
+  timeoutMs = 30_000,
+  nodeArgs: string[] = [],
+): Promise<ServerProcess> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.join('src', 'main.ts')], {
+  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join('src', 'main.ts')], {
     cwd: PROJECT_ROOT,
     env: {
       PATH: process.env.PATH,
