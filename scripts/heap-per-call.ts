@@ -79,7 +79,9 @@ async function main(): Promise<void> {
           ttsEngine: 'tone',
           keepAudio: false,
           script:
-            process.env.DROPS === '1'
+            process.env.CALL_SILENCE_MS
+              ? [{ untilAgentSilentMs: 300 }, { say: 'x'.repeat(12) }, { untilAgentSilentMs: 300 }, { silenceMs: Number(process.env.CALL_SILENCE_MS) }]
+              : process.env.DROPS === '1'
               ? [
                   { untilAgentSilentMs: 300 },
                   { say: 'x'.repeat(12) },

@@ -78,6 +78,7 @@ async function main(): Promise<void> {
       AI_RECONNECT_BASE_MS: '100',
       MAX_CONCURRENT_CALLS: String(CALLS * 2),
       API_RATE_LIMIT_PER_MIN: '100000',
+      ...(process.env.SOAK_SNAPSHOT_DIR ? { SOAK_SNAPSHOT_DIR: process.env.SOAK_SNAPSHOT_DIR } : {}),
     },
     30_000,
     ['--expose-gc', '--require', path.join(__dirname, 'gc-on-signal.cjs')],
@@ -148,6 +149,12 @@ async function main(): Promise<void> {
   clearInterval(sampler);
   await new Promise((r) => setTimeout(r, 1000));
   sse.close();
+  if (process.env.SOAK_SNAPSHOT_DIR) {
+    // All calls are over: a heap snapshot now shows whatever the finished calls left behind.
+    await new Promise((r) => setTimeout(r, 3000));
+    server.proc.kill('SIGWINCH');
+    await new Promise((r) => setTimeout(r, 20000));
+  }
   const exit = await server.stop('SIGTERM');
   await ai.close();
 
