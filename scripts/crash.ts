@@ -9,13 +9,10 @@
  * Exit code 0 when the call was recovered as promised.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { applyPendingMigrations } from '../src/db/migrations';
 import { LocalRealtimeServer } from '../src/simulators/local-realtime-server';
 import { placeCall } from '../src/simulators/twilio-caller';
-import { createTempDatabase } from '../test/helpers/test-db';
+import { createMigratedTempDatabase } from '../test/helpers/test-db';
 import { checkWavHeader, startServerProcess, type ServerProcess } from '../test/helpers/server-process';
 
 const AUTH = 'crash-script-twilio-token-000001';
@@ -40,10 +37,8 @@ async function api<T>(s: ServerProcess, urlPath: string): Promise<T> {
 }
 
 async function main(): Promise<void> {
-  const templateDir = mkdtempSync(path.join(tmpdir(), 'switchboard-crash-template-'));
-  process.env.SWITCHBOARD_TEMPLATE_DB = path.join(templateDir, 'template.db');
-  await applyPendingMigrations(`file:${process.env.SWITCHBOARD_TEMPLATE_DB}`);
-  const tmp = createTempDatabase();
+  // A migrated database of its own (tests get theirs from jest's global set-up).
+  const tmp = await createMigratedTempDatabase();
   const ai = await LocalRealtimeServer.start({
     replies: ['Hello, you are through to the crash demo.', 'Sure, let me check your bill.'],
     callerTranscripts: ['I have a question about my bill'],

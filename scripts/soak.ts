@@ -17,12 +17,9 @@ import { createDb } from '../src/db/prisma';
 import { LocalRealtimeServer } from '../src/simulators/local-realtime-server';
 import { placeCall, SharedTicker, type CallScriptStep } from '../src/simulators/twilio-caller';
 import { createLogger } from '../src/logging/logger';
-import { createTempDatabase } from '../test/helpers/test-db';
+import { createMigratedTempDatabase } from '../test/helpers/test-db';
 import { checkWavHeader, startServerProcess } from '../test/helpers/server-process';
 import { connectSse } from '../test/helpers/sse-client';
-import { applyPendingMigrations } from '../src/db/migrations';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 
 const num = (name: string, fallback: number): number => {
   const v = Number(process.env[name] ?? fallback);
@@ -57,10 +54,7 @@ async function scrape(baseUrl: string): Promise<Record<string, number>> {
 
 async function main(): Promise<void> {
   // A migrated database of its own (tests get theirs from jest's global set-up).
-  const templateDir = mkdtempSync(path.join(tmpdir(), 'switchboard-soak-template-'));
-  process.env.SWITCHBOARD_TEMPLATE_DB = path.join(templateDir, 'template.db');
-  await applyPendingMigrations(`file:${process.env.SWITCHBOARD_TEMPLATE_DB}`);
-  const tmp = createTempDatabase();
+  const tmp = await createMigratedTempDatabase();
   const ai = await LocalRealtimeServer.start({
     replies: ['Hello, soak line.', 'Okay, noted.'],
     ttsEngine: 'tone',

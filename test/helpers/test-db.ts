@@ -1,6 +1,7 @@
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { applyPendingMigrations } from '../../src/db/migrations';
 
 export interface TempDir {
   dir: string;
@@ -22,4 +23,17 @@ export function createTempDatabase(): TempDir {
     recordingsDir: path.join(dir, 'recordings'),
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/**
+ * Outside jest (scripts such as soak and crash): builds the migrated template once, as jest's global
+ * set-up does, then returns a fresh copy like createTempDatabase().
+ */
+export async function createMigratedTempDatabase(): Promise<TempDir> {
+  if (!process.env.SWITCHBOARD_TEMPLATE_DB) {
+    const templateDir = mkdtempSync(path.join(tmpdir(), 'switchboard-template-'));
+    process.env.SWITCHBOARD_TEMPLATE_DB = path.join(templateDir, 'template.db');
+    await applyPendingMigrations(`file:${process.env.SWITCHBOARD_TEMPLATE_DB}`);
+  }
+  return createTempDatabase();
 }
