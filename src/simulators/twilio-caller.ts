@@ -112,7 +112,16 @@ export interface CallSummary {
   /** Media messages received from the server. */
   framesReceived: number;
   bytesReceived: number;
-  /** Agent audio received (ms of 8 kHz mu-law), played or not. */
+  /** Agent audio actually played to the caller, in bytes of 8 kHz mu-law (cut at clears). */
+  agentAudioBytes: number;
+  /** Agent audio thrown away by clears, in bytes. agentAudioBytes + clearedAudioBytes + what was
+   * still queued at hang-up = bytesReceived. */
+  clearedAudioBytes: number;
+  /**
+   * Agent audio received (ms of 8 kHz mu-law), played or not. The *AudioMs fields are exact
+   * (bytes / 8, not rounded: multiples of 0.125 ms, which floating point holds exactly), so they
+   * add up like the byte counts they come from.
+   */
   agentAudioReceivedMs: number;
   /** Agent audio actually played to the caller (cut at clears). */
   agentAudioMs: number;
@@ -533,6 +542,8 @@ class SimulatedCall implements CallHandle {
       framesSkipped: 0,
       framesReceived: 0,
       bytesReceived: 0,
+      agentAudioBytes: 0,
+      clearedAudioBytes: 0,
       agentAudioReceivedMs: 0,
       agentAudioMs: 0,
       marksReceived: 0,
@@ -964,9 +975,12 @@ class SimulatedCall implements CallHandle {
     if (this.summary.streamSid) this.statusCallback('completed');
     await Promise.allSettled(this.pendingCallbacks);
     const s = this.summary;
-    s.agentAudioMs = Math.round(this.playback.playedBytes / BYTES_PER_MS);
-    s.agentAudioReceivedMs = Math.round(s.bytesReceived / BYTES_PER_MS);
-    s.clearedAudioMs = Math.round(this.playback.clearedBytes / BYTES_PER_MS);
+    // Exact, never rounded one by one: played + cleared must add up to what was received.
+    s.agentAudioBytes = this.playback.playedBytes;
+    s.clearedAudioBytes = this.playback.clearedBytes;
+    s.agentAudioMs = s.agentAudioBytes / BYTES_PER_MS;
+    s.agentAudioReceivedMs = s.bytesReceived / BYTES_PER_MS;
+    s.clearedAudioMs = s.clearedAudioBytes / BYTES_PER_MS;
     s.playbackGapMs = Math.round(this.playback.playbackGapMs);
     s.underruns = this.playback.underruns;
     this.opts.logger?.info('simulated call ended', {

@@ -269,14 +269,38 @@ describe('Twilio call simulator', () => {
     expect(serverCall.marks[2].atMs - clearedAtMs).toBeGreaterThanOrEqual(195);
     expect(summary).toMatchObject({ ok: true, clears: 1, marksEchoed: 3, marksEchoedOnClear: 2 });
     expect(clears).toHaveLength(1);
-    expect(summary.clearedAudioMs).toBe(Math.round(clears[0] / 8));
+    expect(summary.clearedAudioBytes).toBe(clears[0]);
+    expect(summary.clearedAudioMs).toBe(clears[0] / 8);
     // What was played is a prefix of the long audio followed by all of the post-clear audio.
     const played = handle.receivedAudio;
     const heardBeforeClear = played.length - after.length;
     expect(heardBeforeClear).toBeGreaterThan(0);
     expect(played.subarray(0, heardBeforeClear)).toEqual(long.subarray(0, heardBeforeClear));
     expect(played.subarray(heardBeforeClear)).toEqual(after);
+    // Played + cleared is everything sent, exactly (each used to be rounded on its own: 4201).
+    expect(summary.agentAudioBytes).toBe(played.length);
+    expect(summary.agentAudioBytes + summary.clearedAudioBytes).toBe(4200 * 8);
     expect(summary.agentAudioMs + summary.clearedAudioMs).toBe(4200);
+  });
+
+  it('reports played and cleared audio that add up exactly when a clear cuts a frame at half a millisecond', async () => {
+    // 4 bytes (0.5 ms) play and are acknowledged; then 3996 bytes (499.5 ms) are sent and cleared at
+    // once. Rounding each figure separately made 1 + 500 = 501 ms of a 500 ms total.
+    behaviour = (c) => {
+      c.stream.sendMedia(agentAudio(1).subarray(0, 4).toString('base64'));
+      c.stream.sendMark('first');
+      c.stream.on('mark', (name) => {
+        if (name !== 'first') return;
+        c.stream.sendMedia(agentAudio(500, 1).subarray(0, 3996).toString('base64'));
+        c.stream.clear();
+      });
+    };
+    const summary = await call({ script: [{ silenceMs: 400 }] }).done;
+
+    expect(summary).toMatchObject({ ok: true, bytesReceived: 4000, agentAudioReceivedMs: 500, clears: 1 });
+    expect(summary.agentAudioBytes + summary.clearedAudioBytes).toBe(4000);
+    expect(summary.agentAudioMs + summary.clearedAudioMs).toBe(summary.agentAudioReceivedMs);
+    expect(summary.agentAudioMs).toBe(summary.agentAudioBytes / 8);
   });
 
   it('is refused at the handshake when the stream URL it was given is not the server’s', async () => {
