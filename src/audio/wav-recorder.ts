@@ -99,6 +99,8 @@ export interface StereoWavRecorderResult {
   path: string;
   sampleRateHz: number;
   channels: number;
+  /** False when the file could never be created (no file of this recorder exists; see `error`). */
+  created: boolean;
   /** Set when a disk error cut the recording short (the file holds what was written before it). */
   error?: Error;
 }
@@ -112,6 +114,25 @@ interface AgentSegment {
 
 /** A pending disk operation: sample bytes to append, or a number of silent bytes to append. */
 type WriteOp = Buffer | number;
+
+/** Creates a new recording file (never overwriting one) with an empty header; owner-only permissions. */
+async function createWavFile(filePath: string): Promise<FileHandle> {
+  await mkdir(path.dirname(filePath), { recursive: true, mode: 0o700 });
+  const handle = await open(filePath, 'wx', 0o600);
+  try {
+    const header = writeWavHeader(Buffer.alloc(WAV_HEADER_BYTES), {
+      sampleRateHz: RECORDING_SAMPLE_RATE_HZ,
+      channels: RECORDING_CHANNELS,
+      bitsPerSample: RECORDING_BITS_PER_SAMPLE,
+      dataBytes: 0,
+    });
+    await handle.write(header, 0, WAV_HEADER_BYTES, 0);
+    return handle;
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    throw err;
+  }
+}
 
 function isValidAtMs(atMs: number): boolean {
   return typeof atMs === 'number' && Number.isFinite(atMs) && atMs >= 0;
@@ -142,7 +163,9 @@ function resolveOptions(opts: StereoWavRecorderOptions): RecorderSettings {
 
 export class StereoWavRecorder {
   readonly path: string;
-  private readonly handle: FileHandle;
+  /** Resolves once the file exists with its header; rejects when it cannot be created (then `stats.error`). */
+  private readonly opened: Promise<FileHandle>;
+  private handle: FileHandle | null = null;
   private readonly headerPatchIntervalMs: number;
   private readonly chunkFrames: number;
   private readonly capacityFrames: number;
@@ -183,9 +206,16 @@ export class StereoWavRecorder {
     error: null as Error | null,
   };
 
-  private constructor(filePath: string, handle: FileHandle, settings: RecorderSettings) {
+  private constructor(filePath: string, settings: RecorderSettings) {
     this.path = filePath;
-    this.handle = handle;
+    this.opened = createWavFile(filePath);
+    // A failed open is stored (stats.error) and ends writing; close() still settles.
+    this.opened.then(
+      (handle) => {
+        this.handle = handle;
+      },
+      (err: unknown) => this.fail(err),
+    );
     this.headerPatchIntervalMs = settings.headerPatchIntervalMs;
     this.chunkFrames = Math.max(1, Math.round(settings.chunkMs * SAMPLES_PER_MS));
     this.capacityFrames = this.chunkFrames + Math.round(settings.jitterMs * SAMPLES_PER_MS);
@@ -195,27 +225,26 @@ export class StereoWavRecorder {
   }
 
   /**
-   * Creates the file (and its directory) and writes an empty header. Fails if the file already exists:
-   * recordings are never overwritten. Bad options fail here, before any I/O.
+   * Starts a recording at once: writes are accepted from the first call, while the file (and its directory,
+   * mode 0700) is created with an empty header in the background (mode 0600: recordings hold personal data).
+   * Nothing is lost while the file opens, and the caller never waits on the disk. Fails (`stats.error`, and
+   * `close()` reports it) if the file already exists: recordings are never overwritten. Bad options throw
+   * here, before any I/O.
    */
-  static async open(filePath: string, opts: StereoWavRecorderOptions = {}): Promise<StereoWavRecorder> {
-    const settings = resolveOptions(opts); // bad options fail before any I/O
+  static create(filePath: string, opts: StereoWavRecorderOptions = {}): StereoWavRecorder {
+    return new StereoWavRecorder(filePath, resolveOptions(opts));
+  }
 
-    await mkdir(path.dirname(filePath), { recursive: true });
-    const handle = await open(filePath, 'wx');
-    try {
-      const header = writeWavHeader(Buffer.alloc(WAV_HEADER_BYTES), {
-        sampleRateHz: RECORDING_SAMPLE_RATE_HZ,
-        channels: RECORDING_CHANNELS,
-        bitsPerSample: RECORDING_BITS_PER_SAMPLE,
-        dataBytes: 0,
-      });
-      await handle.write(header, 0, WAV_HEADER_BYTES, 0);
-    } catch (err) {
-      await handle.close().catch(() => undefined);
-      throw err;
-    }
-    return new StereoWavRecorder(filePath, handle, settings);
+  /** `create`, then waits for the file to exist; rejects when it cannot be created. */
+  static async open(filePath: string, opts: StereoWavRecorderOptions = {}): Promise<StereoWavRecorder> {
+    const recorder = StereoWavRecorder.create(filePath, opts);
+    await recorder.opened;
+    return recorder;
+  }
+
+  /** Resolves once the file exists (rejects when it could not be created). */
+  ready(): Promise<void> {
+    return this.opened.then(() => undefined);
   }
 
   get stats(): Readonly<StereoWavRecorderStats> {
@@ -355,6 +384,7 @@ export class StereoWavRecorder {
     await this.drain();
     this.agentSegments = [];
     this.window = new Int16Array(0);
+    await this.opened.catch(() => undefined);
     if (!this.failed) {
       try {
         await this.writeHeader();
@@ -362,10 +392,13 @@ export class StereoWavRecorder {
         this.fail(err);
       }
     }
-    try {
-      await this.handle.close();
-    } catch (err) {
-      this.fail(err);
+    const handle = await this.opened.catch(() => null);
+    if (handle !== null) {
+      try {
+        await handle.close();
+      } catch (err) {
+        this.fail(err);
+      }
     }
     const result: StereoWavRecorderResult = {
       durationMs: this.dataBytesWritten / FRAME_BYTES / SAMPLES_PER_MS,
@@ -373,6 +406,7 @@ export class StereoWavRecorder {
       path: this.path,
       sampleRateHz: RECORDING_SAMPLE_RATE_HZ,
       channels: RECORDING_CHANNELS,
+      created: handle !== null,
     };
     if (this.counters.error !== null) result.error = this.counters.error;
     return result;
@@ -482,6 +516,7 @@ export class StereoWavRecorder {
   /** The single disk writer: appends queued ops in order and patches the header. Never rejects. */
   private async pump(): Promise<void> {
     try {
+      const handle = this.handle ?? (await this.opened);
       while (this.queue.length > 0 && !this.failed) {
         const op = this.queue[0];
         let bytes = typeof op === 'number' ? op : op.length;
@@ -489,11 +524,11 @@ export class StereoWavRecorder {
         const position = WAV_HEADER_BYTES + this.dataBytesWritten;
         if (typeof op === 'number') {
           // Silence: extending the file fills it with zeros (sparse on most file systems).
-          await this.handle.truncate(position + bytes);
+          await handle.truncate(position + bytes);
         } else {
           let done = 0;
           while (done < bytes) {
-            const { bytesWritten } = await this.handle.write(op, done, bytes - done, position + done);
+            const { bytesWritten } = await handle.write(op, done, bytes - done, position + done);
             if (bytesWritten <= 0) throw new Error('recording write made no progress');
             done += bytesWritten;
           }
@@ -524,7 +559,7 @@ export class StereoWavRecorder {
       bitsPerSample: RECORDING_BITS_PER_SAMPLE,
       dataBytes,
     });
-    await this.handle.write(this.headerScratch, 0, WAV_HEADER_BYTES, 0);
+    await (this.handle ?? (await this.opened)).write(this.headerScratch, 0, WAV_HEADER_BYTES, 0);
     this.patchedDataBytes = dataBytes;
   }
 

@@ -233,24 +233,33 @@ export class CallSession {
       stream.close(1008, 'call already has a stream');
       return;
     }
+    const answeredAt = new Date();
+    // The recorder exists before the session is active: every byte sent to the caller from here on,
+    // greeting included, is also in the recording (the file itself opens in the background).
+    this.recordingRelPath = recordingRelativePath(this.callId, answeredAt);
+    try {
+      this.recorder = StereoWavRecorder.create(path.join(this.deps.recordingsDir, this.recordingRelPath));
+      this.recorder.ready().catch((err: unknown) => {
+        this.log.error('could not open the recording file; the call goes on without it', {
+          error: (err as Error).message,
+        });
+      });
+    } catch (err) {
+      this.log.error('could not start the recording; the call goes on without it', { error: (err as Error).message });
+    }
     this.state = 'active';
     this.stream = stream;
     this.streamSid = start.streamSid;
-    const answeredAt = new Date();
     stream.on('media', (m) => this.onCallerMedia(m.payload, m.timestampMs, m.receivedAt));
     stream.on('mark', (name) => this.safely('mark', () => this.onMark(name)));
     stream.on('dtmf', (digit) => this.safely('dtmf', () => this.onDtmf(digit)));
     stream.on('stop', () => void this.close('caller-hangup'));
     stream.on('close', () => void this.close('twilio-socket-closed'));
+    // Greeting audio generated while Twilio was connecting plays now, before any await.
+    const held = this.preStreamAudio.splice(0);
+    this.preStreamBytes = 0;
+    for (const h of held) this.playAgentAudio(h.itemId, h.responseId, h.bytes);
 
-    this.recordingRelPath = recordingRelativePath(this.callId, answeredAt);
-    try {
-      this.recorder = await StereoWavRecorder.open(path.join(this.deps.recordingsDir, this.recordingRelPath));
-    } catch (err) {
-      this.log.error('could not open the recording file; the call goes on without it', {
-        error: (err as Error).message,
-      });
-    }
     try {
       await this.deps.callManager.updateCall(this.callId, {
         streamSid: start.streamSid,
@@ -262,10 +271,6 @@ export class CallSession {
       this.log.error('could not store the stream start; the call goes on', { error: (err as Error).message });
     }
     this.log.info('media stream started', { streamSid: start.streamSid });
-    // Greeting audio generated while Twilio was connecting plays now.
-    const held = this.preStreamAudio.splice(0);
-    this.preStreamBytes = 0;
-    for (const h of held) this.playAgentAudio(h.itemId, h.responseId, h.bytes);
   }
 
   // ---------------------------------------------------------------- caller -> AI (hot path)
@@ -816,6 +821,7 @@ export class CallSession {
     if (this.recorder) {
       try {
         const rec = await this.recorder.close(durationMs);
+        if (!rec.created) throw rec.error ?? new Error('the recording file was never created');
         await this.deps.callManager.addRecording({
           callId: this.callId,
           path: this.recordingRelPath!,

@@ -72,6 +72,7 @@ describe('StereoWavRecorder', () => {
       riffSize: 36,
     });
     expect(await recorder.close(0)).toEqual({
+      created: true,
       durationMs: 0,
       sizeBytes: 44,
       path: recorder.path,
@@ -240,6 +241,39 @@ describe('StereoWavRecorder', () => {
     const recorder = await StereoWavRecorder.open(file);
     open.push(recorder);
     await expect(StereoWavRecorder.open(file)).rejects.toThrow('EEXIST');
+  });
+
+  it('keeps audio written before the file exists (create returns at once), owner-only permissions', async () => {
+    const file = path.join(dir, 'fresh', 'early.wav');
+    const recorder = StereoWavRecorder.create(file);
+    open.push(recorder);
+    // Written synchronously, before the directory or the file can exist.
+    recorder.writeAgent(mulawTone(AGENT_HZ, 1000), 0);
+    writeCallerFrames(recorder, mulawTone(CALLER_HZ, 1000), 0, 1000);
+    const result = await recorder.close(1000);
+    expect(result).toMatchObject({ created: true, durationMs: 1000 });
+    expect(result.error).toBeUndefined();
+    const { left, right } = await readChannels(file);
+    expect(toneAmplitude(right.subarray(0, 8000), AGENT_HZ, 8000)).toBeGreaterThan(0.3);
+    expect(toneAmplitude(left.subarray(0, 8000), CALLER_HZ, 8000)).toBeGreaterThan(0.3);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect((await stat(path.dirname(file))).mode & 0o777).toBe(0o700);
+  });
+
+  it('a recording that cannot be created reports it and leaves the existing file untouched', async () => {
+    const file = nextFile();
+    const first = await StereoWavRecorder.open(file);
+    open.push(first);
+    writeCallerFrames(first, mulawTone(CALLER_HZ, 200), 0, 200);
+    await first.close(200);
+    const before = await readFile(file);
+    const second = StereoWavRecorder.create(file);
+    second.writeCaller(SILENT_FRAME, 0);
+    await expect(second.ready()).rejects.toThrow('EEXIST');
+    const result = await second.close();
+    expect(result.created).toBe(false);
+    expect(result.error?.message).toMatch('EEXIST');
+    expect(await readFile(file)).toEqual(before);
   });
 
   it('creates missing directories under the storage path', async () => {
