@@ -1,8 +1,13 @@
 /**
  * Configuration: environment variables checked once at start by envalid, turned into a frozen,
- * typed Config. Every bad variable is reported with its own message before the process exits.
+ * typed Config. Every bad variable is reported with its own message, all in one ConfigError, before
+ * the process exits: range checks live in the validators (intIn, numIn, ...), so a bad PORT never
+ * hides a bad VAD_THRESHOLD. Checks that need several variables (production rules) run on the
+ * variables that parsed and add to the same list.
  */
-import { bool, cleanEnv, num, port, str, url, makeValidator, EnvError } from 'envalid';
+import { bool, cleanEnv, str, makeValidator, EnvError, type CleanedEnv } from 'envalid';
+import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 
 export const DEFAULT_DATABASE_URL = 'file:./data/switchboard.db';
 export const DEFAULT_REALTIME_URL = 'wss://api.openai.com/v1/realtime';
@@ -37,17 +42,145 @@ const tokenList = makeValidator<string[]>((input) => {
   return tokens;
 });
 
-const positiveNum = makeValidator<number>((input) => {
-  const n = Number(input);
-  if (!Number.isFinite(n) || n < 0) throw new EnvError('must be a non-negative number');
-  return n;
+function parseNumber(input: string): number {
+  const text = input.trim();
+  return text === '' ? Number.NaN : Number(text);
+}
+
+/** A whole number in [min, max]. */
+function intIn(min: number, max: number) {
+  return makeValidator<number>((input) => {
+    const n = parseNumber(input);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new EnvError(`must be a whole number from ${min} to ${max} (got "${input}")`);
+    }
+    return n;
+  });
+}
+
+/** A number in [min, max]. */
+function numIn(min: number, max: number) {
+  return makeValidator<number>((input) => {
+    const n = parseNumber(input);
+    if (!Number.isFinite(n) || n < min || n > max)
+      throw new EnvError(`must be a number from ${min} to ${max} (got "${input}")`);
+    return n;
+  });
+}
+
+/** 0 (off) or a whole number in [min, max]. */
+function offOrIntIn(min: number, max: number) {
+  return makeValidator<number>((input) => {
+    const n = parseNumber(input);
+    if (!Number.isInteger(n) || (n !== 0 && (n < min || n > max))) {
+      throw new EnvError(`must be 0 (off) or a whole number from ${min} to ${max} (got "${input}")`);
+    }
+    return n;
+  });
+}
+
+/**
+ * PUBLIC_URL: http(s)://host[:port][/path], no query, no fragment, no credentials. Twilio signs
+ * the exact URL it calls, and the stream URL is derived from it, so anything else breaks every call.
+ * Returns the problem, or null when the URL is fine.
+ */
+export function publicUrlProblem(value: string): string | null {
+  const example = 'such as https://calls.example.com or http://localhost:3000';
+  if (!/^https?:\/\//i.test(value)) return `must start with http:// or https:// (${example}); got "${value}"`;
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    return `must be an absolute http(s) URL (${example}); got "${value}"`;
+  }
+  if (!parsed.hostname) return `must name a host (${example}); got "${value}"`;
+  if (parsed.username || parsed.password) return 'must not contain a user name or password';
+  if (value.includes('?')) return `must not have a query string (Twilio signs the exact URL); got "${value}"`;
+  if (value.includes('#')) return `must not have a fragment; got "${value}"`;
+  return null;
+}
+
+const publicUrlValidator = makeValidator<string>((input) => {
+  const value = input.trim();
+  if (value === '') return '';
+  const problem = publicUrlProblem(value);
+  if (problem) throw new EnvError(problem);
+  return value;
+});
+
+const httpUrlOrEmpty = makeValidator<string>((input) => {
+  const value = input.trim();
+  if (value === '') return '';
+  let ok = /^https?:\/\/[^\s/]+/i.test(value);
+  if (ok) {
+    try {
+      new URL(value);
+    } catch {
+      ok = false;
+    }
+  }
+  if (!ok) throw new EnvError(`must be an http(s) URL such as https://api.twilio.com (got "${value}")`);
+  return value;
+});
+
+const transferNumber = makeValidator<string>((input) => {
+  const value = input.trim();
+  if (value && !/^(\+[1-9]\d{1,14}|sip:\S{3,200})$/.test(value)) {
+    throw new EnvError('must be an E.164 number (+15551234567) or a sip: URI');
+  }
+  return value;
+});
+
+/** Twilio auth tokens are 32 hexadecimal characters. */
+const TWILIO_AUTH_TOKEN_PATTERN = /^[0-9a-fA-F]{32}$/;
+
+/** Named ranges Express's `trust proxy` understands besides addresses and CIDRs. */
+const TRUST_PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** One `trust proxy` entry: a named range, an IP, IP/prefix or IPv4/netmask. */
+function validTrustEntry(entry: string): boolean {
+  if (TRUST_PROXY_NAMES.has(entry)) return true;
+  const [ip, mask, extra] = entry.split('/');
+  const family = isIP(ip);
+  if (!family || extra !== undefined) return false;
+  if (mask === undefined) return true;
+  if (/^\d{1,3}$/.test(mask)) return Number(mask) <= (family === 4 ? 32 : 128);
+  return family === 4 && isIP(mask) === 4;
+}
+
+/**
+ * TRUST_PROXY, as Express's `trust proxy` setting takes it: true/false, a hop count, or a
+ * comma-separated list of addresses, CIDRs and named ranges (loopback, linklocal, uniquelocal).
+ */
+const trustProxy = makeValidator<boolean | number | string[]>((input) => {
+  const value = input.trim();
+  if (value === '' || value.toLowerCase() === 'false') return false;
+  if (value.toLowerCase() === 'true') return true;
+  if (/^\d{1,3}$/.test(value)) return Number(value);
+  const entries = value
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean);
+  const bad = entries.filter((e) => !validTrustEntry(e));
+  if (entries.length === 0 || bad.length > 0) {
+    throw new EnvError(
+      `must be true, false, a hop count, or a comma-separated list of IPs, CIDRs, loopback, linklocal, uniquelocal (bad: "${bad.join(', ')}")`,
+    );
+  }
+  return entries;
+});
+
+/** URL_SIGNING_SECRET: empty (a random key per process) or at least 32 characters. */
+const signingSecret = makeValidator<string>((input) => {
+  if (input !== '' && input.length < 32) throw new EnvError('must be at least 32 characters (or empty: random)');
+  return input;
 });
 
 const SPEC = {
   NODE_ENV: str({ choices: ['development', 'production', 'test'], default: 'development' }),
-  PORT: port({ default: 3000 }),
+  PORT: intIn(1, 65535)({ default: 3000 }),
   HOST: str({ default: '0.0.0.0', desc: 'Interface to listen on' }),
-  PUBLIC_URL: url({ default: undefined, desc: 'Externally reachable base URL (Twilio calls it)' }),
+  PUBLIC_URL: publicUrlValidator({ default: '', desc: 'Externally reachable base URL (Twilio calls it)' }),
   DATABASE_URL: sqliteUrl({ default: DEFAULT_DATABASE_URL }),
   RECORDING_STORAGE_PATH: str({ default: './recordings' }),
   LOG_LEVEL: str({ choices: [...LOG_LEVELS], default: 'info' }),
@@ -57,7 +190,22 @@ const SPEC = {
   TWILIO_AUTH_TOKEN: str({ default: '' }),
   TWILIO_PHONE_NUMBER: str({ default: '' }),
   TWILIO_SIGNATURE_VALIDATION: bool({ default: true }),
+  STREAM_TOKEN_SECRET: str({
+    default: '',
+    desc: 'Key of the per-call stream tokens; the same on every instance behind one load balancer (empty: random per process)',
+  }),
+  STREAM_TOKEN_TTL_MS: intIn(
+    1000,
+    600_000,
+  )({
+    default: 30_000,
+    desc: 'How long after the webhook its stream may start; a call whose stream has not started by then ends (stream-timeout)',
+  }),
   OPENAI_API_KEY: str({ default: '' }),
+  ALLOW_LOCAL_AI_IN_PRODUCTION: bool({
+    default: false,
+    desc: 'Let the local test AI server answer calls in production when OPENAI_API_KEY is empty',
+  }),
   OPENAI_REALTIME_URL: wsUrl({ default: DEFAULT_REALTIME_URL }),
   OPENAI_REALTIME_MODEL: str({ default: 'gpt-realtime' }),
   OPENAI_AUDIO_FORMAT: str({ choices: ['pcmu', 'pcm16'], default: 'pcmu' }),
@@ -69,42 +217,100 @@ const SPEC = {
   AGENT_GREETING: str({ default: 'Greet the caller and ask how you can help.' }),
   AGENT_GREETS_FIRST: bool({ default: true }),
   VAD_TYPE: str({ choices: ['server_vad', 'semantic_vad'], default: 'server_vad' }),
-  VAD_THRESHOLD: num({ default: 0.5 }),
-  VAD_SILENCE_MS: num({ default: 500 }),
-  VAD_PREFIX_PADDING_MS: num({ default: 300 }),
+  VAD_THRESHOLD: numIn(0, 1)({ default: 0.5 }),
+  VAD_SILENCE_MS: intIn(0, 10_000)({ default: 500 }),
+  VAD_PREFIX_PADDING_MS: intIn(0, 10_000)({ default: 300 }),
   VAD_EAGERNESS: str({ choices: ['low', 'medium', 'high', 'auto'], default: 'auto' }),
   TRANSCRIPTION_MODEL: str({ default: 'gpt-4o-transcribe' }),
   AGENT_TOOLS: str({ default: 'end_call', desc: 'Comma-separated tools of the default agent profile' }),
   AGENT_PROFILES_FILE: str({ default: '', desc: 'JSON file with agent profiles, transfer targets, HTTP endpoints' }),
-  TRANSFER_NUMBER: str({ default: '', desc: 'Default transfer_call destination (E.164 or sip:)' }),
-  TOOL_TIMEOUT_MS: num({ default: 5000, desc: 'Default time a tool call may run' }),
-  TWILIO_API_BASE_URL: str({ default: '', desc: 'Twilio REST API base URL (default https://api.twilio.com)' }),
-  AI_RECONNECT_ATTEMPTS: num({ default: 5 }),
-  AI_RECONNECT_BASE_MS: num({ default: 250 }),
-  AI_RECONNECT_MAX_MS: num({ default: 5000 }),
-  AI_SESSION_MAX_MS: num({ default: 55 * 60 * 1000, desc: 'Replace the AI session after this long' }),
-  PRICE_AUDIO_INPUT_PER_MTOK: positiveNum({ default: 32 }),
-  PRICE_AUDIO_OUTPUT_PER_MTOK: positiveNum({ default: 64 }),
-  PRICE_TEXT_INPUT_PER_MTOK: positiveNum({ default: 4 }),
-  PRICE_TEXT_OUTPUT_PER_MTOK: positiveNum({ default: 16 }),
-  PRICE_CACHED_INPUT_PER_MTOK: positiveNum({ default: 0.4 }),
+  TRANSFER_NUMBER: transferNumber({ default: '', desc: 'Default transfer_call destination (E.164 or sip:)' }),
+  TOOL_TIMEOUT_MS: intIn(100, 60_000)({ default: 5000, desc: 'Default time a tool call may run' }),
+  TWILIO_API_BASE_URL: httpUrlOrEmpty({
+    default: '',
+    desc: 'Twilio REST API base URL (default https://api.twilio.com)',
+  }),
+  AI_RECONNECT_ATTEMPTS: intIn(0, 100)({ default: 5 }),
+  AI_RECONNECT_BASE_MS: intIn(10, 60_000)({ default: 250 }),
+  AI_RECONNECT_MAX_MS: intIn(10, 300_000)({ default: 5000 }),
+  AI_SESSION_MAX_MS: intIn(
+    60_000,
+    3_600_000,
+  )({
+    default: 55 * 60 * 1000,
+    desc: 'Replace the AI session after this long',
+  }),
+  PRICE_AUDIO_INPUT_PER_MTOK: numIn(0, 10_000)({ default: 32 }),
+  PRICE_AUDIO_OUTPUT_PER_MTOK: numIn(0, 10_000)({ default: 64 }),
+  PRICE_TEXT_INPUT_PER_MTOK: numIn(0, 10_000)({ default: 4 }),
+  PRICE_TEXT_OUTPUT_PER_MTOK: numIn(0, 10_000)({ default: 16 }),
+  PRICE_CACHED_INPUT_PER_MTOK: numIn(0, 10_000)({ default: 0.4 }),
   SENTIMENT_ANALYZER: str({ choices: ['local', 'model'], default: 'local' }),
-  MAX_CONCURRENT_CALLS: num({ default: 500 }),
-  SHUTDOWN_GRACE_MS: positiveNum({
+  MAX_CONCURRENT_CALLS: intIn(1, 100_000)({ default: 500 }),
+  SHUTDOWN_GRACE_MS: intIn(
+    0,
+    3_600_000,
+  )({
     default: 30_000,
     desc: 'On SIGTERM/SIGINT, how long live calls may go on before they are closed',
   }),
-  AI_CONNECT_TIMEOUT_MS: positiveNum({ default: 10_000, desc: 'A Realtime handshake slower than this is retried' }),
-  AI_KEEPALIVE_MS: positiveNum({
+  AI_CONNECT_TIMEOUT_MS: intIn(
+    100,
+    120_000,
+  )({
+    default: 10_000,
+    desc: 'A Realtime handshake slower than this is retried',
+  }),
+  AI_KEEPALIVE_MS: offOrIntIn(
+    100,
+    600_000,
+  )({
     default: 10_000,
     desc: 'WebSocket ping interval on the Realtime socket; an unanswered ping drops it (0 = off)',
   }),
-  AI_IDLE_TIMEOUT_MS: positiveNum({
+  AI_IDLE_TIMEOUT_MS: intIn(
+    100,
+    600_000,
+  )({
     default: 15_000,
     desc: 'A Realtime socket silent this long during a response is treated as dead and reconnected',
   }),
-  API_RATE_LIMIT_PER_MIN: positiveNum({ default: 600, desc: 'Requests per minute per API token (or IP) on /api' }),
-  LOCAL_REALTIME_PORT: num({ default: 0, desc: 'Port of the in-process local Realtime server (0 = any)' }),
+  API_RATE_LIMIT_PER_MIN: intIn(
+    1,
+    1_000_000_000,
+  )({
+    default: 600,
+    desc: 'Requests per minute per API token (or IP) on /api',
+  }),
+  LOCAL_REALTIME_PORT: intIn(0, 65535)({ default: 0, desc: 'Port of the in-process local Realtime server (0 = any)' }),
+  URL_SIGNING_SECRET: signingSecret({
+    default: '',
+    desc: 'HMAC key of signed recording URLs (default: random per process; URLs then die with a restart)',
+  }),
+  TRUST_PROXY: trustProxy({ default: false, desc: "Express's trust proxy: true/false, hop count, IP/CIDR list" }),
+  PUBLIC_RATE_LIMIT_PER_MIN: intIn(
+    1,
+    1_000_000_000,
+  )({
+    default: 1200,
+    desc: 'Requests per minute per client IP on /health, the dashboard, the API docs and unknown paths',
+  }),
+  WEBHOOK_RATE_LIMIT_PER_MIN: intIn(
+    1,
+    1_000_000_000,
+  )({
+    default: 6000,
+    desc: 'Requests per minute per client IP on /twilio/* (and, counted apart, /streams upgrades)',
+  }),
+  SSE_MAX_CLIENTS: intIn(1, 100_000)({ default: 100, desc: 'Open /api/status streams in total' }),
+  SSE_MAX_CLIENTS_PER_TOKEN: intIn(1, 100_000)({ default: 20, desc: 'Open /api/status streams per token (or IP)' }),
+  HTTP_HEADERS_TIMEOUT_MS: intIn(100, 600_000)({ default: 10_000, desc: 'Time a client has to send request headers' }),
+  HTTP_REQUEST_TIMEOUT_MS: intIn(
+    100,
+    3_600_000,
+  )({ default: 30_000, desc: 'Time a client has to send a whole request' }),
+  HTTP_KEEPALIVE_TIMEOUT_MS: intIn(100, 3_600_000)({ default: 5000, desc: 'Idle time of a kept-alive connection' }),
+  HEALTH_CACHE_MS: intIn(0, 60_000)({ default: 1000, desc: 'How long /health reuses its database and disk probes' }),
 };
 
 export interface Config {
@@ -124,8 +330,13 @@ export interface Config {
     readonly phoneNumber: string;
     /** True when webhooks and the stream handshake must carry a valid X-Twilio-Signature. */
     readonly validateSignatures: boolean;
+    /** True when TWILIO_SIGNATURE_VALIDATION=false switched the checks off explicitly. */
+    readonly signatureValidationDisabled: boolean;
     /** REST API base URL override ('' = api.twilio.com). */
     readonly apiBaseUrl: string;
+    /** Key of the per-call single-use stream tokens ('' = random per process). */
+    readonly streamTokenSecret: string;
+    readonly streamTokenTtlMs: number;
   };
   readonly openai: {
     readonly apiKey: string;
@@ -173,6 +384,21 @@ export interface Config {
   readonly shutdownGraceMs: number;
   readonly ai: { readonly connectTimeoutMs: number; readonly idleTimeoutMs: number; readonly keepaliveMs: number };
   readonly api: { readonly rateLimitPerMin: number };
+  /** HTTP hardening: proxies, rate limits of the unauthenticated surfaces, SSE caps, timeouts. */
+  readonly http: {
+    /** Express's `trust proxy` (false: X-Forwarded-* are ignored). */
+    readonly trustProxy: boolean | number | readonly string[];
+    /** HMAC key of signed recording URLs. */
+    readonly urlSigningSecret: string;
+    readonly publicRateLimitPerMin: number;
+    readonly webhookRateLimitPerMin: number;
+    readonly sseMaxClients: number;
+    readonly sseMaxClientsPerToken: number;
+    readonly headersTimeoutMs: number;
+    readonly requestTimeoutMs: number;
+    readonly keepAliveTimeoutMs: number;
+    readonly healthCacheMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -182,42 +408,91 @@ export class ConfigError extends Error {
   }
 }
 
-/** Reads and checks the environment. Throws ConfigError listing every bad variable. */
+type Env = CleanedEnv<typeof SPEC>;
+
+/**
+ * Rules that keep production from starting insecure (NODE_ENV=production): an open API, a public
+ * URL Twilio cannot reach over TLS, an implausible Twilio auth token, or the local test AI server
+ * answering real callers. One message per problem; variables that failed to parse are skipped (they
+ * are reported already).
+ */
+function productionProblems(env: Env, valid: (...names: (keyof typeof SPEC)[]) => boolean): string[] {
+  const problems: string[] = [];
+  if (valid('API_TOKENS') && env.API_TOKENS.length === 0) {
+    problems.push(
+      'API_TOKENS: is required in production (without it /api, call data and recordings are open to anyone)',
+    );
+  }
+  if (valid('PUBLIC_URL')) {
+    if (!env.PUBLIC_URL) {
+      problems.push(
+        'PUBLIC_URL: must be set in production to the https:// URL Twilio calls (e.g. https://calls.example.com)',
+      );
+    } else if (!/^https:\/\//i.test(env.PUBLIC_URL)) {
+      problems.push(
+        `PUBLIC_URL: must be https:// in production (Twilio sends call data to it); got "${env.PUBLIC_URL}"`,
+      );
+    }
+  }
+  if (valid('TWILIO_AUTH_TOKEN', 'TWILIO_SIGNATURE_VALIDATION')) {
+    const token = env.TWILIO_AUTH_TOKEN.trim();
+    if (!token && env.TWILIO_SIGNATURE_VALIDATION) {
+      problems.push(
+        'TWILIO_AUTH_TOKEN: is required in production to check Twilio signatures (set TWILIO_SIGNATURE_VALIDATION=false to run without them)',
+      );
+    } else if (token && !TWILIO_AUTH_TOKEN_PATTERN.test(token)) {
+      // Never echo the value: it is a secret.
+      problems.push(
+        `TWILIO_AUTH_TOKEN: does not look like a Twilio auth token (32 hexadecimal characters; this one has ${token.length} characters${/^[0-9a-f]*$/i.test(token) ? '' : ', not all hexadecimal'})`,
+      );
+    }
+  }
+  if (
+    valid('OPENAI_API_KEY', 'OPENAI_REALTIME_URL', 'ALLOW_LOCAL_AI_IN_PRODUCTION') &&
+    !env.OPENAI_API_KEY.trim() &&
+    env.OPENAI_REALTIME_URL === DEFAULT_REALTIME_URL &&
+    !env.ALLOW_LOCAL_AI_IN_PRODUCTION
+  ) {
+    problems.push(
+      'OPENAI_API_KEY: is required in production (without it the local test AI server answers real callers; set ALLOW_LOCAL_AI_IN_PRODUCTION=true to allow that)',
+    );
+  }
+  return problems;
+}
+
+/** Reads and checks the environment. Throws one ConfigError listing every bad variable. */
 export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config {
   const problems: string[] = [];
+  const failed = new Set<string>();
   const env = cleanEnv(environment, SPEC, {
     reporter: ({ errors }) => {
       for (const [name, error] of Object.entries(errors)) {
         const err = error as Error;
+        failed.add(name);
         problems.push(`${name}: ${err.message || 'is invalid'}`);
       }
     },
   });
-  if (problems.length) throw new ConfigError(problems);
+  /** True when every named variable parsed (a failed one cannot be read from `env`). */
+  const valid = (...names: (keyof typeof SPEC)[]): boolean => names.every((n) => !failed.has(n));
 
-  const publicUrl = (env.PUBLIC_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, '');
-  if (env.NODE_ENV === 'production' && env.TWILIO_SIGNATURE_VALIDATION && !env.TWILIO_AUTH_TOKEN) {
+  if (valid('AI_RECONNECT_BASE_MS', 'AI_RECONNECT_MAX_MS') && env.AI_RECONNECT_MAX_MS < env.AI_RECONNECT_BASE_MS) {
     problems.push(
-      'TWILIO_AUTH_TOKEN: is required in production to check Twilio signatures (set TWILIO_SIGNATURE_VALIDATION=false to run without them)',
+      `AI_RECONNECT_MAX_MS: must be at least AI_RECONNECT_BASE_MS (${env.AI_RECONNECT_BASE_MS}); got ${env.AI_RECONNECT_MAX_MS}`,
     );
   }
-  if (env.AI_RECONNECT_ATTEMPTS < 0 || !Number.isInteger(env.AI_RECONNECT_ATTEMPTS)) {
-    problems.push('AI_RECONNECT_ATTEMPTS: must be a whole number >= 0');
+  if (
+    valid('HTTP_HEADERS_TIMEOUT_MS', 'HTTP_REQUEST_TIMEOUT_MS') &&
+    env.HTTP_HEADERS_TIMEOUT_MS > env.HTTP_REQUEST_TIMEOUT_MS
+  ) {
+    problems.push(
+      `HTTP_HEADERS_TIMEOUT_MS: must not be more than HTTP_REQUEST_TIMEOUT_MS (${env.HTTP_REQUEST_TIMEOUT_MS}); got ${env.HTTP_HEADERS_TIMEOUT_MS}`,
+    );
   }
-  if (env.VAD_THRESHOLD < 0 || env.VAD_THRESHOLD > 1) problems.push('VAD_THRESHOLD: must be between 0 and 1');
-  if (env.MAX_CONCURRENT_CALLS < 1) problems.push('MAX_CONCURRENT_CALLS: must be at least 1');
-  if (env.TRANSFER_NUMBER && !/^(\+[1-9]\d{1,14}|sip:\S{3,200})$/.test(env.TRANSFER_NUMBER)) {
-    problems.push('TRANSFER_NUMBER: must be an E.164 number (+15551234567) or a sip: URI');
-  }
-  if (env.TOOL_TIMEOUT_MS < 100 || env.TOOL_TIMEOUT_MS > 60_000) problems.push('TOOL_TIMEOUT_MS: must be 100..60000');
-  if (env.TWILIO_API_BASE_URL && !/^https?:\/\/[^\s/]+/.test(env.TWILIO_API_BASE_URL)) {
-    problems.push('TWILIO_API_BASE_URL: must be an http(s) URL');
-  }
-  if (env.AI_CONNECT_TIMEOUT_MS <= 0) problems.push('AI_CONNECT_TIMEOUT_MS: must be greater than 0');
-  if (env.AI_IDLE_TIMEOUT_MS <= 0) problems.push('AI_IDLE_TIMEOUT_MS: must be greater than 0');
-  if (env.API_RATE_LIMIT_PER_MIN < 1) problems.push('API_RATE_LIMIT_PER_MIN: must be at least 1');
+  if (valid('NODE_ENV') && env.NODE_ENV === 'production') problems.push(...productionProblems(env, valid));
   if (problems.length) throw new ConfigError(problems);
 
+  const publicUrl = (env.PUBLIC_URL || `http://localhost:${env.PORT}`).replace(/\/+$/, '');
   const useLocalServer = !env.OPENAI_API_KEY && env.OPENAI_REALTIME_URL === DEFAULT_REALTIME_URL;
   const vad =
     env.VAD_TYPE === 'semantic_vad'
@@ -244,7 +519,10 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       authToken: env.TWILIO_AUTH_TOKEN,
       phoneNumber: env.TWILIO_PHONE_NUMBER,
       validateSignatures: env.TWILIO_SIGNATURE_VALIDATION && Boolean(env.TWILIO_AUTH_TOKEN),
+      signatureValidationDisabled: !env.TWILIO_SIGNATURE_VALIDATION,
       apiBaseUrl: env.TWILIO_API_BASE_URL,
+      streamTokenSecret: env.STREAM_TOKEN_SECRET,
+      streamTokenTtlMs: env.STREAM_TOKEN_TTL_MS,
     },
     openai: {
       apiKey: env.OPENAI_API_KEY,
@@ -288,7 +566,70 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       keepaliveMs: env.AI_KEEPALIVE_MS,
     },
     api: { rateLimitPerMin: env.API_RATE_LIMIT_PER_MIN },
+    http: {
+      trustProxy: env.TRUST_PROXY,
+      urlSigningSecret: env.URL_SIGNING_SECRET || randomBytes(32).toString('hex'),
+      publicRateLimitPerMin: env.PUBLIC_RATE_LIMIT_PER_MIN,
+      webhookRateLimitPerMin: env.WEBHOOK_RATE_LIMIT_PER_MIN,
+      sseMaxClients: env.SSE_MAX_CLIENTS,
+      sseMaxClientsPerToken: env.SSE_MAX_CLIENTS_PER_TOKEN,
+      headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: env.HTTP_REQUEST_TIMEOUT_MS,
+      keepAliveTimeoutMs: env.HTTP_KEEPALIVE_TIMEOUT_MS,
+      healthCacheMs: env.HEALTH_CACHE_MS,
+    },
   });
+}
+
+/**
+ * What is insecure about this configuration, one log line each, for every start: switched-off
+ * signature checks, unencrypted upstream URLs, PII in the logs, the local AI in production; outside
+ * production, one summary line naming every protection that is off ("protections off: ...").
+ * Pure: the caller (main.ts) logs them with logger.warn.
+ */
+export function securityWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  if (config.twilio.signatureValidationDisabled) {
+    warnings.push(
+      'SECURITY: TWILIO_SIGNATURE_VALIDATION=false: Twilio webhooks and media streams are accepted without a signature check; anyone who finds the URL can start calls and feed them audio',
+    );
+  }
+  if (/^ws:\/\//i.test(config.openai.realtimeUrl)) {
+    warnings.push(
+      `SECURITY: OPENAI_REALTIME_URL is unencrypted ws:// (${hostOf(config.openai.realtimeUrl)}): call audio, transcripts and the API key cross the network in clear`,
+    );
+  }
+  if (/^http:\/\//i.test(config.twilio.apiBaseUrl)) {
+    warnings.push(
+      `SECURITY: TWILIO_API_BASE_URL is unencrypted http:// (${hostOf(config.twilio.apiBaseUrl)}): Twilio credentials, phone numbers and SMS text cross the network in clear`,
+    );
+  }
+  if (config.logPii)
+    warnings.push('SECURITY: LOG_PII=true: phone numbers, transcripts and tool arguments are written to the logs');
+  if (config.env === 'production' && config.openai.useLocalServer) {
+    warnings.push(
+      'SECURITY: ALLOW_LOCAL_AI_IN_PRODUCTION=true: calls are answered by the local test AI server, not OpenAI',
+    );
+  }
+  if (config.env !== 'production') {
+    const off: string[] = [];
+    if (config.apiTokens.length === 0) off.push('API open (no API_TOKENS)');
+    if (!config.twilio.validateSignatures && !config.twilio.signatureValidationDisabled) {
+      off.push('Twilio signatures not checked (no TWILIO_AUTH_TOKEN)');
+    }
+    if (config.openai.useLocalServer) off.push('local AI server (no OPENAI_API_KEY)');
+    if (/^http:\/\//i.test(config.publicUrl)) off.push(`no TLS on PUBLIC_URL (${config.publicUrl})`);
+    if (off.length) warnings.push(`protections off: ${off.join(', ')}`);
+  }
+  return warnings;
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return 'bad URL';
+  }
 }
 
 /** Builds a Config for tests: defaults plus overrides given as environment variables. */

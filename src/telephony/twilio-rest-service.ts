@@ -108,7 +108,9 @@ export class TwilioRestService {
       const e = err as { status?: number; code?: number | string; message?: string };
       const httpStatus = typeof e.status === 'number' ? e.status : null;
       const twilioCode = typeof e.code === 'number' ? e.code : null;
-      this.log.warn('Twilio API request failed', { what, httpStatus, twilioCode, error: e.message });
+      // Twilio's error text names phone numbers and message bodies: logged under a PII field
+      // (masked unless LOG_PII=true).
+      this.log.warn('Twilio API request failed', { what, httpStatus, twilioCode, twilioError: e.message });
       throw new TwilioRestError(`Twilio ${what} failed: ${e.message ?? 'unknown error'}`, httpStatus, twilioCode);
     }
   }

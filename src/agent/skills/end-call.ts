@@ -15,7 +15,8 @@ export const endCallSkill = defineSkill<{ reason?: string }>({
   },
   handler(args, ctx) {
     ctx.call.hangUp();
-    ctx.logger.info('agent ends the call', { reason: args.reason ?? null });
+    // The model's own words about the caller: PII (masked in the logs unless LOG_PII=true).
+    ctx.logger.info('agent ends the call', { endCallReason: args.reason ?? null });
     return { ok: true, message: 'The call will end after your goodbye.' };
   },
 });
