@@ -8,14 +8,19 @@
  * what is left of the grace period.
  */
 import 'dotenv/config';
-import { ConfigError, loadConfig, type Config } from './config';
+import { ConfigError, loadConfig, securityWarnings, type Config } from './config';
 import { applyPendingMigrations } from './db/migrations';
 import { createApp } from './app';
+import { createLogger } from './logging/logger';
 
 async function main(): Promise<void> {
   const config: Config = loadConfig();
+  const logger = createLogger({ level: config.logLevel, json: config.env === 'production', pii: config.logPii });
+  // Every start says what is insecure about this configuration (switched-off checks, ws:// or
+  // http:// upstreams; in development, which protections are off).
+  for (const warning of securityWarnings(config)) logger.warn(warning);
   const applied = await applyPendingMigrations(config.databaseUrl);
-  const sb = await createApp(config);
+  const sb = await createApp(config, { logger });
   if (applied.length) sb.logger.info('database migrations applied', { migrations: applied });
   const port = await sb.listen();
   sb.logger.info('switchboard listening', { port, publicUrl: config.publicUrl, env: config.env });
