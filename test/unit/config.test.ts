@@ -1,5 +1,14 @@
 import { ConfigError, loadConfig, DEFAULT_REALTIME_URL } from '../../src/config';
 
+/** Production with every protection on: loads without a problem. */
+const SECURE_PRODUCTION = {
+  NODE_ENV: 'production',
+  API_TOKENS: 'prod-api-token-0123456789',
+  PUBLIC_URL: 'https://calls.example.com',
+  TWILIO_AUTH_TOKEN: '0123456789abcdef0123456789ABCDEF',
+  OPENAI_API_KEY: 'sk-test-key',
+};
+
 function problemsOf(env: Record<string, string>): string[] {
   try {
     loadConfig(env);
@@ -48,9 +57,12 @@ describe('configuration', () => {
   });
 
   it('refuses to start in production without a Twilio auth token unless signature checks are switched off', () => {
-    expect(problemsOf({ NODE_ENV: 'production' })).toEqual([expect.stringMatching(/^TWILIO_AUTH_TOKEN:/)]);
-    expect(problemsOf({ NODE_ENV: 'production', TWILIO_SIGNATURE_VALIDATION: 'false' })).toEqual([]);
-    expect(loadConfig({ NODE_ENV: 'production', TWILIO_AUTH_TOKEN: 'secret' }).twilio.validateSignatures).toBe(true);
+    const problems = problemsOf({ ...SECURE_PRODUCTION, TWILIO_AUTH_TOKEN: '' });
+    expect(problems).toEqual([expect.stringMatching(/^TWILIO_AUTH_TOKEN: is required/)]);
+    expect(problemsOf({ ...SECURE_PRODUCTION, TWILIO_AUTH_TOKEN: '', TWILIO_SIGNATURE_VALIDATION: 'false' })).toEqual(
+      [],
+    );
+    expect(loadConfig(SECURE_PRODUCTION).twilio.validateSignatures).toBe(true);
   });
 
   it('uses the real OpenAI endpoint when an API key is set, and a custom endpoint when a URL is set', () => {
@@ -66,5 +78,214 @@ describe('configuration', () => {
     });
     expect(c.apiTokens).toEqual(['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb']);
     expect(c.agent.vad).toEqual({ type: 'semantic_vad', eagerness: 'high' });
+  });
+});
+
+/** The names of the variables a ConfigError's problems are about ("NAME: message"). */
+function namesIn(problems: string[]): string[] {
+  return problems.map((p) => p.slice(0, p.indexOf(':')));
+}
+
+describe('configuration errors: every bad variable in one message (issue 11.4)', () => {
+  const cases: Array<[string, Record<string, string>, string[]]> = [
+    [
+      'parse errors and range errors together',
+      { PORT: 'abc', API_TOKENS: 'short', OPENAI_AUDIO_FORMAT: 'mp3', VAD_THRESHOLD: '2' },
+      ['PORT', 'API_TOKENS', 'OPENAI_AUDIO_FORMAT', 'VAD_THRESHOLD'],
+    ],
+    [
+      'a range error beside a parse error',
+      { MAX_CONCURRENT_CALLS: '-1', SHUTDOWN_GRACE_MS: 'soon' },
+      ['MAX_CONCURRENT_CALLS', 'SHUTDOWN_GRACE_MS'],
+    ],
+    ['a negative silence', { VAD_SILENCE_MS: '-5' }, ['VAD_SILENCE_MS']],
+    [
+      'every numeric variable out of its range at once',
+      {
+        PORT: '70000',
+        LOCAL_REALTIME_PORT: '-1',
+        VAD_THRESHOLD: '1.5',
+        VAD_SILENCE_MS: '-5',
+        VAD_PREFIX_PADDING_MS: 'abc',
+        TOOL_TIMEOUT_MS: '50',
+        AI_RECONNECT_ATTEMPTS: '1.5',
+        AI_RECONNECT_BASE_MS: '0',
+        AI_RECONNECT_MAX_MS: '-1',
+        AI_SESSION_MAX_MS: '99999999',
+        AI_CONNECT_TIMEOUT_MS: '0',
+        AI_IDLE_TIMEOUT_MS: '-3',
+        AI_KEEPALIVE_MS: '5',
+        PRICE_AUDIO_INPUT_PER_MTOK: '-1',
+        PRICE_AUDIO_OUTPUT_PER_MTOK: 'x',
+        PRICE_TEXT_INPUT_PER_MTOK: '-0.1',
+        PRICE_TEXT_OUTPUT_PER_MTOK: '1e9',
+        PRICE_CACHED_INPUT_PER_MTOK: '',
+        MAX_CONCURRENT_CALLS: '0',
+        SHUTDOWN_GRACE_MS: '-1',
+        API_RATE_LIMIT_PER_MIN: '0',
+      },
+      [
+        'PORT',
+        'LOCAL_REALTIME_PORT',
+        'VAD_THRESHOLD',
+        'VAD_SILENCE_MS',
+        'VAD_PREFIX_PADDING_MS',
+        'TOOL_TIMEOUT_MS',
+        'AI_RECONNECT_ATTEMPTS',
+        'AI_RECONNECT_BASE_MS',
+        'AI_RECONNECT_MAX_MS',
+        'AI_SESSION_MAX_MS',
+        'AI_CONNECT_TIMEOUT_MS',
+        'AI_IDLE_TIMEOUT_MS',
+        'AI_KEEPALIVE_MS',
+        'PRICE_AUDIO_INPUT_PER_MTOK',
+        'PRICE_AUDIO_OUTPUT_PER_MTOK',
+        'PRICE_TEXT_INPUT_PER_MTOK',
+        'PRICE_TEXT_OUTPUT_PER_MTOK',
+        'PRICE_CACHED_INPUT_PER_MTOK',
+        'MAX_CONCURRENT_CALLS',
+        'SHUTDOWN_GRACE_MS',
+        'API_RATE_LIMIT_PER_MIN',
+      ],
+    ],
+    [
+      'bad strings and URLs with bad numbers',
+      {
+        TRANSFER_NUMBER: '555-1234',
+        TWILIO_API_BASE_URL: 'api.twilio.com',
+        PUBLIC_URL: 'localhost:3603',
+        AI_RECONNECT_ATTEMPTS: '-1',
+        VAD_TYPE: 'loud',
+      },
+      ['TRANSFER_NUMBER', 'TWILIO_API_BASE_URL', 'PUBLIC_URL', 'AI_RECONNECT_ATTEMPTS', 'VAD_TYPE'],
+    ],
+    [
+      'production rules beside parse errors',
+      { NODE_ENV: 'production', PORT: 'abc', VAD_THRESHOLD: '2' },
+      ['PORT', 'VAD_THRESHOLD', 'API_TOKENS', 'PUBLIC_URL', 'TWILIO_AUTH_TOKEN', 'OPENAI_API_KEY'],
+    ],
+    [
+      'reconnect ceiling below its base',
+      { AI_RECONNECT_BASE_MS: '2000', AI_RECONNECT_MAX_MS: '1000' },
+      ['AI_RECONNECT_MAX_MS'],
+    ],
+  ];
+
+  it.each(cases)('%s: one ConfigError names each bad variable once', (_label, env, names) => {
+    let error: unknown;
+    try {
+      loadConfig(env);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems;
+    expect(namesIn(problems).sort()).toEqual([...names].sort());
+    // The message shows them all, one line each.
+    for (const name of names) expect((error as ConfigError).message).toContain(`  - ${name}: `);
+  });
+
+  it('accepts the edges of every range', () => {
+    const c = loadConfig({
+      PORT: '65535',
+      VAD_THRESHOLD: '0',
+      VAD_SILENCE_MS: '0',
+      AI_KEEPALIVE_MS: '0',
+      SHUTDOWN_GRACE_MS: '0',
+      AI_RECONNECT_ATTEMPTS: '0',
+      MAX_CONCURRENT_CALLS: '1',
+      TOOL_TIMEOUT_MS: '60000',
+      PRICE_CACHED_INPUT_PER_MTOK: '0',
+    });
+    expect(c.port).toBe(65535);
+    expect(c.agent.vad).toMatchObject({ threshold: 0, silenceMs: 0 });
+    expect(c.ai.keepaliveMs).toBe(0);
+    expect(loadConfig({ VAD_THRESHOLD: '1' }).agent.vad).toMatchObject({ threshold: 1 });
+  });
+});
+
+describe('PUBLIC_URL (issue 11.3)', () => {
+  it.each([
+    'localhost:3603',
+    'calls.example.com',
+    'ftp://calls.example.com',
+    'ws://calls.example.com',
+    'https://calls.example.com/?x=1',
+    'https://calls.example.com?',
+    'https://calls.example.com/#top',
+    'https://user:pw@calls.example.com',
+    'http://',
+    'https:// calls.example.com',
+  ])('refuses %j with a PUBLIC_URL message', (value) => {
+    const problems = problemsOf({ PUBLIC_URL: value });
+    expect(namesIn(problems)).toEqual(['PUBLIC_URL']);
+    expect(problems[0]).not.toContain('pw@');
+  });
+
+  it.each([
+    ['http://localhost:3603', 'http://localhost:3603'],
+    ['https://calls.example.com/switchboard/', 'https://calls.example.com/switchboard'],
+    ['http://127.0.0.1:8080', 'http://127.0.0.1:8080'],
+    ['HTTPS://Calls.Example.com', 'HTTPS://Calls.Example.com'],
+  ])('accepts %j', (value, expected) => {
+    expect(loadConfig({ PUBLIC_URL: value }).publicUrl).toBe(expected);
+  });
+
+  it('treats an empty PUBLIC_URL (PUBLIC_URL= in .env) as unset', () => {
+    expect(loadConfig({ PUBLIC_URL: '', PORT: '3608' }).publicUrl).toBe('http://localhost:3608');
+  });
+});
+
+describe('production refuses to start insecure (issue 10.3)', () => {
+  it('starts with every protection on', () => {
+    const c = loadConfig(SECURE_PRODUCTION);
+    expect(c.env).toBe('production');
+    expect(c.openai.useLocalServer).toBe(false);
+  });
+
+  it('names every problem of a bare production start at once, one line each', () => {
+    const problems = problemsOf({ NODE_ENV: 'production' });
+    expect(namesIn(problems)).toEqual(['API_TOKENS', 'PUBLIC_URL', 'TWILIO_AUTH_TOKEN', 'OPENAI_API_KEY']);
+    expect(problems.find((p) => p.startsWith('OPENAI_API_KEY'))).toContain('ALLOW_LOCAL_AI_IN_PRODUCTION=true');
+  });
+
+  it.each<[string, Record<string, string>, string, RegExp]>([
+    ['no API token', { API_TOKENS: '' }, 'API_TOKENS', /required in production/],
+    ['a plain-http public URL', { PUBLIC_URL: 'http://calls.example.com' }, 'PUBLIC_URL', /https:\/\/ in production/],
+    ['no public URL', { PUBLIC_URL: '' }, 'PUBLIC_URL', /must be set in production/],
+    ['a short auth token', { TWILIO_AUTH_TOKEN: 'secret' }, 'TWILIO_AUTH_TOKEN', /32 hexadecimal/],
+    [
+      'a 31-digit auth token',
+      { TWILIO_AUTH_TOKEN: '0123456789abcdef0123456789abcde' },
+      'TWILIO_AUTH_TOKEN',
+      /31 characters/,
+    ],
+    [
+      'a non-hex auth token',
+      { TWILIO_AUTH_TOKEN: 'crash-test-twilio-token-00000001' },
+      'TWILIO_AUTH_TOKEN',
+      /not all hex/,
+    ],
+    ['no OpenAI key (the local AI would answer)', { OPENAI_API_KEY: '' }, 'OPENAI_API_KEY', /local test AI/],
+  ])('refuses %s', (_label, change, name, message) => {
+    const problems = problemsOf({ ...SECURE_PRODUCTION, ...change });
+    expect(namesIn(problems)).toEqual([name]);
+    expect(problems[0]).toMatch(message);
+    // A secret is never echoed back.
+    if (change.TWILIO_AUTH_TOKEN) expect(problems[0]).not.toContain(change.TWILIO_AUTH_TOKEN);
+  });
+
+  it('lets the local AI answer in production only when ALLOW_LOCAL_AI_IN_PRODUCTION=true says so', () => {
+    const c = loadConfig({ ...SECURE_PRODUCTION, OPENAI_API_KEY: '', ALLOW_LOCAL_AI_IN_PRODUCTION: 'true' });
+    expect(c.openai.useLocalServer).toBe(true);
+    // Another Realtime endpoint without a key is not the local server: allowed.
+    expect(
+      problemsOf({ ...SECURE_PRODUCTION, OPENAI_API_KEY: '', OPENAI_REALTIME_URL: 'wss://realtime.example.com/v1' }),
+    ).toEqual([]);
+  });
+
+  it('applies none of the production rules in development or test', () => {
+    expect(problemsOf({ NODE_ENV: 'development', TWILIO_AUTH_TOKEN: 'secret' })).toEqual([]);
+    expect(problemsOf({ NODE_ENV: 'test' })).toEqual([]);
   });
 });
