@@ -12,6 +12,16 @@
  * transaction survives the process being killed (kill -9), so anything a client was shown survives a
  * crash. A transcript still queued (at most `flushIntervalMs`, 200 ms by default) was shown to nobody
  * and is the only thing a crash can lose.
+ *
+ * The queue is bounded, and one bad row cannot hold the others back:
+ * - A batch the database refuses for a permanent reason (a row violates a constraint or is invalid)
+ *   is split in halves until the bad rows are alone: every other row is written, each bad row goes
+ *   at once to the dead letter (src/db/dead-letter.ts; JSON lines next to the SQLite file).
+ * - A transient failure (database locked or busy, ...) keeps the rows queued and retries them with
+ *   backoff; a row still unwritten `maxPendingAgeMs` (5 min) after it was queued goes to the dead
+ *   letter, and so do the oldest rows when more than `maxPendingRows` (50,000) are waiting.
+ * - close() writes what it could not flush to the dead letter and returns (and logs) the counts.
+ * `npm run db:reimport` puts dead-lettered rows back into the database.
  */
 import type { Analytics, Call, Recording } from '../generated/prisma/client';
 import type { EventBus, LiveCallStats } from '../events/event-bus';
@@ -24,6 +34,8 @@ import type {
   NewRecording,
   NewTranscript,
 } from '../db/call-repository';
+import { DeadLetterStore, type DeadLetterEntry, type DeadLetterReason } from '../db/dead-letter';
+import { describeWriteError, isPermanentWriteError } from '../db/write-errors';
 import { canTransition, FINAL_STATUSES, isFinalStatus, type CallStatus, type EndReason } from './call-status';
 
 const RECENT_EVENTS_KEPT_MS = 10 * 60 * 1000;
@@ -68,6 +80,49 @@ export interface CallManagerOptions {
   maxWriteAttempts?: number;
   /** Called with the duration of every batched write (metrics). */
   onWrite?: (ms: number) => void;
+  /** Most rows kept waiting for the database (queued + being written); the oldest beyond go to the dead letter. */
+  maxPendingRows?: number;
+  /** A row still unwritten this long after it was queued goes to the dead letter (transient failures). */
+  maxPendingAgeMs?: number;
+  /** Longest wait between two attempts of a failing batch (the backoff starts at 1 s and doubles). */
+  maxRetryDelayMs?: number;
+  /** /health turns degraded when the queue holds more than this share of maxPendingRows. */
+  queueWarnRatio?: number;
+  /** Folder of the dead-letter files (see deadLetterDirFor); without it rows that cannot be written are lost (counted as dropped). */
+  deadLetterDir?: string;
+}
+
+export const DEFAULT_MAX_PENDING_ROWS = 50_000;
+export const DEFAULT_MAX_PENDING_AGE_MS = 5 * 60 * 1000;
+
+/** What close() could not write to the database. */
+export interface CloseReport {
+  /** Rows still queued at close (after a last flush). */
+  rowsLeft: number;
+  /** Rows written to the dead letter during close(). */
+  deadLettered: number;
+  /** Rows lost during close() (no dead letter, or its file could not be written). */
+  dropped: number;
+  /** Since start. */
+  deadLetteredTotal: number;
+  droppedTotal: number;
+}
+
+/** The write queue's state (for /health and /metrics). */
+export interface WriteQueueState {
+  rows: number;
+  maxRows: number;
+  maxAgeMs: number;
+  oldestAgeMs: number;
+  deadLetteredTotal: number;
+  droppedTotal: number;
+  deadLetterDir: string | undefined;
+}
+
+interface Pending {
+  table: 'transcript' | 'event';
+  row: NewTranscript | NewCallEvent;
+  queuedAt: number;
 }
 
 export class CallManager {
@@ -77,8 +132,19 @@ export class CallManager {
   private readonly active = new Map<string, Call>();
   private readonly bySid = new Map<string, string>();
   private readonly ending = new Map<string, Promise<Call>>();
-  private transcripts: NewTranscript[] = [];
-  private events: NewCallEvent[] = [];
+  /** Rows waiting for the database, oldest first. */
+  private queue: Pending[] = [];
+  /** Rows of the batch being written now. */
+  private inFlight = 0;
+  private consecutiveFailures = 0;
+  /** No flush on queue length before this time (backoff after a failed batch). */
+  private retryNotBefore = 0;
+  private lastWriteError: string | undefined;
+  private readonly deadLetter: DeadLetterStore | undefined;
+  private readonly maxPendingRows: number;
+  private readonly maxPendingAgeMs: number;
+  private readonly maxRetryDelayMs: number;
+  private readonly queueWarnRatio: number;
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private readonly flushIntervalMs: number;
@@ -94,6 +160,12 @@ export class CallManager {
     rowsWritten: 0,
     lastWriteMs: 0,
     transcriptsAcknowledged: 0,
+    /** Rows the database refused for good (constraint, invalid data), isolated from their batch. */
+    rowsRejected: 0,
+    /** Rows written to the dead-letter file since start. */
+    rowsDeadLettered: 0,
+    /** Rows lost: no dead letter configured, or its file could not be written. */
+    rowsDropped: 0,
   };
   /** Date.now() of the last committed batch / of the last write that failed after every retry. */
   lastWriteOkAt = 0;
@@ -108,6 +180,22 @@ export class CallManager {
     this.maxQueuedRows = options.maxQueuedRows ?? 500;
     this.maxWriteAttempts = options.maxWriteAttempts ?? 8;
     this.onWrite = options.onWrite;
+    this.maxPendingRows = Math.max(1, options.maxPendingRows ?? DEFAULT_MAX_PENDING_ROWS);
+    this.maxPendingAgeMs = options.maxPendingAgeMs ?? DEFAULT_MAX_PENDING_AGE_MS;
+    this.maxRetryDelayMs = options.maxRetryDelayMs ?? 8000;
+    this.queueWarnRatio = options.queueWarnRatio ?? 0.8;
+    this.deadLetter = options.deadLetterDir
+      ? new DeadLetterStore(options.deadLetterDir, {
+          onWritten: (rows, file) => {
+            this.stats.rowsDeadLettered += rows;
+            this.log.warn('rows written to the dead letter (npm run db:reimport puts them back)', { rows, file });
+          },
+          onFailed: (rows, err, file) => {
+            this.stats.rowsDropped += rows;
+            this.log.error('dead-letter file could not be written: rows lost', { rows, file, error: err.message });
+          },
+        })
+      : undefined;
   }
 
   /** Creates a call, or returns the existing one when Twilio repeats a webhook for the same CallSid. */
@@ -217,8 +305,7 @@ export class CallManager {
       itemId: t.itemId ?? null,
     };
     // Published once committed (see flush): what a client sees is on disk.
-    this.transcripts.push(row);
-    this.scheduleFlush();
+    this.enqueue({ table: 'transcript', row, queuedAt: Date.now() });
   }
 
   /** Publishes transcripts whose batch has committed (acknowledged). */
@@ -242,9 +329,43 @@ export class CallManager {
     }
   }
 
-  /** Rows queued and not yet committed (for /health and tests). */
+  /** Rows queued and not yet committed, the batch being written included (for /health and tests). */
   get queuedRows(): number {
-    return this.transcripts.length + this.events.length;
+    return this.queue.length + this.inFlight;
+  }
+
+  /** The write queue's depth, bounds and dead-letter totals (for /health and /metrics). */
+  writeQueueState(): WriteQueueState {
+    return {
+      rows: this.queuedRows,
+      maxRows: this.maxPendingRows,
+      maxAgeMs: this.maxPendingAgeMs,
+      oldestAgeMs: this.queue.length > 0 ? Math.max(0, Date.now() - this.queue[0].queuedAt) : 0,
+      deadLetteredTotal: this.stats.rowsDeadLettered,
+      droppedTotal: this.stats.rowsDropped,
+      deadLetterDir: this.deadLetter?.dir,
+    };
+  }
+
+  /**
+   * /health check of the write queue: not ok once rows went to the dead letter (or were lost) since
+   * start, or while the queue holds more than `queueWarnRatio` of its bound.
+   */
+  writeQueueCheck(): { ok: boolean; detail?: string } {
+    const q = this.writeQueueState();
+    const problems: string[] = [];
+    if (q.rows > q.maxRows * this.queueWarnRatio) {
+      problems.push(
+        `${q.rows} rows waiting for the database (${Math.round((100 * q.rows) / q.maxRows)}% of the ${q.maxRows}-row bound)`,
+      );
+    }
+    if (q.deadLetteredTotal > 0) {
+      problems.push(
+        `${q.deadLetteredTotal} rows written to the dead letter since start (${q.deadLetterDir}; npm run db:reimport)`,
+      );
+    }
+    if (q.droppedTotal > 0) problems.push(`${q.droppedTotal} rows lost since start (dead letter unavailable)`);
+    return problems.length > 0 ? { ok: false, detail: problems.join('; ') } : { ok: true };
   }
 
   /** Queues a timeline event (status change, reconnect, error, DTMF, barge-in...). */
@@ -355,53 +476,203 @@ export class CallManager {
     );
   }
 
-  /** Writes everything queued so far. */
+  /**
+   * Writes everything queued so far. Rows the database refuses for good go to the dead letter; rows
+   * that fail for a transient reason stay queued (retried with backoff, up to the age bound).
+   */
   async flush(): Promise<void> {
     while (this.flushing) await this.flushing;
-    if (this.transcripts.length === 0 && this.events.length === 0) return;
-    const transcripts = this.transcripts;
-    const events = this.events;
-    this.transcripts = [];
-    this.events = [];
+    if (this.queue.length === 0) return;
+    const batch = this.queue;
+    this.queue = [];
     if (this.flushTimer) {
       clearTimeout(this.flushTimer);
       this.flushTimer = undefined;
     }
-    this.flushing = (async () => {
-      const started = performance.now();
-      try {
-        await this.withRetry('write batch', () => this.repo.insertBatch(transcripts, events));
-        this.stats.writeBatches++;
-        this.stats.rowsWritten += transcripts.length + events.length;
-        this.stats.transcriptsAcknowledged += transcripts.length;
-        this.lastWriteOkAt = Date.now();
-        this.publishTranscripts(transcripts, new Date());
-      } catch (err) {
-        // Never lose the rows: put them back in front of what arrived meanwhile.
-        this.transcripts = transcripts.concat(this.transcripts);
-        this.events = events.concat(this.events);
-        this.stats.writeFailures++;
-        this.lastWriteFailedAt = Date.now();
-        this.log.error('batch write failed; rows kept for the next flush', {
-          error: (err as Error).message,
-          rows: transcripts.length + events.length,
-        });
-        if (!this.closed) this.scheduleFlush(1000);
-      } finally {
-        this.stats.lastWriteMs = performance.now() - started;
-        this.onWrite?.(this.stats.lastWriteMs);
-        this.flushing = undefined;
-      }
-    })();
+    this.inFlight = batch.length;
+    this.flushing = this.writeBatch(batch);
     await this.flushing;
   }
 
-  /** Flushes and stops the timer. Active calls are the bridge's to end before this. */
-  async close(): Promise<void> {
+  private async writeBatch(batch: Pending[]): Promise<void> {
+    const started = performance.now();
+    let unwritten: Pending[] = [];
+    let error: unknown;
+    try {
+      try {
+        await this.withRetry(
+          'write batch',
+          () => this.insert(batch),
+          (err) => !isPermanentWriteError(err),
+        );
+        this.committed(batch);
+      } catch (err) {
+        if (isPermanentWriteError(err)) {
+          // One or more rows are bad: write the others, dead-letter the bad ones.
+          ({ unwritten, error } = await this.isolate(batch, err));
+        } else {
+          unwritten = batch;
+          error = err;
+        }
+      }
+    } finally {
+      this.stats.lastWriteMs = performance.now() - started;
+      this.onWrite?.(this.stats.lastWriteMs);
+      this.inFlight = 0;
+      this.flushing = undefined;
+    }
+    if (unwritten.length === 0) {
+      this.consecutiveFailures = 0;
+      this.retryNotBefore = 0;
+      if (this.queue.length >= this.maxQueuedRows) this.scheduleFlush();
+      return;
+    }
+    // Never lose the rows: put them back in front of what arrived meanwhile.
+    this.queue = unwritten.concat(this.queue);
+    this.stats.writeFailures++;
+    this.lastWriteFailedAt = Date.now();
+    this.lastWriteError = describeWriteError(error);
+    this.consecutiveFailures++;
+    const expired = this.expireOldRows();
+    this.log.error('batch write failed; rows kept for the next flush', {
+      error: this.lastWriteError,
+      rows: unwritten.length,
+      queued: this.queue.length,
+      expiredToDeadLetter: expired,
+    });
+    if (!this.closed) {
+      const delayMs = Math.min(1000 * 2 ** (this.consecutiveFailures - 1), this.maxRetryDelayMs);
+      this.retryNotBefore = Date.now() + delayMs;
+      if (this.flushTimer) clearTimeout(this.flushTimer);
+      this.flushTimer = undefined;
+      this.scheduleFlush(delayMs);
+    }
+  }
+
+  private insert(rows: Pending[]): Promise<void> {
+    const transcripts: NewTranscript[] = [];
+    const events: NewCallEvent[] = [];
+    for (const p of rows) {
+      if (p.table === 'transcript') transcripts.push(p.row as NewTranscript);
+      else events.push(p.row as NewCallEvent);
+    }
+    return this.repo.insertBatch(transcripts, events);
+  }
+
+  /** Rows committed: counters, and their transcripts are now acknowledged (published). */
+  private committed(rows: Pending[]): void {
+    const transcripts: NewTranscript[] = [];
+    for (const p of rows) if (p.table === 'transcript') transcripts.push(p.row as NewTranscript);
+    this.stats.writeBatches++;
+    this.stats.rowsWritten += rows.length;
+    this.stats.transcriptsAcknowledged += transcripts.length;
+    this.lastWriteOkAt = Date.now();
+    this.publishTranscripts(transcripts, new Date());
+  }
+
+  /**
+   * A batch failed for a permanent reason: write it in halves, and halves of the failing halves, so
+   * every good row is written and each bad row ends alone (then goes to the dead letter). A transient
+   * failure on the way stops the search: what is left stays queued. About 2·log2(n) writes per bad
+   * row; each part is an ordinary insertBatch (power-of-two chunks, so no new query-plan shapes).
+   */
+  private async isolate(rows: Pending[], failure: unknown): Promise<{ unwritten: Pending[]; error?: unknown }> {
+    if (rows.length === 1) {
+      this.stats.rowsRejected++;
+      this.toDeadLetter(rows, 'rejected', failure);
+      return { unwritten: [] };
+    }
+    const mid = Math.ceil(rows.length / 2);
+    const unwritten: Pending[] = [];
+    let error: unknown;
+    for (const part of [rows.slice(0, mid), rows.slice(mid)]) {
+      if (unwritten.length > 0) {
+        unwritten.push(...part);
+        continue;
+      }
+      try {
+        await this.insert(part);
+        this.committed(part);
+      } catch (err) {
+        if (!isPermanentWriteError(err)) {
+          unwritten.push(...part);
+          error = err;
+          continue;
+        }
+        const inner = await this.isolate(part, err);
+        unwritten.push(...inner.unwritten);
+        error ??= inner.error;
+      }
+    }
+    return { unwritten, error };
+  }
+
+  /** Moves queued rows older than the age bound to the dead letter; returns how many. */
+  private expireOldRows(): number {
+    const cutoff = Date.now() - this.maxPendingAgeMs;
+    const expired: Pending[] = [];
+    const kept: Pending[] = [];
+    for (const p of this.queue) (p.queuedAt <= cutoff ? expired : kept).push(p);
+    if (expired.length === 0) return 0;
+    this.queue = kept;
+    this.toDeadLetter(expired, 'expired', this.lastWriteError);
+    return expired.length;
+  }
+
+  /** Hands rows to the dead-letter file (written asynchronously), or counts them as dropped when there is none. */
+  private toDeadLetter(rows: Pending[], reason: DeadLetterReason, error?: unknown): void {
+    if (rows.length === 0) return;
+    const description = error === undefined ? undefined : typeof error === 'string' ? error : describeWriteError(error);
+    if (!this.deadLetter) {
+      this.stats.rowsDropped += rows.length;
+      this.log.error('rows could not be written and no dead letter is configured: rows lost', {
+        rows: rows.length,
+        reason,
+        error: description,
+      });
+      return;
+    }
+    const entries: DeadLetterEntry[] = rows.map((p) => ({
+      table: p.table,
+      reason,
+      error: description,
+      queuedAt: p.queuedAt,
+      row: p.row,
+    }));
+    this.deadLetter.append(entries);
+  }
+
+  /**
+   * Flushes and stops the timer. Active calls are the bridge's to end before this. Rows that still
+   * cannot be written go to the dead letter; nothing is dropped silently: the counts are logged and
+   * returned.
+   */
+  async close(): Promise<CloseReport> {
     this.closed = true;
-    await this.flush();
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
+    const deadLetteredBefore = this.stats.rowsDeadLettered;
+    const droppedBefore = this.stats.rowsDropped;
+    await this.flush();
+    while (this.flushing) await this.flushing;
+    const left = this.queue;
+    this.queue = [];
+    this.toDeadLetter(left, 'shutdown', this.lastWriteError);
+    await this.deadLetter?.flush();
+    const report: CloseReport = {
+      rowsLeft: left.length,
+      deadLettered: this.stats.rowsDeadLettered - deadLetteredBefore,
+      dropped: this.stats.rowsDropped - droppedBefore,
+      deadLetteredTotal: this.stats.rowsDeadLettered,
+      droppedTotal: this.stats.rowsDropped,
+    };
+    if (report.rowsLeft > 0 || report.deadLettered > 0 || report.dropped > 0) {
+      this.log.error('write queue closed with rows the database did not take', {
+        ...report,
+        deadLetterDir: this.deadLetter?.dir,
+      });
+    }
+    return report;
   }
 
   /** How many timeline events of this type (ai.* only) were queued in the last `windowMs` (for /health). */
@@ -425,30 +696,66 @@ export class CallManager {
 
   private queueEvent(callId: string, type: string, data?: Record<string, unknown>, offsetMs?: number): void {
     if (type.startsWith('ai.')) this.noteAiEvent(type);
-    this.events.push({
-      callId,
-      type,
-      at: new Date(),
-      offsetMs: offsetMs == null ? null : Math.round(offsetMs),
-      data: (data ?? undefined) as never,
+    const now = Date.now();
+    this.enqueue({
+      table: 'event',
+      row: {
+        callId,
+        type,
+        at: new Date(now),
+        offsetMs: offsetMs == null ? null : Math.round(offsetMs),
+        data: (data ?? undefined) as never,
+      },
+      queuedAt: now,
     });
+  }
+
+  /** Queues a row; beyond maxPendingRows the oldest queued rows go to the dead letter. */
+  private enqueue(p: Pending): void {
+    if (this.closed && !this.flushing) {
+      // close() has run: nothing will flush this row any more.
+      this.toDeadLetter([p], 'shutdown', 'queued after close()');
+      return;
+    }
+    this.queue.push(p);
+    const over = this.queue.length + this.inFlight - this.maxPendingRows;
+    if (over > 0) {
+      // Evict in chunks of 1% of the bound (at least what is over): one splice per chunk, not per row.
+      const n = Math.min(this.queue.length, Math.max(over, Math.ceil(this.maxPendingRows / 100)));
+      const evicted = this.queue.splice(0, n);
+      this.toDeadLetter(evicted, 'overflow', this.lastWriteError);
+      this.log.error('write queue full: oldest rows moved to the dead letter', {
+        rows: evicted.length,
+        maxPendingRows: this.maxPendingRows,
+      });
+    }
     this.scheduleFlush();
   }
 
   private scheduleFlush(delayMs = this.flushIntervalMs): void {
-    if (this.transcripts.length + this.events.length >= this.maxQueuedRows) {
+    if (this.closed) return;
+    const backoffMs = this.retryNotBefore - Date.now();
+    if (this.queue.length >= this.maxQueuedRows && !this.flushing && backoffMs <= 0) {
       void this.flush();
       return;
     }
-    if (this.flushTimer || this.closed) return;
-    this.flushTimer = setTimeout(() => {
-      this.flushTimer = undefined;
-      void this.flush();
-    }, delayMs);
+    if (this.flushTimer) return;
+    this.flushTimer = setTimeout(
+      () => {
+        this.flushTimer = undefined;
+        void this.flush();
+      },
+      Math.max(delayMs, backoffMs),
+    );
     this.flushTimer.unref();
   }
 
-  private async withRetry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  /** Runs a write, retrying with backoff up to maxWriteAttempts times while `retryable(err)` holds. */
+  private async withRetry<T>(
+    what: string,
+    fn: () => Promise<T>,
+    retryable: (err: unknown) => boolean = () => true,
+  ): Promise<T> {
     let delayMs = 50;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -456,7 +763,7 @@ export class CallManager {
         this.lastWriteOkAt = Date.now();
         return result;
       } catch (err) {
-        if (attempt >= this.maxWriteAttempts) throw err;
+        if (attempt >= this.maxWriteAttempts || !retryable(err)) throw err;
         this.stats.writeRetries++;
         this.lastWriteFailedAt = Date.now();
         this.log.warn('database write failed, retrying', { what, attempt, error: (err as Error).message });

@@ -1,0 +1,89 @@
+/**
+ * Which database write errors are worth retrying.
+ *
+ * Permanent ("the row itself is wrong"): a constraint the row violates (a transcript of a call that
+ * no longer exists, a unique key) or data Prisma refuses to send (a missing field, NaN for an Int).
+ * Retrying such a row can never succeed, and retrying it together with other rows holds them back.
+ *
+ * Everything else is treated as transient (the database is locked or busy, a timeout, an I/O
+ * hiccup, an error we do not recognise): it is retried with backoff, up to the write queue's age
+ * bound.
+ */
+
+/** Prisma error codes that mean the row's data is wrong (https://www.prisma.io/docs/orm/reference/error-reference). */
+const PERMANENT_PRISMA_CODES = new Set([
+  'P2000', // value too long for the column
+  'P2002', // unique constraint
+  'P2003', // foreign key constraint
+  'P2004', // constraint failed
+  'P2005', // invalid value stored
+  'P2006', // invalid value
+  'P2007', // data validation error
+  'P2011', // null constraint
+  'P2012', // missing required value
+  'P2019', // input error
+  'P2020', // value out of range
+  'P2023', // inconsistent column data
+]);
+
+/** Driver adapter error kinds (Prisma 7 `meta.driverAdapterError.cause.kind`) that mean the same. */
+const PERMANENT_ADAPTER_KINDS = new Set([
+  'ForeignKeyConstraintViolation',
+  'UniqueConstraintViolation',
+  'NullConstraintViolation',
+  'LengthMismatch',
+  'InvalidInputValue',
+  'ValueOutOfRange',
+  'MissingFullTextSearchIndex',
+]);
+
+const PERMANENT_SQLITE_CODE = /^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG|RANGE)/;
+const PERMANENT_MESSAGE = /\b(constraint failed|constraint violated|SQLITE_CONSTRAINT|datatype mismatch)\b/i;
+
+interface AdapterCause {
+  kind?: string;
+  originalCode?: string;
+  originalMessage?: string;
+}
+
+function adapterCause(err: unknown): AdapterCause | undefined {
+  const meta = (err as { meta?: { driverAdapterError?: { cause?: AdapterCause } } } | null)?.meta;
+  return meta?.driverAdapterError?.cause;
+}
+
+/** True when retrying the same write can never succeed (the row violates a constraint or is invalid). */
+export function isPermanentWriteError(err: unknown): boolean {
+  if (!err || typeof err !== 'object') return false;
+  const e = err as { name?: string; code?: unknown; message?: unknown };
+  if (e.name === 'PrismaClientValidationError') return true;
+  if (typeof e.code === 'string' && (PERMANENT_PRISMA_CODES.has(e.code) || PERMANENT_SQLITE_CODE.test(e.code))) {
+    return true;
+  }
+  const cause = adapterCause(err);
+  if (cause?.kind && PERMANENT_ADAPTER_KINDS.has(cause.kind)) return true;
+  if (cause?.originalCode && PERMANENT_SQLITE_CODE.test(cause.originalCode)) return true;
+  return typeof e.message === 'string' && PERMANENT_MESSAGE.test(e.message);
+}
+
+/**
+ * A one-line description of a write error without the row's data (Prisma's messages quote the whole
+ * failing call, transcript text included): the code, the driver's message or the message's last line.
+ */
+export function describeWriteError(err: unknown): string {
+  if (!err || typeof err !== 'object') return String(err);
+  const e = err as { name?: string; code?: unknown; message?: unknown };
+  const cause = adapterCause(err);
+  const message = typeof e.message === 'string' ? e.message : String(err);
+  const lastLine =
+    message
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .pop() ?? '';
+  const text = cause?.originalMessage ?? lastLine;
+  const code = typeof e.code === 'string' ? e.code : cause?.originalCode;
+  return [code, cause?.originalCode && cause.originalCode !== code ? cause.originalCode : undefined, text]
+    .filter(Boolean)
+    .join(' ')
+    .slice(0, 300);
+}
