@@ -156,6 +156,8 @@ export function createHealthRouter(deps: HealthDeps): Router {
     const checks: Record<string, HealthCheck> = {
       ai: checkAi(deps.callManager, limits.aiFailureWindowMs),
       databaseWrites: checkDatabaseWrites(deps.callManager),
+      // Queue above 80% of its bound, or rows dead-lettered / lost since start (see CallManager).
+      writeQueue: deps.callManager.writeQueueCheck(),
     };
     if (deps.recordingsDir) checks.recordings = await checkRecordingsDir(deps.recordingsDir, limits.minFreeDiskBytes);
     if (deps.eventLoop) {

@@ -206,6 +206,57 @@ export class Metrics {
     );
   }
 
+  /**
+   * The batched-write queue, read at scrape time: rows waiting for the database, its bound, the age
+   * of the oldest, rows moved to the dead letter and rows lost since start (see CallManager).
+   */
+  trackWriteQueue(queue: {
+    writeQueueState(): {
+      rows: number;
+      maxRows: number;
+      oldestAgeMs: number;
+      deadLetteredTotal: number;
+      droppedTotal: number;
+    };
+  }): void {
+    const registers = [this.registry];
+    const gauge = (name: string, help: string, read: () => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read());
+        },
+      });
+    };
+    gauge(
+      'switchboard_db_write_queue_rows',
+      'Transcript/event rows waiting to be written',
+      () => queue.writeQueueState().rows,
+    );
+    gauge(
+      'switchboard_db_write_queue_max_rows',
+      'Bound of the write queue (the oldest rows beyond go to the dead letter)',
+      () => queue.writeQueueState().maxRows,
+    );
+    gauge(
+      'switchboard_db_write_queue_oldest_age_seconds',
+      'Age of the oldest row waiting to be written',
+      () => queue.writeQueueState().oldestAgeMs / 1000,
+    );
+    gauge(
+      'switchboard_db_dead_lettered_rows_total',
+      'Rows written to the dead-letter file instead of the database (npm run db:reimport)',
+      () => queue.writeQueueState().deadLetteredTotal,
+    );
+    gauge(
+      'switchboard_db_dropped_rows_total',
+      'Rows lost: neither the database nor the dead-letter file took them',
+      () => queue.writeQueueState().droppedTotal,
+    );
+  }
+
   /** Event-loop delay percentile in ms since the last reset (for /health). */
   eventLoopDelayMs(percentile = 99): number {
     return this.loopDelay.count ? loopDelayMs(this.loopDelay.percentile(percentile)) : 0;
