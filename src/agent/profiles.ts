@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import Ajv, { type ErrorObject } from 'ajv';
 import { ConfigError, type Config } from '../config';
 import type { Skill } from './skills/types';
+import { countryCallingCode } from './skills/phone-numbers';
 
 export const DEFAULT_PROFILE_NAME = 'default';
 const E164 = '^\\+[1-9][0-9]{1,14}$';
@@ -31,6 +32,48 @@ export interface AgentProfile {
   readonly numbers: readonly string[];
   /** transfer_call destination used when the model names none. */
   readonly defaultTransferTarget?: string;
+  /** send_sms rules of this profile (the file's top-level `sms`, overridden by the profile's own). */
+  readonly sms: SmsSettings;
+}
+
+/** A variable of an SMS template, filled by the model. */
+export interface SmsVariable {
+  /** Regular expression (unicode) the whole value must match; default: letters, digits, space and ,.:#'+- without links. */
+  readonly pattern?: string;
+  readonly maxLength: number;
+  readonly description?: string;
+}
+
+export interface SmsTemplate {
+  /** The message, with `{name}` placeholders for the variables. */
+  readonly text: string;
+  readonly description?: string;
+  /** Every placeholder of `text`, with its constraints. */
+  readonly variables: Readonly<Record<string, SmsVariable>>;
+}
+
+export interface SmsSettings {
+  readonly maxPerCall: number;
+  /** Messages to one number within 24 hours (counted over all profiles, in this process). */
+  readonly maxPerNumberPerDay: number;
+  /** Messages this profile sends within 24 hours (in this process). */
+  readonly maxPerDay: number;
+  /** E.164 prefixes a recipient must start with ("+1", "+44", "+1415"); empty: no messages at all. */
+  readonly countryCodes: readonly string[];
+  readonly templates: Readonly<Record<string, SmsTemplate>>;
+  /** Whether the model may write the message itself (`message`), besides the templates. */
+  readonly allowFreeText: boolean;
+  readonly maxFreeTextChars: number;
+}
+
+export interface HttpParam {
+  readonly type: 'string' | 'number' | 'integer' | 'boolean';
+  readonly required: boolean;
+  /** Regular expression (unicode) a string value must match as a whole. */
+  readonly pattern?: string;
+  /** Longest string value (default 200). */
+  readonly maxLength: number;
+  readonly description?: string;
 }
 
 export interface TransferTarget {
@@ -51,6 +94,8 @@ export interface HttpEndpoint {
   readonly maxResponseBytes: number;
   readonly headers: Readonly<Record<string, string>>;
   readonly description?: string;
+  /** The only parameters the model may send (query values for GET, JSON body fields for POST). */
+  readonly params: Readonly<Record<string, HttpParam>>;
 }
 
 export interface AgentSettings {
@@ -58,7 +103,8 @@ export interface AgentSettings {
   readonly profiles: ReadonlyMap<string, AgentProfile>;
   readonly transferTargets: Readonly<Record<string, TransferTarget>>;
   readonly httpEndpoints: Readonly<Record<string, HttpEndpoint>>;
-  readonly sms: { readonly from: string; readonly maxPerCall: number };
+  /** Sender number and the file's top-level SMS rules (each profile has its own in `profile.sms`). */
+  readonly sms: SmsSettings & { readonly from: string };
   /** Default time a tool may run. */
   readonly toolTimeoutMs: number;
 }
@@ -88,6 +134,47 @@ const VAD_SCHEMA = {
   ],
 };
 
+const NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_]{0,39}$';
+
+const SMS_SCHEMA = {
+  type: 'object',
+  properties: {
+    maxPerCall: { type: 'integer', minimum: 0, maximum: 20 },
+    maxPerNumberPerDay: { type: 'integer', minimum: 0, maximum: 100 },
+    maxPerDay: { type: 'integer', minimum: 0, maximum: 100000 },
+    countryCodes: { type: 'array', items: { type: 'string', pattern: '^\\+[1-9][0-9]{0,5}$' }, uniqueItems: true },
+    templates: {
+      type: 'object',
+      propertyNames: { pattern: '^[a-z][a-z0-9_]{0,39}$' },
+      additionalProperties: {
+        type: 'object',
+        properties: {
+          text: { type: 'string', minLength: 1, maxLength: 480 },
+          description: { type: 'string', maxLength: 200 },
+          variables: {
+            type: 'object',
+            propertyNames: { pattern: NAME_PATTERN },
+            additionalProperties: {
+              type: 'object',
+              properties: {
+                pattern: { type: 'string', minLength: 1, maxLength: 300 },
+                maxLength: { type: 'integer', minimum: 1, maximum: 200 },
+                description: { type: 'string', maxLength: 200 },
+              },
+              additionalProperties: false,
+            },
+          },
+        },
+        required: ['text'],
+        additionalProperties: false,
+      },
+    },
+    allowFreeText: { type: 'boolean' },
+    maxFreeTextChars: { type: 'integer', minimum: 1, maximum: 480 },
+  },
+  additionalProperties: false,
+};
+
 const FILE_SCHEMA = {
   type: 'object',
   properties: {
@@ -106,6 +193,7 @@ const FILE_SCHEMA = {
           tools: { type: 'array', items: { type: 'string' }, uniqueItems: true },
           numbers: { type: 'array', items: { type: 'string', pattern: E164 }, uniqueItems: true },
           defaultTransferTarget: { type: 'string' },
+          sms: SMS_SCHEMA,
         },
         additionalProperties: false,
       },
@@ -137,26 +225,45 @@ const FILE_SCHEMA = {
           maxResponseBytes: { type: 'integer', minimum: 1, maximum: 1048576 },
           headers: { type: 'object', additionalProperties: { type: 'string' } },
           description: { type: 'string', maxLength: 300 },
+          params: {
+            type: 'object',
+            propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_.-]{0,63}$' },
+            maxProperties: 20,
+            additionalProperties: {
+              type: 'object',
+              properties: {
+                type: { enum: ['string', 'number', 'integer', 'boolean'] },
+                required: { type: 'boolean' },
+                pattern: { type: 'string', minLength: 1, maxLength: 300 },
+                maxLength: { type: 'integer', minimum: 1, maximum: 500 },
+                description: { type: 'string', maxLength: 200 },
+              },
+              additionalProperties: false,
+            },
+          },
         },
         required: ['url'],
         additionalProperties: false,
       },
     },
-    sms: {
-      type: 'object',
-      properties: { maxPerCall: { type: 'integer', minimum: 0, maximum: 20 } },
-      additionalProperties: false,
-    },
+    sms: SMS_SCHEMA,
   },
   additionalProperties: false,
 };
 
+type SmsFile = Partial<Omit<SmsSettings, 'templates'>> & {
+  templates?: Record<string, { text: string; description?: string; variables?: Record<string, Partial<SmsVariable>> }>;
+};
+
 interface ProfilesFile {
   defaultProfile?: string;
-  profiles?: Record<string, Partial<Omit<AgentProfile, 'name'>>>;
+  profiles?: Record<string, Partial<Omit<AgentProfile, 'name' | 'sms'>> & { sms?: SmsFile }>;
   transferTargets?: Record<string, TransferTarget>;
-  httpEndpoints?: Record<string, Partial<HttpEndpoint> & { url: string }>;
-  sms?: { maxPerCall?: number };
+  httpEndpoints?: Record<
+    string,
+    Omit<Partial<HttpEndpoint>, 'params'> & { url: string; params?: Record<string, Partial<HttpParam>> }
+  >;
+  sms?: SmsFile;
 }
 
 const ajv = new Ajv({ allErrors: true, strict: true });
@@ -216,6 +323,19 @@ export function loadAgentSettings(config: Config, skills: readonly Skill[], file
   }
   const httpEndpoints: Record<string, HttpEndpoint> = {};
   for (const [name, e] of Object.entries(file.httpEndpoints ?? {})) {
+    const params: Record<string, HttpParam> = {};
+    for (const [param, p] of Object.entries(e.params ?? {})) {
+      params[param] = {
+        type: p.type ?? 'string',
+        required: p.required ?? false,
+        pattern: p.pattern,
+        maxLength: p.maxLength ?? 200,
+        description: p.description,
+      };
+      if (p.pattern !== undefined && !compiles(p.pattern)) {
+        problems.push(`${label}: httpEndpoints.${name}.params.${param}.pattern: is not a valid regular expression`);
+      }
+    }
     httpEndpoints[name] = {
       url: e.url,
       method: e.method ?? 'GET',
@@ -223,13 +343,32 @@ export function loadAgentSettings(config: Config, skills: readonly Skill[], file
       maxResponseBytes: e.maxResponseBytes ?? 64 * 1024,
       headers: e.headers ?? {},
       description: e.description,
+      params,
     };
     try {
-      new URL(e.url);
+      const url = new URL(e.url);
+      // Query parameters of the configured URL are fixed: the model can never set or override them.
+      for (const param of Object.keys(params)) {
+        if (url.searchParams.has(param)) {
+          problems.push(`${label}: httpEndpoints.${name}.params.${param}: is already set in the url`);
+        }
+      }
     } catch {
       problems.push(`${label}: httpEndpoints.${name}.url: is not a valid URL`);
     }
   }
+
+  const senderCode = countryCallingCode(config.twilio.phoneNumber);
+  const smsDefaults: SmsSettings = {
+    maxPerCall: 3,
+    maxPerNumberPerDay: 3,
+    maxPerDay: 100,
+    countryCodes: senderCode ? [senderCode] : [],
+    templates: {},
+    allowFreeText: false,
+    maxFreeTextChars: 160,
+  };
+  const fileSms = resolveSms(smsDefaults, file.sms, `${label}: sms`, problems);
 
   const base: AgentProfile = {
     name: DEFAULT_PROFILE_NAME,
@@ -240,6 +379,7 @@ export function loadAgentSettings(config: Config, skills: readonly Skill[], file
     vad: config.agent.vad,
     tools: config.agent.tools,
     numbers: [],
+    sms: fileSms,
   };
   const profiles = new Map<string, AgentProfile>([[DEFAULT_PROFILE_NAME, base]]);
   for (const [name, p] of Object.entries(file.profiles ?? {})) {
@@ -251,6 +391,7 @@ export function loadAgentSettings(config: Config, skills: readonly Skill[], file
       vad: fillVad(p.vad, config.agent.vad),
       tools: p.tools ?? from.tools,
       numbers: p.numbers ?? [],
+      sms: resolveSms(fileSms, p.sms, `${label}: profiles.${name}.sms`, problems),
     });
   }
   const defaultProfile = file.defaultProfile ?? DEFAULT_PROFILE_NAME;
@@ -261,7 +402,7 @@ export function loadAgentSettings(config: Config, skills: readonly Skill[], file
     profiles,
     transferTargets,
     httpEndpoints,
-    sms: { from: config.twilio.phoneNumber, maxPerCall: file.sms?.maxPerCall ?? 3 },
+    sms: { ...fileSms, from: config.twilio.phoneNumber },
     toolTimeoutMs: config.agent.toolTimeoutMs,
   };
 
@@ -279,7 +420,7 @@ export function loadAgentSettings(config: Config, skills: readonly Skill[], file
         problems.push(`${where}: unknown tool "${tool}" (known: ${[...skillsByName.keys()].join(', ')})`);
         continue;
       }
-      const problem = skill.checkConfig?.(settings, { twilioConfigured });
+      const problem = skill.checkConfig?.(settings, { twilioConfigured }, profile);
       if (problem) problems.push(`${where}: tool ${tool} ${problem}`);
     }
     if (profile.defaultTransferTarget && !transferTargets[profile.defaultTransferTarget]) {
@@ -293,6 +434,48 @@ export function loadAgentSettings(config: Config, skills: readonly Skill[], file
   }
   if (problems.length) throw new ConfigError(problems);
   return settings;
+}
+
+function compiles(pattern: string): boolean {
+  try {
+    new RegExp(pattern, 'u');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Placeholders of an SMS template text: `{name}`. */
+export const SMS_PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]{0,39})\}/g;
+
+/** `over` on top of `base`, field by field (a given `templates` replaces the whole set). */
+function resolveSms(base: SmsSettings, over: SmsFile | undefined, where: string, problems: string[]): SmsSettings {
+  if (!over) return base;
+  const templates: Record<string, SmsTemplate> = {};
+  for (const [name, t] of Object.entries(over.templates ?? {})) {
+    const placeholders = new Set([...t.text.matchAll(SMS_PLACEHOLDER)].map((m) => m[1]));
+    const variables: Record<string, SmsVariable> = {};
+    for (const v of placeholders) {
+      const declared = t.variables?.[v] ?? {};
+      variables[v] = {
+        pattern: declared.pattern,
+        maxLength: declared.maxLength ?? 40,
+        description: declared.description,
+      };
+      if (declared.pattern !== undefined && !compiles(declared.pattern)) {
+        problems.push(`${where}.templates.${name}.variables.${v}.pattern: is not a valid regular expression`);
+      }
+    }
+    for (const v of Object.keys(t.variables ?? {})) {
+      if (!placeholders.has(v)) problems.push(`${where}.templates.${name}.variables.${v}: not used in the text`);
+    }
+    templates[name] = { text: t.text, description: t.description, variables };
+  }
+  return {
+    ...base,
+    ...Object.fromEntries(Object.entries(over).filter(([k, v]) => k !== 'templates' && v !== undefined)),
+    templates: over.templates ? templates : base.templates,
+  };
 }
 
 function fillVad(vad: Partial<VadSettings> | undefined, fallback: VadSettings): VadSettings {

@@ -8,6 +8,7 @@
 import type { Logger } from '../../logging/logger';
 import type { TwilioRestService } from '../../telephony/twilio-rest-service';
 import type { AgentProfile, AgentSettings, TransferTarget } from '../profiles';
+import type { SmsLimiter } from './sms-limiter';
 
 export type JsonSchema = Record<string, unknown>;
 
@@ -34,6 +35,8 @@ export interface SkillServices {
   /** Absent when Twilio credentials are not configured. */
   twilio: TwilioRestService | undefined;
   settings: AgentSettings;
+  /** send_sms daily counters (default: one per process, shared by every call). */
+  smsLimiter?: SmsLimiter;
 }
 
 export interface SkillContext {
@@ -55,7 +58,11 @@ export interface Skill<Args = Record<string, unknown>> {
   /** How long the handler may run (default AgentSettings.toolTimeoutMs). */
   timeoutMs?: number | ((args: Args, settings: AgentSettings) => number);
   /** A configuration problem that makes the skill unusable (checked at start for profiles listing it). */
-  checkConfig?: (settings: AgentSettings, services: { twilioConfigured: boolean }) => string | undefined;
+  checkConfig?: (
+    settings: AgentSettings,
+    services: { twilioConfigured: boolean },
+    profile: AgentProfile,
+  ) => string | undefined;
   handler(args: Args, ctx: SkillContext): Promise<unknown> | unknown;
 }
 
