@@ -651,6 +651,8 @@ export class CallManager {
     this.closed = true;
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
+    // Rows handed to the dead letter before close() are counted before it.
+    await this.deadLetter?.flush();
     const deadLetteredBefore = this.stats.rowsDeadLettered;
     const droppedBefore = this.stats.rowsDropped;
     await this.flush();
