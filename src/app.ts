@@ -18,6 +18,7 @@ import { CallRepository } from './db/call-repository';
 import { PROJECT_ROOT, sqliteFilePath } from './db/migrations';
 import { EventBus } from './events/event-bus';
 import { CallManager } from './calls/call-manager';
+import { deadLetterDirFor } from './db/dead-letter';
 import { createHealthRouter, EventLoopWatch } from './http/health';
 import { apiDocsHeaders, apiRateLimit, securityHeaders } from './http/security';
 import { createApiDocsRouter, createApiRouter } from './http/api-router';
@@ -134,7 +135,9 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     bus,
     logger,
     onWrite: (ms) => metrics.dbWriteMs.observe(ms),
+    deadLetterDir: deadLetterDirFor(config.databaseUrl),
   });
+  metrics.trackWriteQueue(callManager);
   bus.subscribe((event) => {
     if (event.type === 'call.ended') metrics.callsEnded.inc({ reason: event.data.call.endReason ?? 'unknown' });
   });
