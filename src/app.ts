@@ -8,8 +8,6 @@ import type { AddressInfo, Socket } from 'node:net';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import express from 'express';
-import expressWs from 'express-ws';
-import type { WebSocket } from 'ws';
 import { ConfigError, type Config } from './config';
 import { createLogger, type Logger } from './logging/logger';
 import { createDb, type Db } from './db/prisma';
@@ -20,14 +18,24 @@ import { EventBus } from './events/event-bus';
 import { CallManager } from './calls/call-manager';
 import { deadLetterDirFor } from './db/dead-letter';
 import { createHealthRouter, EventLoopWatch } from './http/health';
-import { apiDocsHeaders, apiRateLimit, securityHeaders } from './http/security';
+import {
+  apiDocsHeaders,
+  apiRateLimit,
+  httpServerOptions,
+  publicRateLimit,
+  securityHeaders,
+  trustProxySetting,
+  webhookRateLimit,
+} from './http/security';
+import { SseClients } from './http/sse';
 import { createApiDocsRouter, createApiRouter } from './http/api-router';
 import { requireApiToken } from './http/auth';
 import { errorHandler, notFoundHandler } from './http/errors';
 import { createTwilioRouter } from './http/twilio-routes';
 import { CallBridge } from './calls/call-bridge';
 import { recoverInterruptedCalls } from './calls/crash-recovery';
-import { STREAM_PATH, validateStreamHandshake } from './telephony/signature';
+import { StreamTokens } from './telephony/stream-token';
+import { createUpgradeGate, newUpgradeCounters, type UpgradeCounters } from './http/upgrades';
 import { LocalRealtimeServer } from './simulators/local-realtime-server';
 import { Metrics } from './observability/metrics';
 import { createMetricsRouter } from './http/metrics-route';
@@ -39,9 +47,6 @@ import { OutboundCalls } from './agent/outbound-calls';
 import { createOutboundRouter } from './http/outbound-routes';
 import { TwilioRestService } from './telephony/twilio-rest-service';
 import { createDashboardRouter } from './http/dashboard-routes';
-
-/** Hard cap of one WebSocket message on /streams (the stream adapter rejects > 64 KiB softly). */
-const WS_MAX_PAYLOAD_BYTES = 1024 * 1024;
 
 export const VERSION: string = (
   JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }
@@ -78,7 +83,7 @@ export interface SwitchboardApp {
   realtimeUrl: string;
   /** The in-process local Realtime server, when running without an OpenAI API key. */
   localRealtime: LocalRealtimeServer | undefined;
-  counters: { signatureFailures: number; callsRefused: number; handshakesRejected: number };
+  counters: { signatureFailures: number; callsRefused: number } & UpgradeCounters;
   /** Starts listening (port 0 picks a free port) and returns the bound port. */
   listen(port?: number, host?: string): Promise<number>;
   /**
@@ -144,7 +149,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   const recordingsDir = path.resolve(PROJECT_ROOT, config.recordingsDir);
   mkdirSync(recordingsDir, { recursive: true });
   const startedAt = Date.now();
-  const counters = { signatureFailures: 0, callsRefused: 0, handshakesRejected: 0 };
+  const counters = { signatureFailures: 0, callsRefused: 0, ...newUpgradeCounters() };
 
   let localRealtime: LocalRealtimeServer | undefined;
   let realtimeUrl = options.realtimeUrl ?? config.openai.realtimeUrl;
@@ -166,40 +171,45 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     if (!options.db) await db.$disconnect();
     throw err;
   }
-  const bridge = new CallBridge({ config, callManager, logger, recordingsDir, realtimeUrl, metrics, agent });
+  // Per-call single-use tokens that a stream's start must carry (issued in the webhook's TwiML).
+  const streamTokens = new StreamTokens(config.twilio.streamTokenSecret, config.twilio.streamTokenTtlMs);
+  const bridge = new CallBridge({
+    config,
+    callManager,
+    logger,
+    recordingsDir,
+    realtimeUrl,
+    metrics,
+    agent,
+    streamTokens,
+  });
   const outbound = new OutboundCalls({ config, callManager, settings: agentSettings, twilio: twilioRest, logger });
   metrics.trackBridge(bridge, counters);
 
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', false);
+  // One spelling per route: /streams, /Streams and /streams/ are not the same path.
+  app.set('case sensitive routing', true);
+  app.set('strict routing', true);
+  // Behind a reverse proxy, TRUST_PROXY says which X-Forwarded-For hops to believe (default: none).
+  app.set('trust proxy', trustProxySetting(config.http.trustProxy));
   // Security headers (strict same-origin CSP, no inline scripts) on every response.
-  app.use(securityHeaders());
-  const server = http.createServer(app);
-  // Twilio Media Streams: the upgrade's signature is checked before the socket is accepted.
-  const wsApp = expressWs(app, server, {
-    wsOptions: {
-      maxPayload: WS_MAX_PAYLOAD_BYTES,
-      // Per-frame cost: no compression of 20 ms audio messages, and no UTF-8 scan of Twilio's ASCII
-      // JSON (a malformed message still fails parsing and is counted as a protocol error).
-      perMessageDeflate: false,
-      skipUTF8Validation: true,
-      verifyClient: (info, done) => {
-        if (!config.twilio.validateSignatures) return done(true);
-        const path = (info.req.url ?? '').split('?')[0];
-        if (
-          path !== STREAM_PATH ||
-          validateStreamHandshake(config.twilio.authToken, config.publicUrl, info.req.headers)
-        ) {
-          return done(true);
-        }
-        counters.handshakesRejected++;
-        logger.warn('rejected a media stream handshake with a bad signature');
-        done(false, 403, 'invalid Twilio signature');
-      },
-    },
+  app.use(securityHeaders({ publicUrl: config.publicUrl }));
+  // Per-IP limit of everything that has no limiter of its own (/health, dashboard, docs, 404s).
+  app.use(publicRateLimit(config.http.publicRateLimitPerMin));
+  // Header/request/keep-alive timeouts against slow clients (they do not cut SSE or WebSockets).
+  const server = http.createServer(httpServerOptions(config.http), app);
+  // Every WebSocket upgrade, whatever its path, is authenticated (or refused) before the socket opens.
+  const upgrades = createUpgradeGate({
+    config,
+    logger,
+    counters,
+    // Room for every call's stream plus a few being replaced; the call cap itself is the webhook's.
+    maxSockets: config.maxConcurrentCalls + 16,
+    isDraining: () => bridge.isDraining,
+    onStream: (ws) => bridge.attach(ws),
   });
-  wsApp.app.ws(STREAM_PATH, (ws: WebSocket) => bridge.attach(ws));
+  server.on('upgrade', (req, socket, head) => upgrades.handle(req, socket, head));
 
   const eventLoop = new EventLoopWatch();
   const readPool = await readPoolStarting;
@@ -212,18 +222,32 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       recordingsDir,
       eventLoop,
       isDraining: () => bridge.isDraining,
+      cacheMs: config.http.healthCacheMs,
     }),
   );
-  app.use(createMetricsRouter({ metrics, apiTokens: config.apiTokens }));
-  app.use('/twilio', createTwilioRouter({ config, callManager, bridge, logger, counters, agentSettings }));
-  app.use('/api/docs', apiDocsHeaders());
+  const sseClients = new SseClients(config.http.sseMaxClients, config.http.sseMaxClientsPerToken);
+  app.use(
+    createMetricsRouter({
+      metrics,
+      apiTokens: config.apiTokens,
+      rateLimit: apiRateLimit({ limit: config.api.rateLimitPerMin, windowMs: 60_000, apiTokens: config.apiTokens }),
+      sseClients: () => sseClients.count,
+    }),
+  );
+  app.use(
+    '/twilio',
+    webhookRateLimit(config.http.webhookRateLimitPerMin),
+    createTwilioRouter({ config, callManager, bridge, logger, counters, agentSettings, streamTokens }),
+  );
+  app.use('/api/docs', apiDocsHeaders({ publicUrl: config.publicUrl }));
   app.use('/api', createApiDocsRouter({ version: VERSION }));
   app.use(
     '/api',
     apiRateLimit({ limit: config.api.rateLimitPerMin, windowMs: 60_000, apiTokens: config.apiTokens }),
-    requireApiToken(config.apiTokens),
+    // Header tokens; ?access_token= on the SSE stream only; signed URLs on a call's recording only.
+    requireApiToken(config.apiTokens, { sseQueryToken: true, urlSigningSecret: config.http.urlSigningSecret }),
     createOutboundRouter({ outbound, apiTokens: config.apiTokens }),
-    createApiRouter({ config, db, reads: readPool, bus, callManager, logger, recordingsDir }),
+    createApiRouter({ config, db, reads: readPool, bus, callManager, logger, recordingsDir }, { sseClients }),
   );
   // The supervisor dashboard (static page at /, assets under /assets).
   app.use(createDashboardRouter({ authRequired: config.apiTokens.length > 0 }));
@@ -273,7 +297,8 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
           for (const socket of sockets) socket.destroy();
           if (!server.listening) resolve();
         });
-        for (const client of wsApp.getWss().clients) client.terminate();
+        for (const client of upgrades.wss.clients) client.terminate();
+        upgrades.wss.close();
         await callManager.close();
         await localRealtime?.close();
         metrics.stop();

@@ -13,6 +13,7 @@ import { CallSession, type CallSessionDeps } from './call-session';
 import { TwilioMediaStream } from '../telephony/media-stream';
 import type { AgentRuntime, StreamEndAction } from '../agent/tool-calls';
 import { profileByName, type AgentProfile } from '../agent/profiles';
+import { STREAM_TOKEN_PARAMETER, type StreamTokens } from '../telephony/stream-token';
 
 /** A socket that has not sent `start` after this long is closed. */
 const START_TIMEOUT_MS = 10_000;
@@ -35,11 +36,26 @@ export interface CallBridgeDeps {
   metrics?: CallSessionDeps['metrics'];
   /** Skills, profiles and services of the agent (tools, profile per call). */
   agent?: AgentRuntime;
+  /** Checks the single-use token a stream's start must carry (issued by the webhook that prepared the call). */
+  streamTokens: StreamTokens;
 }
+
+/** Why a stream's start was refused (counted in `streamsRejected`, logged with the reason). */
+export type StreamRefusal =
+  | 'unknown-call'
+  | 'replayed'
+  | 'token-missing'
+  | 'token-malformed'
+  | 'token-expired'
+  | 'token-forged'
+  | 'call-mismatch'
+  | 'draining';
 
 export class CallBridge {
   private readonly sessions = new Map<string, CallSession>();
   readonly counters: BridgeCounters = { streamsAccepted: 0, streamsRejected: 0, protocolErrors: 0, callsBridged: 0 };
+  /** streamsRejected by reason. */
+  readonly streamRefusals: Partial<Record<StreamRefusal, number>> = {};
   private draining = false;
   /** Why our side ended a call's stream (hang-up, transfer): what <Connect action> answers Twilio. */
   private readonly streamEndings = new Map<string, StreamEndAction>();
@@ -123,33 +139,44 @@ export class CallBridge {
     });
   }
 
+  /**
+   * A stream may only attach to a call that a signed webhook prepared on this instance: its start must
+   * name the call, carry the call's unexpired token, and match the call's CallSid and AccountSid. A
+   * call accepts one stream (CallSession refuses a second), so a replayed start is refused too.
+   * Anything else is closed before a single frame reaches the AI.
+   */
   private async onStart(stream: TwilioMediaStream, start: Parameters<CallSession['attachStream']>[1]): Promise<void> {
-    const { callManager } = this.deps;
     const callId = start.customParameters.callId;
-    let session = callId ? this.sessions.get(callId) : undefined;
-    if (!session) {
-      // No webhook-prepared session (e.g. the server restarted in between): find or create the call.
-      if (this.draining) {
-        stream.close(1001, 'server shutting down');
-        return;
-      }
-      const call =
-        (callId ? await callManager.findCall(callId) : null) ??
-        (start.callSid ? await callManager.findByCallSid(start.callSid) : null) ??
-        (await callManager.createCall({
-          callSid: start.callSid || null,
-          accountSid: start.accountSid || null,
-          status: 'in-progress',
-        }));
-      if (call.endedAt) {
-        stream.close(1008, 'call already ended');
-        return;
-      }
-      session = await this.prepare(call);
+    const session = callId ? this.sessions.get(callId) : undefined;
+    const refusal = this.draining ? 'draining' : this.checkStart(session, start);
+    if (refusal) {
+      this.counters.streamsRejected++;
+      this.streamRefusals[refusal] = (this.streamRefusals[refusal] ?? 0) + 1;
+      this.deps.logger.warn('refused a media stream start', { reason: refusal, callId: session?.callId });
+      stream.close(
+        refusal === 'draining' ? 1001 : 1008,
+        refusal === 'draining' ? 'server shutting down' : 'stream not authorised',
+      );
+      return;
     }
-    stream.setLogger(this.deps.logger.child({ callId: session.callId }));
+    const prepared = session!;
+    stream.setLogger(this.deps.logger.child({ callId: prepared.callId }));
     this.counters.callsBridged++;
-    await session.attachStream(stream, start);
+    await prepared.attachStream(stream, start);
+  }
+
+  private checkStart(
+    session: CallSession | undefined,
+    start: Parameters<CallSession['attachStream']>[1],
+  ): StreamRefusal | undefined {
+    if (!session || !session.active) return 'unknown-call';
+    const check = this.deps.streamTokens.check(session.callId, start.customParameters[STREAM_TOKEN_PARAMETER]);
+    if (check !== 'ok') return `token-${check}`;
+    if (!session.awaitingStream) return 'replayed';
+    const call = session.call;
+    if (call.callSid && start.callSid !== call.callSid) return 'call-mismatch';
+    if (call.accountSid && start.accountSid && start.accountSid !== call.accountSid) return 'call-mismatch';
+    return undefined;
   }
 
   /** Ends one call (e.g. Twilio reported it over); resolves when it is fully closed. */

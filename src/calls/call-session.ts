@@ -210,21 +210,27 @@ export class CallSession {
     return this.state === 'awaiting-stream' || this.state === 'active';
   }
 
+  /** True until a stream has attached: a call takes exactly one stream. */
+  get awaitingStream(): boolean {
+    return this.state === 'awaiting-stream';
+  }
+
   /** Opens the AI session (called from the webhook, before Twilio opens the stream). */
   async start(): Promise<void> {
+    // Its token expires then: a stream that has not started by now never will.
+    const timer = setTimeout(() => {
+      if (this.state === 'awaiting-stream') {
+        this.log.warn('the media stream never started; ending the call');
+        void this.close('stream-timeout', 'failed');
+      }
+    }, this.deps.config.twilio.streamTokenTtlMs);
+    timer.unref();
+    this.timers.add(timer);
     if (this.deps.config.openai.audioFormat === 'pcm16') {
       // Endpoints without G.711: resample 8 kHz mu-law <-> 24 kHz PCM16 (the audio normalizer).
       [this.toPcm24k, this.fromPcm24k] = await Promise.all([PcmuToPcm24k.create(), Pcm24kToPcmu.create()]);
     }
     this.ai.connect();
-    const timer = setTimeout(() => {
-      if (this.state === 'awaiting-stream') {
-        this.log.warn('Twilio never opened the media stream');
-        void this.close('error', 'failed');
-      }
-    }, 30_000);
-    timer.unref();
-    this.timers.add(timer);
   }
 
   /** Twilio's media stream started for this call. */

@@ -70,6 +70,8 @@ export type EndReason =
   | 'agent-hangup'
   | 'transferred'
   | 'ai-unavailable'
+  /** The webhook prepared the call but its media stream never started (see STREAM_TOKEN_TTL_MS). */
+  | 'stream-timeout'
   | 'server-shutdown'
   | 'interrupted'
   | 'error'

@@ -14,6 +14,7 @@ import { isValidTwilioSignature, signatureFromHeaders, streamUrl, webhookUrl } f
 import { connectStreamTwiml, dialTwiml, emptyTwiml, refusalTwiml, sayAndHangupTwiml } from '../telephony/twiml';
 import type { Call } from '../generated/prisma/client';
 import { profileForNumber, type AgentSettings } from '../agent/profiles';
+import { STREAM_TOKEN_PARAMETER, type StreamTokens } from '../telephony/stream-token';
 
 export interface TwilioRouteDeps {
   config: Config;
@@ -23,6 +24,8 @@ export interface TwilioRouteDeps {
   counters: { signatureFailures: number; callsRefused: number };
   /** Agent profiles: the dialled number picks the profile of an inbound call. */
   agentSettings?: AgentSettings;
+  /** Issues the single-use token the call's stream must present in its start message. */
+  streamTokens: StreamTokens;
 }
 
 export const FALLBACK_MESSAGE = 'We are sorry, our assistant is not available right now. Please call again later.';
@@ -34,7 +37,7 @@ function str(value: unknown, max = 256): string | null {
 
 export function createTwilioRouter(deps: TwilioRouteDeps): Router {
   const { config, callManager, bridge, logger } = deps;
-  const router = Router();
+  const router = Router({ caseSensitive: true, strict: true });
   router.use(express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 200 }));
 
   const checkSignature: RequestHandler = (req, res, next) => {
@@ -61,11 +64,35 @@ export function createTwilioRouter(deps: TwilioRouteDeps): Router {
   const connectTwiml = (call: Call): string =>
     connectStreamTwiml({
       streamUrl: streamUrl(config.publicUrl),
-      parameters: { callId: call.id, agent: call.agent },
+      parameters: {
+        callId: call.id,
+        agent: call.agent,
+        [STREAM_TOKEN_PARAMETER]: deps.streamTokens.issue(call.id),
+      },
       // Ignored by Twilio when the action answers; kept for a stream that ends before it is asked.
       fallbackMessage: FALLBACK_MESSAGE,
       action: webhookUrl(config.publicUrl, `/twilio/stream-ended?callId=${encodeURIComponent(call.id)}`),
     });
+
+  /**
+   * Prepares the call's session (its AI connects now) and answers the TwiML that brings its stream.
+   * The TwiML is built first: a call is never left prepared behind a failed answer; and a call that
+   * cannot be prepared is ended at once rather than left "active".
+   */
+  const bridgeAndAnswer = async (res: express.Response, call: Call): Promise<void> => {
+    let body: string;
+    try {
+      body = connectTwiml(call);
+      await bridge.prepare(call);
+    } catch (err) {
+      logger.error('could not bridge the call', { callId: call.id, error: (err as Error).message });
+      await bridge.end(call.id, 'error');
+      if (!bridge.get(call.id)) await callManager.endCall(call.id, { reason: 'error', status: 'failed' });
+      twiml(res, sayAndHangupTwiml(FALLBACK_MESSAGE));
+      return;
+    }
+    twiml(res, body);
+  };
 
   router.post('/incoming-call', checkSignature, async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
@@ -106,8 +133,7 @@ export function createTwilioRouter(deps: TwilioRouteDeps): Router {
       twiml(res, refusalTwiml(FALLBACK_MESSAGE));
       return;
     }
-    await bridge.prepare(call);
-    twiml(res, connectTwiml(call));
+    await bridgeAndAnswer(res, call);
   });
 
   // An outbound call we placed (POST /api/calls/outbound) was answered: bridge it like an inbound one.
@@ -137,8 +163,7 @@ export function createTwilioRouter(deps: TwilioRouteDeps): Router {
         accountSid: str(body.AccountSid, 64) ?? call.accountSid,
         status: 'in-progress',
       })) ?? call;
-    await bridge.prepare(answered);
-    twiml(res, connectTwiml(answered));
+    await bridgeAndAnswer(res, answered);
   });
 
   // <Connect action>: the stream ended and the call is still up. Transfer, hang up, or apologise.

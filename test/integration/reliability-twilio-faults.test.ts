@@ -39,7 +39,8 @@ describe('Twilio socket faults', () => {
       .type('form')
       .send(form)
       .expect(200);
-    const callId = parseTwiml(res.text).parameters.callId;
+    const parameters = parseTwiml(res.text).parameters;
+    const callId = parameters.callId;
     const ws = new WebSocket(`ws://127.0.0.1:${h.t.port}/streams`, {
       headers: {
         'X-Twilio-Signature': computeTwilioSignature(TEST_AUTH_TOKEN, `wss://switchboard.example.test/streams`, {}),
@@ -62,7 +63,7 @@ describe('Twilio socket faults', () => {
           callSid,
           tracks: ['inbound'],
           mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 },
-          customParameters: { callId },
+          customParameters: parameters,
         },
       }),
     );

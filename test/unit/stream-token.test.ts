@@ -1,0 +1,27 @@
+import { StreamTokens } from '../../src/telephony/stream-token';
+
+describe('StreamTokens', () => {
+  const tokens = new StreamTokens('a-server-secret-of-enough-length', 60_000);
+  const now = 1_800_000_000_000;
+
+  it('accepts its own token for the same call before it expires', () => {
+    const token = tokens.issue('call-1', now);
+    expect(tokens.check('call-1', token, now + 59_999)).toBe('ok');
+  });
+
+  it('refuses it for another call, after expiry, altered, missing, or from another secret', () => {
+    const token = tokens.issue('call-1', now);
+    expect(tokens.check('call-2', token, now)).toBe('forged');
+    expect(tokens.check('call-1', token, now + 60_001)).toBe('expired');
+    const [expires, mac] = token.split('.');
+    expect(tokens.check('call-1', `${Number(expires) + 600_000}.${mac}`, now)).toBe('forged');
+    expect(tokens.check('call-1', `${expires}.${mac.slice(0, -1)}A`, now)).not.toBe('ok');
+    expect(tokens.check('call-1', undefined, now)).toBe('missing');
+    expect(tokens.check('call-1', '', now)).toBe('missing');
+    expect(tokens.check('call-1', 'garbage', now)).toBe('malformed');
+    expect(tokens.check('call-1', `${expires}.${mac}.x`, now)).toBe('malformed');
+    expect(new StreamTokens('another-secret').check('call-1', token, now)).toBe('forged');
+    // Two processes without a configured secret do not accept each other's tokens.
+    expect(new StreamTokens().check('call-1', new StreamTokens().issue('call-1', now), now)).toBe('forged');
+  });
+});
