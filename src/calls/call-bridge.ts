@@ -56,6 +56,8 @@ export class CallBridge {
   readonly counters: BridgeCounters = { streamsAccepted: 0, streamsRejected: 0, protocolErrors: 0, callsBridged: 0 };
   /** streamsRejected by reason. */
   readonly streamRefusals: Partial<Record<StreamRefusal, number>> = {};
+  /** protocolErrors by reason (at most 64 distinct reasons are kept). */
+  readonly protocolErrorReasons: Record<string, number> = Object.create(null) as Record<string, number>;
   private draining = false;
   /** Why our side ended a call's stream (hang-up, transfer): what <Connect action> answers Twilio. */
   private readonly streamEndings = new Map<string, StreamEndAction>();
@@ -120,7 +122,13 @@ export class CallBridge {
   attach(ws: WebSocket): void {
     this.counters.streamsAccepted++;
     const stream = new TwilioMediaStream(ws, { logger: this.deps.logger });
-    stream.on('protocol-error', () => this.counters.protocolErrors++);
+    stream.on('protocol-error', ({ reason }) => {
+      this.counters.protocolErrors++;
+      // By reason, for /metrics and tests; the set of reasons is bounded.
+      if (reason in this.protocolErrorReasons || Object.keys(this.protocolErrorReasons).length < 64) {
+        this.protocolErrorReasons[reason] = (this.protocolErrorReasons[reason] ?? 0) + 1;
+      }
+    });
     const timer = setTimeout(() => {
       this.deps.logger.warn('media stream sent no start message; closing it');
       stream.close(1008, 'no start message');

@@ -220,6 +220,29 @@ describe('a stream start', () => {
   });
 });
 
+describe('a started stream (ws 8 under the gate)', () => {
+  let h: BridgeHarness;
+  beforeAll(async () => {
+    h = await startBridgeHarness({ replies: ['Hello.'], ttsEngine: 'tone' });
+  });
+  afterAll(() => h.close());
+
+  it('counts binary frames and messages over 64 KiB as protocol errors and keeps the call', async () => {
+    const params = await signedWebhook(h, 'CAbinary0001');
+    const ws = await openSignedStream(h.t.port);
+    ws.send(startMessage('CAbinary0001', params));
+    await eventually(() => h.t.sb.db.call.findFirst({ where: { id: params.callId, streamSid: 'MZCAbinary0001' } }));
+    ws.send(Buffer.alloc(160, 0xff), { binary: true });
+    ws.send(JSON.stringify({ event: 'media', streamSid: 'MZCAbinary0001', pad: 'x'.repeat(100 * 1024) }));
+    await eventually(() => (h.t.sb.bridge.protocolErrorReasons['message too large'] ?? 0) >= 1);
+    expect(h.t.sb.bridge.protocolErrorReasons).toMatchObject({ 'binary frame': 1, 'message too large': 1 });
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    expect(h.t.sb.bridge.get(params.callId)?.active).toBe(true);
+    ws.close();
+    await eventually(() => h.t.sb.db.call.findFirst({ where: { id: params.callId, endedAt: { not: null } } }));
+  });
+});
+
 describe('a call whose stream never starts', () => {
   let h: BridgeHarness;
   beforeAll(async () => {
