@@ -10,7 +10,7 @@ import type { ApiDeps } from './api-deps';
 import { createCallsRouter } from './calls-routes';
 import { createRecordingsRouter } from './recordings-routes';
 import { createAnalyticsRouter } from './analytics-routes';
-import { createStatusHandler, type SseOptions } from './sse';
+import { createStatusHandler, type SseClients, type SseOptions } from './sse';
 import { buildOpenApiDocument } from './openapi';
 import { PROJECT_ROOT } from '../db/migrations';
 
@@ -26,6 +26,8 @@ export interface ApiRouterOptions {
   sseHeartbeatMs?: number;
   /** Version shown in the OpenAPI document (default: package.json's). */
   version?: string;
+  /** Counter and caps of open SSE streams (app.ts shares it with /metrics). */
+  sseClients?: SseClients;
 }
 
 /**
@@ -45,7 +47,7 @@ export function createApiDocsRouter(options: Pick<ApiRouterOptions, 'version'> =
 
 export function createApiRouter(deps: ApiDeps, options: ApiRouterOptions = {}): Router {
   const router = Router();
-  const sse: SseOptions = { heartbeatMs: options.sseHeartbeatMs };
+  const sse: SseOptions = { heartbeatMs: options.sseHeartbeatMs, clients: options.sseClients };
 
   router.use(express.json({ limit: MAX_BODY_BYTES }));
   router.use(createCallsRouter(deps));

@@ -14,11 +14,15 @@ import { PROJECT_ROOT } from '../db/migrations';
 
 export const DASHBOARD_PUBLIC_DIR = path.join(PROJECT_ROOT, 'src', 'dashboard', 'public');
 const CHART_JS_DIR = path.join(PROJECT_ROOT, 'node_modules', 'chart.js', 'dist');
-/** Vendored files served under /assets/vendor/, by public name. */
-const VENDOR_FILES: Record<string, string> = {
-  'chart.umd.min.js': path.join(CHART_JS_DIR, 'chart.umd.min.js'),
-  'chart.umd.min.js.map': path.join(CHART_JS_DIR, 'chart.umd.min.js.map'),
-};
+/**
+ * Vendored files served under /assets/vendor/, by public name. A Map, not an object literal: a name
+ * from the URL such as `__proto__`, `constructor` or `toString` must not find Object.prototype's
+ * members (that was a 500 with a stack in the log).
+ */
+const VENDOR_FILES: ReadonlyMap<string, string> = new Map([
+  ['chart.umd.min.js', path.join(CHART_JS_DIR, 'chart.umd.min.js')],
+  ['chart.umd.min.js.map', path.join(CHART_JS_DIR, 'chart.umd.min.js.map')],
+]);
 const VENDOR_MAX_AGE_MS = 86_400_000;
 
 export interface DashboardOptions {
@@ -43,7 +47,7 @@ export function createDashboardRouter(options: DashboardOptions): Router {
   });
 
   router.get('/assets/vendor/:file', (req, res, next) => {
-    const file = VENDOR_FILES[req.params.file];
+    const file = VENDOR_FILES.get(req.params.file);
     if (!file) return next();
     res.sendFile(file, { maxAge: VENDOR_MAX_AGE_MS, etag: true }, (err) => err && next(err));
   });

@@ -8,6 +8,10 @@
  *   cannot be written, or the disk is almost full), the event loop (delay p99 above the limit).
  * - `draining` (503): the server got SIGTERM and takes no new calls.
  * - `down` (503): the database does not answer.
+ *
+ * The checks that do I/O (a database query, a probe file in the recordings folder) are cached for
+ * `cacheMs` (HEALTH_CACHE_MS, 1 s) and shared by concurrent requests, so a flood of /health costs
+ * at most one probe per second; the in-memory checks (draining, AI, writes) are always fresh.
  */
 import { randomBytes } from 'node:crypto';
 import { statfs, unlink, writeFile } from 'node:fs/promises';
@@ -51,6 +55,15 @@ export interface HealthDeps {
   thresholds?: Partial<HealthThresholds>;
   /** Extra checks that can report a degraded state. */
   checks?: () => Record<string, HealthCheck>;
+  /** How long the I/O checks (database, recordings folder) are reused (default 1 s; 0: never). */
+  cacheMs?: number;
+}
+
+export const DEFAULT_HEALTH_CACHE_MS = 1000;
+
+interface ProbeResult {
+  database: boolean;
+  recordings?: HealthCheck;
 }
 
 const LOOP_RESOLUTION_MS = 20;
@@ -145,7 +158,8 @@ function checkAi(cm: CallManager, windowMs: number): HealthCheck {
 export function createHealthRouter(deps: HealthDeps): Router {
   const router = Router();
   const limits = { ...DEFAULT_HEALTH_THRESHOLDS, ...deps.thresholds };
-  router.get('/health', async (_req, res) => {
+  const cacheMs = deps.cacheMs ?? DEFAULT_HEALTH_CACHE_MS;
+  const probeNow = async (): Promise<ProbeResult> => {
     let database = false;
     try {
       await deps.db.$queryRawUnsafe('SELECT 1');
@@ -153,13 +167,34 @@ export function createHealthRouter(deps: HealthDeps): Router {
     } catch {
       database = false;
     }
+    const recordings = deps.recordingsDir
+      ? await checkRecordingsDir(deps.recordingsDir, limits.minFreeDiskBytes)
+      : undefined;
+    return { database, recordings };
+  };
+  // The last probe (or the one running), reused until it is cacheMs old.
+  let cached: { at: number; result: Promise<ProbeResult> } | undefined;
+  const probe = (): Promise<ProbeResult> => {
+    const now = Date.now();
+    if (!cached || now - cached.at >= cacheMs) {
+      const result = probeNow();
+      cached = { at: now, result };
+      // The age counts from when the probe finished: a slow probe is not repeated at once.
+      void result.then(() => {
+        if (cached?.result === result) cached.at = Date.now();
+      });
+    }
+    return cached.result;
+  };
+  router.get('/health', async (_req, res) => {
+    const { database, recordings } = await probe();
     const checks: Record<string, HealthCheck> = {
       ai: checkAi(deps.callManager, limits.aiFailureWindowMs),
       databaseWrites: checkDatabaseWrites(deps.callManager),
       // Queue above 80% of its bound, or rows dead-lettered / lost since start (see CallManager).
       writeQueue: deps.callManager.writeQueueCheck(),
     };
-    if (deps.recordingsDir) checks.recordings = await checkRecordingsDir(deps.recordingsDir, limits.minFreeDiskBytes);
+    if (recordings) checks.recordings = recordings;
     if (deps.eventLoop) {
       const p99 = Math.round(deps.eventLoop.p99Ms());
       checks.eventLoop =

@@ -77,11 +77,12 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
       description:
         'Call records, recordings, analytics and live status of the Switchboard phone/AI bridge. ' +
         'Errors are `{"error":{"code","message","field?"}}`. When API_TOKENS is set every route needs ' +
-        '`Authorization: Bearer <token>` (or `?access_token=<token>`, for EventSource). Dates are ISO-8601 strings in UTC.',
+        '`Authorization: Bearer <token>`; a token in the URL (`?access_token=`) is accepted only on `GET /status` (EventSource cannot send headers), ' +
+        'and a recording also opens with a short-lived signed URL from `GET /calls/{id}/recording-url`. Dates are ISO-8601 strings in UTC.',
       license: { name: 'MIT' },
     },
     servers: [{ url: '/api' }],
-    security: [{ bearer: [] }, { accessToken: [] }],
+    security: [{ bearer: [] }],
     paths: {
       '/calls': {
         get: {
@@ -136,10 +137,14 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
           description:
             'Supports single byte ranges (`bytes=a-b`, `bytes=a-`, `bytes=-n`) with 206 and Content-Range, ' +
             '416 with `Content-Range: bytes */size` outside the file; ETag, Last-Modified, If-None-Match, If-Range. ' +
-            'Only files inside the recordings folder are ever served.',
+            'Only files inside the recordings folder are ever served. Authorized by the bearer token, or by a signed URL ' +
+            '(`expires`, `sig`) from `GET /calls/{id}/recording-url` for this call, before it expires.',
+          security: [{ bearer: [] }, {}],
           parameters: [
             ID_PARAM,
             queryParam('download', 'Send as an attachment.', { type: 'boolean', default: false }),
+            queryParam('expires', 'Signed URL: expiry (Unix seconds).', { type: 'integer' }),
+            queryParam('sig', 'Signed URL: HMAC-SHA256 of the call id and expiry (base64url).', { type: 'string' }),
             { name: 'Range', in: 'header', required: false, schema: { type: 'string', example: 'bytes=0-1023' } },
           ],
           responses: {
@@ -155,6 +160,36 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
             ...ERRORS,
             '404': errorResponse('No such call, no recording, or the file is missing.'),
             '416': errorResponse('Range not satisfiable.'),
+          },
+        },
+      },
+      '/calls/{id}/recording-url': {
+        get: {
+          summary: "A signed URL of the call's recording, for players that cannot send a header",
+          description:
+            'Returns `{url, expiresAt, expiresInSec}`: `url` is `/api/calls/{id}/recording?expires=<unix>&sig=<hmac>`, ' +
+            'valid for this call only, for a few minutes (an <audio> element can load and seek it without the token). ' +
+            'Ask again for a new one when it has expired.',
+          parameters: [ID_PARAM],
+          responses: {
+            '200': {
+              description: 'The signed URL.',
+              content: {
+                'application/json': {
+                  schema: {
+                    type: 'object',
+                    required: ['url', 'expiresAt', 'expiresInSec'],
+                    properties: {
+                      url: { type: 'string' },
+                      expiresAt: { type: 'string', format: 'date-time' },
+                      expiresInSec: { type: 'integer' },
+                    },
+                  },
+                },
+              },
+            },
+            ...ERRORS,
+            '404': errorResponse('No such call, or no recording.'),
           },
         },
       },
@@ -281,6 +316,7 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
             '`id: N`, `event: <type>`, `data: {"id","type","at","data"}`. ' +
             `A \`: ping\` comment is sent every ${DEFAULT_HEARTBEAT_MS / 1000} s. With Last-Event-ID (or ?lastEventId=) the events after it ` +
             'are replayed instead of the snapshot; when they are no longer kept, a snapshot is sent.',
+          security: [{ bearer: [] }, { accessToken: [] }],
           parameters: [
             { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' } },
             queryParam('lastEventId', 'Same as the Last-Event-ID header.', { type: 'integer', minimum: 0 }),

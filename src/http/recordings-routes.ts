@@ -3,6 +3,10 @@
  * (a browser <audio> element can seek), ETag / Last-Modified, and `?download=true` for an
  * attachment. The file is resolved through realpath and must lie inside the recordings folder:
  * a row pointing elsewhere (`../x`, an absolute path, a symlink out) is a 404.
+ *
+ * GET /api/calls/:id/recording-url: a signed URL of that recording for players that cannot send an
+ * Authorization header (the dashboard's <audio>): valid a few minutes, for that call only (see
+ * UrlSigner in auth.ts; the token check in front of /api accepts it on the recording route).
  */
 import { open, realpath, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -10,6 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { Router } from 'express';
 import { apiReads, type ApiDeps } from './api-deps';
 import { ApiError } from './errors';
+import { UrlSigner } from './auth';
 import { booleanParam, idParam, type Query } from './validation';
 
 export type ByteRange = { start: number; end: number };
@@ -56,6 +61,16 @@ export function createRecordingsRouter(deps: ApiDeps): Router {
   const router = Router();
   const { recordingsDir, logger } = deps;
   const reads = apiReads(deps);
+  const signer = new UrlSigner(deps.config.http.urlSigningSecret);
+
+  router.get('/calls/:id/recording-url', async (req, res) => {
+    const id = idParam(req.params.id);
+    const recording = await reads.run('latestRecording', id);
+    if (!recording) throw ApiError.notFound((await reads.run('callExists', id)) ? 'recording' : 'call');
+    const { url, expires } = signer.signRecording(id);
+    res.setHeader('Cache-Control', 'no-store');
+    res.json({ url, expiresAt: new Date(expires * 1000).toISOString(), expiresInSec: signer.ttlSec });
+  });
 
   router.get('/calls/:id/recording', async (req, res) => {
     const id = idParam(req.params.id);

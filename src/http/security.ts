@@ -1,11 +1,19 @@
 /**
- * HTTP hardening shared by every route: helmet's security headers with a strict Content Security
- * Policy (same-origin only, no inline scripts: the dashboard must load its scripts and styles from
- * files it serves), and a rate limit on /api keyed by API token (or by client IP when the request
- * carries no valid token, so guessing tokens is limited too).
+ * HTTP hardening shared by every route:
+ * - helmet's security headers with a strict Content Security Policy (same-origin only, no inline
+ *   scripts: the dashboard must load its scripts and styles from files it serves); HSTS only when
+ *   the server is reached over HTTPS (PUBLIC_URL is https://, or the request itself is secure);
+ * - rate limits on every surface: /api per API token (or per client IP when the request carries no
+ *   valid token, so guessing tokens is limited too), /metrics the same with its own budget, Twilio
+ *   webhooks and /streams upgrades per IP (high: Twilio sends many requests from few addresses),
+ *   and everything else (/health, the dashboard, the API docs, unknown paths) per IP;
+ * - the HTTP server's timeouts, so slow clients (slowloris) cannot hold sockets;
+ * - the client IP behind a reverse proxy, only as far as TRUST_PROXY says.
  */
 import { createHash } from 'node:crypto';
-import type { RequestHandler } from 'express';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Express, RequestHandler } from 'express';
 import helmet from 'helmet';
 import { rateLimit, ipKeyGenerator } from 'express-rate-limit';
 import { extractToken, tokenMatches } from './auth';
@@ -29,28 +37,56 @@ export const CSP_DIRECTIVES = {
   upgradeInsecureRequests: null,
 };
 
+/** Strict-Transport-Security sent over HTTPS: one year, subdomains included (helmet's default). */
+export const HSTS_VALUE = 'max-age=31536000; includeSubDomains';
+
+export interface SecurityHeadersOptions {
+  /**
+   * The externally reachable base URL (PUBLIC_URL). HSTS is sent when it is https://, or when the
+   * request itself arrived over TLS (req.secure, which honours X-Forwarded-Proto only with
+   * TRUST_PROXY): never over plain-HTTP localhost, where it would pin the browser to https.
+   */
+  publicUrl?: string;
+}
+
+function withHsts(headers: RequestHandler, options: SecurityHeadersOptions): RequestHandler {
+  const httpsPublic = /^https:\/\//i.test(options.publicUrl ?? '');
+  return (req, res, next) => {
+    if (httpsPublic || req.secure) res.setHeader('Strict-Transport-Security', HSTS_VALUE);
+    headers(req, res, next);
+  };
+}
+
 /** Helmet with the strict CSP above. */
-export function securityHeaders(): RequestHandler {
-  return helmet({
-    contentSecurityPolicy: { useDefaults: false, directives: CSP_DIRECTIVES },
-    crossOriginEmbedderPolicy: false,
-    referrerPolicy: { policy: 'no-referrer' },
-  });
+export function securityHeaders(options: SecurityHeadersOptions = {}): RequestHandler {
+  return withHsts(
+    helmet({
+      contentSecurityPolicy: { useDefaults: false, directives: CSP_DIRECTIVES },
+      crossOriginEmbedderPolicy: false,
+      referrerPolicy: { policy: 'no-referrer' },
+      strictTransportSecurity: false,
+    }),
+    options,
+  );
 }
 
 /**
  * The same headers for /api/docs, whose Swagger UI page carries inline <style> blocks: styles may be
  * inline there, scripts still may not.
  */
-export function apiDocsHeaders(): RequestHandler {
-  return helmet({
-    contentSecurityPolicy: {
-      useDefaults: false,
-      directives: { ...CSP_DIRECTIVES, styleSrc: ["'self'", "'unsafe-inline'"] },
-    },
-    crossOriginEmbedderPolicy: false,
-    referrerPolicy: { policy: 'no-referrer' },
-  });
+export function apiDocsHeaders(options: SecurityHeadersOptions = {}): RequestHandler {
+  return withHsts(
+    helmet({
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: { ...CSP_DIRECTIVES, styleSrc: ["'self'", "'unsafe-inline'"] },
+      },
+      crossOriginEmbedderPolicy: false,
+      referrerPolicy: { policy: 'no-referrer' },
+      strictTransportSecurity: false,
+    }),
+    options,
+  );
 }
 
 export interface ApiRateLimitOptions {
@@ -62,10 +98,29 @@ export interface ApiRateLimitOptions {
 
 const tokenKey = (token: string): string => `token:${createHash('sha256').update(token).digest('hex').slice(0, 32)}`;
 
+/** The rate-limit key of a client address: the address, IPv6 per /56 (one subscriber's prefix). */
+export const ipKey = (ip: string | undefined): string => `ip:${ipKeyGenerator(ip ?? 'unknown')}`;
+
+/**
+ * TRUST_PROXY is a deliberate setting here: express-rate-limit's start-up warnings about it (and
+ * about X-Forwarded-For reaching a server that does not trust it) would only be noise.
+ */
+const VALIDATE = { trustProxy: false, xForwardedForHeader: false } as const;
+
+const tooMany = (what: string): RequestHandler => {
+  return (_req, res) => {
+    sendError(
+      res,
+      new ApiError('rate_limited', `too many requests${what}; slow down and retry after the Retry-After delay`),
+    );
+  };
+};
+
 /**
  * Rate limit of /api: `limit` requests per `windowMs`, per valid API token, else per client IP
  * (IPv6 per /56). Beyond it: 429 with `{ error: { code: 'rate_limited' } }`, `Retry-After` and the
- * standard RateLimit headers. Long-lived SSE connections count once, when they open.
+ * standard RateLimit headers. Long-lived SSE connections count once, when they open. Each call makes
+ * its own budget (/metrics gets one apart from /api).
  */
 export function apiRateLimit(options: ApiRateLimitOptions): RequestHandler {
   return rateLimit({
@@ -73,16 +128,147 @@ export function apiRateLimit(options: ApiRateLimitOptions): RequestHandler {
     limit: options.limit,
     standardHeaders: 'draft-7',
     legacyHeaders: false,
+    validate: VALIDATE,
     keyGenerator: (req) => {
       const token = extractToken(req.headers.authorization, req.query);
       if (token && options.apiTokens.length > 0 && tokenMatches(token, options.apiTokens)) return tokenKey(token);
       return `ip:${ipKeyGenerator(req.ip ?? req.socket.remoteAddress ?? 'unknown')}`;
     },
-    handler: (_req, res) => {
-      sendError(
-        res,
-        new ApiError('rate_limited', 'too many requests; slow down and retry after the Retry-After delay'),
-      );
-    },
+    handler: tooMany(''),
   });
+}
+
+export interface IpRateLimitOptions {
+  /** Requests allowed per window and client IP. */
+  limit: number;
+  windowMs?: number;
+  /** Requests this limiter leaves alone (they have a limiter of their own). */
+  skip?: (req: Parameters<RequestHandler>[0]) => boolean;
+}
+
+/** `limit` requests per window and client IP (as TRUST_PROXY resolves it); 429 JSON beyond. */
+export function ipRateLimit(options: IpRateLimitOptions): RequestHandler {
+  return rateLimit({
+    windowMs: options.windowMs ?? 60_000,
+    limit: options.limit,
+    standardHeaders: 'draft-7',
+    legacyHeaders: false,
+    validate: VALIDATE,
+    skip: options.skip,
+    keyGenerator: (req) => `ip:${ipKeyGenerator(req.ip ?? req.socket.remoteAddress ?? 'unknown')}`,
+    handler: tooMany(' from this address'),
+  });
+}
+
+/**
+ * Paths that have a limiter of their own: /api (but not its public description, /api/docs and
+ * /api/openapi.json), /twilio/*, /metrics. Case-sensitive on purpose: the app's mounts are; a path
+ * in other case (/API/calls) reaches no limited mount, so the public limit must count it. (Were the
+ * mounts case-insensitive, such a path would only be counted twice: safe.)
+ */
+export const OWN_LIMITER_PATHS = /^\/(?:twilio(?:\/|$)|metrics\/?$|api(?:\/(?!docs(?:\/|$)|openapi\.json\/?$)|$))/;
+
+/**
+ * The per-IP limit of everything without a limiter of its own: /health, the dashboard and its
+ * assets, the API's description, unknown paths. Register it first, for the whole app
+ * (PUBLIC_RATE_LIMIT_PER_MIN).
+ */
+export function publicRateLimit(limit: number, windowMs = 60_000): RequestHandler {
+  return ipRateLimit({ limit, windowMs, skip: (req) => OWN_LIMITER_PATHS.test(req.path) });
+}
+
+/**
+ * The per-IP limit of Twilio's webhooks (WEBHOOK_RATE_LIMIT_PER_MIN): high, because Twilio sends
+ * every call's webhooks from a few addresses. Mounted on /twilio in front of the signature check.
+ */
+export function webhookRateLimit(limit: number, windowMs = 60_000): RequestHandler {
+  return ipRateLimit({ limit, windowMs });
+}
+
+/**
+ * A fixed-window limiter of WebSocket upgrades per client IP, for the server's `upgrade` handler
+ * (express middleware never sees upgrades). Returns `allow(ip)`: true when the upgrade may go on,
+ * false when this IP has used its `limit` for the current window (answer 429: refuseUpgrade).
+ * IPv6 addresses count per /56. Memory is one counter per address seen in the current window.
+ */
+export function upgradeRateLimiter(options: {
+  limit: number;
+  windowMs?: number;
+  now?: () => number;
+}): (ip: string | undefined) => boolean {
+  const windowMs = options.windowMs ?? 60_000;
+  const now = options.now ?? Date.now;
+  let windowStart = now();
+  let counts = new Map<string, number>();
+  return (ip) => {
+    const t = now();
+    if (t - windowStart >= windowMs) {
+      windowStart = t;
+      counts = new Map();
+    }
+    const key = ipKey(ip);
+    const n = (counts.get(key) ?? 0) + 1;
+    counts.set(key, n);
+    return n <= options.limit;
+  };
+}
+
+/**
+ * The client IP of a raw request (an upgrade) exactly as Express computes req.ip: the socket's
+ * address, then X-Forwarded-For from right to left while the app's `trust proxy` trusts the hop.
+ */
+export function clientIpOf(req: IncomingMessage, app: Express): string | undefined {
+  const trust = app.get('trust proxy fn') as ((addr: string, i: number) => boolean) | undefined;
+  const addrs: string[] = [req.socket.remoteAddress ?? ''];
+  const header = req.headers['x-forwarded-for'];
+  if (trust && header) {
+    const list = (Array.isArray(header) ? header.join(',') : header).split(',').map((a) => a.trim());
+    addrs.push(...list.reverse().filter(Boolean));
+  }
+  for (let i = 0; i < addrs.length - 1; i++) if (!trust?.(addrs[i], i)) return addrs[i] || undefined;
+  return addrs[addrs.length - 1] || undefined;
+}
+
+/** Answers an upgrade with a bare HTTP error (e.g. 429) and closes the socket. */
+export function refuseUpgrade(socket: Duplex, status = 429, message = 'Too Many Requests'): void {
+  const body = JSON.stringify({ error: { code: 'rate_limited', message: 'too many connection attempts' } });
+  socket.end(
+    `HTTP/1.1 ${status} ${message}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
+      `Retry-After: 60\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+  // A client that never reads the answer does not keep the socket.
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
+
+/** The `trust proxy` value for Express from TRUST_PROXY (a fresh array: Express may keep it). */
+export function trustProxySetting(value: boolean | number | readonly string[]): boolean | number | string[] {
+  return typeof value === 'boolean' || typeof value === 'number' ? value : [...value];
+}
+
+export interface ServerTimeouts {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+}
+
+/**
+ * Options of http.createServer against slow clients. Node enforces them on the request only, not
+ * on the response: `headersTimeout` (all headers received; a slowloris trickling header lines is
+ * cut off), `requestTimeout` (the whole request, body included, received), both checked every
+ * `connectionsCheckingInterval`; `keepAliveTimeout` closes an idle kept-alive connection. An SSE
+ * response may stream for hours (its request was received at once), and an upgraded WebSocket
+ * leaves the HTTP parser, so neither is cut by them.
+ */
+export function httpServerOptions(t: ServerTimeouts): {
+  headersTimeout: number;
+  requestTimeout: number;
+  keepAliveTimeout: number;
+  connectionsCheckingInterval: number;
+} {
+  return {
+    headersTimeout: t.headersTimeoutMs,
+    requestTimeout: t.requestTimeoutMs,
+    keepAliveTimeout: t.keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(t.headersTimeoutMs / 4))),
+  };
 }

@@ -8,19 +8,72 @@
  * those events (or the id is from before a restart) it gets a fresh snapshot. Comment lines
  * `: ping` keep proxies from closing an idle stream. A client that stops reading is disconnected
  * once too much is queued for it (it reconnects and is replayed what it missed).
+ *
+ * Open streams are capped in total and per API token (per client IP when the API is open):
+ * SSE_MAX_CLIENTS / SSE_MAX_CLIENTS_PER_TOKEN; one more is a 429 JSON error. The count is in
+ * /metrics (`switchboard_sse_clients`).
  */
 import type { Request, RequestHandler, Response } from 'express';
 import type { ApiDeps } from './api-deps';
 import type { AnyBusEvent } from '../events/event-bus';
-import { ApiError } from './errors';
+import { ApiError, sendError } from './errors';
+import { createHash } from 'node:crypto';
+import { bearerToken, queryToken } from './auth';
 
 export const DEFAULT_HEARTBEAT_MS = 15_000;
 export const SSE_RETRY_MS = 2000;
 /** Bytes queued for one slow client before it is cut off. */
 export const MAX_SSE_BUFFER_BYTES = 1024 * 1024;
 
+/** Default caps of open streams (SSE_MAX_CLIENTS, SSE_MAX_CLIENTS_PER_TOKEN). */
+export const DEFAULT_SSE_MAX_CLIENTS = 100;
+export const DEFAULT_SSE_MAX_CLIENTS_PER_TOKEN = 20;
+
+/** Open SSE streams, counted in total and per key (a token's hash, or the client IP). */
+export class SseClients {
+  private open = 0;
+  private readonly perKey = new Map<string, number>();
+
+  constructor(
+    readonly maxTotal = DEFAULT_SSE_MAX_CLIENTS,
+    readonly maxPerKey = DEFAULT_SSE_MAX_CLIENTS_PER_TOKEN,
+  ) {}
+
+  /** Streams open now. */
+  get count(): number {
+    return this.open;
+  }
+
+  /** Takes a slot for `key`: a release function (idempotent), or which cap is full. */
+  acquire(key: string): (() => void) | 'total' | 'per-key' {
+    if (this.open >= this.maxTotal) return 'total';
+    const mine = this.perKey.get(key) ?? 0;
+    if (mine >= this.maxPerKey) return 'per-key';
+    this.open++;
+    this.perKey.set(key, mine + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.open--;
+      const left = (this.perKey.get(key) ?? 1) - 1;
+      if (left > 0) this.perKey.set(key, left);
+      else this.perKey.delete(key);
+    };
+  }
+}
+
+/** Whose stream this is, for the per-token cap: the token (hashed), else the client IP. */
+function clientKey(req: Request): string {
+  const token = bearerToken(req.headers.authorization) ?? queryToken(req.query);
+  if (token) return `token:${createHash('sha256').update(token).digest('hex').slice(0, 32)}`;
+  return `ip:${req.ip ?? req.socket.remoteAddress ?? 'unknown'}`;
+}
+
 export interface SseOptions {
   heartbeatMs?: number;
+  /** Shared counter of open streams (app.ts exposes its count in /metrics); default: one per handler. */
+  clients?: SseClients;
 }
 
 /** One SSE message. Multi-line data is split into several `data:` lines as the format requires. */
@@ -51,14 +104,31 @@ const busMessage = (event: AnyBusEvent): string =>
   });
 
 export function createStatusHandler(
-  deps: Pick<ApiDeps, 'bus' | 'callManager' | 'logger'>,
+  deps: Pick<ApiDeps, 'bus' | 'callManager' | 'logger'> & Partial<Pick<ApiDeps, 'config'>>,
   options: SseOptions = {},
 ): RequestHandler {
   const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+  const clients =
+    options.clients ?? new SseClients(deps.config?.http.sseMaxClients, deps.config?.http.sseMaxClientsPerToken);
   const { bus, callManager, logger } = deps;
 
   return (req: Request, res: Response) => {
     const lastEventId = readLastEventId(req);
+    const release = clients.acquire(clientKey(req));
+    if (typeof release !== 'function') {
+      logger.warn('SSE client refused: too many open streams', { cap: release, open: clients.count });
+      res.setHeader('Retry-After', '30');
+      sendError(
+        res,
+        new ApiError(
+          'rate_limited',
+          release === 'total'
+            ? 'too many open event streams on this server; retry later'
+            : 'too many open event streams for this token; close one and retry',
+        ),
+      );
+      return;
+    }
     req.socket.setTimeout(0);
     req.socket.setNoDelay(true);
     res.status(200);
@@ -93,6 +163,7 @@ export function createStatusHandler(
     const cleanup = (): void => {
       if (closed) return;
       closed = true;
+      release();
       clearInterval(heartbeat);
       unsubscribe();
     };

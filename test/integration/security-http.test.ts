@@ -127,8 +127,8 @@ describe('API limits and errors', () => {
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
     // Same client IP, another token: its own budget.
     await request(r.baseUrl).get('/api/calls').set('Authorization', `Bearer ${TOKEN_B}`).expect(200);
-    // The access_token query form counts against the same token.
-    await request(r.baseUrl).get(`/api/calls?access_token=${TOKEN_A}`).expect(429);
+    // The access_token query form (accepted on the SSE stream) counts against the same token.
+    await request(r.baseUrl).get(`/api/status?access_token=${TOKEN_A}`).expect(429);
   });
 
   it('limits token guessing per IP: made-up tokens share one budget and are then refused with 429', async () => {
@@ -186,7 +186,8 @@ describe('bodies, errors, secrets', () => {
 
   it('never writes a token, key or signature to the logs', async () => {
     await request(r.baseUrl).get('/api/calls').set('Authorization', `Bearer ${TOKEN_A}`).expect(200);
-    await request(r.baseUrl).get(`/api/calls?access_token=${TOKEN_B}`).expect(200);
+    // A token in the URL is refused outside the SSE stream, and not logged either.
+    await request(r.baseUrl).get(`/api/calls?access_token=${TOKEN_B}`).expect(401);
     await request(r.baseUrl).get('/api/calls').set('Authorization', 'Bearer wrong-token-yyyyyyyyyyyyyy').expect(401);
     const form = { CallSid: 'CAlog0001', From: '+15550001111', To: '+15559990000' };
     const sig = computeTwilioSignature(TWILIO_TOKEN, `${PUBLIC_URL}/twilio/incoming-call`, form);

@@ -1,6 +1,8 @@
 /**
  * The only way the page talks to the server: the REST API (fetch with `Authorization: Bearer`) and
- * the SSE stream (EventSource with `?access_token=`, since EventSource cannot set headers).
+ * the SSE stream (EventSource with `?access_token=`, since EventSource cannot set headers; the
+ * server accepts a token in the URL there only). The <audio> player, which cannot send a header
+ * either, gets a short-lived signed URL of the recording instead of the token.
  */
 
 const TOKEN_KEY = 'switchboard.apiToken';
@@ -88,10 +90,14 @@ export async function postJson(path, body) {
 
 export const getBlob = async (path, params = {}) => (await request(`${path}${toQuery(params)}`)).blob();
 
-/** A URL an <audio> element can load itself (it cannot send headers): the token goes in the query. */
-export function mediaUrl(path) {
-  const token = auth.token;
-  return token ? `${path}${path.includes('?') ? '&' : '?'}access_token=${encodeURIComponent(token)}` : path;
+/**
+ * A URL of the call's recording that an <audio> element or a download can load by itself (they
+ * cannot send headers): signed by the server for this call, valid a few minutes, no token in it.
+ * Resolves to { url, expiresAt (ms) }.
+ */
+export async function recordingUrl(callId) {
+  const body = await getJson(`/api/calls/${encodeURIComponent(callId)}/recording-url`);
+  return { url: body.url, expiresAt: Date.parse(body.expiresAt) };
 }
 
 export async function loadServerConfig() {

@@ -3,7 +3,7 @@
  * struck through), the stereo recording (seekable: the API serves Range; a channel selector through
  * Web Audio), the call's analytics, its event timeline, and editable notes.
  */
-import { getJson, mediaUrl, postJson } from './api.js';
+import { getJson, postJson, recordingUrl } from './api.js';
 import {
   h,
   mount,
@@ -250,8 +250,41 @@ class ChannelRouter {
 function player(call) {
   const rec = call.recordings[0];
   if (!rec) return { el: emptyState('No recording', 'This call has no recording.'), seek: () => undefined };
-  const audio = h('audio', { controls: true, preload: 'metadata', src: mediaUrl(rec.url), id: 'call-audio' });
+  const audio = h('audio', { controls: true, preload: 'metadata', id: 'call-audio' });
   const router = new ChannelRouter(audio);
+  // The player loads a signed URL (no token in it) that expires after a few minutes; seeking later
+  // asks for new byte ranges, so a fresh URL is fetched when the old one is about to expire or fails.
+  let expiresAt = 0;
+  let failures = 0;
+  const load = async (position = audio.currentTime, play = !audio.paused) => {
+    const signed = await recordingUrl(call.id);
+    expiresAt = signed.expiresAt;
+    audio.src = signed.url;
+    if (position > 0 || play) {
+      audio.addEventListener(
+        'loadedmetadata',
+        () => {
+          if (position > 0) audio.currentTime = position;
+          if (play) void audio.play().catch(() => undefined);
+        },
+        { once: true },
+      );
+    }
+  };
+  const expiring = () => Date.now() > expiresAt - 30_000;
+  void load(0, false).catch(() => undefined);
+  audio.addEventListener('loadeddata', () => {
+    failures = 0;
+  });
+  audio.addEventListener('error', () => {
+    if (failures++ < 2) void load().catch(() => undefined);
+  });
+  audio.addEventListener('seeking', () => {
+    if (expiring()) void load().catch(() => undefined);
+  });
+  audio.addEventListener('play', () => {
+    if (expiring()) void load(audio.currentTime, true).catch(() => undefined);
+  });
   const channel = h(
     'div',
     { class: 'segmented', role: 'radiogroup', 'aria-label': 'Channel' },
@@ -275,8 +308,20 @@ function player(call) {
     ),
   );
   const seek = (ms) => {
+    if (expiring()) {
+      void load(ms / 1000, true).catch(() => undefined);
+      return;
+    }
     audio.currentTime = ms / 1000;
     void audio.play().catch(() => undefined);
+  };
+  const download = async (event) => {
+    event.preventDefault();
+    const { url } = await recordingUrl(call.id);
+    const link = h('a', { href: `${url}&download=true`, download: `call-${call.id}.wav` });
+    document.body.append(link);
+    link.click();
+    link.remove();
   };
   return {
     el: h(
@@ -292,7 +337,11 @@ function player(call) {
           { class: 'muted small' },
           `${rec.channels === 2 ? 'Stereo' : 'Mono'} · ${rec.sampleRateHz / 1000} kHz · ${formatDuration(rec.durationMs)} · ${(rec.sizeBytes / 1e6).toFixed(1)} MB`,
         ),
-        h('a', { class: 'btn btn-small', href: mediaUrl(`${rec.url}?download=true`) }, 'Download WAV'),
+        h(
+          'a',
+          { class: 'btn btn-small', href: rec.url, onclick: (e) => void download(e).catch(() => undefined) },
+          'Download WAV',
+        ),
       ),
     ),
     seek,
