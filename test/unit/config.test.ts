@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import dotenv from 'dotenv';
 import { ConfigError, loadConfig, DEFAULT_REALTIME_URL } from '../../src/config';
 
 /** Production with every protection on: loads without a problem. */
@@ -287,5 +290,16 @@ describe('production refuses to start insecure (issue 10.3)', () => {
   it('applies none of the production rules in development or test', () => {
     expect(problemsOf({ NODE_ENV: 'development', TWILIO_AUTH_TOKEN: 'secret' })).toEqual([]);
     expect(problemsOf({ NODE_ENV: 'test' })).toEqual([]);
+  });
+});
+
+describe('.env.example', () => {
+  it('is a configuration the server starts with, as copied to .env', () => {
+    const parsed = dotenv.parse(readFileSync(path.join(__dirname, '..', '..', '.env.example')));
+    expect(parsed.PUBLIC_URL).toBe('');
+    const c = loadConfig(parsed);
+    expect(c.publicUrl).toBe('http://localhost:3000');
+    expect(c.logPii).toBe(false);
+    expect(c.agent.vad).toMatchObject({ type: 'server_vad', threshold: 0.5, silenceMs: 500 });
   });
 });
