@@ -25,6 +25,7 @@ import {
   publicRateLimit,
   securityHeaders,
   trustProxySetting,
+  upgradeRateLimiter,
   webhookRateLimit,
 } from './http/security';
 import { SseClients } from './http/sse';
@@ -207,6 +208,8 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     // Room for every call's stream plus a few being replaced; the call cap itself is the webhook's.
     maxSockets: config.maxConcurrentCalls + 16,
     isDraining: () => bridge.isDraining,
+    // Upgrades per client IP (their own budget of WEBHOOK_RATE_LIMIT_PER_MIN; Twilio opens one per call).
+    allowClient: upgradeRateLimiter({ limit: config.http.webhookRateLimitPerMin }),
     onStream: (ws) => bridge.attach(ws),
   });
   server.on('upgrade', (req, socket, head) => upgrades.handle(req, socket, head));
