@@ -7,7 +7,17 @@
  * ordinary `prisma/migrations/<name>/migration.sql` folders recorded in `_prisma_migrations`, so the
  * regular `prisma migrate deploy` works on the same folder where the internet is reachable.
  */
-import { readFileSync, readdirSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
@@ -78,6 +88,17 @@ export function sqliteFilePath(databaseUrl: string): string {
   return path.isAbsolute(raw) ? raw : path.resolve(PROJECT_ROOT, raw);
 }
 
+/**
+ * Creates the database's folder (0700) and an empty database file (0600) before SQLite opens it, so
+ * the file, and the -wal/-shm files SQLite gives the same permissions, are the owner's only: they
+ * hold phone numbers and transcripts. An existing file keeps the permissions its operator chose.
+ */
+export function prepareSqliteFile(file: string): void {
+  if (file === ':memory:') return;
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600));
+}
+
 interface Engine {
   engine: SchemaEngine;
   /** Runs an engine call, turning the engine's "External error id#N" into the driver's own error. */
@@ -91,7 +112,7 @@ type Disposable = { dispose(): Promise<void> };
 async function openEngine(databaseUrl: string): Promise<Engine> {
   const glue = await loadEngineGlue();
   const file = sqliteFilePath(databaseUrl);
-  if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
+  prepareSqliteFile(file);
   // Track the connections the engine opens so they can be closed: a connection left open keeps
   // the file locked for the server that starts right after the migrations.
   const inner = new PrismaBetterSqlite3({ url: file });

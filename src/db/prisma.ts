@@ -3,11 +3,9 @@
  * timeout and an explicit synchronous level (the process that first switches a file to WAL would
  * otherwise keep FULL while later ones get NORMAL). Dates are stored as Unix milliseconds.
  */
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaClient } from '../generated/prisma/client';
-import { sqliteFilePath } from './migrations';
+import { prepareSqliteFile, sqliteFilePath } from './migrations';
 
 export type Db = PrismaClient;
 export { PrismaClient };
@@ -35,7 +33,7 @@ export interface CreateDbOptions {
 
 export async function createDb(databaseUrl: string, options: CreateDbOptions = {}): Promise<Db> {
   const file = sqliteFilePath(databaseUrl);
-  if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
+  prepareSqliteFile(file);
   const busyTimeoutMs = options.busyTimeoutMs ?? SQLITE_BUSY_TIMEOUT_MS;
   const adapter = new PrismaBetterSqlite3({ url: file, timeout: busyTimeoutMs }, { timestampFormat: 'unixepoch-ms' });
   const db = new PrismaClient({ adapter });
