@@ -35,7 +35,7 @@ import type {
   NewTranscript,
 } from '../db/call-repository';
 import { DeadLetterStore, type DeadLetterEntry, type DeadLetterReason } from '../db/dead-letter';
-import { describeWriteError, isPermanentWriteError } from '../db/write-errors';
+import { describeWriteError, isForeignKeyError, isPermanentWriteError } from '../db/write-errors';
 import { canTransition, FINAL_STATUSES, isFinalStatus, type CallStatus, type EndReason } from './call-status';
 
 const RECENT_EVENTS_KEPT_MS = 10 * 60 * 1000;
@@ -509,7 +509,7 @@ export class CallManager {
       } catch (err) {
         if (isPermanentWriteError(err)) {
           // One or more rows are bad: write the others, dead-letter the bad ones.
-          ({ unwritten, error } = await this.isolate(batch, err));
+          ({ unwritten, error } = await this.separate(batch, err));
         } else {
           unwritten = batch;
           error = err;
@@ -568,6 +568,40 @@ export class CallManager {
     this.stats.transcriptsAcknowledged += transcripts.length;
     this.lastWriteOkAt = Date.now();
     this.publishTranscripts(transcripts, new Date());
+  }
+
+  /**
+   * A batch failed for a permanent reason. The usual one, rows of a call that no longer exists (a
+   * foreign key), is settled with one query: those rows go to the dead letter and the rest is written
+   * as one batch. Anything else left failing is isolated by halves (isolate()).
+   */
+  private async separate(rows: Pending[], failure: unknown): Promise<{ unwritten: Pending[]; error?: unknown }> {
+    if (isForeignKeyError(failure)) {
+      let existing: Set<string> | undefined;
+      try {
+        existing = await this.repo.existingCallIds(rows.map((p) => p.row.callId));
+      } catch {
+        existing = undefined; // the lookup failed too: fall back to halving
+      }
+      if (existing) {
+        const orphans = rows.filter((p) => !existing.has(p.row.callId));
+        if (orphans.length > 0) {
+          this.stats.rowsRejected += orphans.length;
+          this.toDeadLetter(orphans, 'rejected', failure);
+          const rest = rows.filter((p) => existing.has(p.row.callId));
+          if (rest.length === 0) return { unwritten: [] };
+          try {
+            await this.insert(rest);
+            this.committed(rest);
+            return { unwritten: [] };
+          } catch (err) {
+            if (!isPermanentWriteError(err)) return { unwritten: rest, error: err };
+            return this.isolate(rest, err);
+          }
+        }
+      }
+    }
+    return this.isolate(rows, failure);
   }
 
   /**

@@ -66,6 +66,12 @@ export class CallRepository {
     });
   }
 
+  /** Which of these call ids exist (one query; used to pick out rows whose call is gone). */
+  async existingCallIds(ids: readonly string[]): Promise<Set<string>> {
+    const rows = await this.db.call.findMany({ where: { id: { in: [...new Set(ids)] } }, select: { id: true } });
+    return new Set(rows.map((r) => r.id));
+  }
+
   addRecording(data: NewRecording): Promise<Recording> {
     return this.db.recording.create({ data });
   }

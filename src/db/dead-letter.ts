@@ -15,6 +15,8 @@ import { sqliteFilePath } from './migrations';
 
 export const DEAD_LETTER_FILE_PATTERN = /^writes-\d{8}\.jsonl$/;
 export const DEAD_LETTER_FORMAT_VERSION = 1;
+/** Rows serialized and appended per write. */
+const WRITE_CHUNK_ROWS = 1000;
 
 export type DeadLetterTable = 'transcript' | 'event';
 /**
@@ -104,42 +106,50 @@ export class DeadLetterStore {
   private async writeLoop(): Promise<void> {
     try {
       while (this.pending.length > 0) {
-        const batch = this.pending;
+        const taken = this.pending;
         this.pending = [];
-        const now = (this.options.now ?? (() => new Date()))();
-        const file = path.join(this.dir, deadLetterFileName(now));
-        const deadLetteredAt = now.toISOString();
-        let text = '';
-        for (const e of batch) {
-          text +=
-            toJsonLine({
-              v: DEAD_LETTER_FORMAT_VERSION,
-              table: e.table,
-              reason: e.reason,
-              ...(e.error ? { error: e.error } : {}),
-              queuedAt: new Date(e.queuedAt).toISOString(),
-              deadLetteredAt,
-              row: e.row as Record<string, unknown>,
-            }) + '\n';
-        }
-        try {
-          if (!this.dirReady) {
-            await mkdir(this.dir, { recursive: true, mode: 0o700 });
-            this.dirReady = true;
-          }
-          // mode applies when the file is created: transcripts are personal data.
-          await appendFile(file, text, { mode: 0o600 });
-          this.stats.rowsWritten += batch.length;
-          this.stats.appends++;
-          this.options.onWritten?.(batch.length, file);
-        } catch (err) {
-          this.dirReady = false;
-          this.stats.rowsFailed += batch.length;
-          this.options.onFailed?.(batch.length, err as Error, file);
+        // Serialized and written in chunks: a burst (a full queue moved out at shutdown) never holds
+        // the event loop (every call's audio) for long.
+        for (let i = 0; i < taken.length; i += WRITE_CHUNK_ROWS) {
+          await this.writeChunk(taken.slice(i, i + WRITE_CHUNK_ROWS));
         }
       }
     } finally {
       this.writing = undefined;
+    }
+  }
+
+  private async writeChunk(batch: DeadLetterEntry[]): Promise<void> {
+    const now = (this.options.now ?? (() => new Date()))();
+    const file = path.join(this.dir, deadLetterFileName(now));
+    const deadLetteredAt = now.toISOString();
+    let text = '';
+    for (const e of batch) {
+      text +=
+        toJsonLine({
+          v: DEAD_LETTER_FORMAT_VERSION,
+          table: e.table,
+          reason: e.reason,
+          ...(e.error ? { error: e.error } : {}),
+          queuedAt: new Date(e.queuedAt).toISOString(),
+          deadLetteredAt,
+          row: e.row as Record<string, unknown>,
+        }) + '\n';
+    }
+    try {
+      if (!this.dirReady) {
+        await mkdir(this.dir, { recursive: true, mode: 0o700 });
+        this.dirReady = true;
+      }
+      // mode applies when the file is created: transcripts are personal data.
+      await appendFile(file, text, { mode: 0o600 });
+      this.stats.rowsWritten += batch.length;
+      this.stats.appends++;
+      this.options.onWritten?.(batch.length, file);
+    } catch (err) {
+      this.dirReady = false;
+      this.stats.rowsFailed += batch.length;
+      this.options.onFailed?.(batch.length, err as Error, file);
     }
   }
 }

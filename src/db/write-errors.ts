@@ -65,6 +65,18 @@ export function isPermanentWriteError(err: unknown): boolean {
   return typeof e.message === 'string' && PERMANENT_MESSAGE.test(e.message);
 }
 
+/** A foreign-key violation (e.g. a transcript of a call that was deleted). */
+export function isForeignKeyError(err: unknown): boolean {
+  if (!err || typeof err !== 'object') return false;
+  const cause = adapterCause(err);
+  return (
+    (err as { code?: unknown }).code === 'P2003' ||
+    cause?.kind === 'ForeignKeyConstraintViolation' ||
+    cause?.originalCode === 'SQLITE_CONSTRAINT_FOREIGNKEY' ||
+    /FOREIGN KEY constraint failed/i.test(String((err as { message?: unknown }).message))
+  );
+}
+
 /**
  * A one-line description of a write error without the row's data (Prisma's messages quote the whole
  * failing call, transcript text included): the code, the driver's message or the message's last line.
