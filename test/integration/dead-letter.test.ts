@@ -4,7 +4,7 @@
  * database locked by another connection, a dead-letter folder that cannot be created.
  */
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
@@ -208,12 +208,22 @@ describe('write queue: bounds and dead letter (real SQLite)', () => {
     const file = path.join(deadLetterDir, deadLetterFileName(new Date()));
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(readDeadLetter(deadLetterDir).map((r) => r.reason)).toEqual(['shutdown', 'shutdown', 'shutdown']);
+    // A row that arrives after close() (nothing would flush it any more) goes straight to the dead letter.
+    manager.addEvent(call.id, 'late', {});
+    await eventually(() => manager.stats.rowsDeadLettered === 4, 5000);
+    expect(readDeadLetter(deadLetterDir)[3]).toMatchObject({
+      table: 'event',
+      reason: 'shutdown',
+      row: { type: 'late' },
+    });
     unlockDatabase();
 
     // One of the rows made it after all (e.g. written by an earlier import that crashed): skipped.
     await db.transcript.create({ data: { callId: call.id, speaker: 'agent', text: 'unsaved 2', startMs: 1000 } });
+    // A line cut short (the process killed mid-append) is counted, not fatal.
+    appendFileSync(file, '{"v":1,"table":"transcr');
     const first = await importDeadLetters(db, deadLetterDir);
-    expect(first).toMatchObject({ rows: 3, imported: 2, skipped: 1, failed: 0, malformed: 0 });
+    expect(first).toMatchObject({ rows: 4, imported: 3, skipped: 1, failed: 0, malformed: 1 });
     expect(readdirSync(deadLetterDir)).toEqual([expect.stringMatching(/^writes-\d{8}\.jsonl\.\d+\.imported$/)]);
     const transcripts = await db.transcript.findMany({ where: { callId: call.id }, orderBy: { startMs: 'asc' } });
     expect(transcripts.map((t) => [t.text, t.endMs, t.itemId])).toEqual([
