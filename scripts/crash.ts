@@ -15,7 +15,7 @@ import { placeCall } from '../src/simulators/twilio-caller';
 import { createMigratedTempDatabase } from '../test/helpers/test-db';
 import { checkWavHeader, startServerProcess, type ServerProcess } from '../test/helpers/server-process';
 
-const AUTH = 'crash-script-twilio-token-000001';
+const AUTH = '0123456789abcdef0123456789abcdef';
 const TOKEN = 'crash-script-api-token-000000001';
 const PUBLIC_URL = 'https://crash.example.test';
 const CRASH_AFTER_MS = Number(process.env.CRASH_AFTER_MS ?? 3000);

@@ -31,7 +31,7 @@ const MINUTES = num('SOAK_MINUTES', 10);
 const DROP_EVERY_S = num('SOAK_DROP_EVERY_S', 60);
 const CALL_S = num('SOAK_CALL_S', 45);
 const SAMPLE_S = num('SOAK_SAMPLE_S', 10);
-const AUTH = 'soak-twilio-auth-token-0000000001';
+const AUTH = '0123456789abcdef0123456789abcdef';
 const TOKEN = 'soak-api-token-00000000000000001';
 const PUBLIC_URL = 'https://soak.example.test';
 

@@ -10,7 +10,7 @@ import { createTempDatabase, type TempDir } from '../helpers/test-db';
 import { checkWavHeader, startServerProcess, type ServerProcess } from '../helpers/server-process';
 import { eventually } from '../helpers/bridge-harness';
 
-const AUTH = 'crash-test-twilio-token-00000001';
+const AUTH = '0123456789abcdef0123456789abcdef';
 const TOKEN = 'crash-test-api-token-0000000001';
 const PUBLIC_URL = 'https://switchboard.example.test';
 

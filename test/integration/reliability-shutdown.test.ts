@@ -13,7 +13,7 @@ import { createTempDatabase, type TempDir } from '../helpers/test-db';
 import { checkWavHeader, startServerProcess, type ServerProcess } from '../helpers/server-process';
 import { eventually } from '../helpers/bridge-harness';
 
-const AUTH = 'shutdown-test-twilio-token-0001';
+const AUTH = 'fedcba9876543210fedcba9876543210';
 const PUBLIC_URL = 'https://switchboard.example.test';
 const GREETING = 'Hello, you are through to the shutdown test.';
 
@@ -43,6 +43,7 @@ describe('graceful shutdown (real process, SIGTERM)', () => {
       DATABASE_URL: tmp.databaseUrl,
       RECORDING_STORAGE_PATH: tmp.recordingsDir,
       TWILIO_AUTH_TOKEN: AUTH,
+      API_TOKENS: 'shutdown-test-api-token-000001',
       PUBLIC_URL,
       OPENAI_REALTIME_URL: ai.url,
       SHUTDOWN_GRACE_MS: String(graceMs),
