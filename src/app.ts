@@ -100,6 +100,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     createLogger({
       level: config.logLevel,
       json: config.env === 'production',
+      pii: config.logPii,
       silent: config.env === 'test' && config.logLevel === 'error' && !process.env.SWITCHBOARD_TEST_LOGS,
     });
   // Agent profiles and skills are checked before any I/O: a bad AGENT_PROFILES_FILE stops the start with clear errors.
