@@ -151,6 +151,8 @@ export class CallManager {
   private readonly maxQueuedRows: number;
   private readonly maxWriteAttempts: number;
   private closed = false;
+  /** close() has taken the last queued rows: later rows go straight to the dead letter. */
+  private closeDone = false;
   private readonly onWrite: ((ms: number) => void) | undefined;
   /** Counters for /health and /metrics. */
   readonly stats = {
@@ -540,7 +542,12 @@ export class CallManager {
       queued: this.queue.length,
       expiredToDeadLetter: expired,
     });
-    if (!this.closed) {
+    if (this.closeDone) {
+      // A flush after close() (a late endCall) failed: no timer will retry these rows.
+      const left = this.queue;
+      this.queue = [];
+      this.toDeadLetter(left, 'shutdown', this.lastWriteError);
+    } else if (!this.closed) {
       const delayMs = Math.min(1000 * 2 ** (this.consecutiveFailures - 1), this.maxRetryDelayMs);
       this.retryNotBefore = Date.now() + delayMs;
       if (this.flushTimer) clearTimeout(this.flushTimer);
@@ -693,6 +700,7 @@ export class CallManager {
     while (this.flushing) await this.flushing;
     const left = this.queue;
     this.queue = [];
+    this.closeDone = true;
     this.toDeadLetter(left, 'shutdown', this.lastWriteError);
     await this.deadLetter?.flush();
     const report: CloseReport = {
@@ -748,7 +756,7 @@ export class CallManager {
 
   /** Queues a row; beyond maxPendingRows the oldest queued rows go to the dead letter. */
   private enqueue(p: Pending): void {
-    if (this.closed && !this.flushing) {
+    if (this.closeDone) {
       // close() has run: nothing will flush this row any more.
       this.toDeadLetter([p], 'shutdown', 'queued after close()');
       return;
