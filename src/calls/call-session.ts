@@ -344,6 +344,7 @@ export class CallSession {
       if (!replacement && this.state !== 'closing' && this.state !== 'closed') {
         this.metrics.aiReconnects++;
         this.deps.metrics?.aiReconnects.inc();
+        this.publishStats(); // the board's reconnect count now, not at the next turn
         this.updateCallQuietly({ status: 'streaming' });
         this.log.info('AI session restored', { contextTurns: Math.min(this.context.length, MAX_CONTEXT_TURNS) });
         this.deps.callManager.addEvent(

@@ -1,8 +1,9 @@
 /**
  * GET /api/status: live call activity as Server-Sent Events.
  *
- * On connect the client gets `retry: 2000` and an event `snapshot` ({ activeCalls }) whose id is the
- * bus's last id; then every bus event as `id: N` / `event: <type>` / `data: {id,type,at,data}`.
+ * On connect the client gets `retry: 2000` and an event `snapshot` ({ activeCalls, stats }: `stats`
+ * maps an active call's id to its last `call.stats`, so a page opened mid-call shows latency and
+ * interruptions at once) whose id is the bus's last id; then every bus event as `id: N` / `event: <type>` / `data: {id,type,at,data}`.
  * A reconnecting client (Last-Event-ID header, or `?lastEventId=` for clients that cannot set
  * headers) is replayed what it missed from the bus's ring instead; when the ring no longer holds
  * those events (or the id is from before a restart) it gets a fresh snapshot. Comment lines
@@ -15,7 +16,7 @@
  */
 import type { Request, RequestHandler, Response } from 'express';
 import type { ApiDeps } from './api-deps';
-import type { AnyBusEvent } from '../events/event-bus';
+import type { AnyBusEvent, EventBus, LiveCallStats } from '../events/event-bus';
 import { ApiError, sendError } from './errors';
 import { createHash } from 'node:crypto';
 import { bearerToken, queryToken } from './auth';
@@ -103,6 +104,43 @@ const busMessage = (event: AnyBusEvent): string =>
     data: { id: event.id, type: event.type, at: event.at, data: event.data },
   });
 
+/**
+ * The last `call.stats` of each call, fed by the bus, for snapshots. An entry goes with `call.ended`;
+ * one that outlives its call (a late event) is dropped at the next snapshot.
+ */
+export class LiveStatsCache {
+  private static readonly perBus = new WeakMap<object, LiveStatsCache>();
+  private readonly last = new Map<string, LiveCallStats>();
+
+  /** One cache (one bus listener) per bus, however many routers serve it. */
+  static for(bus: Pick<EventBus, 'subscribe'>): LiveStatsCache {
+    let cache = LiveStatsCache.perBus.get(bus);
+    if (!cache) {
+      cache = new LiveStatsCache(bus);
+      LiveStatsCache.perBus.set(bus, cache);
+    }
+    return cache;
+  }
+
+  private constructor(bus: Pick<EventBus, 'subscribe'>) {
+    bus.subscribe((event) => {
+      if (event.type === 'call.stats') this.last.set(event.data.callId, event.data.stats);
+      else if (event.type === 'call.ended') this.last.delete(event.data.call.id);
+    });
+  }
+
+  /** Stats of these (active) calls, keyed by call id; calls without stats yet are left out. */
+  forCalls(callIds: readonly string[]): Record<string, LiveCallStats> {
+    const ids = new Set(callIds);
+    const out: Record<string, LiveCallStats> = {};
+    for (const [id, stats] of this.last) {
+      if (ids.has(id)) out[id] = stats;
+      else this.last.delete(id);
+    }
+    return out;
+  }
+}
+
 export function createStatusHandler(
   deps: Pick<ApiDeps, 'bus' | 'callManager' | 'logger'> & Partial<Pick<ApiDeps, 'config'>>,
   options: SseOptions = {},
@@ -111,6 +149,7 @@ export function createStatusHandler(
   const clients =
     options.clients ?? new SseClients(deps.config?.http.sseMaxClients, deps.config?.http.sseMaxClientsPerToken);
   const { bus, callManager, logger } = deps;
+  const liveStats = LiveStatsCache.for(bus);
 
   return (req: Request, res: Response) => {
     const lastEventId = readLastEventId(req);
@@ -176,11 +215,17 @@ export function createStatusHandler(
       for (const event of replay.events) sendEvent(event);
     } else {
       lastSentId = bus.lastId;
+      const activeCalls = callManager.activeCalls();
       send(
         formatSseMessage({
           id: bus.lastId,
           event: 'snapshot',
-          data: { activeCalls: callManager.activeCalls(), lastEventId: bus.lastId, at: new Date().toISOString() },
+          data: {
+            activeCalls,
+            stats: liveStats.forCalls(activeCalls.map((c) => c.id)),
+            lastEventId: bus.lastId,
+            at: new Date().toISOString(),
+          },
         }),
       );
     }

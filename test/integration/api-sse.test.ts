@@ -3,8 +3,11 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import request from 'supertest';
 import { startTestApp, type TestApp } from '../helpers/test-app';
+import { startBridgeHarness, eventually, type BridgeHarness } from '../helpers/bridge-harness';
 import { connectSse, type SseConnection } from '../helpers/sse-client';
 import { createApiRouter } from '../../src/http/api-router';
+import type { LiveCallStats } from '../../src/events/event-bus';
+import type { CallHandle } from '../../src/simulators/twilio-caller';
 
 describe('GET /api/status (Server-Sent Events)', () => {
   let t: TestApp;
@@ -51,6 +54,33 @@ describe('GET /api/status (Server-Sent Events)', () => {
     expect(data.activeCalls.map((c) => c.id)).toContain(call.id);
     expect(data.lastEventId).toBe(t.sb.bus.lastId);
     await t.sb.callManager.endCall(call.id, { reason: 'caller-hangup' });
+  });
+
+  it('puts the last call.stats of each active call in the snapshot, and drops it when the call ends', async () => {
+    const call = await t.sb.callManager.createCall({ from: '+15550000009', callSid: 'CAsnapstats' });
+    const quiet = await t.sb.callManager.createCall({ from: '+15550000010', callSid: 'CAsnapquiet' });
+    stats(call.id, 1);
+    t.sb.callManager.publishStats(call.id, {
+      interruptions: 2,
+      latencyLastMs: 480,
+      latencyAvgMs: 455,
+      aiReconnects: 1,
+    });
+    const conn = await connect();
+    const snap = (await conn.waitFor((m) => m.event === 'snapshot')).json as {
+      stats: Record<string, LiveCallStats>;
+    };
+    // The latest figures; a call that has none yet is left out.
+    expect(snap.stats[call.id]).toEqual({ interruptions: 2, latencyLastMs: 480, latencyAvgMs: 455, aiReconnects: 1 });
+    expect(snap.stats).not.toHaveProperty(quiet.id);
+
+    await t.sb.callManager.endCall(call.id, { reason: 'caller-hangup' });
+    stats('not-a-call', 1);
+    const after = (await (await connect()).waitFor((m) => m.event === 'snapshot')).json as {
+      stats: Record<string, LiveCallStats>;
+    };
+    expect(after.stats).toEqual({});
+    await t.sb.callManager.endCall(quiet.id, { reason: 'caller-hangup' });
   });
 
   it('streams every bus event live with its id, type and JSON data', async () => {
@@ -169,6 +199,82 @@ describe('GET /api/status (Server-Sent Events)', () => {
       conn.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});
+
+describe('GET /api/status during a real call (live stats for a page opened mid-call)', () => {
+  let h: BridgeHarness;
+  const open: SseConnection[] = [];
+  type Snapshot = { activeCalls: { id: string }[]; stats: Record<string, LiveCallStats> };
+  const snapshotNow = async (): Promise<Snapshot> => {
+    const conn = await connectSse(`${h.t.baseUrl}/api/status`);
+    open.push(conn);
+    return (await conn.waitFor((m) => m.event === 'snapshot')).json as Snapshot;
+  };
+
+  beforeAll(async () => {
+    h = await startBridgeHarness({
+      ttsEngine: 'tone',
+      replies: ['Hello, how can I help?', 'Your order shipped yesterday.'],
+      callerTranscripts: ['Where is my order'],
+    });
+  });
+  afterEach(() => {
+    for (const c of open.splice(0)) c.close();
+  });
+  afterAll(() => h.close());
+
+  it('gives a client connecting mid-call the latency so far, and sends call.stats when the AI reconnects', async () => {
+    let handle: CallHandle | undefined = h.call({
+      ttsEngine: 'tone',
+      hangupAfterScript: false,
+      hangupAfterMs: 60_000,
+      script: [{ untilAgentSilentMs: 500 }, { say: 'Where is my order' }, { untilAgentSilentMs: 500 }],
+    });
+    try {
+      // The answer's latency was measured (call.stats) before this client connected.
+      const callId = await eventually(() => {
+        const last = h.t.sb.bus
+          .since(0)
+          .events.filter((e) => e.type === 'call.stats')
+          .at(-1);
+        return last?.type === 'call.stats' && last.data.stats.latencyLastMs !== null ? last.data.callId : undefined;
+      }, 20_000);
+      const lastStats = (): LiveCallStats | undefined => {
+        const e = h.t.sb.bus
+          .since(0)
+          .events.filter((x) => x.type === 'call.stats' && x.data.callId === callId)
+          .at(-1);
+        return e?.type === 'call.stats' ? e.data.stats : undefined;
+      };
+      const mid = await snapshotNow();
+      expect(mid.activeCalls.map((c) => c.id)).toContain(callId);
+      expect(mid.stats[callId]).toEqual(lastStats());
+      expect(mid.stats[callId].latencyLastMs).toEqual(expect.any(Number));
+      expect(mid.stats[callId].aiReconnects).toBe(0);
+
+      // The AI drops while the caller is silent (no turn follows): the reconnect alone publishes stats.
+      const watcher = await connectSse(`${h.t.baseUrl}/api/status`);
+      open.push(watcher);
+      await watcher.waitFor((m) => m.event === 'snapshot');
+      h.ai.dropAllConnections();
+      const reconnected = await watcher.waitFor(
+        (m) =>
+          m.event === 'call.stats' &&
+          (m.json as { data: { callId: string; stats: LiveCallStats } }).data.stats.aiReconnects === 1,
+        10_000,
+      );
+      expect((reconnected.json as { data: { callId: string } }).data.callId).toBe(callId);
+      expect((await snapshotNow()).stats[callId]).toMatchObject({ aiReconnects: 1, latencyLastMs: expect.any(Number) });
+
+      const summary = await handle.hangup();
+      handle = undefined;
+      expect(summary.ok).toBe(true);
+      await eventually(() => !h.t.sb.callManager.activeCalls().some((c) => c.id === callId));
+      expect((await snapshotNow()).stats).toEqual({});
+    } finally {
+      await handle?.hangup();
     }
   });
 });
