@@ -4,7 +4,7 @@
  * database locked by another connection, a dead-letter folder that cannot be created.
  */
 import { execFile } from 'node:child_process';
-import { appendFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
@@ -235,6 +235,15 @@ describe('write queue: bounds and dead letter (real SQLite)', () => {
     // A second run finds nothing to do.
     expect(await importDeadLetters(db, deadLetterDir)).toMatchObject({ files: [], rows: 0 });
     expect(await db.transcript.count()).toBe(2);
+    // A run that crashed after writing the rows left its `.importing` file: the next run imports
+    // nothing twice (transcripts and events already present are skipped).
+    const [imported] = readdirSync(deadLetterDir);
+    copyFileSync(
+      path.join(deadLetterDir, imported),
+      path.join(deadLetterDir, imported.replace(/\.\d+\.imported$/, '.1.importing')),
+    );
+    expect(await importDeadLetters(db, deadLetterDir)).toMatchObject({ rows: 4, imported: 0, skipped: 4 });
+    expect([await db.transcript.count(), await db.callEvent.count()]).toEqual([2, 2]);
   });
 
   it('npm run db:reimport: keeps a row that still fails for the next run, imports it once its call exists', async () => {
