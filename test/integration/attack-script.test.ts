@@ -1,0 +1,77 @@
+/**
+ * The attack script (npm run attack, issue 10) against the real server in its own process, started
+ * as the README says for production (signatures on, API tokens, https PUBLIC_URL; the local AI is
+ * allowed explicitly): nothing it tries may be ALLOWED, and every check must run. Rate limits and
+ * the header timeout are set low so that the floods meet their 429 and the slowloris its close
+ * within the script's bounds.
+ */
+import { formatTable, runAttack, type AttackReport } from '../../scripts/attack';
+import { startServerProcess, type ServerProcess } from '../helpers/server-process';
+import { createTempDatabase, type TempDir } from '../helpers/test-db';
+
+const AUTH_TOKEN = '0123456789abcdef0123456789abcdef';
+const API_TOKEN = 'attack-script-test-api-token-01';
+const PUBLIC_URL = 'https://switchboard.attack.test';
+
+describe('npm run attack against a production-configured server', () => {
+  let tmp: TempDir;
+  let server: ServerProcess;
+  let report: AttackReport;
+
+  beforeAll(async () => {
+    tmp = createTempDatabase();
+    server = await startServerProcess({
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'error',
+      DATABASE_URL: tmp.databaseUrl,
+      RECORDING_STORAGE_PATH: tmp.recordingsDir,
+      API_TOKENS: API_TOKEN,
+      TWILIO_AUTH_TOKEN: AUTH_TOKEN,
+      PUBLIC_URL,
+      ALLOW_LOCAL_AI_IN_PRODUCTION: 'true',
+      PUBLIC_RATE_LIMIT_PER_MIN: '100',
+      WEBHOOK_RATE_LIMIT_PER_MIN: '100',
+      API_RATE_LIMIT_PER_MIN: '200',
+      HTTP_HEADERS_TIMEOUT_MS: '1500',
+    });
+    report = await runAttack({
+      url: server.baseUrl,
+      publicUrl: PUBLIC_URL,
+      authToken: AUTH_TOKEN,
+      apiToken: API_TOKEN,
+      slowWaitMs: 8000,
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await server?.stop();
+    tmp?.cleanup();
+  });
+
+  it('finds nothing ALLOWED and every check runs', () => {
+    const table = formatTable(report.rows);
+    expect({ allowed: report.allowed, errors: report.errors, table }).toEqual({ allowed: [], errors: [], table });
+    // Every finding of the issue has a row; nothing was skipped for want of a flag.
+    expect(new Set(report.rows.map((r) => r.item))).toEqual(new Set(['1', '2', '3', '4', '5', '6', '7', '8', '9']));
+    expect(report.rows.filter((r) => r.verdict === 'SKIPPED' || r.verdict === 'NOT REACHED')).toEqual([]);
+  });
+
+  it('meets each flood with a 429, cuts the slowloris, and refuses every replayed start', () => {
+    const floods = report.rows.filter((r) => r.item === '8');
+    expect(floods.length).toBeGreaterThanOrEqual(6);
+    for (const row of floods) expect([row.attempt, row.verdict]).toEqual([row.attempt, 'REFUSED']);
+    const replays = report.rows.filter((r) => r.item === '2' && r.attempt.startsWith('replay of'));
+    expect(replays.map((r) => r.got)).toEqual(replays.map(() => expect.stringContaining('"stream not authorised"')));
+    expect(replays.length).toBeGreaterThanOrEqual(2);
+    // HSTS goes with an https PUBLIC_URL.
+    expect(report.rows.find((r) => r.attempt.startsWith('HSTS'))?.got).toMatch(/^present/);
+  });
+
+  it('refuses a target that is not on this machine before sending anything', async () => {
+    await expect(runAttack({ url: 'http://93.184.216.34:3000' })).rejects.toThrow(
+      /refusing to attack 93\.184\.216\.34/,
+    );
+    await expect(runAttack({ url: 'http://example.com' })).rejects.toThrow(/refusing to attack example\.com/);
+    await expect(runAttack({ url: 'https://127.0.0.1:3000' })).rejects.toThrow(/http:\/\//);
+  });
+});
