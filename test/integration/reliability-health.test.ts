@@ -18,7 +18,8 @@ function blockEventLoop(ms: number): void {
 describe('/health degraded states', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp();
+    // Probes uncached: each request sees the fault made just before it (the cache has its own test).
+    t = await startTestApp({ HEALTH_CACHE_MS: '0' });
   });
   afterAll(() => t.close());
 
