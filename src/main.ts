@@ -4,7 +4,8 @@
  *
  * Shutdown: the first SIGTERM/SIGINT stops taking calls (the webhook answers the busy TwiML, /health
  * says `draining` with 503), lets live calls go on for SHUTDOWN_GRACE_MS, then ends the rest cleanly
- * (recordings finalized, transcripts flushed, database closed) and exits 0. A second signal skips
+ * (recordings finalized, transcripts flushed or dead-lettered, database closed) and exits 0 (1 when rows
+ * could be kept neither in the database nor in the dead letter). A second signal skips
  * what is left of the grace period.
  */
 import 'dotenv/config';
@@ -49,7 +50,12 @@ async function main(): Promise<void> {
     drained
       .then(() => sb.close())
       .then(
-        () => process.exit(0),
+        () => {
+          // Rows that could be written neither to the database nor to the dead letter: not a clean exit.
+          const { droppedTotal, deadLetteredTotal } = sb.callManager.writeQueueState();
+          if (droppedTotal > 0) sb.logger.error('shutdown lost rows', { droppedTotal, deadLetteredTotal });
+          process.exit(droppedTotal > 0 ? 1 : 0);
+        },
         (err: unknown) => {
           sb.logger.error('shutdown failed', { error: (err as Error).message });
           process.exit(1);
