@@ -64,9 +64,12 @@ export class SseClients {
   }
 }
 
-/** Whose stream this is, for the per-token cap: the token (hashed), else the client IP. */
-function clientKey(req: Request): string {
-  const token = bearerToken(req.headers.authorization) ?? queryToken(req.query);
+/**
+ * Whose stream this is, for the per-token cap: the token (hashed; it was checked in front of the
+ * route), else the client IP. When the API is open any string passes as a token, so the IP counts.
+ */
+function clientKey(req: Request, tokensRequired: boolean): string {
+  const token = tokensRequired ? (bearerToken(req.headers.authorization) ?? queryToken(req.query)) : undefined;
   if (token) return `token:${createHash('sha256').update(token).digest('hex').slice(0, 32)}`;
   return `ip:${req.ip ?? req.socket.remoteAddress ?? 'unknown'}`;
 }
@@ -153,7 +156,7 @@ export function createStatusHandler(
 
   return (req: Request, res: Response) => {
     const lastEventId = readLastEventId(req);
-    const release = clients.acquire(clientKey(req));
+    const release = clients.acquire(clientKey(req, (deps.config?.apiTokens.length ?? 0) > 0));
     if (typeof release !== 'function') {
       logger.warn('SSE client refused: too many open streams', { cap: release, open: clients.count });
       res.setHeader('Retry-After', '30');

@@ -248,6 +248,24 @@ describe('SSE client caps', () => {
   });
 });
 
+describe('SSE client caps on an open API', () => {
+  it('counts per IP, so made-up tokens do not get a budget each', async () => {
+    const t = await startTestApp({ SSE_MAX_CLIENTS: '10', SSE_MAX_CLIENTS_PER_TOKEN: '2' });
+    const open: SseConnection[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        open.push(await connectSse(`${t.baseUrl}/api/status`, { Authorization: `Bearer made-up-${i}` }));
+        expect(open[i].status).toBe(200);
+      }
+      const third = await request(t.baseUrl).get('/api/status').set('Authorization', 'Bearer made-up-2');
+      expect(third.status).toBe(429);
+    } finally {
+      for (const c of open) c.close();
+      await t.close();
+    }
+  });
+});
+
 async function waitFor(check: () => Promise<boolean>, timeoutMs = 3000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!(await check())) {
