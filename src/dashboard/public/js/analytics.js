@@ -4,7 +4,18 @@
  * Chart.js (served from node_modules, loaded as a classic script: window.Chart).
  */
 import { getJson } from './api.js';
-import { h, mount, emptyState, formatDuration, formatInt, formatMs, formatPercent, formatUsd, loading } from './dom.js';
+import {
+  h,
+  mount,
+  emptyState,
+  formatDuration,
+  formatInt,
+  formatMs,
+  formatPercent,
+  formatUsd,
+  loading,
+  usdTick,
+} from './dom.js';
 
 const PERIODS = {
   '24h': { label: 'Last 24 hours', ms: 86_400_000, interval: 'hour' },
@@ -305,7 +316,7 @@ export function renderAnalytics(root, params, navigate, stream) {
           },
           scales: {
             x: { grid: { display: false } },
-            y: { beginAtZero: true, grid: { color: '#eef2f7' }, ticks: { callback: (v) => formatUsd(v) } },
+            y: { beginAtZero: true, grid: { color: '#eef2f7' }, ticks: { callback: usdTick } },
           },
         }),
       }),

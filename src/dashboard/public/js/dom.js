@@ -39,21 +39,30 @@ export function mount(el, ...children) {
 
 export const pad2 = (n) => String(n).padStart(2, '0');
 
-/** 75_000 → "1:15"; 3_723_000 → "1:02:03". */
-export function formatDuration(ms) {
-  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
-  const total = Math.max(0, Math.floor(ms / 1000));
+/** Whole seconds → "1:15" / "1:02:03". */
+function clock(totalSeconds) {
+  const total = Math.max(0, totalSeconds);
   const hours = Math.floor(total / 3600);
   const minutes = Math.floor((total % 3600) / 60);
   const seconds = total % 60;
   return hours > 0 ? `${hours}:${pad2(minutes)}:${pad2(seconds)}` : `${minutes}:${pad2(seconds)}`;
 }
 
-/** Offset in the call (ms) → "0:07.4". */
+/**
+ * A duration, rounded to the nearest second: 75_000 → "1:15", 28_700 → "0:29", 3_723_000 →
+ * "1:02:03". The one rule for every duration on the page (live board, lists, detail, recording),
+ * and the one Twilio's whole-second CallDuration follows, so a call reads the same everywhere.
+ */
+export function formatDuration(ms) {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
+  return clock(Math.round(ms / 1000));
+}
+
+/** Offset in the call (ms) → "0:07.4" (a position, so truncated: 7_480 is still second 7). */
 export function formatOffset(ms) {
   if (ms === null || ms === undefined) return '';
   const tenths = Math.floor((ms % 1000) / 100);
-  return `${formatDuration(ms)}.${tenths}`;
+  return `${clock(Math.floor(ms / 1000))}.${tenths}`;
 }
 
 const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
@@ -66,10 +75,25 @@ export const formatInt = (n) => (n === null || n === undefined ? '—' : Math.ro
 export const formatPercent = (ratio) =>
   ratio === null || ratio === undefined ? '—' : `${(ratio * 100).toFixed(ratio < 0.1 ? 1 : 0)}%`;
 
+/** 0.12 → "$0.12"; small amounts keep up to 4 decimals without trailing zeros: 0.05 → "$0.05", 0.0123 → "$0.0123". */
 export function formatUsd(value) {
   if (value === null || value === undefined) return '—';
-  const digits = value !== 0 && Math.abs(value) < 0.1 ? 4 : 2;
-  return `$${value.toFixed(digits)}`;
+  if (value === 0 || Math.abs(value) >= 0.1) return `$${value.toFixed(2)}`;
+  return `$${value.toFixed(4).replace(/0{1,2}$/, '')}`;
+}
+
+/** Decimals (2 to 4) that show every one of these amounts exactly: one count for a whole axis. */
+export function usdDecimals(values) {
+  let digits = 2;
+  for (const v of values) {
+    while (digits < 4 && Math.abs(Number(v.toFixed(digits)) - v) > 1e-9) digits++;
+  }
+  return digits;
+}
+
+/** Chart.js tick callback: every label of the axis with the same number of decimals ($0.00 … $0.15). */
+export function usdTick(value, _index, ticks) {
+  return `$${Number(value).toFixed(usdDecimals(ticks.map((t) => t.value)))}`;
 }
 
 const STATUS_TONE = {

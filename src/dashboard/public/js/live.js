@@ -42,7 +42,7 @@ export class LiveStore {
   }
 
   apply(type, payload) {
-    if (type === 'snapshot') return this.applySnapshot(payload.activeCalls ?? []);
+    if (type === 'snapshot') return this.applySnapshot(payload.activeCalls ?? [], payload.stats ?? {});
     const data = payload.data ?? {};
     switch (type) {
       case 'call.started':
@@ -89,8 +89,12 @@ export class LiveStore {
     }
   }
 
-  /** A fresh list of active calls (first connect, or a reconnect the server could not replay). */
-  applySnapshot(activeCalls) {
+  /**
+   * A fresh list of active calls (first connect, or a reconnect the server could not replay), with
+   * each call's latest live figures (`stats`: call id → the last call.stats), so a board opened
+   * mid-call shows latency and interruptions at once.
+   */
+  applySnapshot(activeCalls, stats = {}) {
     const ids = new Set(activeCalls.map((c) => c.id));
     for (const id of [...this.calls.keys()]) {
       if (!ids.has(id)) {
@@ -100,8 +104,11 @@ export class LiveStore {
     }
     for (const call of activeCalls) {
       const isNew = !this.calls.has(call.id);
-      this.entry(call).call = call;
+      const entry = this.entry(call);
+      entry.call = call;
+      if (stats[call.id]) entry.stats = stats[call.id];
       this.emit(isNew ? 'added' : 'updated', call.id);
+      if (!isNew && stats[call.id]) this.emit('stats', call.id);
       // What was said before we connected: the stored transcript so far.
       this.backfill(call.id);
     }
