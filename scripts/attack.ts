@@ -37,6 +37,7 @@ import {
   parseMetrics,
   rawExchange,
   sleep,
+  slowBody,
   slowloris,
   upgradeRequest,
   whenClosed,
@@ -102,6 +103,9 @@ const FINDINGS: Record<string, string> = {
 /** A Twilio-like account SID (the webhook's AccountSid; the stream's start must match it). */
 const ACCOUNT_SID = `AC${'a77ac0'.padEnd(32, '0')}`;
 
+/** A random public-looking IPv4 address (spoofed X-Forwarded-For: must not buy a fresh rate-limit budget). */
+const randomIp = (): string => `203.0.${Math.floor(Math.random() * 256)}.${1 + Math.floor(Math.random() * 254)}`;
+
 const forgedStreamToken = (): string => `${Date.now() + 20_000}.${randomBytes(32).toString('base64url')}`;
 
 function startMessage(callSid: string, customParameters: Record<string, string>): string {
@@ -158,6 +162,12 @@ export async function runAttack(options: AttackOptions): Promise<AttackReport> {
     throw new AttackUsageError(`no server answers at ${target.origin} (${reachable.error}); start it first`);
   }
 
+  if (reachable.status === 429) {
+    throw new AttackUsageError(
+      `${target.origin} answers 429: this address is rate-limited (a run less than a minute ago?); wait a minute and run again`,
+    );
+  }
+
   const metrics = async (): Promise<Map<string, number> | undefined> => {
     if (!bearer) return undefined;
     const r = await get('/metrics', bearer);
@@ -173,8 +183,9 @@ export async function runAttack(options: AttackOptions): Promise<AttackReport> {
     (b?.get(name) ?? Number.NaN) - (a?.get(name) ?? Number.NaN);
 
   // The slowloris runs alongside everything else (it waits for the server's header timeout).
-  const slowWaitMs = options.slowWaitMs ?? 25_000;
+  const slowWaitMs = options.slowWaitMs ?? 40_000;
   const slow = slowloris(target, slowWaitMs);
+  const slowPost = slowBody(target, '/twilio/call-status', slowWaitMs);
 
   const guarded = async (item: string, label: string, fn: () => Promise<void>): Promise<void> => {
     log(`[${item}] ${label} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
@@ -203,12 +214,13 @@ export async function runAttack(options: AttackOptions): Promise<AttackReport> {
       '/',
       '/twilio/incoming-call',
       '*',
+      `http://${target.host}/Streams`,
     ];
     for (const path of spellings) {
       const r = await rawExchange(target, upgradeRequest(target, path), timeoutMs);
       add('1', `unsigned upgrade GET ${path}`, '404, never 101', statusText(r), refusedIf(r.status !== 101));
     }
-    for (const path of ['/streams', '/streams?x=1']) {
+    for (const path of ['/streams', '/streams?x=1', `http://${target.host}/streams`]) {
       const r = await rawExchange(target, upgradeRequest(target, path), timeoutMs);
       add('1', `unsigned upgrade GET ${path}`, '403, never 101', statusText(r), refusedIf(r.status !== 101));
     }
@@ -278,6 +290,15 @@ export async function runAttack(options: AttackOptions): Promise<AttackReport> {
       statusText(unsigned),
       refusedIf(unsigned.status !== 200),
     );
+    for (const path of ['/twilio/call-status', '/twilio/stream-ended', '/twilio/outbound-call']) {
+      const r = await httpRequest(target, path, {
+        method: 'POST',
+        headers,
+        body: `${form}&CallStatus=completed`,
+        timeoutMs,
+      });
+      add('1', `unsigned POST ${path}`, '403', statusText(r), refusedIf(r.status === 403));
+    }
     if (authToken) {
       // Signed over the Host the request reached instead of PUBLIC_URL: must not pass.
       const params = Object.fromEntries(new URLSearchParams(form));
@@ -344,7 +365,8 @@ export async function runAttack(options: AttackOptions): Promise<AttackReport> {
       // The bridge asks for 1008; the stream adapter sends 1000 (it only passes 1000 and 3000-4999).
       const expected = 'closed, reason "stream not authorised"';
 
-      const webhook = async (callSid: string): Promise<Record<string, string>> => {
+      /** The signed voice webhook of this CallSid, as Twilio sends it (the same bytes each time). */
+      const webhookRaw = (callSid: string): Promise<HttpResult> => {
         const form = {
           CallSid: callSid,
           AccountSid: ACCOUNT_SID,
@@ -353,7 +375,7 @@ export async function runAttack(options: AttackOptions): Promise<AttackReport> {
           CallStatus: 'ringing',
           Direction: 'inbound',
         };
-        const r = await httpRequest(target, '/twilio/incoming-call', {
+        return httpRequest(target, '/twilio/incoming-call', {
           method: 'POST',
           headers: {
             'content-type': 'application/x-www-form-urlencoded',
@@ -366,6 +388,9 @@ export async function runAttack(options: AttackOptions): Promise<AttackReport> {
           body: new URLSearchParams(form).toString(),
           timeoutMs,
         });
+      };
+      const webhook = async (callSid: string): Promise<Record<string, string>> => {
+        const r = await webhookRaw(callSid);
         if (r.status !== 200)
           throw new Error(`signed webhook answered ${statusText(r)} (is --public-url the server's PUBLIC_URL?)`);
         const params = parseTwiml(r.body).parameters;
@@ -452,6 +477,21 @@ export async function runAttack(options: AttackOptions): Promise<AttackReport> {
         add('2', 'audio frames of the replayed stream reaching the AI', 'frames_in +0', `+${d}`, refusedIf(d === 0));
       }
 
+      // A captured webhook of call A (same body, same signature) replayed while A is live: no new call.
+      const again = await webhookRaw(sidA);
+      const againParams = parseTwiml(again.body).parameters;
+      add(
+        '2',
+        "replay of A's captured signed webhook while A is live",
+        'no new call (same callId) or refused',
+        again.status === 200
+          ? againParams.callId
+            ? `callId ${againParams.callId === a.callId ? 'same as A' : 'NEW'}`
+            : 'no <Stream>'
+          : statusText(again),
+        refusedIf(!againParams.callId || againParams.callId === a.callId),
+      );
+
       // 9: ws 8's binary and size checks fire on a started stream (protocol errors; the call goes on).
       if (attached) {
         real.send(Buffer.alloc(160, 0xff), { binary: true });
@@ -495,6 +535,20 @@ export async function runAttack(options: AttackOptions): Promise<AttackReport> {
       got = await tryStart(sidA, a);
       add('2', "replay of A's start after A ended (token unexpired)", expected, got, refusedStart(got));
 
+      const late = await webhookRaw(sidA);
+      const lateTwiml = parseTwiml(late.body);
+      add(
+        '2',
+        "replay of A's captured signed webhook after A ended",
+        'no <Stream> (refusal TwiML)',
+        late.status === 200
+          ? lateTwiml.streamUrl
+            ? 'a <Stream> with a fresh token'
+            : `no <Stream> (${lateTwiml.verbs.join(',')})`
+          : statusText(late),
+        refusedIf(!lateTwiml.streamUrl),
+      );
+
       const callsAfter = await callsTotal();
       if (callsBefore !== undefined && callsAfter !== undefined) {
         const d = callsAfter - callsBefore;
@@ -514,7 +568,7 @@ export async function runAttack(options: AttackOptions): Promise<AttackReport> {
     '2',
     'MAX_CONCURRENT_CALLS on every path that opens AI sessions',
     'refused beyond the cap',
-    'test/integration/bridge-concurrency.test.ts, security-streams.test.ts',
+    'test/integration/security-http.test.ts (busy TwiML beyond the cap; a stream needs a prepared call: security-streams.test.ts)',
     'COVERED',
   );
 
@@ -750,6 +804,26 @@ export async function runAttack(options: AttackOptions): Promise<AttackReport> {
       add('9', `GET /assets/vendor/${name}`, '404, not 500', statusText(r), refusedIf(r.status === 404));
     }
   });
+  await guarded('9', 'asset paths', async () => {
+    for (const path of [
+      '/assets/../package.json',
+      '/assets/%2e%2e/package.json',
+      '/assets/..%2fpackage.json',
+      '/assets/vendor/..%2f..%2fpackage.json',
+      '/assets/%2e%2e/%2e%2e/.env',
+      '/assets/.env',
+    ]) {
+      const r = await get(path);
+      const leaked = r.status === 200 && /"name"\s*:\s*"switchboard"|API_TOKENS|TWILIO_AUTH_TOKEN/.test(r.body);
+      add(
+        '9',
+        `GET ${path}`,
+        '404/403/400, no file outside the public folder',
+        statusText(r),
+        refusedIf(!leaked && r.status !== 500),
+      );
+    }
+  });
   await guarded('9', 'HSTS', async () => {
     const r = await get('/');
     const hsts = r.headers['strict-transport-security'];
@@ -867,7 +941,11 @@ export async function runAttack(options: AttackOptions): Promise<AttackReport> {
   };
 
   await guarded('8', 'flood /health', () =>
-    floodUntil429(`flood GET /health (${flood} max)`, () => get('/health'), 'PUBLIC_RATE_LIMIT_PER_MIN'),
+    floodUntil429(
+      `flood GET /health, a new X-Forwarded-For each time (${flood} max)`,
+      () => get('/health', { 'x-forwarded-for': randomIp() }),
+      'PUBLIC_RATE_LIMIT_PER_MIN',
+    ),
   );
   await guarded('8', 'flood webhook', () =>
     floodUntil429(
@@ -887,8 +965,8 @@ export async function runAttack(options: AttackOptions): Promise<AttackReport> {
   );
   await guarded('8', 'flood upgrades', () =>
     floodUntil429(
-      `flood unsigned upgrades GET /streams (${flood} max)`,
-      () => rawExchange(target, upgradeRequest(target, '/streams'), timeoutMs),
+      `flood unsigned upgrades GET /streams, a new X-Forwarded-For each time (${flood} max)`,
+      () => rawExchange(target, upgradeRequest(target, '/streams', { 'X-Forwarded-For': randomIp() }), timeoutMs),
       'upgrades carry no headers: lower WEBHOOK_RATE_LIMIT_PER_MIN below the cap to see it',
     ),
   );
@@ -897,6 +975,19 @@ export async function runAttack(options: AttackOptions): Promise<AttackReport> {
     add(
       '8',
       'slowloris: headers dribbled, a line every 500 ms',
+      `closed by the server within ${Math.round(slowWaitMs / 1000)} s`,
+      s.closedByServer
+        ? `closed after ${(s.ms / 1000).toFixed(1)} s${s.status ? ` (${s.status})` : ''}`
+        : `still open after ${(s.ms / 1000).toFixed(1)} s`,
+      refusedIf(s.closedByServer),
+    );
+  });
+
+  await guarded('8', 'slow body', async () => {
+    const s = await slowPost;
+    add(
+      '8',
+      'slow body: POST /twilio/call-status, 1 byte every 500 ms',
       `closed by the server within ${Math.round(slowWaitMs / 1000)} s`,
       s.closedByServer
         ? `closed after ${(s.ms / 1000).toFixed(1)} s${s.status ? ` (${s.status})` : ''}`

@@ -258,6 +258,45 @@ export function slowloris(
   });
 }
 
+/**
+ * Slow body: complete headers announcing a 16 KiB form (under the 32 KiB cap), then one byte every `everyMs`. Resolves like
+ * slowloris (the server's request timeout should close it).
+ */
+export function slowBody(
+  target: URL,
+  path: string,
+  waitMs: number,
+  everyMs = 500,
+): Promise<{ closedByServer: boolean; ms: number; status: number }> {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const socket = net.connect(Number(target.port || 80), target.hostname.replace(/^\[|\]$/g, ''));
+    let buffer = '';
+    let settled = false;
+    const finish = (closedByServer: boolean): void => {
+      if (settled) return;
+      settled = true;
+      clearInterval(drip);
+      clearTimeout(timer);
+      socket.destroy();
+      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(buffer)?.[1] ?? 0);
+      resolve({ closedByServer, ms: Date.now() - started, status });
+    };
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (buffer += chunk));
+    socket.on('close', () => finish(true));
+    socket.on('error', () => finish(true));
+    socket.write(
+      `POST ${path} HTTP/1.1\r\nHost: ${target.host}\r\nContent-Type: application/x-www-form-urlencoded\r\n` +
+        `Content-Length: 16384\r\n\r\nCallSid=`,
+    );
+    const drip = setInterval(() => {
+      if (socket.writable) socket.write('a');
+    }, everyMs);
+    const timer = setTimeout(() => finish(false), waitMs);
+  });
+}
+
 /** Opens a WebSocket; rejects with the HTTP status of a refused upgrade. */
 export function openWebSocket(
   url: string,

@@ -2,8 +2,8 @@
  * The attack script (npm run attack, issue 10) against the real server in its own process, started
  * as the README says for production (signatures on, API tokens, https PUBLIC_URL; the local AI is
  * allowed explicitly): nothing it tries may be ALLOWED, and every check must run. Rate limits and
- * the header timeout are set low so that the floods meet their 429 and the slowloris its close
- * within the script's bounds.
+ * the header and request timeouts are set low so that the floods meet their 429 and the slow
+ * clients their close within the script's bounds.
  */
 import { formatTable, runAttack, type AttackReport } from '../../scripts/attack';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process';
@@ -33,6 +33,7 @@ describe('npm run attack against a production-configured server', () => {
       WEBHOOK_RATE_LIMIT_PER_MIN: '100',
       API_RATE_LIMIT_PER_MIN: '200',
       HTTP_HEADERS_TIMEOUT_MS: '1500',
+      HTTP_REQUEST_TIMEOUT_MS: '3000',
     });
     report = await runAttack({
       url: server.baseUrl,
@@ -60,9 +61,12 @@ describe('npm run attack against a production-configured server', () => {
     const floods = report.rows.filter((r) => r.item === '8');
     expect(floods.length).toBeGreaterThanOrEqual(6);
     for (const row of floods) expect([row.attempt, row.verdict]).toEqual([row.attempt, 'REFUSED']);
-    const replays = report.rows.filter((r) => r.item === '2' && r.attempt.startsWith('replay of'));
+    const replays = report.rows.filter((r) => r.item === '2' && r.attempt.startsWith("replay of A's start"));
     expect(replays.map((r) => r.got)).toEqual(replays.map(() => expect.stringContaining('"stream not authorised"')));
     expect(replays.length).toBeGreaterThanOrEqual(2);
+    // A captured webhook replayed makes no second call, and none at all once the call has ended.
+    const webhookReplays = report.rows.filter((r) => r.attempt.startsWith("replay of A's captured signed webhook"));
+    expect(webhookReplays.map((r) => r.verdict)).toEqual(['REFUSED', 'REFUSED']);
     // HSTS goes with an https PUBLIC_URL.
     expect(report.rows.find((r) => r.attempt.startsWith('HSTS'))?.got).toMatch(/^present/);
   });
