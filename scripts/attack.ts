@@ -222,7 +222,13 @@ export async function runAttack(options: AttackOptions): Promise<AttackReport> {
     }
     for (const path of ['/streams', '/streams?x=1', `http://${target.host}/streams`]) {
       const r = await rawExchange(target, upgradeRequest(target, path), timeoutMs);
-      add('1', `unsigned upgrade GET ${path}`, '403, never 101', statusText(r), refusedIf(r.status !== 101));
+      add(
+        '1',
+        `unsigned upgrade GET ${path}`,
+        path.startsWith('http') ? '404 (absolute form), never 101' : '403, never 101',
+        statusText(r),
+        refusedIf(r.status !== 101),
+      );
     }
     const h2c = await rawExchange(
       target,
@@ -859,6 +865,40 @@ export async function runAttack(options: AttackOptions): Promise<AttackReport> {
         statusText(r),
         refusedIf(r.status === 413 || (r.status >= 400 && r.status !== 500)),
       );
+    }
+    const chunked = await httpRequest(target, '/twilio/incoming-call', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'transfer-encoding': 'chunked' },
+      body,
+      timeoutMs,
+    });
+    add(
+      '9',
+      'POST /twilio/incoming-call, 1 MB chunked (no Content-Length)',
+      '413',
+      statusText(chunked),
+      refusedIf(chunked.status === 413 || (chunked.status >= 400 && chunked.status !== 500)),
+    );
+    if (bearer) {
+      const json = Buffer.from(JSON.stringify({ notes: 'n'.repeat(ONE_MEGABYTE) }));
+      for (const path of [
+        `/api/calls/${encodeURIComponent(realCallId ?? 'no-such-call')}/notes`,
+        '/api/calls/outbound',
+      ]) {
+        const r = await httpRequest(target, path, {
+          method: 'POST',
+          headers: { ...bearer, 'content-type': 'application/json', 'content-length': json.length },
+          body: json,
+          timeoutMs,
+        });
+        add(
+          '9',
+          `POST ${path.replace(realCallId ?? '\u0000', '<id>')} with a 1 MB JSON body (with the token)`,
+          '413',
+          statusText(r),
+          refusedIf(r.status === 413),
+        );
+      }
     }
   });
   add(
