@@ -26,6 +26,7 @@ import {
   securityHeaders,
   trustProxySetting,
   upgradeRateLimiter,
+  clientIpOf,
   webhookRateLimit,
 } from './http/security';
 import { SseClients } from './http/sse';
@@ -211,6 +212,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     isDraining: () => bridge.isDraining,
     // Upgrades per client IP (their own budget of WEBHOOK_RATE_LIMIT_PER_MIN; Twilio opens one per call).
     allowClient: upgradeRateLimiter({ limit: config.http.webhookRateLimitPerMin }),
+    clientIp: (req) => clientIpOf(req, app),
     onStream: (ws) => bridge.attach(ws),
   });
   server.on('upgrade', (req, socket, head) => upgrades.handle(req, socket, head));

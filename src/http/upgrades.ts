@@ -38,6 +38,8 @@ export interface UpgradeGateDeps {
   isDraining(): boolean;
   /** False when this client has opened too many upgrades lately. */
   allowClient?(ip: string): boolean;
+  /** The client's address (behind a trusted proxy, from X-Forwarded-For); default: the socket's peer. */
+  clientIp?(req: IncomingMessage): string | undefined;
   onStream(ws: WebSocket, req: IncomingMessage): void;
 }
 
@@ -100,7 +102,8 @@ export function createUpgradeGate(deps: UpgradeGateDeps): UpgradeGate {
       if (req.method !== 'GET' || (req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
         return refused('not-websocket', socket, 400, 'only WebSocket upgrades are accepted', req);
       }
-      if (deps.allowClient && !deps.allowClient(req.socket.remoteAddress ?? '')) {
+      const ip = (deps.clientIp ? deps.clientIp(req) : req.socket.remoteAddress) ?? '';
+      if (deps.allowClient && !deps.allowClient(ip)) {
         return refused('rate-limited', socket, 429, 'too many connection attempts', req);
       }
       if (config.twilio.validateSignatures) {

@@ -148,6 +148,29 @@ describe('the /streams upgrade', () => {
   });
 });
 
+describe('the /streams upgrade behind a trusted proxy', () => {
+  let h: BridgeHarness;
+  beforeAll(async () => {
+    h = await startBridgeHarness(
+      { replies: ['Hello.'], ttsEngine: 'tone' },
+      { TRUST_PROXY: 'loopback', WEBHOOK_RATE_LIMIT_PER_MIN: '2' },
+    );
+  });
+  afterAll(() => h.close());
+
+  it('rate-limits upgrades per forwarded client, not per proxy', async () => {
+    const signed = (xff: string) =>
+      rawUpgrade(h.t.port, '/streams', { 'X-Twilio-Signature': GOOD_SIGNATURE, 'X-Forwarded-For': xff });
+    const distinct = ['198.51.100.1', '198.51.100.2', '198.51.100.3', '198.51.100.4'];
+    const statuses: number[] = [];
+    for (const ip of distinct) statuses.push(await signed(ip));
+    expect(statuses).toEqual([101, 101, 101, 101]);
+    const same: number[] = [];
+    for (let i = 0; i < 3; i++) same.push(await signed('198.51.100.9'));
+    expect(same).toEqual([101, 101, 429]);
+  });
+});
+
 describe('a stream start', () => {
   let h: BridgeHarness;
   beforeAll(async () => {
