@@ -48,6 +48,8 @@ import {
 export const MAX_FLOOD = 300;
 const MAX_SSE_ATTEMPTS = 150;
 const ONE_MEGABYTE = 1024 * 1024;
+/** The bridge closes a stream that sends no start after 10 s; this leaves room for a busy server. */
+const IDLE_STREAM_WAIT_MS = 15_000;
 
 export type Verdict = 'REFUSED' | 'OK' | 'ALLOWED!' | 'NOT REACHED' | 'SKIPPED' | 'COVERED' | 'ERROR';
 
@@ -186,6 +188,21 @@ export async function runAttack(options: AttackOptions): Promise<AttackReport> {
   const slowWaitMs = options.slowWaitMs ?? 40_000;
   const slow = slowloris(target, slowWaitMs);
   const slowPost = slowBody(target, '/twilio/call-status', slowWaitMs);
+  // A signed stream socket (captured handshake) that never sends `start`: the bridge must close it.
+  const idleStream = authToken
+    ? openWebSocket(
+        `ws://${target.host}/streams`,
+        { 'X-Twilio-Signature': computeTwilioSignature(authToken, streamUrl(publicUrl), {}) },
+        timeoutMs,
+      ).then(async (ws) => {
+        const t0 = Date.now();
+        const closed = await whenClosed(ws, IDLE_STREAM_WAIT_MS);
+        if (closed === 'still open') ws.terminate();
+        return { closed, ms: Date.now() - t0 };
+      })
+    : undefined;
+  // Never an unhandled rejection while the other checks run; awaited (and reported) in section 8.
+  idleStream?.catch(() => undefined);
 
   const guarded = async (item: string, label: string, fn: () => Promise<void>): Promise<void> => {
     log(`[${item}] ${label} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
@@ -1023,6 +1040,20 @@ export async function runAttack(options: AttackOptions): Promise<AttackReport> {
     );
   });
 
+  if (idleStream) {
+    await guarded('8', 'idle signed stream', async () => {
+      const { closed, ms } = await idleStream;
+      add(
+        '8',
+        'signed stream socket that never sends start (captured handshake)',
+        'closed by the server (no start message, 10 s)',
+        closed === 'still open'
+          ? `still open after ${(ms / 1000).toFixed(1)} s`
+          : `${describeClose(closed)} after ${(ms / 1000).toFixed(1)} s`,
+        refusedIf(closed !== 'still open'),
+      );
+    });
+  }
   await guarded('8', 'slow body', async () => {
     const s = await slowPost;
     add(
