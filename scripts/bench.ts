@@ -1,22 +1,33 @@
 /**
- * npm run bench -- [--calls 100[,200,...]] [--seconds 30] [--ai-url ws://...] [--tsx] [--no-build]
- *                  [--ramp-seconds S] [--profile] [--out bench-results] [--label text]
+ * npm run bench -- [--scenario steady|burst|churn[,...]] [--calls 100[,200,...]] [--seconds 30] [--runs N]
+ *                  [--greeting on|off] [--ramp-seconds S] [--ai-url ws://...] [--tsx] [--no-build]
+ *                  [--profile] [--out bench-results] [--label text]
  *
  * Bridge benchmark: the server in its own process (built JS: `node dist/src/main.js`), the local
- * Realtime server in a second (`--tts tone`, stats at /stats) unless --ai-url is given, and N
- * simultaneous simulated calls from a third (scripts/bench/caller.ts: real-pace 20 ms frames,
- * barge-ins, recording and transcripts on as in production). A list of call counts runs one fresh
- * set of processes per count (a sweep).
+ * Realtime server in a second (scripts/bench/ai.ts: tone speech, stats at /stats) unless --ai-url is
+ * given, and the simulated calls in a third (scripts/bench/caller.ts: real-pace 20 ms frames,
+ * barge-ins, recording and transcripts on as in production). Every (scenario, call count, run) gets
+ * a fresh set of processes; --runs N repeats each and reports the median.
  *
- * Measured over a steady window of --seconds once every call is streaming:
- * - bridge-added latency per direction, from the server's exact recorders (SWITCHBOARD_BENCH_METRICS=1,
- *   exported on /metrics as switchboard_bench_latency_ms): uplink = Twilio frame received -> appended
- *   on the AI socket; downlink = AI audio message received -> media sent to Twilio;
- * - barge-in reaction (speech_started received -> clear sent); event-loop delay p99 and max;
- * - CPU seconds and resident memory of each process (from /proc), memory per call;
- * - frames lost over the whole run: caller frames sent vs appends the AI received, and agent audio
- *   the AI sent (minus what followed a barge-in, which the bridge drops on purpose) vs received.
- * Writes bench-results/bench-<time>.{json,md} and prints the Markdown table.
+ * Scenarios:
+ * - steady (the capacity sweep, with a list of call counts): N calls started over max(2, N/50) s and
+ *   held; measured over --seconds once every call is streaming (+2 s);
+ * - burst: N calls started within 2 s; measured over --seconds from the first call's webhook on, so
+ *   call set-up is inside the window;
+ * - churn: N calls up at once, each lasting a random 10-30 s and replaced at once (starts over
+ *   --ramp-seconds, default 10, at first); measured over --seconds once N are streaming (+2 s).
+ *
+ * Latency as the caller hears it (the headline): every 10th 20 ms frame carries a tag in its audio
+ * bytes (scripts/bench/tags.ts) and is timed outside the server, on one clock shared by the
+ * processes: uplink = the caller's send of the Twilio media frame -> the AI's receipt of the
+ * input_audio_buffer.append holding it; downlink = the AI's send of the response.output_audio.delta
+ * -> the caller's receipt of the Twilio media message holding it. This includes every wait inside
+ * the bridge (event loop, GC, batching) and the kernel's loopback.
+ * Also: webhook time (POST -> TwiML received), stream set-up (upgrade -> start sent, and with the
+ * greeting on, start -> first agent audio), frames lost over the whole run, event-loop delay, CPU
+ * per call-second, peak RSS, the machine's idle share, and, secondary, the bridge's in-process
+ * receipt-to-write latency (SWITCHBOARD_BENCH_METRICS=1, switchboard_bench_latency_ms on /metrics).
+ * Writes bench-results/bench-<time>.{json,md} and prints the Markdown tables.
  */
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -25,27 +36,56 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { CallerConfig, CallerMessage, CallerTotals, OrchestratorMessage } from './bench/caller';
+import type { AiCommand, AiMessage, AiReport } from './bench/ai';
+import type {
+  CallerConfig,
+  CallerMessage,
+  CallerReport,
+  CallRecord,
+  OrchestratorMessage,
+  Scenario,
+} from './bench/caller';
 import { parsePrometheus, valueOf, type Sample } from './bench/prometheus';
 import { RssSampler, sampleProcess, sampleSystem, type ProcSample } from './bench/proc';
+import { callSecondsIn, distribution, matchTags, medianOf, round, type CallerSide, type Dist } from './bench/figures';
+import { now } from './bench/tags';
 
 const ROOT = path.resolve(__dirname, '..');
-const AUTH_TOKEN = 'bench-twilio-auth-token-0123456789';
+/** Production rules apply (NODE_ENV=production): a Twilio-shaped auth token, an API token, an https public URL. */
+const AUTH_TOKEN = '0123456789abcdef0123456789abcdef';
+const API_TOKEN = 'bench-api-token-0123456789abcdef';
+/** What the server believes its public URL is (signatures and TwiML); the callers connect to 127.0.0.1. */
+const PUBLIC_URL = 'https://switchboard-bench.invalid';
 const FRAME_BYTES = 160;
 const SETTLE_MS = 2000;
+const IDLE_SAMPLE_MS = 2000;
+const SCENARIOS: Scenario[] = ['steady', 'burst', 'churn'];
 
 const USAGE = `Usage: npm run bench -- [options]
-  --calls N[,N...]    simultaneous calls; a list runs a sweep (default 100)
-  --seconds S         measured steady window per run (default 30)
-  --ramp-seconds S    calls start evenly over this long (default max(2, calls/50))
-  --ai-url URL        use this Realtime endpoint instead of the local server (frame loss then not counted)
+  --scenario LIST     steady (default; with a list of --calls: the capacity sweep), burst (N calls
+                      within 2 s, set-up inside the window), churn (N calls up, each 10-30 s and
+                      replaced at once); a comma list runs each
+  --calls N[,N...]    calls up at once; a list runs a sweep (default 100)
+  --seconds S         measured window per run (default 30)
+  --runs N            fresh runs per scenario and call count; the table shows the median (default 1)
+  --greeting on|off   the agent greets first (AGENT_GREETS_FIRST; default on)
+  --ramp-seconds S    the first N calls start evenly over this long (default: steady max(2, N/50),
+                      burst 2, churn 10)
+  --churn-seconds A-B churn: call duration range (default 10-30)
+  --tag-every N       tag every Nth frame for the caller-side latency (default 10; 0 = off)
+  --ai-url URL        use this Realtime endpoint instead of the local server (no tags, frame loss not counted)
+  --compare-js FILE   also measure another bridge, \`node FILE\` (fresh per run, right after Switchboard's),
+                      given PORT, OPENAI_REALTIME_URL (the same local AI) and OPENAI_API_KEY; it must
+                      answer POST /incoming-call with TwiML streaming to its own host (no status callbacks)
+  --compare-label T   its name in the tables (default: the file's folder name)
   --tsx               run the server with tsx instead of the built JS
   --no-build          do not run npm run build first
-  --profile           write a V8 CPU profile of the server (node --cpu-prof) into the output folder
+  --profile           write V8 CPU profiles (server, AI) into the output folder
   --out DIR           output folder (default bench-results)
   --label TEXT        a note stored with the results (e.g. "before")
   --help`;
 
+/** The server's in-process recorder figures (switchboard_bench_latency_ms). */
 interface Stat {
   count: number;
   p50: number;
@@ -60,17 +100,36 @@ interface ProcFigures {
 }
 
 export interface RunResult {
+  scenario: Scenario;
   calls: number;
+  greeting: boolean;
+  /** Length of the measured window (s). */
   seconds: number;
-  uplinkMs: Stat;
-  downlinkMs: Stat;
-  bargeInMs: Stat;
+  /** Caller-side latency from tagged frames sent inside the window; null without the local AI. */
+  callerSide: CallerSide | null;
+  /** Secondary: the bridge's own receipt-to-write time (in-process recorders). */
+  inProcess: { uplinkMs: Stat; downlinkMs: Stat; bargeInMs: Stat };
+  /** Caller's POST of the voice webhook -> TwiML received. */
+  webhookMs: Dist;
+  /** TwiML received (the upgrade starts) -> stream open and 'start' sent. */
+  streamSetupMs: Dist;
+  /** 'start' sent -> first agent audio received (the greeting); null with the greeting off. */
+  firstAgentAudioMs: Dist | null;
   eventLoopMs: { p50: number; p99: number; max: number };
-  server: ProcFigures & { rssBaselineMb: number; rssMeanMb: number; memoryPerCallKb: number };
-  ai: ProcFigures | null;
-  caller: ProcFigures;
-  /** Whole machine during the window, in % of one core (200 = both cores busy); other = not the bench's processes. */
-  machineCpuPercent: { all: number; other: number };
+  server: ProcFigures & {
+    rssBaselineMb: number;
+    /** The server's CPU with no call, over 2 s before the first (% of one core). */
+    idleCpuPercent: number;
+    memoryPerCallKb: number;
+    /** Seconds of streaming calls inside the window. */
+    callSeconds: number;
+    /** Server CPU time per second of call (ms). */
+    cpuMsPerCallSecond: number;
+  };
+  ai: (ProcFigures & { eventLoopP99Ms: number }) | null;
+  caller: ProcFigures & { eventLoopP99Ms: number };
+  /** Whole machine during the window. cpu in % of one core (200 = both cores busy); other = not the bench's processes. */
+  machine: { idlePercent: number; cpuPercent: number; otherPercent: number };
   frames: {
     callerSent: number;
     callerSkipped: number;
@@ -81,7 +140,9 @@ export interface RunResult {
     callerReceivedFrames: number;
     downlinkLost: number | null;
   };
+  callsPlaced: number;
   callsOk: number;
+  callsFailed: number;
   streams: number;
   questions: number;
   interruptions: number;
@@ -123,8 +184,27 @@ async function waitForHttp(url: string, timeoutMs: number, child: ChildProcess):
   throw new Error(`${url} did not answer within ${timeoutMs} ms`);
 }
 
+async function waitForPort(port: number, timeoutMs: number, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null)
+      throw new Error(`process exited with code ${child.exitCode} before port ${port} opened`);
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    await sleep(100);
+  }
+  throw new Error(`port ${port} did not open within ${timeoutMs} ms`);
+}
+
 async function scrape(baseUrl: string): Promise<Sample[]> {
-  const res = await fetch(`${baseUrl}/metrics`);
+  const res = await fetch(`${baseUrl}/metrics`, { headers: { authorization: `Bearer ${API_TOKEN}` } });
   if (!res.ok) throw new Error(`/metrics answered HTTP ${res.status}`);
   return parsePrometheus(await res.text());
 }
@@ -165,76 +245,109 @@ function lowerPriority(child: ChildProcess): void {
   }
 }
 
-function round(x: number, digits = 3): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
-}
+/** A forked helper process (tsx) with a queue of its IPC messages. */
+class Helper<In extends { type: string }, Out extends { type: string }> {
+  readonly child: ChildProcess;
+  private readonly messages: Out[] = [];
+  private readonly waiters: (() => void)[] = [];
 
-async function startAi(outDir: string, profile: boolean): Promise<{ child: ChildProcess; url: string }> {
-  const args = [
-    ...(profile
-      ? ['--cpu-prof', `--cpu-prof-dir=${path.join(outDir, 'profiles')}`, '--cpu-prof-name=ai.cpuprofile']
-      : []),
-    path.join(ROOT, 'dist/src/simulators/local-realtime-cli.js'),
-    ...['--port', '0', '--host', '127.0.0.1', '--tts', 'tone', '--stats', '--log-level', 'warn'],
-  ];
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    let text = '';
-    const timer = setTimeout(() => reject(new Error('local Realtime server did not start in 20 s')), 20000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      const m = /listening on (ws:\/\/\S+)/.exec(text);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
+  constructor(
+    readonly name: string,
+    script: string,
+    args: string[],
+    execArgv: string[],
+  ) {
+    this.child = fork(script, args, {
+      cwd: ROOT,
+      execArgv: ['--import', 'tsx', ...execArgv],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    child.once('exit', (code) => reject(new Error(`local Realtime server exited with code ${code}`)));
-  });
-  child.stdout!.resume();
-  lowerPriority(child);
-  return { child, url };
+    lowerPriority(this.child);
+    this.child.on('message', (m: Out) => {
+      this.messages.push(m);
+      for (const w of this.waiters.splice(0)) w();
+    });
+    this.child.on('exit', () => {
+      for (const w of this.waiters.splice(0)) w();
+    });
+  }
+
+  send(message: In): void {
+    if (this.child.connected) this.child.send(message);
+  }
+
+  has(type: Out['type']): boolean {
+    return this.messages.some((m) => m.type === type);
+  }
+
+  /** Takes the first message of this type, waiting for it. */
+  async take<T extends Out['type']>(type: T, timeoutMs: number): Promise<Extract<Out, { type: T }>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const error = this.messages.find((m) => m.type === 'error') as { message?: string } | undefined;
+      if (error) throw new Error(`${this.name} process: ${error.message}`);
+      const index = this.messages.findIndex((m) => m.type === type);
+      if (index >= 0) return this.messages.splice(index, 1)[0] as Extract<Out, { type: T }>;
+      if (this.child.exitCode !== null || this.child.signalCode !== null)
+        throw new Error(`${this.name} process exited`);
+      if (Date.now() > deadline) throw new Error(`${this.name} process: no '${type}' within ${timeoutMs} ms`);
+      await Promise.race([new Promise<void>((r) => this.waiters.push(r)), sleep(1000)]);
+    }
+  }
 }
 
-async function runOnce(opts: {
+interface RunOptions {
+  scenario: Scenario;
   calls: number;
   seconds: number;
   rampMs: number;
+  greeting: boolean;
+  tagEvery: number;
+  churnMs: [number, number];
   aiUrl: string | undefined;
   tsx: boolean;
   profile: boolean;
   outDir: string;
-}): Promise<RunResult> {
+  name: string;
+  /** Run `node <file>` as the server under test instead of Switchboard (see --compare-js). */
+  serverJs?: string;
+}
+
+async function runOnce(opts: RunOptions): Promise<RunResult> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'switchboard-bench-'));
-  let ai: ChildProcess | undefined;
+  let ai: Helper<AiCommand, AiMessage> | undefined;
   let server: ChildProcess | undefined;
-  let caller: ChildProcess | undefined;
+  let caller: Helper<OrchestratorMessage, CallerMessage> | undefined;
   let logFd: number | undefined;
+  const profileArgs = (name: string): string[] =>
+    opts.profile
+      ? ['--cpu-prof', `--cpu-prof-dir=${path.join(opts.outDir, 'profiles')}`, `--cpu-prof-name=${name}.cpuprofile`]
+      : [];
   try {
     let aiUrl = opts.aiUrl;
     let aiStatsUrl: string | undefined;
     if (!aiUrl) {
-      const started = await startAi(opts.outDir, opts.profile);
-      ai = started.child;
-      aiUrl = started.url;
-      aiStatsUrl = started.url.replace(/^ws:/, 'http:').replace(/\/v1\/realtime$/, '/stats');
+      ai = new Helper<AiCommand, AiMessage>(
+        'AI',
+        path.join(__dirname, 'bench/ai.ts'),
+        ['--tag-every', String(opts.tagEvery)],
+        profileArgs(`ai-${opts.name}`),
+      );
+      aiUrl = (await ai.take('listening', 30000)).url;
+      aiStatsUrl = aiUrl.replace(/^ws:/, 'http:').replace(/\/v1\/realtime$/, '/stats');
     }
     const port = await freePort();
     const baseUrl = `http://127.0.0.1:${port}`;
-    logFd = openSync(path.join(opts.outDir, `server-${opts.calls}.log`), 'w');
-    const nodeArgs = [
-      ...(opts.profile
-        ? [
-            '--cpu-prof',
-            `--cpu-prof-dir=${path.join(opts.outDir, 'profiles')}`,
-            `--cpu-prof-name=server-${opts.calls}.cpuprofile`,
-          ]
-        : []),
-      ...(opts.tsx ? ['--import', 'tsx', path.join(ROOT, 'src/main.ts')] : [path.join(ROOT, 'dist/src/main.js')]),
-    ];
+    logFd = openSync(path.join(opts.outDir, `server-${opts.name}.log`), 'w');
+    const external = opts.serverJs !== undefined;
+    const nodeArgs = external
+      ? [...profileArgs(`server-${opts.name}`), path.resolve(opts.serverJs!)]
+      : [
+          ...profileArgs(`server-${opts.name}`),
+          ...(opts.tsx ? ['--import', 'tsx', path.join(ROOT, 'src/main.ts')] : [path.join(ROOT, 'dist/src/main.js')]),
+        ];
     server = spawn(process.execPath, nodeArgs, {
-      cwd: ROOT,
+      cwd: external ? path.dirname(path.resolve(opts.serverJs!)) : ROOT,
       stdio: ['ignore', logFd, logFd],
       env: {
         ...process.env,
@@ -242,82 +355,108 @@ async function runOnce(opts: {
         LOG_LEVEL: 'info',
         HOST: '127.0.0.1',
         PORT: String(port),
-        PUBLIC_URL: baseUrl,
+        PUBLIC_URL,
         TWILIO_AUTH_TOKEN: AUTH_TOKEN,
         DATABASE_URL: `file:${path.join(tmp, 'bench.db')}`,
         RECORDING_STORAGE_PATH: path.join(tmp, 'recordings'),
         OPENAI_REALTIME_URL: aiUrl,
         OPENAI_API_KEY: opts.aiUrl ? (process.env.OPENAI_API_KEY ?? '') : 'bench-local',
         MAX_CONCURRENT_CALLS: String(Math.max(500, opts.calls + 10)),
-        API_TOKENS: '',
+        AGENT_GREETS_FIRST: opts.greeting ? 'true' : 'false',
+        WEBHOOK_RATE_LIMIT_PER_MIN: '1000000',
+        API_TOKENS: API_TOKEN,
         SWITCHBOARD_BENCH_METRICS: '1',
       },
     });
-    await waitForHttp(`${baseUrl}/health`, 60000, server);
+    if (external) await waitForPort(port, 60000, server);
+    else await waitForHttp(`${baseUrl}/health`, 60000, server);
     await sleep(1000);
+    const idleA = sampleProcess(server.pid);
+    await sleep(IDLE_SAMPLE_MS);
     const baseline = sampleProcess(server.pid);
+    const idleCpuPercent =
+      idleA && baseline ? round(((baseline.cpuSeconds - idleA.cpuSeconds) / (IDLE_SAMPLE_MS / 1000)) * 100, 1) : NaN;
 
-    caller = fork(path.join(__dirname, 'bench/caller.ts'), [], {
-      cwd: ROOT,
-      execArgv: ['--import', 'tsx'],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    lowerPriority(caller);
-    const messages: CallerMessage[] = [];
-    const waiters: (() => void)[] = [];
-    caller.on('message', (m: CallerMessage) => {
-      messages.push(m);
-      for (const w of waiters.splice(0)) w();
-    });
-    const waitFor = async <T extends CallerMessage['type']>(
-      type: T,
-      timeoutMs: number,
-    ): Promise<Extract<CallerMessage, { type: T }>> => {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const error = messages.find((m) => m.type === 'error');
-        if (error && error.type === 'error') throw new Error(`caller process: ${error.message}`);
-        const found = messages.find((m) => m.type === type);
-        if (found) return found as Extract<CallerMessage, { type: T }>;
-        if (caller!.exitCode !== null) throw new Error('caller process exited');
-        if (Date.now() > deadline) throw new Error(`caller process: no '${type}' within ${timeoutMs} ms`);
-        await Promise.race([new Promise<void>((r) => waiters.push(r)), sleep(1000)]);
-      }
-    };
+    caller = new Helper<OrchestratorMessage, CallerMessage>('caller', path.join(__dirname, 'bench/caller.ts'), [], []);
     const config: CallerConfig = {
       baseUrl,
-      publicUrl: baseUrl,
+      publicUrl: PUBLIC_URL,
       authToken: AUTH_TOKEN,
       calls: opts.calls,
       rampMs: opts.rampMs,
+      scenario: opts.scenario,
+      greeting: opts.greeting,
+      tagEvery: opts.aiUrl ? 0 : opts.tagEvery,
+      churnMinMs: opts.churnMs[0],
+      churnMaxMs: opts.churnMs[1],
+      webhookPath: external ? '/incoming-call' : '/twilio/incoming-call',
+      statusCallbacks: !external,
     };
-    caller.send({ type: 'start', config } satisfies OrchestratorMessage);
-    const streaming = await waitFor('streaming', opts.rampMs + 60000);
-    console.error(`bench: ${streaming.streams}/${opts.calls} calls streaming (${streaming.failed} failed); measuring`);
+    caller.send({ type: 'start', config });
+    await caller.take('ready', 30000);
 
-    await sleep(SETTLE_MS);
-    await scrape(baseUrl); // resets the window (exact recorders, event-loop histogram)
-    const cpuA = [sampleProcess(server.pid), sampleProcess(ai?.pid), sampleProcess(caller.pid)];
-    const sysA = sampleSystem();
-    const rss = [new RssSampler(server.pid), new RssSampler(ai?.pid), new RssSampler(caller.pid)];
-    for (const r of rss) r.start();
-    const windowStart = Date.now();
-    await sleep(opts.seconds * 1000);
-    const window = await scrape(baseUrl);
-    const windowS = (Date.now() - windowStart) / 1000;
-    const cpuB = [sampleProcess(server.pid), sampleProcess(ai?.pid), sampleProcess(caller.pid)];
+    const pids = [server.pid, ai?.child.pid, caller.child.pid];
+    let cpuA: (ProcSample | null)[] = [];
+    let sysA = null as ReturnType<typeof sampleSystem>;
+    let rss: RssSampler[] = [];
+    let windowStart = 0;
+    const openWindow = async (): Promise<void> => {
+      if (!external) await scrape(baseUrl); // resets the window (exact recorders, event-loop histogram)
+      cpuA = pids.map((pid) => sampleProcess(pid));
+      sysA = sampleSystem();
+      rss = pids.map((pid) => new RssSampler(pid));
+      for (const r of rss) r.start();
+      windowStart = now();
+      caller!.send({ type: 'window-start' });
+      ai?.send({ type: 'window-start' });
+    };
+
+    const streamingTimeout = opts.rampMs + 60000;
+    if (opts.scenario === 'burst') {
+      await openWindow();
+      caller.send({ type: 'go' });
+      const streaming = await caller.take('streaming', streamingTimeout);
+      console.error(
+        `bench: ${streaming.streams}/${opts.calls} calls streaming after ${Math.round(now() - windowStart)} ms (${streaming.failed} failed)`,
+      );
+    } else {
+      caller.send({ type: 'go' });
+      const streaming = await caller.take('streaming', streamingTimeout);
+      console.error(
+        `bench: ${streaming.streams}/${opts.calls} calls streaming (${streaming.failed} failed); measuring`,
+      );
+      await sleep(SETTLE_MS);
+      await openWindow();
+    }
+    await sleep(Math.max(0, windowStart + opts.seconds * 1000 - now()));
+    const window = external ? [] : await scrape(baseUrl);
+    const windowEnd = now();
+    const windowS = (windowEnd - windowStart) / 1000;
+    const cpuB = pids.map((pid) => sampleProcess(pid));
     const sysB = sampleSystem();
     for (const r of rss) r.stop();
+    caller.send({ type: 'window-end' });
+    ai?.send({ type: 'window-end' });
 
-    caller.send({ type: 'finish' } satisfies OrchestratorMessage);
-    const done = await waitFor('done', 90000);
-    const totals: CallerTotals = done.totals;
+    caller.send({ type: 'finish' });
+    const report: CallerReport = (await caller.take('done', 120000)).report;
     await sleep(1000);
+    let aiReport: AiReport | undefined;
     let aiStats: { appends: number; audioBytesOut: number; audioBytesOutAfterSpeechStarted: number } | undefined;
-    if (aiStatsUrl) {
+    if (ai && aiStatsUrl) {
+      ai.send({ type: 'report' });
+      aiReport = (await ai.take('report', 30000)).report;
       const res = await fetch(aiStatsUrl);
       aiStats = (await res.json()) as typeof aiStats;
     }
+
+    const totals = report.totals;
+    const records = report.records;
+    const setupFrom = opts.scenario === 'steady' ? -Infinity : windowStart;
+    const setupRecords = records.filter((r) => r.placedAt >= setupFrom && r.placedAt <= windowEnd);
+    const durations = (pick: (r: CallRecord) => number | null): Dist =>
+      distribution(setupRecords.map(pick).filter((x): x is number => x !== null && Number.isFinite(x) && x >= 0));
+    const callSeconds = callSecondsIn(records, windowStart, windowEnd);
 
     const uplinkLost = aiStats ? totals.framesSent - aiStats.appends : null;
     const aiAgentFrames = aiStats ? aiStats.audioBytesOut / FRAME_BYTES : null;
@@ -326,29 +465,49 @@ async function runOnce(opts: {
     const serverFigures = procFigures(cpuA[0], cpuB[0], windowS, rss[0].peakBytes);
     const benchCpu = [0, 1, 2].reduce((sum, i) => sum + ((cpuB[i]?.cpuSeconds ?? 0) - (cpuA[i]?.cpuSeconds ?? 0)), 0);
     const machineBusy = sysA && sysB ? sysB.busySeconds - sysA.busySeconds : NaN;
+    const machineTotal = sysA && sysB ? sysB.totalSeconds - sysA.totalSeconds : NaN;
     const baselineMb = (baseline?.rssBytes ?? 0) / 2 ** 20;
+    const loop = (stat: 'p50' | 'p99' | 'max'): number => benchStat(window, 'event_loop')[stat];
     return {
+      scenario: opts.scenario,
       calls: opts.calls,
+      greeting: opts.greeting,
       seconds: round(windowS, 1),
-      uplinkMs: benchStat(window, 'uplink'),
-      downlinkMs: benchStat(window, 'downlink'),
-      bargeInMs: benchStat(window, 'barge_in'),
-      eventLoopMs: {
-        p50: benchStat(window, 'event_loop').p50,
-        p99: benchStat(window, 'event_loop').p99,
-        max: benchStat(window, 'event_loop').max,
+      callerSide: aiReport
+        ? matchTags(report.upSent, aiReport.upReceived, aiReport.downSent, report.downReceived, windowStart, windowEnd)
+        : null,
+      inProcess: {
+        uplinkMs: benchStat(window, 'uplink'),
+        downlinkMs: benchStat(window, 'downlink'),
+        bargeInMs: benchStat(window, 'barge_in'),
       },
+      webhookMs: durations((r) => (r.twimlAt === null ? null : r.twimlAt - r.placedAt)),
+      streamSetupMs: durations((r) => (r.twimlAt === null || r.streamAt === null ? null : r.streamAt - r.twimlAt)),
+      firstAgentAudioMs: opts.greeting
+        ? durations((r) =>
+            r.streamAt === null || r.firstAgentAudioAt === null ? null : r.firstAgentAudioAt - r.streamAt,
+          )
+        : null,
+      eventLoopMs: { p50: loop('p50'), p99: loop('p99'), max: loop('max') },
       server: {
         ...serverFigures,
         rssBaselineMb: round(baselineMb, 1),
-        rssMeanMb: round(rss[0].meanBytes / 2 ** 20, 1),
+        idleCpuPercent,
         memoryPerCallKb: round((rss[0].peakBytes - (baseline?.rssBytes ?? 0)) / opts.calls / 1024, 0),
+        callSeconds: round(callSeconds, 1),
+        cpuMsPerCallSecond: round((serverFigures.cpuSeconds * 1000) / callSeconds, 2),
       },
-      ai: ai ? procFigures(cpuA[1], cpuB[1], windowS, rss[1].peakBytes) : null,
-      caller: procFigures(cpuA[2], cpuB[2], windowS, rss[2].peakBytes),
-      machineCpuPercent: {
-        all: round((machineBusy / windowS) * 100, 1),
-        other: round(((machineBusy - benchCpu) / windowS) * 100, 1),
+      ai: ai
+        ? {
+            ...procFigures(cpuA[1], cpuB[1], windowS, rss[1].peakBytes),
+            eventLoopP99Ms: aiReport?.eventLoopMs.p99 ?? NaN,
+          }
+        : null,
+      caller: { ...procFigures(cpuA[2], cpuB[2], windowS, rss[2].peakBytes), eventLoopP99Ms: report.eventLoopMs.p99 },
+      machine: {
+        idlePercent: round((1 - machineBusy / machineTotal) * 100, 1),
+        cpuPercent: round((machineBusy / windowS) * 100, 1),
+        otherPercent: round(((machineBusy - benchCpu) / windowS) * 100, 1),
       },
       frames: {
         callerSent: totals.framesSent,
@@ -358,10 +517,15 @@ async function runOnce(opts: {
         aiAgentFrames,
         aiAgentFramesAfterBargeIn: aiAfter,
         callerReceivedFrames,
+        // Switchboard drops the agent audio that follows speech_started (a barge-in); a relay forwards it.
         downlinkLost:
-          aiAgentFrames !== null && aiAfter !== null ? round(aiAgentFrames - aiAfter - callerReceivedFrames, 2) : null,
+          aiAgentFrames !== null && aiAfter !== null
+            ? round(aiAgentFrames - (external ? 0 : aiAfter) - callerReceivedFrames, 2)
+            : null,
       },
+      callsPlaced: totals.callsPlaced,
       callsOk: totals.callsOk,
+      callsFailed: records.filter((r) => r.streamAt === null).length,
       streams: totals.streamsStarted,
       questions: totals.questions,
       interruptions: totals.interruptions,
@@ -370,33 +534,68 @@ async function runOnce(opts: {
       callerErrors: totals.errors,
     };
   } finally {
-    if (caller?.connected) caller.disconnect();
-    await stopProcess(caller, 5000);
+    if (caller?.child.connected) caller.child.disconnect();
+    await stopProcess(caller?.child, 5000);
     await stopProcess(server);
-    await stopProcess(ai);
+    if (ai?.child.connected) ai.child.disconnect();
+    await stopProcess(ai?.child, 5000);
     if (logFd !== undefined) closeSync(logFd);
     rmSync(tmp, { recursive: true, force: true });
   }
 }
 
-const fmt = (x: number, digits = 2): string => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
-const triple = (s: Stat): string => `${fmt(s.p50, 3)} / ${fmt(s.p99, 3)} / ${fmt(s.max, 2)}`;
+const fmt = (x: number | null | undefined, digits = 1): string =>
+  x !== null && x !== undefined && Number.isFinite(x) ? x.toFixed(digits) : 'n/a';
+const four = (d: Dist | null | undefined): string =>
+  d ? `${fmt(d.p50)} / ${fmt(d.p95)} / ${fmt(d.p99)} / ${fmt(d.max)}` : 'n/a';
+const two = (d: Dist | null | undefined): string => (d ? `${fmt(d.p50)} / ${fmt(d.p99)}` : 'n/a');
 
-export function markdownTable(results: RunResult[]): string {
+export interface Row {
+  label: string;
+  runs: number;
+  result: RunResult;
+}
+
+/** Caller-side figures (the headline). */
+export function markdownTable(rows: Row[]): string {
   const lines = [
-    '| Calls | Uplink p50 / p99 / max (ms) | Downlink p50 / p99 / max (ms) | Barge-in p50 / p99 / max (ms) (n) | Event-loop delay p99 / max (ms) | Server CPU (% of one core) | Server RSS peak (MB) | Memory per call (KB) | Frames lost up / down | AI CPU % | Caller CPU % | Other load on the machine (% of one core) |',
-    '|---:|---|---|---|---|---:|---:|---:|---|---:|---:|---:|',
+    '| Scenario | Calls | Runs | Uplink p50 / p95 / p99 / max (ms) | Downlink p50 / p95 / p99 / max (ms) | Webhook p50 / p99 (ms) | Stream set-up p50 / p99 (ms) | First agent audio p50 / p99 (ms) | Frames lost up / down | Event-loop delay p99 / max (ms) | Server CPU per call-second (ms) | Server CPU (% of one core) | Server peak RSS (MB) | Machine idle (%) | In-process uplink / downlink p99 (ms) |',
+    '|---|---:|---:|---|---|---|---|---|---|---|---:|---:|---:|---:|---|',
   ];
-  for (const r of results) {
-    const lost = `${r.frames.uplinkLost ?? 'n/a'} / ${r.frames.downlinkLost ?? 'n/a'}`;
+  for (const { label, runs, result: r } of rows) {
+    const lost = `${fmt(r.frames.uplinkLost, 0)} / ${fmt(r.frames.downlinkLost, 0)}`;
     lines.push(
-      `| ${r.calls} | ${triple(r.uplinkMs)} | ${triple(r.downlinkMs)} | ${triple(r.bargeInMs)} (${r.bargeInMs.count}) | ${fmt(r.eventLoopMs.p99)} / ${fmt(r.eventLoopMs.max)} | ${fmt(r.server.cpuPercentOfOneCore, 1)} | ${fmt(r.server.rssPeakMb, 0)} | ${fmt(r.server.memoryPerCallKb, 0)} | ${lost} | ${r.ai ? fmt(r.ai.cpuPercentOfOneCore, 0) : 'n/a'} | ${fmt(r.caller.cpuPercentOfOneCore, 0)} | ${fmt(r.machineCpuPercent.other, 0)} |`,
+      `| ${label} | ${r.calls} | ${runs} | ${four(r.callerSide?.uplinkMs)} | ${four(r.callerSide?.downlinkMs)} | ${two(r.webhookMs)} | ${two(r.streamSetupMs)} | ${two(r.firstAgentAudioMs)} | ${lost} | ${fmt(r.eventLoopMs.p99)} / ${fmt(r.eventLoopMs.max)} | ${fmt(r.server.cpuMsPerCallSecond, 2)} | ${fmt(r.server.cpuPercentOfOneCore)} | ${fmt(r.server.rssPeakMb, 0)} | ${fmt(r.machine.idlePercent)} | ${fmt(r.inProcess.uplinkMs.p99, 3)} / ${fmt(r.inProcess.downlinkMs.p99, 3)} |`,
     );
   }
   return lines.join('\n');
 }
 
-function machine(): Record<string, string | number> {
+/** What stands behind the headline: tag counts, load generators, calls. */
+export function detailsTable(rows: Row[]): string {
+  const lines = [
+    '| Scenario | Calls | Runs | Window (s) | Tags timed up / down | Up tags lost | Down tags not heard (barge-in drops) / before stream | Call-seconds in window | Calls placed / failed / forced hang-ups | Barge-ins | Server idle CPU % / RSS before calls (MB) | AI CPU % / loop p99 (ms) | Caller CPU % / loop p99 (ms) | Other load (% of one core) |',
+    '|---|---:|---:|---:|---|---:|---|---:|---|---:|---|---|---|---:|',
+  ];
+  for (const { label, runs, result: r } of rows) {
+    const t = r.callerSide?.tags;
+    lines.push(
+      `| ${label} | ${r.calls} | ${runs} | ${fmt(r.seconds)} | ${t ? `${fmt(r.callerSide!.uplinkMs.n, 0)} / ${fmt(r.callerSide!.downlinkMs.n, 0)}` : 'n/a'} | ${t ? fmt(t.upLost, 0) : 'n/a'} | ${t ? `${fmt(t.downNotReceived, 0)} / ${fmt(t.downBeforeStream, 0)}` : 'n/a'} | ${fmt(r.server.callSeconds, 0)} | ${fmt(r.callsPlaced, 0)} / ${fmt(r.callsFailed, 0)} / ${fmt(r.forcedHangups, 0)} | ${fmt(r.interruptions, 0)} | ${fmt(r.server.idleCpuPercent)} / ${fmt(r.server.rssBaselineMb, 0)} | ${r.ai ? `${fmt(r.ai.cpuPercentOfOneCore, 0)} / ${fmt(r.ai.eventLoopP99Ms)}` : 'n/a'} | ${fmt(r.caller.cpuPercentOfOneCore, 0)} / ${fmt(r.caller.eventLoopP99Ms)} | ${fmt(r.machine.otherPercent, 0)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+interface MachineInfo {
+  cpu: string;
+  cores: number;
+  memoryGb: number;
+  node: string;
+  os: string;
+  loadAverage: string;
+}
+
+function machine(): MachineInfo {
   const cpus = os.cpus();
   return {
     cpu: cpus[0]?.model ?? 'unknown',
@@ -404,7 +603,17 @@ function machine(): Record<string, string | number> {
     memoryGb: round(os.totalmem() / 2 ** 30, 1),
     node: process.version,
     os: `${os.type()} ${os.release()}`,
+    loadAverage: os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' '),
   };
+}
+
+function gitCommit(): string {
+  const r = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' });
+  const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' });
+  return `${r.stdout.trim() || 'unknown'}${dirty.stdout.trim() ? ' (+ uncommitted changes)' : ''}`;
 }
 
 async function main(): Promise<void> {
@@ -412,10 +621,17 @@ async function main(): Promise<void> {
   try {
     ({ values } = parseArgs({
       options: {
+        scenario: { type: 'string', default: 'steady' },
         calls: { type: 'string', default: '100' },
         seconds: { type: 'string', default: '30' },
+        runs: { type: 'string', default: '1' },
+        greeting: { type: 'string', default: 'on' },
         'ramp-seconds': { type: 'string' },
+        'churn-seconds': { type: 'string', default: '10-30' },
+        'tag-every': { type: 'string', default: '10' },
         'ai-url': { type: 'string' },
+        'compare-js': { type: 'string' },
+        'compare-label': { type: 'string', default: '' },
         tsx: { type: 'boolean', default: false },
         'no-build': { type: 'boolean', default: false },
         profile: { type: 'boolean', default: false },
@@ -431,18 +647,29 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
+  const scenarios = values.scenario.split(',').map((s) => (s.trim() === 'sweep' ? 'steady' : s.trim())) as Scenario[];
+  if (scenarios.some((s) => !SCENARIOS.includes(s))) fail('--scenario must be steady, burst or churn (or a list)');
   const counts = values.calls.split(',').map((c) => Number(c.trim()));
   if (counts.some((c) => !Number.isInteger(c) || c < 1 || c > 5000)) fail('--calls must be integers in 1..5000');
   const seconds = Number(values.seconds);
   if (!(seconds >= 1 && seconds <= 3600)) fail('--seconds must be in 1..3600');
+  const runs = Number(values.runs);
+  if (!Number.isInteger(runs) || runs < 1 || runs > 20) fail('--runs must be an integer in 1..20');
+  if (values.greeting !== 'on' && values.greeting !== 'off') fail('--greeting must be on or off');
+  const greeting = values.greeting === 'on';
   const rampSeconds = values['ramp-seconds'] === undefined ? undefined : Number(values['ramp-seconds']);
   if (rampSeconds !== undefined && !(rampSeconds >= 0)) fail('--ramp-seconds must be >= 0');
+  const churn = /^(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)$/.exec(values['churn-seconds']);
+  if (!churn || !(Number(churn[1]) > 0) || Number(churn[2]) < Number(churn[1])) fail('--churn-seconds must be A-B');
+  const churnMs: [number, number] = [Number(churn[1]) * 1000, Number(churn[2]) * 1000];
+  const tagEvery = Number(values['tag-every']);
+  if (!Number.isInteger(tagEvery) || tagEvery < 0) fail('--tag-every must be an integer >= 0');
   if (values['ai-url'] && !/^wss?:\/\//.test(values['ai-url'])) fail('--ai-url must be a ws:// or wss:// URL');
+  if (values['compare-js'] && !existsSync(values['compare-js'])) fail(`--compare-js: no file ${values['compare-js']}`);
 
   const outDir = path.resolve(ROOT, values.out);
   mkdirSync(outDir, { recursive: true });
-  const needsBuild = !values.tsx || !values['ai-url'];
-  if (needsBuild && !values['no-build']) {
+  if (!values.tsx && !values['no-build']) {
     console.error('bench: building (npm run build)...');
     const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
     if (build.status !== 0) {
@@ -451,34 +678,94 @@ async function main(): Promise<void> {
     }
   }
 
-  const results: RunResult[] = [];
-  for (const calls of counts) {
-    const rampMs = (rampSeconds ?? Math.max(2, calls / 50)) * 1000;
-    console.error(`bench: ${calls} calls, ramp ${rampMs / 1000} s, window ${seconds} s`);
-    const result = await runOnce({
-      calls,
-      seconds,
-      rampMs,
-      aiUrl: values['ai-url'],
-      tsx: values.tsx,
-      profile: values.profile,
-      outDir,
+  const startedAt = new Date().toISOString();
+  const loadBefore = os.loadavg();
+  const targets: { label: string; serverJs?: string }[] = [{ label: 'Switchboard' }];
+  if (values['compare-js']) {
+    targets.push({
+      label: values['compare-label'] || path.basename(path.dirname(path.resolve(values['compare-js']))),
+      serverJs: values['compare-js'],
     });
-    results.push(result);
-    console.error(markdownTable([result]).split('\n').slice(-1)[0]);
+  }
+  const rows: Row[] = [];
+  const allRuns: (Row & { index: number })[] = [];
+  for (const scenario of scenarios) {
+    for (const calls of counts) {
+      const rampMs =
+        (rampSeconds ?? (scenario === 'burst' ? 2 : scenario === 'churn' ? 10 : Math.max(2, calls / 50))) * 1000;
+      if (scenario === 'burst' && seconds * 1000 < rampMs + SETTLE_MS) {
+        console.error('bench: note: the burst window is shorter than the ramp; the window ends before set-up does');
+      }
+      // With --compare-js, each run measures Switchboard and then the other server, under the same conditions.
+      const results: RunResult[][] = targets.map(() => []);
+      for (let i = 0; i < runs; i++) {
+        for (const [t, target] of targets.entries()) {
+          const label = targets.length > 1 ? `${scenario} — ${target.label}` : scenario;
+          console.error(
+            `bench: ${label}, ${calls} calls, ramp ${rampMs / 1000} s, window ${seconds} s, greeting ${values.greeting}, run ${i + 1}/${runs}`,
+          );
+          const result = await runOnce({
+            scenario,
+            calls,
+            seconds,
+            rampMs,
+            greeting,
+            tagEvery,
+            churnMs,
+            aiUrl: values['ai-url'],
+            tsx: values.tsx,
+            profile: values.profile,
+            outDir,
+            name: `${target.serverJs ? 'other-' : ''}${scenario}-${calls}-${i + 1}`,
+            serverJs: target.serverJs,
+          });
+          results[t].push(result);
+          allRuns.push({ label, runs: 1, result, index: i + 1 });
+          console.error(
+            markdownTable([{ label, runs: 1, result }])
+              .split('\n')
+              .slice(-1)[0],
+          );
+        }
+      }
+      for (const [t, target] of targets.entries()) {
+        const label = targets.length > 1 ? `${scenario} — ${target.label}` : scenario;
+        rows.push({ label, runs, result: runs > 1 ? medianOf(results[t]) : results[t][0] });
+      }
+    }
   }
 
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const report = {
-    date: new Date().toISOString(),
+    date: startedAt,
     label: values.label,
-    machine: machine(),
+    commit: gitCommit(),
+    machine: { ...machine(), loadAverageBefore: loadBefore.map((l) => l.toFixed(2)).join(' ') },
     server: values.tsx ? 'tsx src/main.ts' : 'node dist/src/main.js',
     ai: values['ai-url'] ?? 'local Realtime server (tone speech), own process',
-    results,
+    options: {
+      scenarios,
+      counts,
+      seconds,
+      runs,
+      greeting: values.greeting,
+      tagEvery,
+      churnSeconds: values['churn-seconds'],
+    },
+    rows,
+    runs: allRuns.map(({ label, index, result }) => ({ scenario: label, run: index, result })),
   };
-  const table = markdownTable(results);
-  const md = `# Bridge benchmark ${report.date}${values.label ? ` (${values.label})` : ''}\n\nMachine: ${report.machine.cpu}, ${report.machine.cores} cores, Node ${report.machine.node}. Server: \`${report.server}\`; AI: ${report.ai}. Window: ${seconds} s per run.\n\n${table}\n`;
+  const perRun =
+    runs > 1
+      ? `\n\nEach run:\n\n${markdownTable(allRuns.map((r) => ({ ...r, label: `${r.label} #${r.index}` })))}\n`
+      : '\n';
+  const md =
+    `# Bridge benchmark ${report.date}${values.label ? ` (${values.label})` : ''}\n\n` +
+    `Commit ${report.commit}. Machine: ${report.machine.cpu}, ${report.machine.cores} cores, Node ${report.machine.node}, ` +
+    `load average before ${report.machine.loadAverageBefore}. Server: \`${report.server}\`; AI: ${report.ai}. ` +
+    `Window: ${seconds} s per run; greeting ${values.greeting}; ${runs > 1 ? `median of ${runs} runs` : 'one run'}.\n\n` +
+    `Latency as the caller hears it (tagged frames, timed outside the server):\n\n${markdownTable(rows)}\n\n` +
+    `Details:\n\n${detailsTable(rows)}${perRun}`;
   writeFileSync(path.join(outDir, `bench-${stamp}.json`), JSON.stringify(report, null, 2));
   writeFileSync(path.join(outDir, `bench-${stamp}.md`), md);
   console.log(md);

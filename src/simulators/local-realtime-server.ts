@@ -17,6 +17,7 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import WebSocket, { WebSocketServer } from 'ws';
 import { mulaw } from 'alawmulaw';
 import Sentiment from 'sentiment';
@@ -83,6 +84,19 @@ export interface LocalRealtimeServerOptions {
   statsEndpoint?: boolean;
   /** Keep per-session details (SessionInfo) of closed sessions. Default true; benchmarks keep only totals. */
   keepClosedSessions?: boolean;
+  /** Benchmark taps (npm run bench times tagged frames across a bridge); unset costs nothing. */
+  audioTap?: AudioTap;
+}
+
+export interface AudioTap {
+  /** Each input_audio_buffer.append's decoded audio, with its arrival time (performance.now(), before parsing). */
+  input?(audio: Buffer, arrivedAtMs: number): void;
+  /**
+   * Called just before each response.output_audio.delta is sent, with its audio and its byte offset
+   * in the response's audio; returns the audio to send (a copy when changed: the input may be a
+   * shared cache).
+   */
+  output?(audio: Buffer, offset: number): Buffer;
 }
 
 /** Totals over every session this server accepted (benchmarks: frames in and out). */
@@ -619,6 +633,7 @@ class LocalSession {
       this.sendError('invalid_request_error', 'Binary frames are not supported; send JSON text events.');
       return;
     }
+    const arrivedAt = this.server.opts.audioTap?.input ? performance.now() : 0;
     const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : data.toString('utf8');
     let event: Record<string, unknown>;
     try {
@@ -637,7 +652,7 @@ class LocalSession {
     }
     this.info.received[type] = (this.info.received[type] ?? 0) + 1;
     try {
-      this.dispatch(type, event);
+      this.dispatch(type, event, arrivedAt);
     } catch (err) {
       if (err instanceof ClientInputError) this.sendError(err.code, err.message, undefined, eventId);
       else throw err;
@@ -645,10 +660,10 @@ class LocalSession {
     if (type !== 'input_audio_buffer.append') this.server.notifyChange();
   }
 
-  private dispatch(type: string, event: Record<string, unknown>): void {
+  private dispatch(type: string, event: Record<string, unknown>, arrivedAt = 0): void {
     switch (type) {
       case 'input_audio_buffer.append':
-        return this.onAppend(event);
+        return this.onAppend(event, arrivedAt);
       case 'session.update':
         return this.onSessionUpdate(event);
       case 'input_audio_buffer.commit':
@@ -701,6 +716,11 @@ class LocalSession {
     }
 
     this.info.sessionUpdates.push(session);
+    if (inputFormat && inputFormat !== this.info.inputFormat) {
+      // A VAD window half-filled in the old format would never complete in the new one (its size changes).
+      this.windowSum = 0;
+      this.windowCount = 0;
+    }
     if (inputFormat) this.info.inputFormat = inputFormat;
     if (outputFormat) this.info.outputFormat = outputFormat;
     if (turnDetection !== undefined) this.info.turnDetection = turnDetection;
@@ -743,12 +763,13 @@ class LocalSession {
     };
   }
 
-  private onAppend(event: Record<string, unknown>): void {
+  private onAppend(event: Record<string, unknown>, arrivedAt = 0): void {
     const audio = event.audio;
     if (typeof audio !== 'string') {
       throw new ClientInputError('missing_required_parameter', "Missing required parameter: 'audio'.");
     }
     const bytes = Buffer.from(audio, 'base64');
+    this.server.opts.audioTap?.input?.(bytes, arrivedAt);
     this.info.appends++;
     const format = this.info.inputFormat;
     const ms = bytes.length / BYTES_PER_MS[format];
@@ -1172,7 +1193,8 @@ class LocalSession {
       if (active.finished || this.ended || this.stalled) return;
       const elapsed = Date.now() - startedAt;
       while (next < chunks && (!paced || next * chunkMs - leadMs <= elapsed)) {
-        const slice = audio.subarray(next * chunkBytes, Math.min(audio.length, (next + 1) * chunkBytes));
+        let slice = audio.subarray(next * chunkBytes, Math.min(audio.length, (next + 1) * chunkBytes));
+        if (opts.audioTap?.output) slice = opts.audioTap.output(slice, next * chunkBytes);
         this.send({ type: 'response.output_audio.delta', ...ref, delta: slice.toString('base64') });
         const sent = (this.assistantAudioBytes.get(info.itemId) ?? 0) + slice.length;
         this.assistantAudioBytes.set(info.itemId, sent);

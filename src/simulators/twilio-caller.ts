@@ -85,6 +85,15 @@ export interface PlaceCallOptions {
   logger?: Logger;
   /** Clock shared by calls; default: one per process. */
   ticker?: SharedTicker;
+  /** Benchmark taps (npm run bench tags frames to time them across the bridge); unset costs nothing. */
+  mediaTap?: MediaTap;
+}
+
+export interface MediaTap {
+  /** Called just before each media frame is sent; returns the payload (base64) to send instead. */
+  outgoing?(payloadB64: string, frameIndex: number): string;
+  /** Each agent media payload (base64), with its arrival time (performance.now(), taken before parsing). */
+  incoming?(payloadB64: string, arrivedAtMs: number): void;
 }
 
 export interface StatusCallbackResult {
@@ -764,8 +773,10 @@ class SimulatedCall implements CallHandle {
     const frameTimeMs = index * FRAME_MS;
     const hangupAfterMs = this.opts.hangupAfterMs;
     if (hangupAfterMs !== undefined && frameTimeMs >= hangupAfterMs) return this.callerHangup();
-    const payload = this.nextPayload(frameTimeMs);
+    let payload = this.nextPayload(frameTimeMs);
     if (payload === null) return this.callerHangup();
+    const tap = this.opts.mediaTap?.outgoing;
+    if (tap) payload = tap(payload, index);
     const sequenceNumber = ++this.sequenceNumber;
     (this.ws as WebSocket).send(
       `{"event":"media","sequenceNumber":"${sequenceNumber}","media":{"track":"inbound","chunk":"${index + 1}","timestamp":"${frameTimeMs}","payload":"${payload}"},"streamSid":"${this.streamSid}"}`,
@@ -831,6 +842,7 @@ class SimulatedCall implements CallHandle {
 
   private onMessage(data: WebSocket.RawData, isBinary: boolean): void {
     if (!this.running) return;
+    const arrivedAt = this.opts.mediaTap?.incoming ? performance.now() : 0;
     if (isBinary) {
       this.summary.serverProtocolErrors++;
       return;
@@ -861,6 +873,7 @@ class SimulatedCall implements CallHandle {
         if (this.summary.firstAgentAudioMs === null) this.summary.firstAgentAudioMs = Math.round(nowMs);
         const audio = (this.opts.keepAudio ?? true) ? Buffer.from(payload, 'base64') : null;
         this.playback.pushAudio(audio, bytes, nowMs);
+        this.opts.mediaTap?.incoming?.(payload, arrivedAt);
         if (this.events.listenerCount('agent-audio')) this.events.emit('agent-audio', { bytes, atMs: nowMs });
         return;
       }

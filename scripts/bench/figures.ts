@@ -1,0 +1,130 @@
+/** The arithmetic of `npm run bench`: exact percentiles, tag matching, call-seconds, medians over runs. */
+import type { CallRecord } from './caller';
+
+export function round(x: number, digits = 3): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/** Caller-side latency from the tagged frames sent inside the window. */
+export interface CallerSide {
+  uplinkMs: Dist;
+  downlinkMs: Dist;
+  tags: {
+    upSent: number;
+    upLost: number;
+    downSent: number;
+    /** Sent by the AI but never heard: dropped by the bridge at a barge-in (on purpose) or lost. */
+    downNotReceived: number;
+    /** Audio the AI sent before the call's stream started (a greeting buffered by the bridge): left out. */
+    downBeforeStream: number;
+  };
+}
+
+/** Exact distribution of a series (ms). */
+export interface Dist {
+  n: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+}
+
+/** Exact percentiles (nearest rank) of a list of ms values. */
+export function distribution(values: number[]): Dist {
+  const n = values.length;
+  if (n === 0) return { n: 0, p50: NaN, p95: NaN, p99: NaN, max: NaN };
+  const sorted = Float64Array.from(values).sort();
+  const at = (q: number): number => round(sorted[Math.min(n - 1, Math.max(0, Math.ceil((q / 100) * n) - 1))], 3);
+  return { n, p50: at(50), p95: at(95), p99: at(99), max: round(sorted[n - 1], 3) };
+}
+
+/**
+ * Matches the tags of both directions and returns the latencies of those sent inside [from, to].
+ * upSent/downSent: send time by id; upReceived: [id, t, ...]; downReceived: [id, t, streamAt, ...].
+ */
+export function matchTags(
+  upSent: (number | null)[],
+  upReceived: number[],
+  downSent: (number | null)[],
+  downReceived: number[],
+  from: number,
+  to: number,
+): CallerSide {
+  const upRecv = new Float64Array(upSent.length).fill(NaN);
+  for (let i = 0; i + 1 < upReceived.length; i += 2) {
+    if (upReceived[i] < upRecv.length) upRecv[upReceived[i]] = upReceived[i + 1];
+  }
+  const up: number[] = [];
+  let upCount = 0;
+  let upLost = 0;
+  for (let id = 0; id < upSent.length; id++) {
+    const sent = upSent[id];
+    if (sent === null || sent < from || sent > to) continue;
+    upCount++;
+    if (Number.isNaN(upRecv[id])) upLost++;
+    else up.push(upRecv[id] - sent);
+  }
+  const downRecv = new Float64Array(downSent.length).fill(NaN);
+  const streamAtOf = new Float64Array(downSent.length).fill(NaN);
+  for (let i = 0; i + 2 < downReceived.length; i += 3) {
+    const id = downReceived[i];
+    if (id < downRecv.length) {
+      downRecv[id] = downReceived[i + 1];
+      streamAtOf[id] = downReceived[i + 2];
+    }
+  }
+  const down: number[] = [];
+  let downCount = 0;
+  let downNotReceived = 0;
+  let downBeforeStream = 0;
+  for (let id = 0; id < downSent.length; id++) {
+    const sent = downSent[id];
+    if (sent === null || sent < from || sent > to) continue;
+    if (Number.isNaN(downRecv[id])) {
+      downCount++;
+      downNotReceived++;
+    } else if (!(sent >= streamAtOf[id])) {
+      downBeforeStream++;
+    } else {
+      downCount++;
+      down.push(downRecv[id] - sent);
+    }
+  }
+  return {
+    uplinkMs: distribution(up),
+    downlinkMs: distribution(down),
+    tags: { upSent: upCount, upLost, downSent: downCount, downNotReceived, downBeforeStream },
+  };
+}
+
+/** Seconds of streaming calls inside [from, to] (a call streams from streamAt to endAt). */
+export function callSecondsIn(records: CallRecord[], from: number, to: number): number {
+  let ms = 0;
+  for (const r of records) {
+    if (r.streamAt === null) continue;
+    const end = Number.isFinite(r.endAt) ? r.endAt : to;
+    ms += Math.max(0, Math.min(end, to) - Math.max(r.streamAt, from));
+  }
+  return ms / 1000;
+}
+
+export function median(values: number[]): number {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+/** Figure by figure, the median over runs (each figure on its own; non-numbers from the first run). */
+export function medianOf<T>(runs: T[]): T {
+  const first = runs[0] as unknown;
+  if (typeof first === 'number') return round(median(runs as number[]), 3) as T;
+  if (first === null || typeof first !== 'object' || Array.isArray(first)) return runs[0];
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(first)) {
+    const values = runs.map((r) => (r as Record<string, unknown>)[key]);
+    out[key] = values.some((v) => v === null || v === undefined) ? values[0] : medianOf(values);
+  }
+  return out as T;
+}

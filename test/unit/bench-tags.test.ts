@@ -1,0 +1,109 @@
+import { mulaw } from 'alawmulaw';
+import { callSecondsIn, distribution, matchTags, medianOf } from '../../scripts/bench/figures';
+import { SendTimes, TAG_BYTES, readTag, readTags, tagBase64Frame, writeTag } from '../../scripts/bench/tags';
+
+describe('bench frame tags', () => {
+  it('round-trips ids across the 32-bit range, inside silence and inside speech', () => {
+    const speech = Buffer.from(Array.from({ length: 160 }, (_, i) => (i * 37) & 0xff));
+    for (const id of [0, 1, 9, 10, 255, 65535, 123456789, 0xffffffff]) {
+      for (const base of [Buffer.alloc(160, 0xff), speech]) {
+        const frame = Buffer.from(base);
+        writeTag(frame, 0, id);
+        expect(readTag(frame)).toBe(id);
+      }
+    }
+  });
+
+  it('is near-silence: every tag byte decodes to a tiny amplitude', () => {
+    const frame = Buffer.alloc(TAG_BYTES);
+    writeTag(frame, 0, 0xdeadbeef);
+    for (const b of frame) expect(Math.abs(mulaw.decodeSample(b))).toBeLessThanOrEqual(124);
+  });
+
+  it('finds every tag anywhere in a chunk, and none in untagged audio', () => {
+    const chunk = Buffer.alloc(800, 0xff);
+    writeTag(chunk, 0, 7);
+    writeTag(chunk, 320, 8);
+    writeTag(chunk, 517, 9); // not frame-aligned: still found
+    const ids: number[] = [];
+    readTags(chunk, (id) => ids.push(id));
+    expect(ids).toEqual([7, 8, 9]);
+    expect(readTag(Buffer.alloc(800, 0xff))).toBe(-1);
+    expect(readTag(Buffer.from(Array.from({ length: 4000 }, (_, i) => (i * 131) & 0xff)))).toBe(-1);
+  });
+
+  it('rejects a corrupted tag (checksum, non-tag byte, cut short)', () => {
+    const frame = Buffer.alloc(160, 0xff);
+    writeTag(frame, 0, 4242);
+    const badSum = Buffer.from(frame);
+    badSum[7] ^= 0x01; // an id nibble changes: the checksum no longer matches
+    expect(readTag(badSum)).toBe(-1);
+    const badByte = Buffer.from(frame);
+    badByte[10] = 0x12;
+    expect(readTag(badByte)).toBe(-1);
+    expect(readTag(frame.subarray(0, TAG_BYTES - 1))).toBe(-1);
+    expect(() => writeTag(Buffer.alloc(10), 0, 1)).toThrow(RangeError);
+    expect(() => writeTag(Buffer.alloc(160), 0, -1)).toThrow(RangeError);
+  });
+
+  it('survives base64 (the Twilio media payload and the append audio) and leaves the original alone', () => {
+    const original = Buffer.alloc(160, 0xff).toString('base64');
+    const tagged = tagBase64Frame(original, 31337);
+    expect(tagged).not.toBe(original);
+    expect(Buffer.from(tagged, 'base64')).toHaveLength(160);
+    expect(readTag(Buffer.from(tagged, 'base64'))).toBe(31337);
+    expect(readTag(Buffer.from(original, 'base64'))).toBe(-1);
+  });
+
+  it('keeps send times by id in a growable array', () => {
+    const times = new SendTimes();
+    times.set(1, 10.5);
+    times.set(5000, 20);
+    const json = times.toJSON();
+    expect(json).toHaveLength(5001);
+    expect(json[0]).toBeNull();
+    expect(json[1]).toBe(10.5);
+    expect(json[5000]).toBe(20);
+  });
+});
+
+describe('bench figures', () => {
+  it('gives exact nearest-rank percentiles', () => {
+    const d = distribution(Array.from({ length: 100 }, (_, i) => i + 1));
+    expect(d).toEqual({ n: 100, p50: 50, p95: 95, p99: 99, max: 100 });
+    expect(distribution([]).n).toBe(0);
+  });
+
+  it('matches tags inside the window, counts the lost, unheard and pre-stream ones', () => {
+    // uplink: ids 1..4 sent at 100..400; 3 never received; 4 sent after the window
+    const upSent = [null, 100, 200, 300, 400];
+    const upReceived = [1, 105, 2, 230];
+    // downlink: 1 heard, 2 dropped (barge-in), 3 sent before its call's stream started (at 150)
+    const downSent = [null, 110, 120, 130];
+    const downReceived = [1, 112, 100, 3, 200, 150];
+    const m = matchTags(upSent, upReceived, downSent, downReceived, 0, 350);
+    expect(m.uplinkMs).toMatchObject({ n: 2, p50: 5, max: 30 });
+    expect(m.tags).toEqual({ upSent: 3, upLost: 1, downSent: 2, downNotReceived: 1, downBeforeStream: 1 });
+    expect(m.downlinkMs).toMatchObject({ n: 1, p50: 2, max: 2 });
+  });
+
+  it('counts call-seconds inside the window', () => {
+    const call = (streamAt: number | null, endAt: number) => ({
+      placedAt: 0,
+      twimlAt: 0,
+      streamAt,
+      firstAgentAudioAt: null,
+      endAt,
+      ok: true,
+    });
+    expect(callSecondsIn([call(0, 5000), call(2000, NaN), call(null, 3000)], 1000, 4000)).toBe(3 + 2);
+  });
+
+  it('takes the median figure by figure', () => {
+    const m = medianOf([
+      { a: 1, b: { c: 10 }, s: 'x', n: null },
+      { a: 3, b: { c: 30 }, s: 'y', n: null },
+    ]);
+    expect(m).toEqual({ a: 2, b: { c: 20 }, s: 'x', n: null });
+  });
+});
