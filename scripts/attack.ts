@@ -680,7 +680,6 @@ export async function runAttack(options: AttackOptions): Promise<AttackReport> {
   // ---- 4: tokens in URLs, signed recording URLs ------------------------------------------------
   await guarded('4', 'tokens in URLs', async () => {
     const token = apiToken ?? 'attack-script-not-a-real-token-000';
-    const tokenNote = apiToken ? 'the real token' : 'a dummy token (pass --api-token for the real one)';
     const open = await get('/api/calls');
     add('4', 'GET /api/calls with no token', '401', statusText(open), refusedIf(open.status === 401));
     const wrong = await get('/api/calls', { authorization: 'Bearer attack-script-wrong-token-0000' });
@@ -727,7 +726,13 @@ export async function runAttack(options: AttackOptions): Promise<AttackReport> {
         sse.status === 200 ? 'OK' : 'ERROR',
       );
     } else {
-      add('4', `?access_token= uses ${tokenNote}`, '', '', 'SKIPPED');
+      add(
+        '4',
+        'the real token in ?access_token= (above: a dummy one); control on /api/status',
+        '401; 200 on SSE',
+        'needs --api-token',
+        'SKIPPED',
+      );
     }
 
     // Signed recording URLs: /api/calls/<id>/recording?expires=<unix s>&sig=<base64url HMAC>.
