@@ -59,6 +59,8 @@ const PUBLIC_URL = 'https://switchboard-bench.invalid';
 const FRAME_BYTES = 160;
 const SETTLE_MS = 2000;
 const IDLE_SAMPLE_MS = 2000;
+/** The capacity of a sweep: the largest concurrency at which caller-side p99 stays under this each way. */
+const CAPACITY_P99_MS = 20;
 const SCENARIOS: Scenario[] = ['steady', 'burst', 'churn'];
 
 const USAGE = `Usage: npm run bench -- [options]
@@ -755,6 +757,23 @@ async function main(): Promise<void> {
     rows,
     runs: allRuns.map(({ label, index, result }) => ({ scenario: label, run: index, result })),
   };
+  const capacity =
+    scenarios.includes('steady') && counts.length > 1
+      ? `\n\nCapacity (steady; the largest count of the sweep at which every count up to it keeps caller-side p99 under ${CAPACITY_P99_MS} ms each way): ${targets
+          .map((target) => {
+            const steady = rows
+              .filter((r) => r.result.scenario === 'steady' && r.label.endsWith(targets.length > 1 ? target.label : ''))
+              .sort((a, b) => a.result.calls - b.result.calls);
+            let best: number | null = null;
+            for (const r of steady) {
+              const side = r.result.callerSide;
+              if (!side || !(side.uplinkMs.p99 < CAPACITY_P99_MS && side.downlinkMs.p99 < CAPACITY_P99_MS)) break;
+              best = r.result.calls;
+            }
+            return `${target.label} ${best ?? 'none'}`;
+          })
+          .join(', ')}.`
+      : '';
   const perRun =
     runs > 1
       ? `\n\nEach run:\n\n${markdownTable(allRuns.map((r) => ({ ...r, label: `${r.label} #${r.index}` })))}\n`
@@ -765,7 +784,7 @@ async function main(): Promise<void> {
     `load average before ${report.machine.loadAverageBefore}. Server: \`${report.server}\`; AI: ${report.ai}. ` +
     `Window: ${seconds} s per run; greeting ${values.greeting}; ${runs > 1 ? `median of ${runs} runs` : 'one run'}.\n\n` +
     `Latency as the caller hears it (tagged frames, timed outside the server):\n\n${markdownTable(rows)}\n\n` +
-    `Details:\n\n${detailsTable(rows)}${perRun}`;
+    `Details:\n\n${detailsTable(rows)}${capacity}${perRun}`;
   writeFileSync(path.join(outDir, `bench-${stamp}.json`), JSON.stringify(report, null, 2));
   writeFileSync(path.join(outDir, `bench-${stamp}.md`), md);
   console.log(md);

@@ -14,7 +14,7 @@
  * arrival. The times go back to the orchestrator with the totals.
  *
  * Light on purpose: one 100 ms interval drives every call's script (the frames themselves go out
- * on the simulator's shared 20 ms ticker), the caller's speech is synthesized once per phrase.
+ * on the simulator's shared ticker, every 5 ms), the caller's speech is synthesized once per phrase.
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import {
@@ -120,6 +120,12 @@ const GREETING_TIMEOUT_MS = 15_000;
 const FIRST_QUESTION_MS = 1000;
 const FINISH_TIMEOUT_MS = 20_000;
 const LOOP_RESOLUTION_MS = 10;
+/**
+ * The shared ticker runs every 5 ms, not 20: each call still sends one frame per 20 ms on its own
+ * clock, but the calls' frames leave in four groups per 20 ms instead of one burst of N, closer to
+ * Twilio, whose streams arrive at independent phases.
+ */
+const TICK_MS = 5;
 
 interface CallState {
   handle: CallHandle;
@@ -171,7 +177,7 @@ async function run(config: CallerConfig): Promise<void> {
     synthesize(INTERRUPTION, { format: 'pcmu', engine: 'tone' }),
   ]);
   const questions = [q1, q2];
-  const ticker = new SharedTicker();
+  const ticker = new SharedTicker(TICK_MS);
   const states = new Set<CallState>();
   const summaries: CallSummary[] = [];
   const records: CallRecord[] = [];
