@@ -109,6 +109,8 @@ export interface RunResult {
   seconds: number;
   /** Caller-side latency from tagged frames sent inside the window; null without the local AI. */
   callerSide: CallerSide | null;
+  /** Burst: the same over the set-up phase only (the ramp + 2 s from the first webhook). */
+  setupPhase: CallerSide | null;
   /** Secondary: the bridge's own receipt-to-write time (in-process recorders). */
   inProcess: { uplinkMs: Stat; downlinkMs: Stat; bargeInMs: Stat };
   /** Caller's POST of the voice webhook -> TwiML received. */
@@ -478,6 +480,17 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
       callerSide: aiReport
         ? matchTags(report.upSent, aiReport.upReceived, aiReport.downSent, report.downReceived, windowStart, windowEnd)
         : null,
+      setupPhase:
+        aiReport && opts.scenario === 'burst'
+          ? matchTags(
+              report.upSent,
+              aiReport.upReceived,
+              aiReport.downSent,
+              report.downReceived,
+              windowStart,
+              Math.min(windowEnd, windowStart + opts.rampMs + SETTLE_MS),
+            )
+          : null,
       inProcess: {
         uplinkMs: benchStat(window, 'uplink'),
         downlinkMs: benchStat(window, 'downlink'),
@@ -576,13 +589,13 @@ export function markdownTable(rows: Row[]): string {
 /** What stands behind the headline: tag counts, load generators, calls. */
 export function detailsTable(rows: Row[]): string {
   const lines = [
-    '| Scenario | Calls | Runs | Window (s) | Tags timed up / down | Up tags lost | Down tags not heard (barge-in drops) / before stream | Call-seconds in window | Calls placed / failed / forced hang-ups | Barge-ins | Server idle CPU % / RSS before calls (MB) | AI CPU % / loop p99 (ms) | Caller CPU % / loop p99 (ms) | Other load (% of one core) |',
-    '|---|---:|---:|---:|---|---:|---|---:|---|---:|---|---|---|---:|',
+    '| Scenario | Calls | Runs | Window (s) | Tags timed up / down | Burst set-up phase up / down p99 (ms) | Up tags lost | Down tags not heard (barge-in drops) / before stream | Call-seconds in window | Calls placed / failed / forced hang-ups | Barge-ins | Server idle CPU % / RSS before calls (MB) | AI CPU % / loop p99 (ms) | Caller CPU % / loop p99 (ms) | Other load (% of one core) |',
+    '|---|---:|---:|---:|---|---|---:|---|---:|---|---:|---|---|---|---:|',
   ];
   for (const { label, runs, result: r } of rows) {
     const t = r.callerSide?.tags;
     lines.push(
-      `| ${label} | ${r.calls} | ${runs} | ${fmt(r.seconds)} | ${t ? `${fmt(r.callerSide!.uplinkMs.n, 0)} / ${fmt(r.callerSide!.downlinkMs.n, 0)}` : 'n/a'} | ${t ? fmt(t.upLost, 0) : 'n/a'} | ${t ? `${fmt(t.downNotReceived, 0)} / ${fmt(t.downBeforeStream, 0)}` : 'n/a'} | ${fmt(r.server.callSeconds, 0)} | ${fmt(r.callsPlaced, 0)} / ${fmt(r.callsFailed, 0)} / ${fmt(r.forcedHangups, 0)} | ${fmt(r.interruptions, 0)} | ${fmt(r.server.idleCpuPercent)} / ${fmt(r.server.rssBaselineMb, 0)} | ${r.ai ? `${fmt(r.ai.cpuPercentOfOneCore, 0)} / ${fmt(r.ai.eventLoopP99Ms)}` : 'n/a'} | ${fmt(r.caller.cpuPercentOfOneCore, 0)} / ${fmt(r.caller.eventLoopP99Ms)} | ${fmt(r.machine.otherPercent, 0)} |`,
+      `| ${label} | ${r.calls} | ${runs} | ${fmt(r.seconds)} | ${t ? `${fmt(r.callerSide!.uplinkMs.n, 0)} / ${fmt(r.callerSide!.downlinkMs.n, 0)}` : 'n/a'} | ${r.setupPhase ? `${fmt(r.setupPhase.uplinkMs.p99)} / ${fmt(r.setupPhase.downlinkMs.p99)}` : 'n/a'} | ${t ? fmt(t.upLost, 0) : 'n/a'} | ${t ? `${fmt(t.downNotReceived, 0)} / ${fmt(t.downBeforeStream, 0)}` : 'n/a'} | ${fmt(r.server.callSeconds, 0)} | ${fmt(r.callsPlaced, 0)} / ${fmt(r.callsFailed, 0)} / ${fmt(r.forcedHangups, 0)} | ${fmt(r.interruptions, 0)} | ${fmt(r.server.idleCpuPercent)} / ${fmt(r.server.rssBaselineMb, 0)} | ${r.ai ? `${fmt(r.ai.cpuPercentOfOneCore, 0)} / ${fmt(r.ai.eventLoopP99Ms)}` : 'n/a'} | ${fmt(r.caller.cpuPercentOfOneCore, 0)} / ${fmt(r.caller.eventLoopP99Ms)} | ${fmt(r.machine.otherPercent, 0)} |`,
     );
   }
   return lines.join('\n');
