@@ -34,7 +34,7 @@ import { createApiDocsRouter, createApiRouter } from './http/api-router';
 import { requireApiToken } from './http/auth';
 import { errorHandler, notFoundHandler } from './http/errors';
 import { createTwilioRouter } from './http/twilio-routes';
-import { CallBridge } from './calls/call-bridge';
+import { CallBridge, MAX_PENDING_STARTS } from './calls/call-bridge';
 import { recoverInterruptedCalls } from './calls/crash-recovery';
 import { StreamTokens } from './telephony/stream-token';
 import { createUpgradeGate, newUpgradeCounters, type UpgradeCounters } from './http/upgrades';
@@ -207,8 +207,8 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     config,
     logger,
     counters,
-    // Room for every call's stream plus a few being replaced; the call cap itself is the webhook's.
-    maxSockets: config.maxConcurrentCalls + 16,
+    // Every call's stream, the sockets waiting for their start (the bridge keeps those few), and a margin.
+    maxSockets: config.maxConcurrentCalls + MAX_PENDING_STARTS + 16,
     isDraining: () => bridge.isDraining,
     // Upgrades per client IP (their own budget of WEBHOOK_RATE_LIMIT_PER_MIN; Twilio opens one per call).
     allowClient: upgradeRateLimiter({ limit: config.http.webhookRateLimitPerMin }),

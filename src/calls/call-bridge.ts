@@ -15,8 +15,17 @@ import type { AgentRuntime, StreamEndAction } from '../agent/tool-calls';
 import { profileByName, type AgentProfile } from '../agent/profiles';
 import { STREAM_TOKEN_PARAMETER, type StreamTokens } from '../telephony/stream-token';
 
-/** A socket that has not sent `start` after this long is closed. */
-const START_TIMEOUT_MS = 10_000;
+/**
+ * A socket that has not sent `start` after this long is closed. Twilio sends `connected` and `start`
+ * at once; the handshake's signature never expires, so an idle socket is all a replayed header buys.
+ */
+const START_TIMEOUT_MS = 3_000;
+/**
+ * At most this many sockets may wait for their `start` at once; one more closes the oldest waiting
+ * one. A captured handshake header can therefore never fill the server with idle sockets: a real
+ * stream sends its start within milliseconds and is never the oldest for long.
+ */
+export const MAX_PENDING_STARTS = 64;
 /** How long the answer for Twilio's <Connect action> request is kept after our side ended a stream. */
 const STREAM_ENDING_TTL_MS = 120_000;
 
@@ -42,6 +51,7 @@ export interface CallBridgeDeps {
 
 /** Why a stream's start was refused (counted in `streamsRejected`, logged with the reason). */
 export type StreamRefusal =
+  | 'no-start'
   | 'unknown-call'
   | 'replayed'
   | 'token-missing'
@@ -59,6 +69,8 @@ export class CallBridge {
   /** protocolErrors by reason (at most 64 distinct reasons are kept). */
   readonly protocolErrorReasons: Record<string, number> = Object.create(null) as Record<string, number>;
   private draining = false;
+  /** Accepted sockets still waiting for their `start`, oldest first. */
+  private readonly pendingStarts = new Set<TwilioMediaStream>();
   /** Why our side ended a call's stream (hang-up, transfer): what <Connect action> answers Twilio. */
   private readonly streamEndings = new Map<string, StreamEndAction>();
 
@@ -122,6 +134,14 @@ export class CallBridge {
   attach(ws: WebSocket): void {
     this.counters.streamsAccepted++;
     const stream = new TwilioMediaStream(ws, { logger: this.deps.logger });
+    if (this.pendingStarts.size >= MAX_PENDING_STARTS) {
+      const oldest = this.pendingStarts.values().next().value!;
+      this.pendingStarts.delete(oldest);
+      this.counters.streamsRejected++;
+      this.streamRefusals['no-start'] = (this.streamRefusals['no-start'] ?? 0) + 1;
+      oldest.close(1008, 'no start message');
+    }
+    this.pendingStarts.add(stream);
     stream.on('protocol-error', ({ reason }) => {
       this.counters.protocolErrors++;
       // By reason, for /metrics and tests; the set of reasons is bounded.
@@ -130,13 +150,20 @@ export class CallBridge {
       }
     });
     const timer = setTimeout(() => {
+      this.pendingStarts.delete(stream);
+      this.counters.streamsRejected++;
+      this.streamRefusals['no-start'] = (this.streamRefusals['no-start'] ?? 0) + 1;
       this.deps.logger.warn('media stream sent no start message; closing it');
       stream.close(1008, 'no start message');
     }, START_TIMEOUT_MS);
     timer.unref();
-    stream.once('close', () => clearTimeout(timer));
+    stream.once('close', () => {
+      clearTimeout(timer);
+      this.pendingStarts.delete(stream);
+    });
     stream.once('start', (start) => {
       clearTimeout(timer);
+      this.pendingStarts.delete(stream);
       void this.onStart(stream, start).catch((err: unknown) => {
         this.deps.logger.error('could not bridge the media stream', {
           callSid: start.callSid,

@@ -95,16 +95,16 @@ export function createUpgradeGate(deps: UpgradeGateDeps): UpgradeGate {
     wss,
     handle(req, socket, head) {
       socket.on('error', () => socket.destroy());
+      const ip = (deps.clientIp ? deps.clientIp(req) : req.socket.remoteAddress) ?? '';
+      if (deps.allowClient && !deps.allowClient(ip)) {
+        return refused('rate-limited', socket, 429, 'too many connection attempts', req);
+      }
       const url = req.url ?? '';
       const query = url.indexOf('?');
       const path = query === -1 ? url : url.slice(0, query);
       if (path !== STREAM_PATH) return refused('path', socket, 404, 'no WebSocket endpoint here', req);
       if (req.method !== 'GET' || (req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
         return refused('not-websocket', socket, 400, 'only WebSocket upgrades are accepted', req);
-      }
-      const ip = (deps.clientIp ? deps.clientIp(req) : req.socket.remoteAddress) ?? '';
-      if (deps.allowClient && !deps.allowClient(ip)) {
-        return refused('rate-limited', socket, 429, 'too many connection attempts', req);
       }
       if (config.twilio.validateSignatures) {
         // Signed over the stream URL as Twilio saw it: the configured public stream URL plus any query.

@@ -197,7 +197,9 @@ export class TwilioMediaStream extends EventEmitter<TwilioMediaStreamEvents> {
   /** Closes the socket (Twilio then runs the TwiML after <Connect>). Idempotent. */
   close(code = 1000, reason = ''): void {
     if (this.ws.readyState === WebSocket.CLOSING || this.ws.readyState === WebSocket.CLOSED) return;
-    const validCode = code === 1000 || (code >= 3000 && code <= 4999) ? code : 1000;
+    // Codes a server may send (RFC 6455 7.4.1: normal, going away, policy violation, too big, internal
+    // error) and the application range; anything else becomes a normal closure.
+    const validCode = [1000, 1001, 1008, 1009, 1011].includes(code) || (code >= 3000 && code <= 4999) ? code : 1000;
     try {
       // A close reason is limited to 123 bytes.
       this.ws.close(validCode, Buffer.from(reason).subarray(0, 123).toString());

@@ -8,6 +8,7 @@ import request from 'supertest';
 import WebSocket from 'ws';
 import { computeTwilioSignature } from '../../src/telephony/signature';
 import { parseTwiml } from '../../src/simulators/twilio-caller';
+import { MAX_PENDING_STARTS } from '../../src/calls/call-bridge';
 import {
   startBridgeHarness,
   eventually,
@@ -191,7 +192,7 @@ describe('a stream start', () => {
       const ws = await openSignedStream(h.t.port);
       const done = closed(ws);
       ws.send(startMessage('CAattacker1', params));
-      expect((await done).reason).toBe('stream not authorised');
+      expect(await done).toEqual({ code: 1008, reason: 'stream not authorised' });
     }
     expect(h.t.sb.bridge.counters.streamsRejected - rejectedBefore).toBe(3);
     expect(await h.t.sb.db.call.count()).toBe(callsBefore);
@@ -212,7 +213,7 @@ describe('a stream start', () => {
       const ws = await openSignedStream(h.t.port);
       const done = closed(ws);
       ws.send(startMessage(callSid, params));
-      expect((await done).reason).toBe('stream not authorised');
+      expect(await done).toEqual({ code: 1008, reason: 'stream not authorised' });
     }
     expect(h.t.sb.bridge.streamRefusals).toMatchObject({
       'token-missing': 1,
@@ -266,6 +267,35 @@ describe('a started stream (ws 8 under the gate)', () => {
   });
 });
 
+describe('signed sockets that never send start (a replayed handshake header)', () => {
+  let h: BridgeHarness;
+  beforeAll(async () => {
+    h = await startBridgeHarness({ replies: ['Hello.'], ttsEngine: 'tone' }, { MAX_CONCURRENT_CALLS: '2' });
+  });
+  afterAll(() => h.close());
+
+  it('cannot hold the server: beyond 64 waiting sockets the oldest is closed, a real call still streams', async () => {
+    const idle: WebSocket[] = [];
+    for (let i = 0; i < MAX_PENDING_STARTS; i++) idle.push(await openSignedStream(h.t.port));
+    const firstClosed = closed(idle[0]);
+    idle.push(await openSignedStream(h.t.port));
+    expect(await firstClosed).toEqual({ code: 1008, reason: 'no start message' });
+    expect(idle.slice(1).every((ws) => ws.readyState === WebSocket.OPEN)).toBe(true);
+    // A real call's stream is accepted and attached while the idle sockets are there.
+    const params = await signedWebhook(h, 'CAidle00001');
+    const real = await openSignedStream(h.t.port);
+    real.send(startMessage('CAidle00001', params));
+    await eventually(() => h.t.sb.db.call.findFirst({ where: { id: params.callId, streamSid: 'MZCAidle00001' } }));
+    // And every idle socket is closed within the 3 s start timeout.
+    const started = Date.now();
+    await Promise.all(idle.slice(1).map((ws) => (ws.readyState === WebSocket.CLOSED ? undefined : closed(ws))));
+    expect(Date.now() - started).toBeLessThan(4500);
+    expect(h.t.sb.bridge.streamRefusals['no-start']).toBe(MAX_PENDING_STARTS + 1);
+    expect(real.readyState).toBe(WebSocket.OPEN);
+    real.close();
+  }, 20_000);
+});
+
 describe('a call whose stream never starts', () => {
   let h: BridgeHarness;
   beforeAll(async () => {
@@ -286,6 +316,6 @@ describe('a call whose stream never starts', () => {
     const ws = await openSignedStream(h.t.port);
     const done = closed(ws);
     ws.send(startMessage('CAnostream01', params));
-    expect((await done).reason).toBe('stream not authorised');
+    expect(await done).toEqual({ code: 1008, reason: 'stream not authorised' });
   });
 });
