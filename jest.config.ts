@@ -2,7 +2,8 @@ import type { Config } from 'jest';
 
 const config: Config = {
   preset: 'ts-jest',
-  testEnvironment: 'node',
+  // The node environment, failing a file that leaves a socket, server or child process open.
+  testEnvironment: '<rootDir>/test/helpers/leak-check-environment.ts',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   globalSetup: '<rootDir>/test/helpers/global-setup.ts',
