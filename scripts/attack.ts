@@ -48,8 +48,12 @@ import {
 export const MAX_FLOOD = 300;
 const MAX_SSE_ATTEMPTS = 150;
 const ONE_MEGABYTE = 1024 * 1024;
-/** The bridge closes a stream that sends no start after 10 s; this leaves room for a busy server. */
+/** The bridge closes a stream that sends no start after 3 s; this leaves room for a busy server. */
 const IDLE_STREAM_WAIT_MS = 15_000;
+/** Sockets opened without a start to see the server's cap on sockets waiting for their start. */
+const IDLE_SOCKETS = 70;
+/** That cap (MAX_PENDING_STARTS in src/calls/call-bridge.ts). */
+const MAX_WAITING_STARTS = 64;
 
 export type Verdict = 'REFUSED' | 'OK' | 'ALLOWED!' | 'NOT REACHED' | 'SKIPPED' | 'COVERED' | 'ERROR';
 
@@ -385,8 +389,7 @@ export async function runAttack(options: AttackOptions): Promise<AttackReport> {
         return describeClose(result);
       };
       const refusedStart = (got: string): Verdict => refusedIf(got.includes('"stream not authorised"'));
-      // The bridge asks for 1008; the stream adapter sends 1000 (it only passes 1000 and 3000-4999).
-      const expected = 'closed, reason "stream not authorised"';
+      const expected = 'closed 1008 "stream not authorised"';
 
       /** The signed voice webhook of this CallSid, as Twilio sends it (the same bytes each time). */
       const webhookRaw = (callSid: string): Promise<HttpResult> => {
@@ -971,6 +974,48 @@ export async function runAttack(options: AttackOptions): Promise<AttackReport> {
     }
   });
 
+  if (authToken) {
+    await guarded('8', 'idle signed sockets', async () => {
+      const headers = { 'X-Twilio-Signature': computeTwilioSignature(authToken, streamUrl(publicUrl), {}) };
+      const sockets: WebSocket[] = [];
+      const closedAt: (number | undefined)[] = [];
+      let refusedUpgrades = 0;
+      const t0 = Date.now();
+      try {
+        for (let i = 0; i < IDLE_SOCKETS; i++) {
+          try {
+            const ws = await openWebSocket(`ws://${target.host}/streams`, headers, timeoutMs);
+            const index = sockets.push(ws) - 1;
+            ws.once('close', () => (closedAt[index] = Date.now() - t0));
+          } catch {
+            refusedUpgrades++;
+          }
+        }
+        await sleep(100);
+        const waiting = sockets.filter((ws) => ws.readyState === WebSocket.OPEN).length;
+        const early = sockets.map((_, i) => i).filter((i) => closedAt[i] !== undefined);
+        const oldestFirst = early.every((i, n) => i === n);
+        const deadline = Date.now() + IDLE_STREAM_WAIT_MS;
+        while (sockets.some((ws) => ws.readyState !== WebSocket.CLOSED) && Date.now() < deadline) await sleep(100);
+        const stillOpen = sockets.filter((ws) => ws.readyState !== WebSocket.CLOSED).length;
+        const lastClose = Math.max(0, ...closedAt.filter((t): t is number => t !== undefined));
+        add(
+          '8',
+          `${IDLE_SOCKETS} signed sockets that never send start, opened at once (captured handshake)`,
+          `at most ${MAX_WAITING_STARTS} wait at once (oldest closed first), all closed within seconds`,
+          `${sockets.length} accepted${refusedUpgrades ? `, ${refusedUpgrades} refused` : ''}; ` +
+            `${waiting} waiting after the last, ${early.length} closed early${early.length && oldestFirst ? ' (oldest first)' : ''}; ` +
+            (stillOpen
+              ? `${stillOpen} still open after ${IDLE_STREAM_WAIT_MS / 1000} s`
+              : `all closed by ${(lastClose / 1000).toFixed(1)} s`),
+          refusedIf(waiting <= MAX_WAITING_STARTS && stillOpen === 0),
+        );
+      } finally {
+        for (const ws of sockets) ws.terminate();
+      }
+    });
+  }
+
   const floodUntil429 = async (
     label: string,
     send: () => Promise<{ status: number; headers?: Record<string, unknown> }>,
@@ -1051,7 +1096,7 @@ export async function runAttack(options: AttackOptions): Promise<AttackReport> {
       add(
         '8',
         'signed stream socket that never sends start (captured handshake)',
-        'closed by the server (no start message, 10 s)',
+        'closed by the server: 1008 "no start message" (3 s)',
         closed === 'still open'
           ? `still open after ${(ms / 1000).toFixed(1)} s`
           : `${describeClose(closed)} after ${(ms / 1000).toFixed(1)} s`,

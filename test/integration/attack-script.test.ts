@@ -30,7 +30,7 @@ describe('npm run attack against a production-configured server', () => {
       PUBLIC_URL,
       ALLOW_LOCAL_AI_IN_PRODUCTION: 'true',
       PUBLIC_RATE_LIMIT_PER_MIN: '100',
-      WEBHOOK_RATE_LIMIT_PER_MIN: '100',
+      WEBHOOK_RATE_LIMIT_PER_MIN: '250',
       API_RATE_LIMIT_PER_MIN: '200',
       HTTP_HEADERS_TIMEOUT_MS: '1500',
       HTTP_REQUEST_TIMEOUT_MS: '3000',
