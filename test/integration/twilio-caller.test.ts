@@ -374,7 +374,9 @@ describe('Twilio call simulator', () => {
     const handles = Array.from({ length: 10 }, () =>
       call({ script: [{ say: text }], ttsEngine: 'tone', ticker, sendStatusCallbacks: false }),
     );
-    await new Promise((r) => setTimeout(r, 100));
+    // The calls join the ticker once their streams start (webhook + handshake: slower on a busy
+    // machine than a fixed 100 ms, which made this flaky); their ~2 s of speech keeps them on it.
+    for (let i = 0; i < 100 && ticker.size === 0; i++) await new Promise((r) => setTimeout(r, 50));
     expect(ticker.size).toBeGreaterThan(0);
     const summaries: CallSummary[] = await Promise.all(handles.map((h) => h.done));
     expect(ticker.size).toBe(0);
