@@ -311,7 +311,7 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
         get: {
           summary: 'Live status as Server-Sent Events',
           description:
-            `Sends \`retry: ${SSE_RETRY_MS}\`, then an event \`snapshot\` (data \`{activeCalls, lastEventId, at}\`, id = last bus id), ` +
+            `Sends \`retry: ${SSE_RETRY_MS}\`, then an event \`snapshot\` (data \`{activeCalls, stats, lastEventId, at}\`: \`stats\` maps each active call id to its last \`call.stats\`; id = last bus id), ` +
             'then every bus event (`call.started`, `call.updated`, `transcript.added`, `call.ended`, `analytics.ready`, `call.stats`) as ' +
             '`id: N`, `event: <type>`, `data: {"id","type","at","data"}`. ' +
             `A \`: ping\` comment is sent every ${DEFAULT_HEARTBEAT_MS / 1000} s. With Last-Event-ID (or ?lastEventId=) the events after it ` +
