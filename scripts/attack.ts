@@ -26,7 +26,7 @@ import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { ConfigError, loadConfig, securityWarnings } from '../src/config';
 import { computeTwilioSignature, streamUrl, webhookUrl } from '../src/telephony/signature';
-import { parseTwiml } from '../src/simulators/twilio-caller';
+import { parseTwiml, twilioStartMessage } from '../src/simulators/twilio-caller';
 import {
   AttackUsageError,
   DEFAULT_TIMEOUT_MS,
@@ -115,20 +115,7 @@ const randomIp = (): string => `203.0.${Math.floor(Math.random() * 256)}.${1 + M
 const forgedStreamToken = (): string => `${Date.now() + 20_000}.${randomBytes(32).toString('base64url')}`;
 
 function startMessage(callSid: string, customParameters: Record<string, string>): string {
-  const streamSid = `MZ${callSid.slice(2)}`;
-  return JSON.stringify({
-    event: 'start',
-    sequenceNumber: '1',
-    streamSid,
-    start: {
-      accountSid: ACCOUNT_SID,
-      streamSid,
-      callSid,
-      tracks: ['inbound'],
-      mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 },
-      customParameters,
-    },
-  });
+  return twilioStartMessage({ streamSid: `MZ${callSid.slice(2)}`, callSid, accountSid: ACCOUNT_SID, customParameters });
 }
 
 const SILENCE = Buffer.alloc(160, 0xff).toString('base64');

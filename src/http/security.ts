@@ -12,7 +12,6 @@
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
 import type { Express, RequestHandler } from 'express';
 import helmet from 'helmet';
 import { rateLimit, ipKeyGenerator } from 'express-rate-limit';
@@ -188,7 +187,7 @@ export function webhookRateLimit(limit: number, windowMs = 60_000): RequestHandl
 /**
  * A fixed-window limiter of WebSocket upgrades per client IP, for the server's `upgrade` handler
  * (express middleware never sees upgrades). Returns `allow(ip)`: true when the upgrade may go on,
- * false when this IP has used its `limit` for the current window (answer 429: refuseUpgrade).
+ * false when this IP has used its `limit` for the current window (the upgrade gate answers 429).
  * IPv6 addresses count per /56. Memory is one counter per address seen in the current window.
  */
 export function upgradeRateLimiter(options: {
@@ -227,17 +226,6 @@ export function clientIpOf(req: IncomingMessage, app: Express): string | undefin
   }
   for (let i = 0; i < addrs.length - 1; i++) if (!trust?.(addrs[i], i)) return addrs[i] || undefined;
   return addrs[addrs.length - 1] || undefined;
-}
-
-/** Answers an upgrade with a bare HTTP error (e.g. 429) and closes the socket. */
-export function refuseUpgrade(socket: Duplex, status = 429, message = 'Too Many Requests'): void {
-  const body = JSON.stringify({ error: { code: 'rate_limited', message: 'too many connection attempts' } });
-  socket.end(
-    `HTTP/1.1 ${status} ${message}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
-      `Retry-After: 60\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
-  // A client that never reads the answer does not keep the socket.
-  setTimeout(() => socket.destroy(), 1000).unref();
 }
 
 /** The `trust proxy` value for Express from TRUST_PROXY (a fresh array: Express may keep it). */

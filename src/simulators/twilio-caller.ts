@@ -49,6 +49,29 @@ export type CallScriptStep =
   | { dtmf: string }
   | { waitForAgentMs?: number; untilAgentSilentMs?: number };
 
+/** The `start` message Twilio sends first on a Media Stream (8 kHz mu-law, inbound track). */
+export function twilioStartMessage(start: {
+  streamSid: string;
+  callSid: string;
+  accountSid: string;
+  customParameters: Record<string, string>;
+  sequenceNumber?: number;
+}): string {
+  return JSON.stringify({
+    event: 'start',
+    sequenceNumber: String(start.sequenceNumber ?? 1),
+    streamSid: start.streamSid,
+    start: {
+      accountSid: start.accountSid,
+      streamSid: start.streamSid,
+      callSid: start.callSid,
+      tracks: ['inbound'],
+      mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 },
+      customParameters: start.customParameters,
+    },
+  });
+}
+
 export interface PlaceCallOptions {
   /** Where to connect, e.g. http://127.0.0.1:3000. */
   baseUrl: string;
@@ -705,18 +728,12 @@ class SimulatedCall implements CallHandle {
     this.summary.streamSid = this.streamSid;
     ws.send('{"event":"connected","protocol":"Call","version":"1.0.0"}');
     ws.send(
-      JSON.stringify({
-        event: 'start',
-        sequenceNumber: String(++this.sequenceNumber),
+      twilioStartMessage({
+        sequenceNumber: ++this.sequenceNumber,
         streamSid: this.streamSid,
-        start: {
-          accountSid: this.accountSid,
-          streamSid: this.streamSid,
-          callSid: this.callSid,
-          tracks: ['inbound'],
-          mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 },
-          customParameters: this.summary.customParameters,
-        },
+        accountSid: this.accountSid,
+        callSid: this.callSid,
+        customParameters: this.summary.customParameters,
       }),
     );
     this.startedAt = performance.now();

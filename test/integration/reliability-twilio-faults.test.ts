@@ -8,7 +8,7 @@ import path from 'node:path';
 import WebSocket from 'ws';
 import request from 'supertest';
 import { computeTwilioSignature } from '../../src/telephony/signature';
-import { parseTwiml } from '../../src/simulators/twilio-caller';
+import { parseTwiml, twilioStartMessage } from '../../src/simulators/twilio-caller';
 import {
   startBridgeHarness,
   eventually,
@@ -52,21 +52,7 @@ describe('Twilio socket faults', () => {
     });
     const streamSid = `MZ${callSid}`;
     ws.send(JSON.stringify({ event: 'connected', protocol: 'Call', version: '1.0.0' }));
-    ws.send(
-      JSON.stringify({
-        event: 'start',
-        sequenceNumber: '1',
-        streamSid,
-        start: {
-          accountSid: 'ACtest',
-          streamSid,
-          callSid,
-          tracks: ['inbound'],
-          mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 },
-          customParameters: parameters,
-        },
-      }),
-    );
+    ws.send(twilioStartMessage({ streamSid, callSid, accountSid: 'ACtest', customParameters: parameters }));
     for (let i = 0; i < frames; i++) {
       ws.send(
         JSON.stringify({

@@ -7,7 +7,7 @@ import net from 'node:net';
 import request from 'supertest';
 import WebSocket from 'ws';
 import { computeTwilioSignature } from '../../src/telephony/signature';
-import { parseTwiml } from '../../src/simulators/twilio-caller';
+import { parseTwiml, twilioStartMessage } from '../../src/simulators/twilio-caller';
 import { MAX_PENDING_STARTS } from '../../src/calls/call-bridge';
 import {
   startBridgeHarness,
@@ -56,20 +56,7 @@ function openSignedStream(port: number): Promise<WebSocket> {
 }
 
 function startMessage(callSid: string, customParameters: Record<string, string>): string {
-  const streamSid = `MZ${callSid}`;
-  return JSON.stringify({
-    event: 'start',
-    sequenceNumber: '1',
-    streamSid,
-    start: {
-      accountSid: 'ACtest',
-      streamSid,
-      callSid,
-      tracks: ['inbound'],
-      mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 },
-      customParameters,
-    },
-  });
+  return twilioStartMessage({ streamSid: `MZ${callSid}`, callSid, accountSid: 'ACtest', customParameters });
 }
 
 function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
