@@ -99,3 +99,118 @@ export function encodeMulaw(src: Int16Array, out?: Uint8Array): Uint8Array {
   for (let i = 0; i < n; i++) dst[i] = table[src[i] & 0xffff];
   return dst.length === n ? dst : dst.subarray(0, n);
 }
+
+// ---- A-law (G.711 A-law, ITU-T reference / Sun g711.c: even bits inverted with 0x55) ----------
+
+/** The A-law byte for digital silence (decodes to +8, the smallest positive step). Pad frames with it. */
+export const ALAW_SILENCE = 0xd5;
+
+/** Upper bound of each A-law segment, on the 13-bit magnitude (sample >> 3). */
+const ALAW_SEGMENT_END = [0x1f, 0x3f, 0x7f, 0xff, 0x1ff, 0x3ff, 0x7ff, 0xfff];
+
+function decodeAlawSampleSlow(code: number): number {
+  const value = (code & 0xff) ^ 0x55;
+  const segment = (value & 0x70) >> 4;
+  let magnitude = (value & 0x0f) << 4;
+  if (segment === 0) magnitude += 8;
+  else magnitude = (magnitude + 0x108) << (segment - 1);
+  return (value & 0x80) !== 0 ? magnitude : -magnitude;
+}
+
+function encodeAlawSampleSlow(sample: number): number {
+  let value = sample >> 3;
+  let mask: number;
+  if (value >= 0) {
+    mask = 0xd5;
+  } else {
+    mask = 0x55;
+    value = -value - 1;
+  }
+  let segment = 0;
+  while (segment < 8 && value > ALAW_SEGMENT_END[segment]) segment++;
+  if (segment >= 8) return 0x7f ^ mask;
+  const mantissa = segment < 2 ? (value >> 1) & 0x0f : (value >> segment) & 0x0f;
+  return ((segment << 4) | mantissa) ^ mask;
+}
+
+/** A-law code (0..255) -> linear PCM16 sample. */
+export const ALAW_DECODE_TABLE: Int16Array = (() => {
+  const table = new Int16Array(256);
+  for (let code = 0; code < 256; code++) table[code] = decodeAlawSampleSlow(code);
+  return table;
+})();
+
+/** (sample & 0xffff) -> A-law code. */
+const ALAW_ENCODE_TABLE: Uint8Array = (() => {
+  const table = new Uint8Array(65536);
+  for (let i = 0; i < 65536; i++) table[i] = encodeAlawSampleSlow((i << 16) >> 16);
+  return table;
+})();
+
+/** A-law code -> the mu-law code of the same sound (decode, then encode: one table load per sample). */
+const ALAW_TO_MULAW_TABLE: Uint8Array = (() => {
+  const table = new Uint8Array(256);
+  for (let code = 0; code < 256; code++) table[code] = ENCODE_TABLE[ALAW_DECODE_TABLE[code] & 0xffff];
+  return table;
+})();
+
+/** Mu-law code -> the A-law code of the same sound. */
+const MULAW_TO_ALAW_TABLE: Uint8Array = (() => {
+  const table = new Uint8Array(256);
+  for (let code = 0; code < 256; code++) table[code] = ALAW_ENCODE_TABLE[MULAW_DECODE_TABLE[code] & 0xffff];
+  return table;
+})();
+
+/** Encodes one PCM16 sample to A-law (values outside int16 are clamped). */
+export function encodeAlawSample(sample: number): number {
+  const clamped = sample > 32767 ? 32767 : sample < -32768 ? -32768 : sample | 0;
+  return ALAW_ENCODE_TABLE[clamped & 0xffff];
+}
+
+/** Decodes one A-law byte. */
+export function decodeAlawSample(code: number): number {
+  return ALAW_DECODE_TABLE[code & 0xff];
+}
+
+function outputOf<T extends Uint8Array | Int16Array>(
+  name: string,
+  n: number,
+  out: T | undefined,
+  make: (n: number) => T,
+): T {
+  if (out === undefined) return make(n);
+  if (out.length < n) throw new RangeError(`${name}: out holds ${out.length}, needs ${n}`);
+  return out;
+}
+
+/** Decodes A-law bytes to PCM16 (into `out` when given; returns a view of exactly `src.length` samples). */
+export function decodeAlaw(src: Uint8Array, out?: Int16Array): Int16Array {
+  const n = src.length;
+  const dst = outputOf('decodeAlaw', n, out, (k) => new Int16Array(k));
+  for (let i = 0; i < n; i++) dst[i] = ALAW_DECODE_TABLE[src[i]];
+  return dst.length === n ? dst : dst.subarray(0, n);
+}
+
+/** Encodes PCM16 samples to A-law (into `out` when given; returns a view of exactly `src.length` bytes). */
+export function encodeAlaw(src: Int16Array, out?: Uint8Array): Uint8Array {
+  const n = src.length;
+  const dst = outputOf('encodeAlaw', n, out, (k) => new Uint8Array(k));
+  for (let i = 0; i < n; i++) dst[i] = ALAW_ENCODE_TABLE[src[i] & 0xffff];
+  return dst.length === n ? dst : dst.subarray(0, n);
+}
+
+/** A-law bytes -> mu-law bytes of the same sound (G.711 to G.711: no PCM in between). `out` may be `src`. */
+export function alawToMulaw(src: Uint8Array, out?: Uint8Array): Uint8Array {
+  const n = src.length;
+  const dst = outputOf('alawToMulaw', n, out, (k) => new Uint8Array(k));
+  for (let i = 0; i < n; i++) dst[i] = ALAW_TO_MULAW_TABLE[src[i]];
+  return dst.length === n ? dst : dst.subarray(0, n);
+}
+
+/** Mu-law bytes -> A-law bytes of the same sound. `out` may be `src`. */
+export function mulawToAlaw(src: Uint8Array, out?: Uint8Array): Uint8Array {
+  const n = src.length;
+  const dst = outputOf('mulawToAlaw', n, out, (k) => new Uint8Array(k));
+  for (let i = 0; i < n; i++) dst[i] = MULAW_TO_ALAW_TABLE[src[i]];
+  return dst.length === n ? dst : dst.subarray(0, n);
+}
