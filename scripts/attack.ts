@@ -25,7 +25,7 @@
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { ConfigError, loadConfig, securityWarnings } from '../src/config';
-import { computeTwilioSignature, streamUrl, webhookUrl } from '../src/telephony/signature';
+import { computeTwilioSignature, streamUrl, webhookUrl } from '../src/channels/twilio/signature';
 import { parseTwiml, twilioStartMessage } from '../src/simulators/twilio-caller';
 import {
   AttackUsageError,

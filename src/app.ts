@@ -33,10 +33,10 @@ import { SseClients } from './http/sse';
 import { createApiDocsRouter, createApiRouter } from './http/api-router';
 import { requireApiToken } from './http/auth';
 import { errorHandler, notFoundHandler } from './http/errors';
-import { createTwilioRouter } from './http/twilio-routes';
+import { createTwilioRouter } from './channels/twilio/routes';
 import { CallBridge, MAX_PENDING_STARTS } from './calls/call-bridge';
 import { recoverInterruptedCalls } from './calls/crash-recovery';
-import { StreamTokens } from './telephony/stream-token';
+import { StreamTokens } from './channels/twilio/stream-token';
 import { createUpgradeGate, newUpgradeCounters, type UpgradeCounters } from './http/upgrades';
 import { LocalRealtimeServer } from './simulators/local-realtime-server';
 import { Metrics } from './observability/metrics';
@@ -45,9 +45,9 @@ import { BUILT_IN_SKILLS } from './agent/skills';
 import { SkillRegistry } from './agent/skill-registry';
 import { loadAgentSettings } from './agent/profiles';
 import type { AgentRuntime } from './agent/tool-calls';
-import { OutboundCalls } from './agent/outbound-calls';
+import { OutboundCalls } from './calls/outbound-calls';
 import { createOutboundRouter } from './http/outbound-routes';
-import { TwilioRestService } from './telephony/twilio-rest-service';
+import { TwilioRestService } from './channels/twilio/twilio-rest-service';
 import { createDashboardRouter } from './http/dashboard-routes';
 
 export const VERSION: string = (

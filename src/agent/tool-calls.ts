@@ -11,7 +11,7 @@
  */
 import type { Call } from '../generated/prisma/client';
 import type { Logger } from '../logging/logger';
-import { functionCallOutputItem, type RealtimeClientEvent, type ToolDefinition } from '../realtime/protocol';
+import { functionCallOutputItem, type RealtimeClientEvent, type ToolDefinition } from '../engines/realtime/protocol';
 import type { AgentProfile, AgentSettings, TransferTarget } from './profiles';
 import type { SkillRegistry, ToolOutcome } from './skill-registry';
 import type { SkillCall, SkillServices } from './skills/types';

@@ -10,10 +10,10 @@ import type { Logger } from '../logging/logger';
 import type { CallManager } from './call-manager';
 import type { EndReason } from './call-status';
 import { CallSession, type CallSessionDeps } from './call-session';
-import { TwilioMediaStream } from '../telephony/media-stream';
+import { TwilioMediaStream } from '../channels/twilio/media-stream';
 import type { AgentRuntime, StreamEndAction } from '../agent/tool-calls';
 import { profileByName, type AgentProfile } from '../agent/profiles';
-import { STREAM_TOKEN_PARAMETER, type StreamTokens } from '../telephony/stream-token';
+import { STREAM_TOKEN_PARAMETER, type StreamTokens } from '../channels/twilio/stream-token';
 
 /**
  * A socket that has not sent `start` after this long is closed. Twilio sends `connected` and `start`

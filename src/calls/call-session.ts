@@ -18,7 +18,7 @@ import type { Config } from '../config';
 import type { Logger } from '../logging/logger';
 import type { CallManager } from './call-manager';
 import type { CallStatus, EndReason } from './call-status';
-import { PlaybackTracker } from './playback-tracker';
+import { PlaybackTracker } from '../conversation/playback-tracker';
 import { splitHeardText } from './transcript-split';
 import { recordingRelativePath } from './recording-path';
 import {
@@ -31,9 +31,9 @@ import {
   type TalkSegment,
   type TokenUsage,
 } from './call-analytics';
-import { RealtimeClient } from '../realtime/realtime-client';
-import { buildSessionUpdate, type RealtimeClientEvent, type RealtimeServerEvent } from '../realtime/protocol';
-import type { TwilioMediaStream } from '../telephony/media-stream';
+import { RealtimeClient } from '../engines/realtime/realtime-client';
+import { buildSessionUpdate, type RealtimeClientEvent, type RealtimeServerEvent } from '../engines/realtime/protocol';
+import type { TwilioMediaStream } from '../channels/twilio/media-stream';
 import { StereoWavRecorder } from '../audio/wav-recorder';
 import { MulawFramer } from '../audio/framer';
 import { FRAME_BYTES, SAMPLES_PER_MS } from '../audio/pcm';

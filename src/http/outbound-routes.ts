@@ -4,8 +4,8 @@
  * calls costs money, so it is refused outright while API_TOKENS is empty (an open API).
  */
 import express, { Router } from 'express';
-import type { OutboundCalls } from '../agent/outbound-calls';
-import { OutboundCallError } from '../agent/outbound-calls';
+import type { OutboundCalls } from '../calls/outbound-calls';
+import { OutboundCallError } from '../calls/outbound-calls';
 import { E164_PATTERN } from '../agent/profiles';
 import { ApiError } from './errors';
 

@@ -17,7 +17,7 @@ import { STATUS_CODES } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Config } from '../config';
 import type { Logger } from '../logging/logger';
-import { STREAM_PATH, validateStreamHandshake } from '../telephony/signature';
+import { STREAM_PATH, validateStreamHandshake } from '../channels/twilio/signature';
 
 /** Hard cap of one WebSocket message on /streams (the stream adapter rejects > 64 KiB softly). */
 export const WS_MAX_PAYLOAD_BYTES = 1024 * 1024;

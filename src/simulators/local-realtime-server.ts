@@ -31,7 +31,7 @@ import {
   type RealtimeUsage,
   type ToolDefinition,
   type TurnDetection,
-} from '../realtime/protocol';
+} from '../engines/realtime/protocol';
 import { synthesize, type TtsEngine } from './tts';
 
 export interface ReplyContext {

@@ -21,8 +21,8 @@ import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import type { Logger } from '../logging/logger';
-import { computeTwilioSignature, webhookUrl } from '../telephony/signature';
-import { base64DecodedLength } from '../telephony/protocol';
+import { computeTwilioSignature, webhookUrl } from '../channels/twilio/signature';
+import { base64DecodedLength } from '../channels/twilio/protocol';
 import { readWavAsMulaw } from './wav-input';
 import { synthesize, type TtsEngine } from './tts';
 

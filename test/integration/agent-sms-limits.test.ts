@@ -14,7 +14,7 @@ import { SmsLimiter } from '../../src/agent/skills/sms-limiter';
 import type { SkillCall } from '../../src/agent/skills/types';
 import { testConfig } from '../../src/config';
 import { createLogger } from '../../src/logging/logger';
-import { TwilioRestService } from '../../src/telephony/twilio-rest-service';
+import { TwilioRestService } from '../../src/channels/twilio/twilio-rest-service';
 import {
   startFakeTwilioRest,
   FAKE_ACCOUNT_SID,

@@ -4,7 +4,7 @@
  */
 import request from 'supertest';
 import WebSocket from 'ws';
-import { computeTwilioSignature } from '../../src/telephony/signature';
+import { computeTwilioSignature } from '../../src/channels/twilio/signature';
 import {
   startBridgeHarness,
   eventually,

@@ -7,7 +7,7 @@ import net from 'node:net';
 import WebSocket from 'ws';
 import { LocalRealtimeServer } from '../../src/simulators/local-realtime-server';
 import { synthesize } from '../../src/simulators/tts';
-import { buildSessionUpdate, type SessionOptions } from '../../src/realtime/protocol';
+import { buildSessionUpdate, type SessionOptions } from '../../src/engines/realtime/protocol';
 
 type Ev = { type: string; [k: string]: unknown };
 

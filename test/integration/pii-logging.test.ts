@@ -7,7 +7,7 @@ import { PassThrough } from 'node:stream';
 import { createLogger, maskPhone, PII_FIELDS, type Logger } from '../../src/logging/logger';
 import { endCallSkill } from '../../src/agent/skills/end-call';
 import type { SkillContext } from '../../src/agent/skills/types';
-import { TwilioRestService } from '../../src/telephony/twilio-rest-service';
+import { TwilioRestService } from '../../src/channels/twilio/twilio-rest-service';
 import { FAKE_ACCOUNT_SID, FAKE_AUTH_TOKEN, startFakeTwilioRest } from '../helpers/fake-twilio-rest';
 
 interface Captured {

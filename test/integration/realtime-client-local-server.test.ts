@@ -3,7 +3,7 @@
  * response recovered with the same configuration and the conversation so far, a stalled server
  * caught by the idle timeout, and a planned replacement.
  */
-import { RealtimeClient, type RealtimeOpenInfo } from '../../src/realtime/realtime-client';
+import { RealtimeClient, type RealtimeOpenInfo } from '../../src/engines/realtime/realtime-client';
 import {
   assistantMessageItem,
   buildSessionUpdate,
@@ -11,7 +11,7 @@ import {
   textMessageItem,
   type RealtimeClientEvent,
   type RealtimeServerEvent,
-} from '../../src/realtime/protocol';
+} from '../../src/engines/realtime/protocol';
 import { LocalRealtimeServer } from '../../src/simulators/local-realtime-server';
 import { createLogger } from '../../src/logging/logger';
 

@@ -6,8 +6,12 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { RealtimeClient, type RealtimeClientOptions, type RealtimeOpenInfo } from '../../src/realtime/realtime-client';
-import type { RealtimeClientEvent, RealtimeServerEvent } from '../../src/realtime/protocol';
+import {
+  RealtimeClient,
+  type RealtimeClientOptions,
+  type RealtimeOpenInfo,
+} from '../../src/engines/realtime/realtime-client';
+import type { RealtimeClientEvent, RealtimeServerEvent } from '../../src/engines/realtime/protocol';
 import { createLogger } from '../../src/logging/logger';
 
 const logger = createLogger({ level: 'error', json: false, silent: !process.env.SWITCHBOARD_TEST_LOGS });

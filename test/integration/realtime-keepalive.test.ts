@@ -2,10 +2,10 @@
  * A Realtime connection that goes dead between responses (no close, no events, no pong) is noticed
  * by the ping/pong keepalive and re-made, over real sockets.
  */
-import { RealtimeClient } from '../../src/realtime/realtime-client';
+import { RealtimeClient } from '../../src/engines/realtime/realtime-client';
 import { LocalRealtimeServer } from '../../src/simulators/local-realtime-server';
 import { createLogger } from '../../src/logging/logger';
-import { buildSessionUpdate } from '../../src/realtime/protocol';
+import { buildSessionUpdate } from '../../src/engines/realtime/protocol';
 
 const logger = createLogger({ level: 'error', json: true, silent: true });
 

@@ -6,9 +6,9 @@
 import path from 'node:path';
 import { LocalRealtimeServer } from '../../src/simulators/local-realtime-server';
 import { placeCall, type CallHandle } from '../../src/simulators/twilio-caller';
-import { computeTwilioSignature } from '../../src/telephony/signature';
+import { computeTwilioSignature } from '../../src/channels/twilio/signature';
 import { createDb, type Db } from '../../src/db/prisma';
-import { BUSY_MESSAGE } from '../../src/http/twilio-routes';
+import { BUSY_MESSAGE } from '../../src/channels/twilio/routes';
 import { createTempDatabase, type TempDir } from '../helpers/test-db';
 import { checkWavHeader, startServerProcess, type ServerProcess } from '../helpers/server-process';
 import { eventually } from '../helpers/bridge-harness';

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import WebSocket from 'ws';
 import request from 'supertest';
-import { computeTwilioSignature } from '../../src/telephony/signature';
+import { computeTwilioSignature } from '../../src/channels/twilio/signature';
 import { parseTwiml, twilioStartMessage } from '../../src/simulators/twilio-caller';
 import {
   startBridgeHarness,

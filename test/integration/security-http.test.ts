@@ -13,8 +13,8 @@ import { createApp, type SwitchboardApp } from '../../src/app';
 import { testConfig } from '../../src/config';
 import { createLogger } from '../../src/logging/logger';
 import { sqliteFilePath } from '../../src/db/migrations';
-import { computeTwilioSignature } from '../../src/telephony/signature';
-import { BUSY_MESSAGE } from '../../src/http/twilio-routes';
+import { computeTwilioSignature } from '../../src/channels/twilio/signature';
+import { BUSY_MESSAGE } from '../../src/channels/twilio/routes';
 import { createTempDatabase, type TempDir } from '../helpers/test-db';
 
 const TOKEN_A = 'token-aaaaaaaaaaaaaaaaaaaa';

@@ -6,7 +6,7 @@
 import net from 'node:net';
 import request from 'supertest';
 import WebSocket from 'ws';
-import { computeTwilioSignature } from '../../src/telephony/signature';
+import { computeTwilioSignature } from '../../src/channels/twilio/signature';
 import { parseTwiml, twilioStartMessage } from '../../src/simulators/twilio-caller';
 import { MAX_PENDING_STARTS } from '../../src/calls/call-bridge';
 import {

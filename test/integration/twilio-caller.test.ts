@@ -9,9 +9,14 @@ import { performance } from 'node:perf_hooks';
 import express from 'express';
 import winston from 'winston';
 import { WebSocketServer } from 'ws';
-import { TwilioMediaStream, type TwilioStreamStart } from '../../src/telephony/media-stream';
-import { isValidTwilioSignature, streamUrl, validateStreamHandshake, webhookUrl } from '../../src/telephony/signature';
-import { connectStreamTwiml, dialTwiml, refusalTwiml } from '../../src/telephony/twiml';
+import { TwilioMediaStream, type TwilioStreamStart } from '../../src/channels/twilio/media-stream';
+import {
+  isValidTwilioSignature,
+  streamUrl,
+  validateStreamHandshake,
+  webhookUrl,
+} from '../../src/channels/twilio/signature';
+import { connectStreamTwiml, dialTwiml, refusalTwiml } from '../../src/channels/twilio/twiml';
 import { placeCall, SharedTicker, type CallSummary } from '../../src/simulators/twilio-caller';
 import { synthesize } from '../../src/simulators/tts';
 

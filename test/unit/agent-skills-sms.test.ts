@@ -11,7 +11,7 @@ import { countryCallingCode, maskNumber } from '../../src/agent/skills/phone-num
 import { SmsLimiter } from '../../src/agent/skills/sms-limiter';
 import type { SkillCall } from '../../src/agent/skills/types';
 import { ConfigError, testConfig } from '../../src/config';
-import { TwilioRestError, type TwilioRestService } from '../../src/telephony/twilio-rest-service';
+import { TwilioRestError, type TwilioRestService } from '../../src/channels/twilio/twilio-rest-service';
 import type { Logger } from '../../src/logging/logger';
 
 const OUR_NUMBER = '+15559990000';

@@ -1,4 +1,4 @@
-import { PlaybackTracker } from '../../src/calls/playback-tracker';
+import { PlaybackTracker } from '../../src/conversation/playback-tracker';
 
 describe('PlaybackTracker', () => {
   it('advances the heard position of an item only as its marks are echoed', () => {

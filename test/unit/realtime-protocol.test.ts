@@ -5,8 +5,8 @@ import {
   isKnownServerEvent,
   parseServerEvent,
   type SessionOptions,
-} from '../../src/realtime/protocol';
-import { backoffDelayMs } from '../../src/realtime/realtime-client';
+} from '../../src/engines/realtime/protocol';
+import { backoffDelayMs } from '../../src/engines/realtime/realtime-client';
 
 const BASE: SessionOptions = {
   model: 'gpt-realtime',

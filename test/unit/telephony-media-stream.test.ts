@@ -4,7 +4,11 @@ import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import winston from 'winston';
 import WebSocket, { WebSocketServer } from 'ws';
-import { TwilioMediaStream, type TwilioStreamMedia, type TwilioStreamStart } from '../../src/telephony/media-stream';
+import {
+  TwilioMediaStream,
+  type TwilioStreamMedia,
+  type TwilioStreamStart,
+} from '../../src/channels/twilio/media-stream';
 
 const SID = 'MZ00000000000000000000000000000001';
 const FRAME_B64 = Buffer.alloc(160, 0x55).toString('base64');

@@ -5,7 +5,7 @@ import {
   MAX_MEDIA_PAYLOAD_BYTES,
   mediaMessage,
   parseTwilioMessage,
-} from '../../src/telephony/protocol';
+} from '../../src/channels/twilio/protocol';
 
 const SID = 'MZ18ad3ab5a668481ce02b83e7395059f0';
 const FRAME_B64 = Buffer.alloc(160, 0x7f).toString('base64');

@@ -6,7 +6,7 @@ import {
   streamUrl,
   validateStreamHandshake,
   webhookUrl,
-} from '../../src/telephony/signature';
+} from '../../src/channels/twilio/signature';
 
 const TOKEN = '12345';
 // The example from Twilio's security documentation, reproduced with the twilio package.

@@ -1,4 +1,10 @@
-import { connectStreamTwiml, dialTwiml, emptyTwiml, refusalTwiml, sayAndHangupTwiml } from '../../src/telephony/twiml';
+import {
+  connectStreamTwiml,
+  dialTwiml,
+  emptyTwiml,
+  refusalTwiml,
+  sayAndHangupTwiml,
+} from '../../src/channels/twilio/twiml';
 import { parseTwiml } from '../../src/simulators/twilio-caller';
 
 describe('connectStreamTwiml', () => {

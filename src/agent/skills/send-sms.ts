@@ -17,7 +17,7 @@ import { defineSkill, SkillError, type SkillContext } from './types';
 import { SMS_PLACEHOLDER, type AgentSettings, type SmsSettings, type SmsTemplate } from '../profiles';
 import { maskNumber } from './phone-numbers';
 import { defaultSmsLimiter } from './sms-limiter';
-import { TwilioRestError } from '../../telephony/twilio-rest-service';
+import { TwilioRestError } from '../../channels/twilio/twilio-rest-service';
 
 /** Longest message sent (three SMS segments). */
 export const MAX_SMS_CHARS = 480;

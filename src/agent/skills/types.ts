@@ -6,7 +6,7 @@
  * back to the model; a thrown SkillError goes back as `{ok:false,error:{code,message}}`.
  */
 import type { Logger } from '../../logging/logger';
-import type { TwilioRestService } from '../../telephony/twilio-rest-service';
+import type { TwilioRestService } from '../../channels/twilio/twilio-rest-service';
 import type { AgentProfile, AgentSettings, TransferTarget } from '../profiles';
 import type { SmsLimiter } from './sms-limiter';
 

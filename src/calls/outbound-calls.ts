@@ -6,11 +6,11 @@
  */
 import type { Call } from '../generated/prisma/client';
 import type { Config } from '../config';
-import type { CallManager } from '../calls/call-manager';
+import type { CallManager } from './call-manager';
 import type { Logger } from '../logging/logger';
-import { webhookUrl } from '../telephony/signature';
-import { TwilioRestError, type TwilioRestService } from '../telephony/twilio-rest-service';
-import type { AgentSettings } from './profiles';
+import { webhookUrl } from '../channels/twilio/signature';
+import { TwilioRestError, type TwilioRestService } from '../channels/twilio/twilio-rest-service';
+import type { AgentSettings } from '../agent/profiles';
 
 export interface OutboundCallRequest {
   /** E.164 number to call. */

@@ -5,16 +5,16 @@
  */
 import express, { Router, type RequestHandler } from 'express';
 import twilio from 'twilio';
-import type { Config } from '../config';
-import type { CallManager } from '../calls/call-manager';
-import type { CallBridge } from '../calls/call-bridge';
-import { isCallStatus, isFinalStatus } from '../calls/call-status';
-import type { Logger } from '../logging/logger';
-import { isValidTwilioSignature, signatureFromHeaders, streamUrl, webhookUrl } from '../telephony/signature';
-import { connectStreamTwiml, dialTwiml, emptyTwiml, refusalTwiml, sayAndHangupTwiml } from '../telephony/twiml';
-import type { Call } from '../generated/prisma/client';
-import { profileForNumber, type AgentSettings } from '../agent/profiles';
-import { STREAM_TOKEN_PARAMETER, type StreamTokens } from '../telephony/stream-token';
+import type { Config } from '../../config';
+import type { CallManager } from '../../calls/call-manager';
+import type { CallBridge } from '../../calls/call-bridge';
+import { isCallStatus, isFinalStatus } from '../../calls/call-status';
+import type { Logger } from '../../logging/logger';
+import { isValidTwilioSignature, signatureFromHeaders, streamUrl, webhookUrl } from './signature';
+import { connectStreamTwiml, dialTwiml, emptyTwiml, refusalTwiml, sayAndHangupTwiml } from './twiml';
+import type { Call } from '../../generated/prisma/client';
+import { profileForNumber, type AgentSettings } from '../../agent/profiles';
+import { STREAM_TOKEN_PARAMETER, type StreamTokens } from './stream-token';
 
 export interface TwilioRouteDeps {
   config: Config;

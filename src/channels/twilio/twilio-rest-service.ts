@@ -9,7 +9,7 @@
  * URL from it).
  */
 import twilio from 'twilio';
-import type { Logger } from '../logging/logger';
+import type { Logger } from '../../logging/logger';
 
 export interface TwilioRestOptions {
   accountSid: string;

@@ -12,7 +12,7 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import type { Logger } from '../logging/logger';
+import type { Logger } from '../../logging/logger';
 import {
   clearMessage,
   markMessage,
