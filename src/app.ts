@@ -33,10 +33,11 @@ import { SseClients } from './http/sse';
 import { createApiDocsRouter, createApiRouter } from './http/api-router';
 import { requireApiToken } from './http/auth';
 import { errorHandler, notFoundHandler } from './http/errors';
-import { createTwilioRouter } from './channels/twilio/routes';
+import { createChannelModules } from './channels';
+import { CallAdmission } from './calls/call-admission';
 import { CallBridge, MAX_PENDING_STARTS } from './calls/call-bridge';
 import { recoverInterruptedCalls } from './calls/crash-recovery';
-import { StreamTokens } from './channels/twilio/stream-token';
+import { StreamTokens } from './calls/stream-token';
 import { createUpgradeGate, newUpgradeCounters, type UpgradeCounters } from './http/upgrades';
 import { LocalRealtimeServer } from './simulators/local-realtime-server';
 import { Metrics } from './observability/metrics';
@@ -186,6 +187,18 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     agent,
     streamTokens,
   });
+  const admission = new CallAdmission({ config, callManager, bridge, logger, agentSettings, counters });
+  // Every caller channel: its webhooks under /<name>, its WebSocket paths (src/channels/index.ts).
+  const channels = createChannelModules({
+    config,
+    logger,
+    callManager,
+    bridge,
+    admission,
+    streamTokens,
+    agentSettings,
+    counters,
+  });
   const outbound = new OutboundCalls({ config, callManager, settings: agentSettings, twilio: twilioRest, logger });
   metrics.trackBridge(bridge, counters);
 
@@ -213,7 +226,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     // Upgrades per client IP (their own budget of WEBHOOK_RATE_LIMIT_PER_MIN; Twilio opens one per call).
     allowClient: upgradeRateLimiter({ limit: config.http.webhookRateLimitPerMin }),
     clientIp: (req) => clientIpOf(req, app),
-    onStream: (ws) => bridge.attach(ws),
+    channels,
   });
   server.on('upgrade', (req, socket, head) => upgrades.handle(req, socket, head));
 
@@ -240,11 +253,11 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       sseClients: () => sseClients.count,
     }),
   );
-  app.use(
-    '/twilio',
-    webhookRateLimit(config.http.webhookRateLimitPerMin),
-    createTwilioRouter({ config, callManager, bridge, logger, counters, agentSettings, streamTokens }),
-  );
+  for (const channel of channels) {
+    if (channel.router) {
+      app.use(`/${channel.name}`, webhookRateLimit(config.http.webhookRateLimitPerMin), channel.router);
+    }
+  }
   app.use('/api/docs', apiDocsHeaders({ publicUrl: config.publicUrl }));
   app.use('/api', createApiDocsRouter({ version: VERSION }));
   app.use(

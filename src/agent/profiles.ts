@@ -19,8 +19,14 @@ export const E164_PATTERN = new RegExp(E164);
 
 export type VadSettings = Config['agent']['vad'];
 
+/** Agent engines a profile may name (src/engines/index.ts registers the ones this build offers). */
+export const ENGINE_NAMES = ['realtime', 'pipeline', 'echo'] as const;
+export type EngineName = (typeof ENGINE_NAMES)[number];
+
 export interface AgentProfile {
   readonly name: string;
+  /** Which agent engine answers: speech-to-speech Realtime (default), a cascaded pipeline, an echo. */
+  readonly engine: EngineName;
   readonly instructions: string;
   readonly voice: string;
   readonly greeting: string;
@@ -185,6 +191,7 @@ const FILE_SCHEMA = {
       additionalProperties: {
         type: 'object',
         properties: {
+          engine: { type: 'string', enum: [...ENGINE_NAMES] },
           instructions: { type: 'string', minLength: 1, maxLength: 20000 },
           voice: { type: 'string', minLength: 1, maxLength: 40 },
           greeting: { type: 'string', maxLength: 2000 },
@@ -372,6 +379,7 @@ export function loadAgentSettings(config: Config, skills: readonly Skill[], file
 
   const base: AgentProfile = {
     name: DEFAULT_PROFILE_NAME,
+    engine: 'realtime',
     instructions: config.agent.instructions,
     voice: config.agent.voice,
     greeting: config.agent.greeting,

@@ -13,7 +13,7 @@ import { CallSession, type CallSessionDeps } from './call-session';
 import { TwilioMediaStream } from '../channels/twilio/media-stream';
 import type { AgentRuntime, StreamEndAction } from '../agent/tool-calls';
 import { profileByName, type AgentProfile } from '../agent/profiles';
-import { STREAM_TOKEN_PARAMETER, type StreamTokens } from '../channels/twilio/stream-token';
+import { STREAM_TOKEN_PARAMETER, type StreamTokens } from './stream-token';
 
 /**
  * A socket that has not sent `start` after this long is closed. Twilio sends `connected` and `start`

@@ -10,6 +10,9 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { AudioFormat } from './audio-format';
+import type { Logger } from '../logging/logger';
+import type { Config } from '../config';
+import type { AgentProfile } from '../agent/profiles';
 
 export interface ConversationTurn {
   role: 'user' | 'assistant';
@@ -110,12 +113,21 @@ export interface AgentEngine extends EventEmitter<AgentEngineEvents> {
   close(): void;
 }
 
+/** `voice`: audio both ways; `text`: a text-only channel (chat, SMS): no audio in or out, text replies. */
+export type ConversationMode = 'voice' | 'text';
+
 /** What an engine is built from, per call (see src/engines/index.ts for the registry). */
 export interface EngineContext {
   callId: string;
-  logger: import('../logging/logger').Logger;
-  config: import('../config').Config;
-  profile: import('../agent/profiles').AgentProfile;
+  mode: ConversationMode;
+  /**
+   * Endpoint overrides resolved when the server started, by engine kind (e.g. `realtime`: the local
+   * Realtime server's URL when no API key is set, or a test's). An engine without one uses its config.
+   */
+  endpoints: Readonly<Record<string, string | undefined>>;
+  logger: Logger;
+  config: Config;
+  profile: AgentProfile;
   /** The profile's skills as tools. */
   tools: ToolDefinition[];
   host: EngineHost;

@@ -1,23 +1,22 @@
 /**
  * The only WebSocket entry point: every HTTP upgrade on the server comes here, whatever its path, and
  * is authenticated or refused before the socket opens (no 101 is ever sent for a refused one).
- * - the path must be exactly STREAM_PATH (case-sensitive, no trailing slash, no other spelling);
- *   anything else gets 404, and a non-WebSocket upgrade 400;
- * - with signature checks on, X-Twilio-Signature must sign the stream URL (the query string, if any,
- *   included: Twilio never adds one, so a query only passes when it was signed);
+ * - the path must be exactly one a channel module declares (src/channels/index.ts; case-sensitive,
+ *   no trailing slash, no other spelling); anything else gets 404, and a non-WebSocket upgrade 400;
+ * - the channel module authenticates the upgrade (Twilio: X-Twilio-Signature over the stream URL,
+ *   query string included); a denial is counted as `signature`;
  * - a per-client rate limit and a cap on open stream sockets bound what even a signed flood can hold;
  * - while draining nothing new is accepted (503).
- * The accepted socket runs on ws 8 (`noServer`), the library the media-stream code is written for.
- * What a stream may do after `start` (attach to a prepared call with its single-use token) is the
- * bridge's check, not this one.
+ * The accepted socket runs on ws 8 (`noServer`) and is handed to its channel module. What a stream
+ * may do after `start` (attach to a prepared call with its single-use token) is the bridge's check.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer } from 'ws';
 import type { Config } from '../config';
 import type { Logger } from '../logging/logger';
-import { STREAM_PATH, validateStreamHandshake } from '../channels/twilio/signature';
+import type { ChannelModule } from '../channels';
 
 /** Hard cap of one WebSocket message on /streams (the stream adapter rejects > 64 KiB softly). */
 export const WS_MAX_PAYLOAD_BYTES = 1024 * 1024;
@@ -40,7 +39,8 @@ export interface UpgradeGateDeps {
   allowClient?(ip: string): boolean;
   /** The client's address (behind a trusted proxy, from X-Forwarded-For); default: the socket's peer. */
   clientIp?(req: IncomingMessage): string | undefined;
-  onStream(ws: WebSocket, req: IncomingMessage): void;
+  /** The channel modules: their WebSocket paths are the only ones accepted. */
+  channels: readonly ChannelModule[];
 }
 
 export interface UpgradeGate {
@@ -70,7 +70,7 @@ function refuse(socket: Duplex, status: number, message: string): void {
 }
 
 export function createUpgradeGate(deps: UpgradeGateDeps): UpgradeGate {
-  const { config, logger, counters } = deps;
+  const { logger, counters } = deps;
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: WS_MAX_PAYLOAD_BYTES,
@@ -92,6 +92,9 @@ export function createUpgradeGate(deps: UpgradeGateDeps): UpgradeGate {
     refuse(socket, status, message);
   };
 
+  const byPath = new Map<string, ChannelModule>();
+  for (const channel of deps.channels) for (const p of channel.upgradePaths) byPath.set(p, channel);
+
   return {
     wss,
     handle(req, socket, head) {
@@ -103,20 +106,16 @@ export function createUpgradeGate(deps: UpgradeGateDeps): UpgradeGate {
       const url = req.url ?? '';
       const query = url.indexOf('?');
       const path = query === -1 ? url : url.slice(0, query);
-      if (path !== STREAM_PATH) return refused('path', socket, 404, 'no WebSocket endpoint here', req);
+      const channel = byPath.get(path);
+      if (!channel) return refused('path', socket, 404, 'no WebSocket endpoint here', req);
       if (req.method !== 'GET' || (req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
         return refused('not-websocket', socket, 400, 'only WebSocket upgrades are accepted', req);
       }
-      if (config.twilio.validateSignatures) {
-        // Signed over the stream URL as Twilio saw it: the configured public stream URL plus any query.
-        const signedPath = query === -1 ? STREAM_PATH : `${STREAM_PATH}${url.slice(query)}`;
-        if (!validateStreamHandshake(config.twilio.authToken, config.publicUrl, req.headers, signedPath)) {
-          return refused('signature', socket, 403, 'invalid Twilio signature', req);
-        }
-      }
+      const denied = channel.checkUpgrade?.(req, path, url);
+      if (denied) return refused('signature', socket, denied.status, denied.message, req);
       if (deps.isDraining()) return refused('draining', socket, 503, 'server shutting down', req);
       if (wss.clients.size >= deps.maxSockets) return refused('capacity', socket, 503, 'too many streams', req);
-      wss.handleUpgrade(req, socket, head, (ws) => deps.onStream(ws, req));
+      wss.handleUpgrade(req, socket, head, (ws) => channel.onSocket(ws, req, path));
     },
   };
 }

@@ -1,4 +1,4 @@
-import { StreamTokens } from '../../src/channels/twilio/stream-token';
+import { StreamTokens } from '../../src/calls/stream-token';
 
 describe('StreamTokens', () => {
   const tokens = new StreamTokens('a-server-secret-of-enough-length', 60_000);

@@ -1,0 +1,152 @@
+/**
+ * Call admission, for every telephony channel: whether a new call is taken (capacity, draining),
+ * which agent profile answers it (the dialled number), preparing its conversation (the engine starts
+ * connecting at once), and the provider's status callbacks. Channel routes only translate their
+ * webhooks into these calls and answer in their own markup; errors are ApiErrors (src/http/errors.ts).
+ */
+import type { Call } from '../generated/prisma/client';
+import type { Config } from '../config';
+import type { Logger } from '../logging/logger';
+import type { CallManager } from './call-manager';
+import type { CallBridge } from './call-bridge';
+import { isCallStatus, isFinalStatus, type CallStatus } from './call-status';
+import { profileForNumber, type AgentSettings } from '../agent/profiles';
+import { ApiError } from '../http/errors';
+
+export interface CallAdmissionDeps {
+  config: Config;
+  callManager: CallManager;
+  bridge: CallBridge;
+  logger: Logger;
+  agentSettings: AgentSettings | undefined;
+  counters: { callsRefused: number };
+}
+
+/** A new call as a provider's voice webhook describes it (values already cut to size). */
+export interface IncomingCall {
+  /** The provider's id of the call (Twilio CallSid, Telnyx call_control_id). */
+  providerCallId: string;
+  accountId: string | null;
+  from: string | null;
+  to: string | null;
+  direction: 'inbound' | 'outbound';
+  /** The provider's status, when it is one of ours and not final. */
+  status: string | null;
+  region: string | null;
+  callerName: string | null;
+}
+
+/** `busy`: capacity or shutdown (answer "call again later"); `ended`: the call is already over. */
+export type Admission = { admitted: true; call: Call } | { admitted: false; refusal: 'busy' | 'ended' };
+
+export class CallAdmission {
+  constructor(private readonly deps: CallAdmissionDeps) {}
+
+  private full(): boolean {
+    return this.deps.bridge.isDraining || this.deps.bridge.size >= this.deps.config.maxConcurrentCalls;
+  }
+
+  private refuse(what: string, fields: Record<string, unknown>): Admission {
+    this.deps.counters.callsRefused++;
+    this.deps.logger.warn(what, {
+      ...fields,
+      reason: this.deps.bridge.isDraining ? 'shutting down' : 'concurrent call cap',
+      active: this.deps.bridge.size,
+    });
+    return { admitted: false, refusal: 'busy' };
+  }
+
+  /** A provider's voice webhook announced a new call: create it with the profile of the dialled number. */
+  async admitIncoming(incoming: IncomingCall): Promise<Admission> {
+    if (this.full()) return this.refuse('call refused', { callSid: incoming.providerCallId });
+    const { agentSettings } = this.deps;
+    const profile = agentSettings ? profileForNumber(agentSettings, incoming.to) : undefined;
+    const status = incoming.status;
+    const call = await this.deps.callManager.createCall({
+      callSid: incoming.providerCallId,
+      accountSid: incoming.accountId,
+      from: incoming.from,
+      to: incoming.to,
+      direction: incoming.direction,
+      ...(profile ? { agent: profile.name } : {}),
+      status: status && isCallStatus(status) && !isFinalStatus(status) ? status : 'ringing',
+      metadata: {
+        region: incoming.region,
+        custom: incoming.callerName ? { callerName: incoming.callerName } : undefined,
+      },
+    });
+    if (call.endedAt) return { admitted: false, refusal: 'ended' };
+    return { admitted: true, call };
+  }
+
+  /** An outbound call we placed was answered: 404 unless it is ours and matches; busy when full. */
+  async admitAnswered(callId: string, providerCallId: string, accountId: string | null): Promise<Admission> {
+    const { callManager } = this.deps;
+    const call = await callManager.findCall(callId);
+    if (!call || call.direction !== 'outbound' || (call.callSid && call.callSid !== providerCallId)) {
+      throw ApiError.notFound('outbound call');
+    }
+    if (call.endedAt || this.full()) {
+      this.deps.counters.callsRefused++;
+      this.deps.logger.warn('outbound call not bridged', {
+        callId,
+        ended: Boolean(call.endedAt),
+        active: this.deps.bridge.size,
+      });
+      return { admitted: false, refusal: 'busy' };
+    }
+    const answered =
+      (await callManager.updateCall(call.id, {
+        callSid: providerCallId,
+        accountSid: accountId ?? call.accountSid,
+        status: 'in-progress',
+      })) ?? call;
+    return { admitted: true, call: answered };
+  }
+
+  /**
+   * Prepares the call's conversation (its engine connects now). False when it could not be: the
+   * call is then ended at once rather than left "active", and the channel answers its apology.
+   */
+  async prepare(call: Call): Promise<boolean> {
+    try {
+      await this.deps.bridge.prepare(call);
+      return true;
+    } catch (err) {
+      this.deps.logger.error('could not bridge the call', { callId: call.id, error: (err as Error).message });
+      await this.abandon(call);
+      return false;
+    }
+  }
+
+  /** Ends a call that could not be answered (its conversation, if any, and its record). */
+  async abandon(call: Call): Promise<void> {
+    const { bridge, callManager } = this.deps;
+    await bridge.end(call.id, 'error');
+    if (!bridge.get(call.id)) await callManager.endCall(call.id, { reason: 'error', status: 'failed' });
+  }
+
+  /**
+   * A provider's status callback. An outbound call's first callbacks can arrive before its provider
+   * id is stored: `callId` (from the callback URL) names it then. A final status while the call's
+   * conversation still runs ends that first, so its recording and analytics are kept.
+   */
+  async applyStatus(
+    providerCallId: string,
+    status: CallStatus,
+    durationSec: number | undefined,
+    callId: string | null,
+  ): Promise<void> {
+    const { callManager, bridge } = this.deps;
+    let call = await callManager.findByCallSid(providerCallId);
+    if (!call && callId) {
+      const placed = await callManager.findCall(callId);
+      if (placed && placed.direction === 'outbound' && !placed.callSid) {
+        call = await callManager.updateCall(placed.id, { callSid: providerCallId });
+      }
+    }
+    if (!call) throw ApiError.notFound('call');
+    if (isFinalStatus(status) && bridge.get(call.id)) await bridge.end(call.id, 'caller-hangup');
+    await callManager.applyTwilioStatus(providerCallId, status, durationSec);
+  }
+}
