@@ -12,8 +12,8 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { LocalRealtimeServer } from '../src/simulators/local-realtime-server';
 import { placeCall } from '../src/simulators/twilio-caller';
-import { createMigratedTempDatabase } from '../test/helpers/test-db';
-import { checkWavHeader, startServerProcess, type ServerProcess } from '../test/helpers/server-process';
+import { createMigratedTempDatabase } from './lib/test-db';
+import { checkWavHeader, startServerProcess, type ServerProcess } from './lib/server-process';
 
 const AUTH = '0123456789abcdef0123456789abcdef';
 const TOKEN = 'crash-script-api-token-000000001';

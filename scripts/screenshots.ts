@@ -10,9 +10,9 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
-import { startBridgeHarness, eventually } from '../test/helpers/bridge-harness';
-import { launchBrowser } from '../test/helpers/browser';
-import { seedCall } from '../test/helpers/seed';
+import { startBridgeHarness, eventually } from './lib/bridge-harness';
+import { launchBrowser } from './lib/browser';
+import { seedCall } from './lib/seed';
 import type { CallStatus } from '../src/calls/call-status';
 import { applyPendingMigrations } from '../src/db/migrations';
 

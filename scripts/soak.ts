@@ -17,9 +17,9 @@ import { createDb } from '../src/db/prisma';
 import { LocalRealtimeServer } from '../src/simulators/local-realtime-server';
 import { placeCall, SharedTicker, type CallScriptStep } from '../src/simulators/twilio-caller';
 import { createLogger } from '../src/logging/logger';
-import { createMigratedTempDatabase } from '../test/helpers/test-db';
-import { checkWavHeader, startServerProcess } from '../test/helpers/server-process';
-import { connectSse } from '../test/helpers/sse-client';
+import { createMigratedTempDatabase } from './lib/test-db';
+import { checkWavHeader, startServerProcess } from './lib/server-process';
+import { connectSse } from './lib/sse-client';
 
 const num = (name: string, fallback: number): number => {
   const v = Number(process.env[name] ?? fallback);

@@ -5,9 +5,9 @@
  * page's own headers: the strict CSP and the caching of assets.
  */
 import type { Page } from 'playwright-core';
-import { startTestApp, type TestApp } from '../helpers/test-app';
-import { launchBrowser, type BrowserSession } from '../helpers/browser';
-import { seedCall } from '../helpers/seed';
+import { startTestApp, type TestApp } from '../../scripts/lib/test-app';
+import { launchBrowser, type BrowserSession } from '../../scripts/lib/browser';
+import { seedCall } from '../../scripts/lib/seed';
 
 const TOKEN = 'dashboard-test-token-0123456789';
 

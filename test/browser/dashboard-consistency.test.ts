@@ -4,9 +4,9 @@
  * number of decimals; and the history filters readable (nothing clipped) on a 1440 px laptop screen.
  */
 import type { Page } from 'playwright-core';
-import { startTestApp, type TestApp } from '../helpers/test-app';
-import { launchBrowser, waitForJs, type BrowserSession } from '../helpers/browser';
-import { seedCall } from '../helpers/seed';
+import { startTestApp, type TestApp } from '../../scripts/lib/test-app';
+import { launchBrowser, waitForJs, type BrowserSession } from '../../scripts/lib/browser';
+import { seedCall } from '../../scripts/lib/seed';
 
 const DAY_MS = 86_400_000;
 

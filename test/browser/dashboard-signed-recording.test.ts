@@ -6,9 +6,9 @@
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { Page } from 'playwright-core';
-import { startTestApp, type TestApp } from '../helpers/test-app';
-import { launchBrowser, waitForJs, type BrowserSession } from '../helpers/browser';
-import { seedCall } from '../helpers/seed';
+import { startTestApp, type TestApp } from '../../scripts/lib/test-app';
+import { launchBrowser, waitForJs, type BrowserSession } from '../../scripts/lib/browser';
+import { seedCall } from '../../scripts/lib/seed';
 import { writeSineWav } from '../helpers/wav';
 
 const TOKEN = 'signed-recording-token-0123456789';

@@ -7,9 +7,9 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
-import { startBridgeHarness, eventually, type BridgeHarness } from '../helpers/bridge-harness';
-import { launchBrowser, startTcpProxy, waitForJs, type BrowserSession, type TcpProxy } from '../helpers/browser';
-import { seedCall } from '../helpers/seed';
+import { startBridgeHarness, eventually, type BridgeHarness } from '../../scripts/lib/bridge-harness';
+import { launchBrowser, startTcpProxy, waitForJs, type BrowserSession, type TcpProxy } from '../../scripts/lib/browser';
+import { seedCall } from '../../scripts/lib/seed';
 import type { CallHandle } from '../../src/simulators/twilio-caller';
 
 const GREETING =

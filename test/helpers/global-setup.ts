@@ -1,5 +1,5 @@
 /**
- * Builds one migrated SQLite template per test run; each test copies it (test/helpers/test-db.ts)
+ * Builds one migrated SQLite template per test run; each test copies it (scripts/lib/test-db.ts)
  * instead of running the migrations again. Runs in jest's parent process, where Node can load the
  * schema engine's ES-module glue.
  */

@@ -14,7 +14,7 @@ import {
   TEST_AUTH_TOKEN,
   TEST_PUBLIC_URL,
   type BridgeHarness,
-} from '../helpers/bridge-harness';
+} from '../../scripts/lib/bridge-harness';
 import { startFakeTwilioRest, FAKE_ACCOUNT_SID, type FakeTwilioRest } from '../helpers/fake-twilio-rest';
 import { placeCall, type CallHandle } from '../../src/simulators/twilio-caller';
 

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startBridgeHarness, eventually, TEST_AUTH_TOKEN, type BridgeHarness } from '../helpers/bridge-harness';
+import { startBridgeHarness, eventually, TEST_AUTH_TOKEN, type BridgeHarness } from '../../scripts/lib/bridge-harness';
 import { startFakeTwilioRest, FAKE_ACCOUNT_SID, type FakeTwilioRest } from '../helpers/fake-twilio-rest';
 import type { ToolCallRequest } from '../../src/simulators/local-realtime-server';
 import type { CallSummary } from '../../src/simulators/twilio-caller';

@@ -1,6 +1,6 @@
 import request from 'supertest';
-import { startTestApp, type TestApp } from '../helpers/test-app';
-import { seedCall } from '../helpers/seed';
+import { startTestApp, type TestApp } from '../../scripts/lib/test-app';
+import { seedCall } from '../../scripts/lib/seed';
 
 describe('GET /api/analytics', () => {
   let t: TestApp;

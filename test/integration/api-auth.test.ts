@@ -1,6 +1,6 @@
 import request from 'supertest';
-import { startTestApp, type TestApp } from '../helpers/test-app';
-import { connectSse } from '../helpers/sse-client';
+import { startTestApp, type TestApp } from '../../scripts/lib/test-app';
+import { connectSse } from '../../scripts/lib/sse-client';
 
 const TOKEN = 'test-token-0123456789abcdef';
 

@@ -11,7 +11,7 @@ import { testConfig } from '../../src/config';
 import { analyticsReport } from '../../src/db/analytics-queries';
 import { sqliteFilePath } from '../../src/db/migrations';
 import { ReadPool, ReadPoolUnavailableError, ReadQueryError } from '../../src/db/read-pool';
-import { createTempDatabase, type TempDir } from '../helpers/test-db';
+import { createTempDatabase, type TempDir } from '../../scripts/lib/test-db';
 
 const DAY_MS = 86_400_000;
 /** Enough calls in the range for the analytics query to take well over 40 ms (about 150 ms here). */

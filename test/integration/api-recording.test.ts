@@ -2,8 +2,8 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import request from 'supertest';
-import { startTestApp, type TestApp } from '../helpers/test-app';
-import { seedCall } from '../helpers/seed';
+import { startTestApp, type TestApp } from '../../scripts/lib/test-app';
+import { seedCall } from '../../scripts/lib/seed';
 import { writeSineWav } from '../helpers/wav';
 
 /** Raw GET collecting the body as bytes (supertest buffers audio oddly). */

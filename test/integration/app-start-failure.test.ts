@@ -5,7 +5,7 @@
 import net from 'node:net';
 import { createApp } from '../../src/app';
 import { testConfig } from '../../src/config';
-import { createTempDatabase } from '../helpers/test-db';
+import { createTempDatabase } from '../../scripts/lib/test-db';
 
 function resourceCounts(): Map<string, number> {
   const counts = new Map<string, number>();

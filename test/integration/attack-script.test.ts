@@ -6,8 +6,8 @@
  * clients their close within the script's bounds.
  */
 import { formatTable, runAttack, type AttackReport } from '../../scripts/attack';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process';
-import { createTempDatabase, type TempDir } from '../helpers/test-db';
+import { startServerProcess, type ServerProcess } from '../../scripts/lib/server-process';
+import { createTempDatabase, type TempDir } from '../../scripts/lib/test-db';
 
 const AUTH_TOKEN = '0123456789abcdef0123456789abcdef';
 const API_TOKEN = 'attack-script-test-api-token-01';

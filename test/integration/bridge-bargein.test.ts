@@ -1,7 +1,7 @@
 /**
  * Barge-in over real sockets: the caller talks over a long agent answer.
  */
-import { startBridgeHarness, eventually, type BridgeHarness } from '../helpers/bridge-harness';
+import { startBridgeHarness, eventually, type BridgeHarness } from '../../scripts/lib/bridge-harness';
 
 const LONG_ANSWER =
   'Let me tell you everything about our plans. The basic plan includes unlimited calls, ten gigabytes of data, ' +

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { existsSync } from 'node:fs';
-import { startBridgeHarness, eventually, type BridgeHarness } from '../helpers/bridge-harness';
+import { startBridgeHarness, eventually, type BridgeHarness } from '../../scripts/lib/bridge-harness';
 import { activeMs, readStereoWav } from '../helpers/wav-read';
 
 const CALLER_LINES = ['I would like to check the status of my order please', 'Thank you, that is great. Goodbye.'];

@@ -3,7 +3,7 @@
  * recording and timeline.
  */
 import path from 'node:path';
-import { startBridgeHarness, eventually, type BridgeHarness } from '../helpers/bridge-harness';
+import { startBridgeHarness, eventually, type BridgeHarness } from '../../scripts/lib/bridge-harness';
 import { readStereoWav } from '../helpers/wav-read';
 
 const CALLS = 10;

@@ -1,7 +1,7 @@
 /**
  * The AI connection failing mid-call, over real sockets.
  */
-import { startBridgeHarness, eventually, type BridgeHarness } from '../helpers/bridge-harness';
+import { startBridgeHarness, eventually, type BridgeHarness } from '../../scripts/lib/bridge-harness';
 
 describe('AI connection dropped mid-call', () => {
   let h: BridgeHarness;

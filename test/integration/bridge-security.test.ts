@@ -11,7 +11,7 @@ import {
   TEST_AUTH_TOKEN,
   TEST_PUBLIC_URL,
   type BridgeHarness,
-} from '../helpers/bridge-harness';
+} from '../../scripts/lib/bridge-harness';
 
 const FORM = {
   CallSid: 'CAsec0001',

@@ -2,7 +2,7 @@
  * SENTIMENT_ANALYZER=model: at the end of the call the bridge asks the AI session itself (out of
  * band, text only) for the caller's sentiment.
  */
-import { startBridgeHarness, eventually, type BridgeHarness } from '../helpers/bridge-harness';
+import { startBridgeHarness, eventually, type BridgeHarness } from '../../scripts/lib/bridge-harness';
 
 describe('sentiment judged by the model', () => {
   let h: BridgeHarness;

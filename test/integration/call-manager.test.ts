@@ -3,7 +3,7 @@ import { CallRepository } from '../../src/db/call-repository';
 import { CallManager } from '../../src/calls/call-manager';
 import { EventBus, type AnyBusEvent } from '../../src/events/event-bus';
 import { createLogger } from '../../src/logging/logger';
-import { createTempDatabase, type TempDir } from '../helpers/test-db';
+import { createTempDatabase, type TempDir } from '../../scripts/lib/test-db';
 
 describe('CallManager (real SQLite)', () => {
   let tmp: TempDir;

@@ -17,7 +17,7 @@ import {
   type SimulatorTarget,
 } from '../../src/simulators/simulate-cli';
 import type { CallSummary } from '../../src/simulators/twilio-caller';
-import { startTestApp, type TestApp } from '../helpers/test-app';
+import { startTestApp, type TestApp } from '../../scripts/lib/test-app';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'src', 'simulators', 'simulate-cli.ts');

@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { createTempDatabase, type TempDir } from '../helpers/test-db';
-import { freePort } from '../helpers/server-process';
+import { createTempDatabase, type TempDir } from '../../scripts/lib/test-db';
+import { freePort } from '../../scripts/lib/server-process';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const MAIN = path.join(ROOT, 'src', 'main.ts');

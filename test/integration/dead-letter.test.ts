@@ -20,8 +20,8 @@ import { EventBus, type AnyBusEvent } from '../../src/events/event-bus';
 import { createHealthRouter } from '../../src/http/health';
 import { createLogger } from '../../src/logging/logger';
 import { Metrics } from '../../src/observability/metrics';
-import { eventually } from '../helpers/bridge-harness';
-import { createTempDatabase, type TempDir } from '../helpers/test-db';
+import { eventually } from '../../scripts/lib/bridge-harness';
+import { createTempDatabase, type TempDir } from '../../scripts/lib/test-db';
 
 const run = promisify(execFile);
 

@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { startTestApp, type TestApp } from '../helpers/test-app';
+import { startTestApp, type TestApp } from '../../scripts/lib/test-app';
 import { readSqliteSettings, SQLITE_BUSY_TIMEOUT_MS } from '../../src/db/prisma';
 
 describe('GET /health', () => {

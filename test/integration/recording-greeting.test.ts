@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { decodeMulaw } from '../../src/audio/g711';
-import { startBridgeHarness, eventually, type BridgeHarness } from '../helpers/bridge-harness';
+import { startBridgeHarness, eventually, type BridgeHarness } from '../../scripts/lib/bridge-harness';
 import { readStereoWav } from '../helpers/wav-read';
 
 const CALLS = 16;

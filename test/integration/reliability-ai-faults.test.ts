@@ -5,7 +5,7 @@
  * (A drop mid-call and a drop followed by refusals are proven in bridge-reconnect.test.ts.)
  */
 import request from 'supertest';
-import { startBridgeHarness, eventually, type BridgeHarness } from '../helpers/bridge-harness';
+import { startBridgeHarness, eventually, type BridgeHarness } from '../../scripts/lib/bridge-harness';
 
 const GREETING = 'Hello and welcome to the fault line.';
 

@@ -6,9 +6,9 @@
 import path from 'node:path';
 import { LocalRealtimeServer } from '../../src/simulators/local-realtime-server';
 import { placeCall } from '../../src/simulators/twilio-caller';
-import { createTempDatabase, type TempDir } from '../helpers/test-db';
-import { checkWavHeader, startServerProcess, type ServerProcess } from '../helpers/server-process';
-import { eventually } from '../helpers/bridge-harness';
+import { createTempDatabase, type TempDir } from '../../scripts/lib/test-db';
+import { checkWavHeader, startServerProcess, type ServerProcess } from '../../scripts/lib/server-process';
+import { eventually } from '../../scripts/lib/bridge-harness';
 
 const AUTH = '0123456789abcdef0123456789abcdef';
 const TOKEN = 'crash-test-api-token-0000000001';

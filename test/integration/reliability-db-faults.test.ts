@@ -14,8 +14,8 @@ import { importDeadLetters } from '../../src/db/dead-letter-import';
 import { sqliteFilePath } from '../../src/db/migrations';
 import { LocalRealtimeServer } from '../../src/simulators/local-realtime-server';
 import { placeCall } from '../../src/simulators/twilio-caller';
-import { createTempDatabase, type TempDir } from '../helpers/test-db';
-import { eventually } from '../helpers/bridge-harness';
+import { createTempDatabase, type TempDir } from '../../scripts/lib/test-db';
+import { eventually } from '../../scripts/lib/bridge-harness';
 
 const AUTH = 'dbfault-test-twilio-token-000001';
 const PUBLIC_URL = 'https://switchboard.example.test';

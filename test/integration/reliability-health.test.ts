@@ -6,7 +6,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import request from 'supertest';
 import { EventLoopWatch } from '../../src/http/health';
-import { startTestApp, type TestApp } from '../helpers/test-app';
+import { startTestApp, type TestApp } from '../../scripts/lib/test-app';
 
 function blockEventLoop(ms: number): void {
   const until = Date.now() + ms;

@@ -9,9 +9,9 @@ import { placeCall, type CallHandle } from '../../src/simulators/twilio-caller';
 import { computeTwilioSignature } from '../../src/channels/twilio/signature';
 import { createDb, type Db } from '../../src/db/prisma';
 import { BUSY_MESSAGE } from '../../src/channels/twilio/routes';
-import { createTempDatabase, type TempDir } from '../helpers/test-db';
-import { checkWavHeader, startServerProcess, type ServerProcess } from '../helpers/server-process';
-import { eventually } from '../helpers/bridge-harness';
+import { createTempDatabase, type TempDir } from '../../scripts/lib/test-db';
+import { checkWavHeader, startServerProcess, type ServerProcess } from '../../scripts/lib/server-process';
+import { eventually } from '../../scripts/lib/bridge-harness';
 
 const AUTH = 'fedcba9876543210fedcba9876543210';
 const PUBLIC_URL = 'https://switchboard.example.test';

@@ -15,8 +15,8 @@ import {
   TEST_AUTH_TOKEN,
   TEST_PUBLIC_URL,
   type BridgeHarness,
-} from '../helpers/bridge-harness';
-import { checkWavHeader } from '../helpers/server-process';
+} from '../../scripts/lib/bridge-harness';
+import { checkWavHeader } from '../../scripts/lib/server-process';
 
 const SILENCE_FRAME = Buffer.alloc(160, 0xff).toString('base64');
 

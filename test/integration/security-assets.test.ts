@@ -12,7 +12,7 @@ import request from 'supertest';
 import { createApp, type SwitchboardApp } from '../../src/app';
 import { testConfig } from '../../src/config';
 import { createLogger } from '../../src/logging/logger';
-import { createTempDatabase, type TempDir } from '../helpers/test-db';
+import { createTempDatabase, type TempDir } from '../../scripts/lib/test-db';
 
 interface Running {
   sb: SwitchboardApp;

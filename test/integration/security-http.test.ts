@@ -15,7 +15,7 @@ import { createLogger } from '../../src/logging/logger';
 import { sqliteFilePath } from '../../src/db/migrations';
 import { computeTwilioSignature } from '../../src/channels/twilio/signature';
 import { BUSY_MESSAGE } from '../../src/channels/twilio/routes';
-import { createTempDatabase, type TempDir } from '../helpers/test-db';
+import { createTempDatabase, type TempDir } from '../../scripts/lib/test-db';
 
 const TOKEN_A = 'token-aaaaaaaaaaaaaaaaaaaa';
 const TOKEN_B = 'token-bbbbbbbbbbbbbbbbbbbb';

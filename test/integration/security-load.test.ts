@@ -13,8 +13,8 @@ import { rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import express from 'express';
 import request from 'supertest';
 import WebSocket, { WebSocketServer } from 'ws';
-import { startTestApp, type TestApp } from '../helpers/test-app';
-import { connectSse, type SseConnection } from '../helpers/sse-client';
+import { startTestApp, type TestApp } from '../../scripts/lib/test-app';
+import { connectSse, type SseConnection } from '../../scripts/lib/sse-client';
 import { clientIpOf, httpServerOptions, trustProxySetting, upgradeRateLimiter } from '../../src/http/security';
 import { ConfigError, testConfig } from '../../src/config';
 

@@ -15,7 +15,7 @@ import {
   TEST_AUTH_TOKEN,
   TEST_PUBLIC_URL,
   type BridgeHarness,
-} from '../helpers/bridge-harness';
+} from '../../scripts/lib/bridge-harness';
 
 const STREAM_URL = 'wss://switchboard.example.test/streams';
 const GOOD_SIGNATURE = computeTwilioSignature(TEST_AUTH_TOKEN, STREAM_URL, {});

@@ -8,10 +8,10 @@ import http from 'node:http';
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
 import request from 'supertest';
-import { startTestApp, type TestApp } from '../helpers/test-app';
-import { seedCall } from '../helpers/seed';
+import { startTestApp, type TestApp } from '../../scripts/lib/test-app';
+import { seedCall } from '../../scripts/lib/seed';
 import { writeSineWav } from '../helpers/wav';
-import { connectSse } from '../helpers/sse-client';
+import { connectSse } from '../../scripts/lib/sse-client';
 import { UrlSigner } from '../../src/http/auth';
 import { ConfigError, testConfig } from '../../src/config';
 
