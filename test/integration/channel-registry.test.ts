@@ -10,7 +10,7 @@ import { createUpgradeGate, newUpgradeCounters } from '../../src/http/upgrades';
 import { createChannelModules, type ChannelModule, type ChannelServices } from '../../src/channels';
 import { createLogger } from '../../src/logging/logger';
 
-const logger = createLogger({ level: 'error', silent: true });
+const logger = createLogger({ level: 'error', json: false, silent: true });
 
 function fakeModule(name: string, paths: string[], opened: string[]): ChannelModule {
   return {
