@@ -6,7 +6,7 @@ import { TelnyxMediaStream } from '../../src/channels/telnyx/media-stream';
 import type { TelnyxStartMessage } from '../../src/channels/telnyx/protocol';
 import { createLogger } from '../../src/logging/logger';
 
-const logger = createLogger({ level: 'error', silent: true });
+const logger = createLogger({ level: 'error', json: false, silent: true });
 const STREAM = '32de0dea-53cb-4b21-89a4-9e1819c043bc';
 
 function startFrame(encoding = 'PCMA'): string {
