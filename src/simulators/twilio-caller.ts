@@ -369,13 +369,13 @@ export function toFrames(audio: Buffer): string[] {
   return frames;
 }
 
-type PreparedStep =
+export type PreparedStep =
   | { kind: 'audio'; frames: string[] }
   | { kind: 'silence'; frames: number }
   | { kind: 'dtmf'; digits: string }
   | { kind: 'wait'; maxMs: number; untilAgentSilentMs: number | undefined };
 
-async function prepareScript(script: CallScriptStep[], engine: TtsEngine | undefined): Promise<PreparedStep[]> {
+export async function prepareScript(script: CallScriptStep[], engine: TtsEngine | undefined): Promise<PreparedStep[]> {
   const steps: PreparedStep[] = [];
   for (const step of script) {
     if ('say' in step) {
@@ -401,10 +401,11 @@ async function prepareScript(script: CallScriptStep[], engine: TtsEngine | undef
 }
 
 // ---- Playback (what Twilio does with the agent's audio) ----------------------------------------
+// Exported for the Telnyx caller simulator, which plays agent audio and echoes marks the same way.
 
 type QueueItem = { audio: Buffer | null; bytes: number } | { mark: string };
 
-class Playback {
+export class Playback {
   private items: QueueItem[] = [];
   private head = 0;
   private headOffset = 0;
