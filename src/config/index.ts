@@ -230,6 +230,17 @@ const SPEC = {
     default: '',
     desc: 'Twilio REST API base URL (default https://api.twilio.com)',
   }),
+  // Telnyx (the second telephony channel, src/channels/telnyx).
+  TELNYX_PUBLIC_KEY: makeValidator<string>((input) => {
+    const value = input.trim();
+    if (value && !(/^[A-Za-z0-9+/]{43}=$/.test(value) && Buffer.from(value, 'base64').length === 32)) {
+      throw new EnvError('must be the base64 Ed25519 public key of your Telnyx account (44 characters)');
+    }
+    return value;
+  })({ default: '', desc: 'Checks telnyx-signature-ed25519 on /telnyx webhooks (required for Telnyx in production)' }),
+  TELNYX_API_KEY: str({ default: '', desc: 'Telnyx API key (Call Control commands; optional)' }),
+  TELNYX_SIGNATURE_TOLERANCE_S: intIn(10, 3600)({ default: 300, desc: 'Accepted age of a Telnyx webhook timestamp' }),
+  TELNYX_STREAM_CODEC: str({ choices: ['PCMU', 'PCMA'], default: 'PCMU', desc: 'Codec of the Telnyx media stream' }),
   AI_RECONNECT_ATTEMPTS: intIn(0, 100)({ default: 5 }),
   AI_RECONNECT_BASE_MS: intIn(10, 60_000)({ default: 250 }),
   AI_RECONNECT_MAX_MS: intIn(10, 300_000)({ default: 5000 }),
@@ -337,6 +348,14 @@ export interface Config {
     /** Key of the per-call single-use stream tokens ('' = random per process). */
     readonly streamTokenSecret: string;
     readonly streamTokenTtlMs: number;
+  };
+  /** Telnyx: TELNYX_* (webhook public key, signature tolerance, media stream codec). */
+  readonly telnyx: {
+    /** Base64 Ed25519 public key ('' = webhooks unchecked in development, refused in production). */
+    readonly publicKey: string;
+    readonly apiKey: string;
+    readonly signatureToleranceS: number;
+    readonly streamCodec: 'PCMU' | 'PCMA';
   };
   readonly openai: {
     readonly apiKey: string;
@@ -523,6 +542,12 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       apiBaseUrl: env.TWILIO_API_BASE_URL,
       streamTokenSecret: env.STREAM_TOKEN_SECRET,
       streamTokenTtlMs: env.STREAM_TOKEN_TTL_MS,
+    },
+    telnyx: {
+      publicKey: env.TELNYX_PUBLIC_KEY,
+      apiKey: env.TELNYX_API_KEY,
+      signatureToleranceS: env.TELNYX_SIGNATURE_TOLERANCE_S,
+      streamCodec: env.TELNYX_STREAM_CODEC as 'PCMU' | 'PCMA',
     },
     openai: {
       apiKey: env.OPENAI_API_KEY,
