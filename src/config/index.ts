@@ -322,6 +322,40 @@ const SPEC = {
   )({ default: 30_000, desc: 'Time a client has to send a whole request' }),
   HTTP_KEEPALIVE_TIMEOUT_MS: intIn(100, 3_600_000)({ default: 5000, desc: 'Idle time of a kept-alive connection' }),
   HEALTH_CACHE_MS: intIn(0, 60_000)({ default: 1000, desc: 'How long /health reuses its database and disk probes' }),
+  // Cascaded engine (src/engines/pipeline) and echo engine (src/engines/echo).
+  ECHO_DELAY_MS: intIn(
+    0,
+    10_000,
+  )({ default: 500, desc: 'Echo engine: how long after the caller their audio comes back' }),
+  PIPELINE_STT: str({ choices: ['local', 'deepgram', 'openai'], default: 'local' }),
+  PIPELINE_LLM: str({ choices: ['auto', 'openai', 'backend', 'orchestrator', 'local'], default: 'auto' }),
+  PIPELINE_TTS: str({ choices: ['espeak', 'openai', 'elevenlabs'], default: 'espeak' }),
+  PIPELINE_STAGE_TIMEOUT_MS: intIn(
+    100,
+    120_000,
+  )({ default: 8000, desc: 'A provider stage slower than this fails the turn' }),
+  PIPELINE_LOCAL_STT_WORDS: str({ default: '', desc: 'Local recognizer: only these words (comma-separated grammar)' }),
+  AI_CONVERSATION_ENABLED: bool({ default: true, desc: 'false: transcribe-only calls (no agent replies)' }),
+  DEEPGRAM_API_URL: wsUrl({ default: 'wss://api.deepgram.com/v1/listen' }),
+  DEEPGRAM_API_KEY: str({ default: '' }),
+  DEEPGRAM_MODEL: str({ default: 'nova-3' }),
+  OPENAI_TRANSCRIPTION_URL: wsUrl({ default: 'wss://api.openai.com/v1/realtime?intent=transcription' }),
+  LLM_API_URL: httpUrlOrEmpty({ default: '', desc: 'OpenAI-compatible chat completions base URL (default OpenAI)' }),
+  LLM_API_KEY: str({ default: '' }),
+  LLM_MODEL: str({ default: 'gpt-4o-mini' }),
+  BACKEND_API_BASE_URL: httpUrlOrEmpty({
+    default: '',
+    desc: 'Conversation backend: /conversation/start, /conversation/message',
+  }),
+  BACKEND_API_KEY: str({ default: '' }),
+  BACKEND_API_TIMEOUT_MS: intIn(100, 120_000)({ default: 5000 }),
+  ORCHESTRATOR_URL: httpUrlOrEmpty({ default: '', desc: 'Orchestrator: POST an utterance, get a reply and an intent' }),
+  OPENAI_TTS_URL: httpUrlOrEmpty({ default: '', desc: 'OpenAI-compatible speech endpoint (default OpenAI)' }),
+  OPENAI_TTS_MODEL: str({ default: 'gpt-4o-mini-tts' }),
+  ELEVENLABS_API_URL: httpUrlOrEmpty({ default: '', desc: 'ElevenLabs-compatible base URL (default ElevenLabs)' }),
+  ELEVENLABS_API_KEY: str({ default: '' }),
+  ELEVENLABS_VOICE_ID: str({ default: 'JBFqnCBsd6RMkjVDRZzb' }),
+  ELEVENLABS_MODEL: str({ default: 'eleven_flash_v2_5' }),
 };
 
 export interface Config {
@@ -417,6 +451,78 @@ export interface Config {
     readonly requestTimeoutMs: number;
     readonly keepAliveTimeoutMs: number;
     readonly healthCacheMs: number;
+  };
+  /** Cascaded (STT -> LLM -> TTS) and echo engines. */
+  readonly pipeline: PipelineConfig;
+}
+
+/** The cascaded engine's providers and the echo engine (one block: PIPELINE_*, LLM_*, BACKEND_*, ...). */
+export interface PipelineConfig {
+  readonly echoDelayMs: number;
+  readonly stt: 'local' | 'deepgram' | 'openai';
+  /** 'auto': backend, else orchestrator, else an OpenAI-compatible model when LLM_API_URL/LLM_API_KEY/OPENAI_API_KEY is set, else local. */
+  readonly llm: 'openai' | 'backend' | 'orchestrator' | 'local';
+  readonly tts: 'espeak' | 'openai' | 'elevenlabs';
+  readonly stageTimeoutMs: number;
+  readonly localSttWords: readonly string[];
+  readonly conversationEnabled: boolean;
+  readonly deepgram: { readonly url: string; readonly apiKey: string; readonly model: string };
+  readonly openaiTranscriptionUrl: string;
+  readonly chat: { readonly url: string; readonly apiKey: string; readonly model: string };
+  readonly backend: { readonly baseUrl: string; readonly apiKey: string; readonly timeoutMs: number };
+  readonly orchestratorUrl: string;
+  readonly openaiTts: { readonly url: string; readonly model: string; readonly apiKey: string };
+  readonly elevenlabs: {
+    readonly url: string;
+    readonly apiKey: string;
+    readonly voiceId: string;
+    readonly model: string;
+  };
+}
+
+function pipelineConfig(env: Env): PipelineConfig {
+  const chatKey = env.LLM_API_KEY || env.OPENAI_API_KEY;
+  let llm = env.PIPELINE_LLM as PipelineConfig['llm'] | 'auto';
+  if (llm === 'auto') {
+    if (env.BACKEND_API_BASE_URL) llm = 'backend';
+    else if (env.ORCHESTRATOR_URL) llm = 'orchestrator';
+    else if (env.LLM_API_URL || chatKey) llm = 'openai';
+    else llm = 'local';
+  }
+  return {
+    echoDelayMs: env.ECHO_DELAY_MS,
+    stt: env.PIPELINE_STT as PipelineConfig['stt'],
+    llm,
+    tts: env.PIPELINE_TTS as PipelineConfig['tts'],
+    stageTimeoutMs: env.PIPELINE_STAGE_TIMEOUT_MS,
+    localSttWords: env.PIPELINE_LOCAL_STT_WORDS.split(',')
+      .map((w) => w.trim().toLowerCase())
+      .filter(Boolean),
+    conversationEnabled: env.AI_CONVERSATION_ENABLED,
+    deepgram: { url: env.DEEPGRAM_API_URL, apiKey: env.DEEPGRAM_API_KEY, model: env.DEEPGRAM_MODEL },
+    openaiTranscriptionUrl: env.OPENAI_TRANSCRIPTION_URL,
+    chat: {
+      url: (env.LLM_API_URL || 'https://api.openai.com/v1').replace(/\/+$/, ''),
+      apiKey: chatKey,
+      model: env.LLM_MODEL,
+    },
+    backend: {
+      baseUrl: env.BACKEND_API_BASE_URL.replace(/\/+$/, ''),
+      apiKey: env.BACKEND_API_KEY,
+      timeoutMs: env.BACKEND_API_TIMEOUT_MS,
+    },
+    orchestratorUrl: env.ORCHESTRATOR_URL,
+    openaiTts: {
+      url: env.OPENAI_TTS_URL || 'https://api.openai.com/v1/audio/speech',
+      model: env.OPENAI_TTS_MODEL,
+      apiKey: env.OPENAI_API_KEY,
+    },
+    elevenlabs: {
+      url: (env.ELEVENLABS_API_URL || 'https://api.elevenlabs.io').replace(/\/+$/, ''),
+      apiKey: env.ELEVENLABS_API_KEY,
+      voiceId: env.ELEVENLABS_VOICE_ID,
+      model: env.ELEVENLABS_MODEL,
+    },
   };
 }
 
@@ -603,6 +709,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       keepAliveTimeoutMs: env.HTTP_KEEPALIVE_TIMEOUT_MS,
       healthCacheMs: env.HEALTH_CACHE_MS,
     },
+    pipeline: pipelineConfig(env),
   });
 }
 
