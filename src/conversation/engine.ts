@@ -52,6 +52,26 @@ export interface ResponseSummary {
   items: { itemId: string; transcript?: string }[];
 }
 
+/**
+ * Where one agent turn's time went, in ms from the end of the caller's speech (the VAD's end of
+ * turn) to each stage's first result; a stage that did not run is absent. Emitted by engines that
+ * see the stages (the cascaded pipeline), once per turn, when its first audio leaves the engine.
+ */
+export interface TurnLatency {
+  /** The caller item (speech) the turn answers, and the agent item that answers it. */
+  callerItemId: string | undefined;
+  itemId: string;
+  responseId: string | undefined;
+  /** Speech end → final transcript. */
+  transcriptMs?: number;
+  /** Speech end → first model token (text). */
+  firstTokenMs?: number;
+  /** Speech end → first byte of synthesized speech. */
+  firstSpeechByteMs?: number;
+  /** Speech end → first agent audio handed to the core. */
+  firstAudioMs?: number;
+}
+
 export interface AgentEngineEvents {
   /** Agent audio for the caller, in `outputFormat`. `receivedAt`: performance.now() when it reached the process. */
   'agent-audio': [itemId: string, responseId: string | undefined, bytes: Buffer, receivedAt: number];
@@ -76,6 +96,8 @@ export interface AgentEngineEvents {
   replaced: [info: { reason: string }];
   /** The engine gave up: the call cannot go on with it. */
   failed: [info: { reason: string; attempts: number }];
+  /** Optional: per-stage latency of a turn (engines that have stages). */
+  'turn-latency': [latency: TurnLatency];
 }
 
 export interface EngineHost {
