@@ -1,0 +1,135 @@
+/**
+ * Who may open the app WebSockets, decided before the socket opens: API tokens in the header only,
+ * single-use session tokens (header or ?session_token=), the connection cap, and exact paths.
+ */
+import net from 'node:net';
+import { startAppWsServer, TestClient, TestSessionTokens, type AppWsServer } from '../helpers/app-ws-server';
+
+const TOKEN = 'app-ws-test-token-0123456789';
+let server: AppWsServer;
+let sessions: TestSessionTokens;
+const clients: TestClient[] = [];
+
+beforeEach(async () => {
+  sessions = new TestSessionTokens();
+  server = await startAppWsServer({ apiTokens: [TOKEN], maxConnections: 3, sessions });
+});
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+  await server.close();
+});
+
+async function open(path: string, headers: Record<string, string> = {}): Promise<TestClient> {
+  const client = await TestClient.open(`${server.wsUrl}${path}`, headers);
+  clients.push(client);
+  return client;
+}
+
+async function refusal(path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  try {
+    await open(path, headers);
+  } catch (err) {
+    const e = err as { status?: number; body?: string };
+    if (e.status) return { status: e.status, body: e.body ?? '' };
+    throw err;
+  }
+  throw new Error(`${path} was accepted`);
+}
+
+const bearer = (t: string) => ({ Authorization: `Bearer ${t}` });
+
+describe('app WebSocket authentication and limits', () => {
+  test.each(['/ws', '/voice-gateway'])('%s opens with the API token in the Authorization header', async (path) => {
+    const client = await open(path, bearer(TOKEN));
+    client.send({ type: 'ping' });
+    await client.waitForType('pong');
+  });
+
+  test.each([
+    ['no credential', '/ws', {}],
+    ['a wrong token', '/ws', bearer('wrong-token-0123456789')],
+    ['the API token in ?access_token=', `/ws?access_token=${TOKEN}`, {}],
+    ['the API token in ?token=', `/voice-gateway?token=${TOKEN}`, {}],
+    ['the API token as ?session_token=', `/ws?session_token=${TOKEN}`, {}],
+    ['a forged session token', '/ws?session_token=wcs1.never-minted', {}],
+    ['two session tokens', '/ws?session_token=wcs1.a&session_token=wcs1.b', {}],
+  ])('%s: 401 JSON before the socket opens', async (_name, path, headers) => {
+    const { status, body } = await refusal(path as string, headers as Record<string, string>);
+    expect(status).toBe(401);
+    expect(JSON.parse(body)).toEqual({ error: { code: 'unauthorized', message: expect.any(String) } });
+    expect(server.conversations).toHaveLength(0);
+  });
+
+  test('a session token opens one socket (query or header), bound to its profile and language, and never a second', async () => {
+    const token = sessions.mint('widget-1', 'sales', 'ar');
+    const client = await open(`/voice-gateway?session_token=${encodeURIComponent(token)}`);
+    client.send({ type: 'init', callId: 'w1', languageHint: 'auto' });
+    await client.waitForType('ready');
+    expect(server.conversations[0].request).toEqual({ mode: 'voice', profile: 'sales', languageHint: 'ar' });
+    expect(server.conversations[0].start.parameters.auth).toBe('session-token');
+    expect((await refusal(`/voice-gateway?session_token=${token}`)).status).toBe(401);
+    expect((await refusal('/ws', bearer(token))).status).toBe(401);
+    const other = sessions.mint('widget-2');
+    const viaHeader = await open('/ws', bearer(other));
+    viaHeader.send({ type: 'ping' });
+    await viaHeader.waitForType('pong');
+  });
+
+  test('the connection cap: one more socket gets 503 before opening, and a slot frees when one closes', async () => {
+    const open3 = [
+      await open('/ws', bearer(TOKEN)),
+      await open('/ws', bearer(TOKEN)),
+      await open('/voice-gateway', bearer(TOKEN)),
+    ];
+    expect((await refusal('/ws', bearer(TOKEN))).status).toBe(503);
+    // A full server spends no session token.
+    const token = sessions.mint('while-full');
+    expect((await refusal(`/ws?session_token=${token}`)).status).toBe(503);
+    await open3[0].close();
+    await new Promise((r) => setTimeout(r, 100));
+    const again = await open(`/ws?session_token=${token}`);
+    again.send({ type: 'ping' });
+    await again.waitForType('pong');
+    expect(server.module.counters.refused.capacity).toBe(2);
+  });
+
+  test.each([
+    '/WS',
+    '/ws/',
+    '//ws',
+    '/ws/x',
+    '/Voice-gateway',
+    '/voice-gateway/',
+    '/voice_gateway',
+    '/app-ws/ws',
+    '/%77s',
+  ])('other spelling %s: 404 before any authentication', async (path) => {
+    expect((await refusal(path, bearer(TOKEN))).status).toBe(404);
+  });
+
+  test('a plain HTTP GET of /ws is not a WebSocket: 404 JSON, nothing opened', async () => {
+    const res = await fetch(`${server.url}/ws`, { headers: bearer(TOKEN) });
+    expect(res.status).toBe(404);
+    expect(server.module.counters.accepted).toBe(0);
+  });
+
+  test('a half-open upgrade request without a key never reaches the channel', async () => {
+    const socket = net.connect(Number(new URL(server.url).port), '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write(
+      `GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`,
+    );
+    const answer = await new Promise<string>((resolve) => {
+      let data = '';
+      socket.on('data', (c: Buffer) => (data += c.toString()));
+      const timer = setTimeout(() => socket.destroy(), 2000);
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve(data);
+      });
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 400/);
+    expect(server.module.counters.accepted).toBe(0);
+  });
+});
