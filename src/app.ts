@@ -34,6 +34,7 @@ import { createApiDocsRouter, createApiRouter } from './http/api-router';
 import { requireApiToken } from './http/auth';
 import { errorHandler, notFoundHandler } from './http/errors';
 import { createChannelModules } from './channels';
+import { engineFactory } from './engines';
 import { CallAdmission } from './calls/call-admission';
 import { CallBridge, MAX_PENDING_STARTS } from './calls/call-bridge';
 import { recoverInterruptedCalls } from './calls/crash-recovery';
@@ -107,6 +108,11 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     });
   // Agent profiles and skills are checked before any I/O: a bad AGENT_PROFILES_FILE stops the start with clear errors.
   const agentSettings = loadAgentSettings(config, BUILT_IN_SKILLS);
+  // A profile may only name an engine this build registers (src/engines/index.ts).
+  const unavailable = [...agentSettings.profiles.values()]
+    .filter((p) => !engineFactory(p.engine))
+    .map((p) => `AGENT_PROFILES_FILE: profiles.${p.name}.engine: "${p.engine}" is not available in this build`);
+  if (unavailable.length > 0) throw new ConfigError(unavailable);
   let twilioRest: TwilioRestService | undefined;
   if (config.twilio.accountSid && config.twilio.authToken) {
     try {
@@ -182,7 +188,8 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     callManager,
     logger,
     recordingsDir,
-    realtimeUrl,
+    endpoints: { realtime: realtimeUrl },
+    engineFactory,
     metrics,
     agent,
     streamTokens,

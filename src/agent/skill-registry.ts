@@ -5,7 +5,7 @@
  * data for the model ({ok:false, error:{code,message}}). `invoke` never throws.
  */
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
-import type { ToolDefinition } from '../engines/realtime/protocol';
+import type { ToolDefinition } from '../conversation/engine';
 import type { AgentSettings } from './profiles';
 import { SkillError, type JsonSchema, type Skill, type SkillContext } from './skills/types';
 

@@ -1,17 +1,18 @@
 /**
- * CallToolCalls: the tool calls of one call. The CallSession hands it every
- * `response.function_call_arguments.done`; it runs the skill (SkillRegistry.invoke: validation,
- * timeout, errors as data), stores a `tool.call` event on the call's timeline, returns the
- * `function_call_output` to the model and, once every tool of that response has answered and the
- * response is done (the API refuses a second active response), asks for the next response.
+ * CallToolCalls: the tool calls of one call, for any agent engine. The conversation hands it every
+ * tool call its engine reports; it runs the skill (SkillRegistry.invoke: validation, timeout, errors
+ * as data), stores a `tool.call` event on the call's timeline, returns the result to the engine
+ * (`sendToolResult`) and, once every tool of that response has answered and the response is done
+ * (an engine may refuse a second active response), asks for the next response (`createResponse`).
  *
  * end_call / transfer_call only *request* the end: when the model has not spoken in the response
  * that called the tool, it is asked for a short goodbye (or transfer announcement) first; the
- * session closes the stream once that speech has played (marks), never cutting it off.
+ * conversation ends the channel once that speech has played (acknowledgements), never cutting it off.
  */
 import type { Call } from '../generated/prisma/client';
 import type { Logger } from '../logging/logger';
-import { functionCallOutputItem, type RealtimeClientEvent, type ToolDefinition } from '../engines/realtime/protocol';
+import type { ToolDefinition } from '../conversation/engine';
+import type { EndAction } from '../conversation/channel';
 import type { AgentProfile, AgentSettings, TransferTarget } from './profiles';
 import type { SkillRegistry, ToolOutcome } from './skill-registry';
 import type { SkillCall, SkillServices } from './skills/types';
@@ -21,7 +22,8 @@ const MAX_OUTPUT_CHARS = 32 * 1024;
 /** Largest result/arguments JSON kept on the timeline. */
 const MAX_STORED_CHARS = 4 * 1024;
 
-export type StreamEndAction = { kind: 'hangup' } | { kind: 'transfer'; target: TransferTarget };
+/** How our side ends a call (hang up, transfer): the channel's EndAction. */
+export type StreamEndAction = EndAction;
 
 /** App-wide agent wiring (built once in createApp). */
 export interface AgentRuntime {
@@ -30,12 +32,15 @@ export interface AgentRuntime {
   services: SkillServices;
 }
 
-/** What CallToolCalls needs from its CallSession. */
+/** What CallToolCalls needs from its conversation (and, through it, the engine). */
 export interface ToolCallHost {
   logger: Logger;
   /** The call's current row (its callSid may arrive after the session was created). */
   call(): Call;
-  send(event: RealtimeClientEvent): void;
+  /** Returns a tool's result (JSON text) to the engine. */
+  sendToolResult(toolCallId: string, output: string): void;
+  /** Asks the engine for the next response (`instructions` for that response only). */
+  createResponse(instructions?: string): void;
   /** Stores a tool.call event on the timeline. */
   record(data: Record<string, unknown>): void;
   /** Whether the response carried agent audio (a goodbye said before the tool call). */
@@ -166,10 +171,7 @@ export class CallToolCalls {
     if (output.length > MAX_OUTPUT_CHARS) {
       output = JSON.stringify({ ok: outcome.ok, truncated: true, text: output.slice(0, MAX_OUTPUT_CHARS) });
     }
-    this.host.send({
-      type: 'conversation.item.create',
-      item: functionCallOutputItem(event.toolCallId, output),
-    } as RealtimeClientEvent);
+    this.host.sendToolResult(event.toolCallId, output);
   }
 
   private maybeContinue(key: string, batch: Batch): void {
@@ -186,15 +188,12 @@ export class CallToolCalls {
           action.kind === 'hangup'
             ? 'Say a brief, friendly goodbye to the caller now, in one short sentence.'
             : 'Tell the caller in one short sentence that you are transferring them to a colleague now.';
-        this.host.send({
-          type: 'response.create',
-          response: { instructions: `${this.profile.instructions}\n\n${prompt}` },
-        } as RealtimeClientEvent);
+        this.host.createResponse(`${this.profile.instructions}\n\n${prompt}`);
       }
       this.host.endAfterSpeech(action, !spoke);
       return;
     }
-    this.host.send({ type: 'response.create' } as RealtimeClientEvent);
+    this.host.createResponse();
   }
 }
 

@@ -58,13 +58,14 @@ export class MulawFramer {
   }
 
   /**
-   * Returns the pending remainder, padded with mu-law silence (0xFF) to a whole frame when `pad` is true,
-   * or null when nothing is pending. The framer is empty afterwards.
+   * Returns the pending remainder, padded with silence (`silence`: mu-law 0xFF by default; A-law 0xD5,
+   * PCM16 0x00) to a whole frame when `pad` is true, or null when nothing is pending. The framer is
+   * empty afterwards.
    */
-  flush(pad = true): Buffer | null {
+  flush(pad = true, silence: number = MULAW_SILENCE): Buffer | null {
     const pending = this.remainderLength;
     if (pending === 0) return null;
-    const out = pad ? Buffer.alloc(this.frameBytes, MULAW_SILENCE) : Buffer.allocUnsafe(pending);
+    const out = pad ? Buffer.alloc(this.frameBytes, silence) : Buffer.allocUnsafe(pending);
     this.remainder.copy(out, 0, 0, pending);
     this.remainderLength = 0;
     return out;

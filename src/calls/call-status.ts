@@ -66,7 +66,8 @@ export function canTransition(current: string, next: CallStatus): boolean {
 export type EndReason =
   | 'caller-hangup'
   | 'stream-stopped'
-  | 'twilio-socket-closed'
+  /** The channel's socket or peer went away without a hang-up (`twilio-socket-closed`, ...). */
+  | `${string}-socket-closed`
   | 'agent-hangup'
   | 'transferred'
   | 'ai-unavailable'

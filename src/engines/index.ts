@@ -8,9 +8,10 @@
  */
 import type { EngineFactory } from '../conversation/engine';
 import type { EngineName } from '../agent/profiles';
+import { createRealtimeEngine } from './realtime';
 
 export const ENGINES: Partial<Record<EngineName, EngineFactory>> = {
-  // realtime: registered when the call core runs on engines (next commits).
+  realtime: createRealtimeEngine,
 };
 
 /** The factory of an engine name; undefined when this build does not offer it. */

@@ -1,4 +1,4 @@
-import { splitHeardText } from '../../src/calls/transcript-split';
+import { splitHeardText } from '../../src/conversation/transcript-split';
 
 describe('splitHeardText', () => {
   const text = 'Your order ships tomorrow and arrives on Friday afternoon.';

@@ -1,16 +1,36 @@
 /**
  * The Twilio channel module: Programmable Voice webhooks under /twilio, Media Streams on /streams
- * (the upgrade signed with X-Twilio-Signature, checked before the socket opens).
+ * (the upgrade signed with X-Twilio-Signature, checked before the socket opens). A stream's `start`
+ * becomes a TwilioChannel attached to its call through the bridge's one check. When our side ends a
+ * call on purpose (hang-up, transfer), what <Connect action> must answer Twilio is kept here.
  */
 import type { ChannelModule, ChannelServices } from '../index';
+import type { EndAction } from '../../conversation/channel';
 import { createTwilioRouter } from './routes';
 import { STREAM_PATH, validateStreamHandshake } from './signature';
+import { TwilioMediaStream } from './media-stream';
+import { TwilioChannel, twilioChannelStart } from './twilio-channel';
+
+/** How long the answer for Twilio's <Connect action> request is kept after our side ended a stream. */
+const STREAM_ENDING_TTL_MS = 120_000;
 
 export function createTwilioChannelModule(services: ChannelServices): ChannelModule {
-  const { config, bridge } = services;
+  const { config, bridge, logger } = services;
+  /** Why our side ended a call's stream (hang-up, transfer): what <Connect action> answers Twilio. */
+  const streamEndings = new Map<string, EndAction>();
+  const remember = (callId: string, action: EndAction): void => {
+    streamEndings.set(callId, action);
+    setTimeout(() => streamEndings.delete(callId), STREAM_ENDING_TTL_MS).unref();
+  };
+  const takeStreamEnding = (callId: string): EndAction | undefined => {
+    const action = streamEndings.get(callId);
+    streamEndings.delete(callId);
+    return action;
+  };
+
   return {
     name: 'twilio',
-    router: createTwilioRouter({ ...services, takeStreamEnding: (callId) => bridge.takeStreamEnding(callId) }),
+    router: createTwilioRouter({ ...services, takeStreamEnding }),
     upgradePaths: [STREAM_PATH],
     checkUpgrade(req, path, pathAndQuery) {
       if (!config.twilio.validateSignatures) return undefined;
@@ -23,7 +43,30 @@ export function createTwilioChannelModule(services: ChannelServices): ChannelMod
       return { status: 403, message: 'invalid Twilio signature' };
     },
     onSocket(ws) {
-      bridge.attach(ws);
+      const stream = new TwilioMediaStream(ws, { logger });
+      const pending = bridge.awaitStart((code, reason) => stream.close(code, reason));
+      stream.on('protocol-error', ({ reason }) => bridge.countProtocolError(reason));
+      stream.once('close', () => pending.settle());
+      stream.once('start', (twilioStart) => {
+        pending.settle();
+        const start = twilioChannelStart(twilioStart);
+        const callId = start.parameters.callId;
+        const channel = new TwilioChannel(stream, (action) => {
+          if (callId) remember(callId, action);
+        });
+        bridge
+          .attach(channel, start, (accepted) => stream.setLogger(logger.child({ callId: accepted })))
+          .then((refused) => {
+            if (refused) stream.close(refused.closeCode, refused.closeReason);
+          })
+          .catch((err: unknown) => {
+            logger.error('could not bridge the media stream', {
+              callSid: twilioStart.callSid,
+              error: (err as Error).message,
+            });
+            stream.close(1011, 'internal error');
+          });
+      });
     },
   };
 }

@@ -547,6 +547,8 @@ export interface SessionOptions {
   /** Whether the server answers by itself at the end of each caller turn. Default true. */
   createResponse?: boolean;
   noiseReduction?: 'near_field' | 'far_field';
+  /** What the model answers with. Default ['audio'] (its transcript comes along); ['text'] for text-only calls. */
+  outputModalities?: Array<'audio' | 'text'>;
 }
 
 export function audioFormatOf(name: AudioFormatName): RealtimeAudioFormat {
@@ -578,7 +580,7 @@ export function buildSessionUpdate(opts: SessionOptions): SessionUpdateEvent {
     type: 'realtime',
     model: opts.model,
     instructions: opts.instructions,
-    output_modalities: ['audio'],
+    output_modalities: opts.outputModalities ?? ['audio'],
     audio: {
       input: {
         format,
@@ -629,4 +631,28 @@ export function base64AudioDurationMs(base64: string, format: AudioFormatName): 
   if (len > 1 && base64.charCodeAt(len - 2) === 61) padding++;
   const bytes = (len * 3) / 4 - padding;
   return (bytes * 1000) / AUDIO_BYTES_PER_SECOND[format];
+}
+
+/** conversation.item.create: a message, or a function call's output. */
+export function itemCreateEvent(item: ConversationItem): ConversationItemCreateEvent {
+  return { type: 'conversation.item.create', item };
+}
+
+/** conversation.item.truncate of an agent item's audio at what the caller heard. */
+export function truncateEvent(itemId: string, audioEndMs: number): ConversationItemTruncateEvent {
+  return {
+    type: 'conversation.item.truncate',
+    item_id: itemId,
+    content_index: 0,
+    audio_end_ms: Math.round(audioEndMs),
+  };
+}
+
+/** response.create; `response` only when something of the response is set. */
+export function responseCreateEvent(response?: ResponseCreateEvent['response']): ResponseCreateEvent {
+  return response ? { type: 'response.create', response } : { type: 'response.create' };
+}
+
+export function responseCancelEvent(): ResponseCancelEvent {
+  return { type: 'response.cancel' };
 }

@@ -1,0 +1,98 @@
+/**
+ * Agent audio on its way to the caller: cut into whole 20 ms frames of the channel's format, sent in
+ * chunks of at most 100 ms, each with a playback marker (`<generation>.<seq>`, PlaybackTracker) that
+ * the channel acknowledges once played; placed on the call's clock back to back (where the
+ * recording puts it). A barge-in drops what is queued on both sides and starts a new generation, so
+ * late acknowledgements of the cleared audio never count as heard.
+ */
+import { performance } from 'node:perf_hooks';
+import { MulawFramer } from '../audio/framer';
+import { ALAW_SILENCE, MULAW_SILENCE } from '../audio/g711';
+import type { Metrics } from '../observability/metrics';
+import { durationMs, frameBytes, type AudioFormat } from './audio-format';
+import type { AgentTurns } from './agent-turns';
+import type { CallStats } from './call-stats';
+import type { CallerChannel } from './channel';
+import type { PlaybackTracker, CutResult } from './playback-tracker';
+import type { RecordingTap } from './recording-tap';
+
+/** Agent audio goes to the channel in chunks of at most this many 20 ms frames, each with a marker. */
+export const MAX_FRAMES_PER_CHUNK = 5;
+
+export class AgentPlayout {
+  private readonly framer: MulawFramer;
+  private readonly frameBytes: number;
+  private readonly maxChunkBytes: number;
+  private readonly silence: number;
+  /** Where the next agent chunk starts playing, in call time (the channel plays queued audio back to back). */
+  private queueEndMs = 0;
+
+  constructor(
+    private readonly channel: CallerChannel,
+    private readonly format: AudioFormat,
+    readonly tracker: PlaybackTracker,
+    private readonly turns: AgentTurns,
+    private readonly stats: CallStats,
+    private readonly tap: RecordingTap | undefined,
+    private readonly metrics: Metrics | undefined,
+  ) {
+    this.frameBytes = frameBytes(format);
+    this.maxChunkBytes = this.frameBytes * MAX_FRAMES_PER_CHUNK;
+    this.framer = new MulawFramer(this.frameBytes);
+    this.silence = format.encoding === 'pcmu' ? MULAW_SILENCE : format.encoding === 'pcma' ? ALAW_SILENCE : 0;
+  }
+
+  /** Audio of the agent not yet acknowledged as played (or still held back for a whole frame). */
+  hasUnplayedAudio(): boolean {
+    return this.tracker.hasUnplayedAudio() || this.framer.pendingBytes > 0;
+  }
+
+  /** Agent audio in the channel's format; whole frames go out now, the remainder waits. */
+  play(itemId: string, responseId: string | undefined, bytes: Buffer, callMs: number): void {
+    const frames = this.framer.push(bytes);
+    if (frames) this.send(itemId, responseId, frames, callMs);
+  }
+
+  /** The item's audio is complete: its last partial frame goes out, padded with silence. */
+  flush(itemId: string, responseId: string | undefined, callMs: number): void {
+    const rest = this.framer.flush(true, this.silence);
+    if (rest) this.send(itemId, responseId, rest, callMs);
+  }
+
+  /** The engine's stream broke off (reconnect, cancel): a held partial frame belongs to nothing now. */
+  dropPartial(): void {
+    this.framer.reset();
+  }
+
+  /** A playback marker came back: the item it completed, if it counts. */
+  acknowledge(marker: string): string | undefined {
+    return this.tracker.acknowledge(marker)?.itemId;
+  }
+
+  /** Barge-in at call time atMs: the channel's queue is cleared; returns where the current item was cut. */
+  cut(atMs: number): CutResult | undefined {
+    this.channel.clear();
+    const cut = this.tracker.cut();
+    this.framer.reset();
+    this.tap?.cutAgentAfter(atMs);
+    this.queueEndMs = atMs;
+    return cut;
+  }
+
+  private send(itemId: string, responseId: string | undefined, frames: Buffer, callMs: number): void {
+    const item = this.turns.item(itemId, responseId);
+    this.stats.agentResponded(performance.now());
+    for (let offset = 0; offset < frames.length; offset += this.maxChunkBytes) {
+      const chunk = frames.subarray(offset, Math.min(frames.length, offset + this.maxChunkBytes));
+      const chunkMs = durationMs(this.format, chunk.length);
+      const playAtMs = Math.max(callMs, this.queueEndMs);
+      this.queueEndMs = playAtMs + chunkMs;
+      item.firstPlayAtMs ??= playAtMs;
+      item.sentMs += chunkMs;
+      this.tap?.writeAgent(chunk, playAtMs);
+      this.channel.sendAudio(chunk, this.tracker.sent(itemId, chunkMs));
+      this.stats.counts.framesOut += chunk.length / this.frameBytes;
+    }
+    this.metrics?.framesOut.inc(frames.length / this.frameBytes);
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * The recording tap: both sides of the call as the caller hears them, in the crash-safe stereo WAV
+ * (caller left, agent right; PCM16 8 kHz). It taps audio in the channel's format: G.711 mu-law goes
+ * to the recorder as is, any other format is converted to it once, here (A-law by table, PCM16 by
+ * resampling to 8 kHz). The recorder writes in the background; nothing here touches the disk
+ * synchronously.
+ */
+import path from 'node:path';
+import { StereoWavRecorder } from '../audio/wav-recorder';
+import type { Logger } from '../logging/logger';
+import type { CallManager } from '../calls/call-manager';
+import { recordingRelativePath } from '../calls/recording-path';
+import { PCMU_8K, type AudioFormat } from './audio-format';
+import { createConverter, type AudioConverter } from './audio-seam';
+
+export class RecordingTap {
+  private constructor(
+    private readonly recorder: StereoWavRecorder,
+    readonly relativePath: string,
+    private readonly callerIn: AudioConverter | undefined,
+    private readonly agentIn: AudioConverter | undefined,
+  ) {}
+
+  /** Opens the call's recording (the file opens in the background); undefined when it cannot start. */
+  static async open(
+    recordingsDir: string,
+    callId: string,
+    answeredAt: Date,
+    format: AudioFormat,
+    log: Logger,
+  ): Promise<RecordingTap | undefined> {
+    const relativePath = recordingRelativePath(callId, answeredAt);
+    let converters: [AudioConverter | undefined, AudioConverter | undefined];
+    let recorder: StereoWavRecorder;
+    try {
+      converters = await Promise.all([createConverter(format, PCMU_8K), createConverter(format, PCMU_8K)]);
+      recorder = StereoWavRecorder.create(path.join(recordingsDir, relativePath));
+    } catch (err) {
+      log.error('could not start the recording; the call goes on without it', { error: (err as Error).message });
+      return undefined;
+    }
+    recorder.ready().catch((err: unknown) => {
+      log.error('could not open the recording file; the call goes on without it', { error: (err as Error).message });
+    });
+    return new RecordingTap(recorder, relativePath, converters[0], converters[1]);
+  }
+
+  /** Caller audio (channel format) captured at call time atMs. */
+  writeCaller(bytes: Uint8Array, atMs: number): void {
+    this.recorder.writeCaller(this.callerIn ? this.callerIn.process(bytes) : bytes, atMs);
+  }
+
+  /** Agent audio (channel format) scheduled to play at call time atMs. */
+  writeAgent(bytes: Uint8Array, atMs: number): void {
+    this.recorder.writeAgent(this.agentIn ? this.agentIn.process(bytes) : bytes, atMs);
+  }
+
+  /** Barge-in: agent audio scheduled at or after atMs was never heard. */
+  cutAgentAfter(atMs: number): void {
+    this.recorder.cutAgentAfter(atMs);
+  }
+
+  /** Finalizes the file and registers it on the call. Logs (never throws) when it cannot. */
+  async finish(callId: string, durationMs: number, callManager: CallManager, log: Logger): Promise<void> {
+    this.callerIn?.close();
+    this.agentIn?.close();
+    try {
+      const rec = await this.recorder.close(durationMs);
+      if (!rec.created) throw rec.error ?? new Error('the recording file was never created');
+      await callManager.addRecording({
+        callId,
+        path: this.relativePath,
+        container: 'wav',
+        codec: 'pcm_s16le',
+        sampleRateHz: 8000,
+        channels: 2,
+        durationMs: Math.round(rec.durationMs),
+        sizeBytes: rec.sizeBytes,
+      });
+    } catch (err) {
+      log.error('could not finalize the recording', { error: (err as Error).message });
+    }
+  }
+}
