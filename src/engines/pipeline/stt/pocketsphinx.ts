@@ -1,0 +1,164 @@
+/**
+ * Local speech recognition with Debian's pocketsphinx (US-English model), no account, no network.
+ * Per utterance: the audio the VAD marked as speech (plus 300 ms before) goes to
+ * `pocketsphinx_continuous -infile /dev/stdin` as raw 16 kHz PCM; its stdout lines are the
+ * transcript. With `words` (PIPELINE_LOCAL_STT_WORDS) the recognizer listens for those words only
+ * (a JSGF grammar), which it needs on synthetic voices; with the full language model it is weak.
+ * Recognizer processes run at most one per core at a time; the rest wait their turn.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PCM16_16K } from '../../../conversation/audio-format';
+import { StageError, type SttCallbacks, type SttProvider, type SttStream } from '../providers';
+
+const PREFIX_BYTES = 9600; // 300 ms at 16 kHz PCM16
+const MAX_UTTERANCE_BYTES = 30 * 32000; // 30 s
+const PROCESS_TIMEOUT_MS = 20_000;
+const COMMAND = 'pocketsphinx_continuous';
+
+let running = 0;
+const queue: (() => void)[] = [];
+const limit = Math.max(1, availableParallelism());
+
+async function slot<T>(work: () => Promise<T>): Promise<T> {
+  if (running >= limit) await new Promise<void>((resolve) => queue.push(resolve));
+  running++;
+  try {
+    return await work();
+  } finally {
+    running--;
+    queue.shift()?.();
+  }
+}
+
+/** Runs the recognizer on raw 16 kHz PCM16 mono; resolves with the words it heard. */
+export function recognize(pcm: Buffer, grammarFile?: string): Promise<string> {
+  return slot(
+    () =>
+      new Promise<string>((resolve, reject) => {
+        const args = ['-infile', '/dev/stdin', '-logfn', '/dev/null'];
+        if (grammarFile) args.push('-jsgf', grammarFile);
+        // Node's stdin 'pipe' is a socket, which pocketsphinx cannot open as /dev/stdin: `cat` puts a real
+        // pipe in between. The arguments go as "$@" (no shell parsing of anything variable).
+        const child = spawn('sh', ['-c', `cat | exec ${COMMAND} "$@"`, 'sh', ...args], {
+          stdio: ['pipe', 'pipe', 'ignore'],
+          detached: true, // its own process group: a timeout ends cat, the shell and the recognizer together
+        });
+        let out = '';
+        const timer = setTimeout(() => {
+          try {
+            if (child.pid) process.kill(-child.pid, 'SIGKILL');
+          } catch {
+            /* already gone */
+          }
+        }, PROCESS_TIMEOUT_MS);
+        child.stdout.on('data', (d: Buffer) => {
+          if (out.length < 10_000) out += d.toString('utf8');
+        });
+        child.on('error', (err) => {
+          clearTimeout(timer);
+          reject(new StageError('stt', 'pocketsphinx', `cannot run ${COMMAND}: ${err.message}`));
+        });
+        child.on('close', (code, signal) => {
+          clearTimeout(timer);
+          if (code !== 0) {
+            const why =
+              code === 127
+                ? 'is not installed (apt-get install pocketsphinx pocketsphinx-en-us)'
+                : `exited with ${signal ?? String(code)}`;
+            reject(new StageError('stt', 'pocketsphinx', `${COMMAND} ${why}`));
+            return;
+          }
+          resolve(
+            out
+              .split('\n')
+              .map((l) => l.trim())
+              .filter(Boolean)
+              .join(' '),
+          );
+        });
+        child.stdin.on('error', () => undefined);
+        child.stdin.end(pcm);
+      }),
+  );
+}
+
+/** A JSGF grammar accepting any sequence of `words`. */
+export function grammarFor(words: readonly string[]): string {
+  const clean = [...new Set(words.map((w) => w.toLowerCase().replace(/[^a-z']/g, '')).filter(Boolean))];
+  return `#JSGF V1.0;\ngrammar words;\npublic <utterance> = ( ${clean.join(' | ')} )+ ;\n`;
+}
+
+export class PocketsphinxStt implements SttProvider {
+  readonly name = 'pocketsphinx';
+  readonly inputFormat = PCM16_16K;
+  private grammarFile: Promise<string | undefined> | undefined;
+
+  constructor(private readonly words: readonly string[] = []) {}
+
+  async open(_callbacks: SttCallbacks): Promise<SttStream> {
+    this.grammarFile ??= this.writeGrammar();
+    return new PocketsphinxStream(await this.grammarFile);
+  }
+
+  private async writeGrammar(): Promise<string | undefined> {
+    if (!this.words.length) return undefined;
+    const dir = await mkdtemp(join(tmpdir(), 'switchboard-stt-'));
+    const file = join(dir, 'words.gram');
+    await writeFile(file, grammarFor(this.words));
+    return file;
+  }
+}
+
+class PocketsphinxStream implements SttStream {
+  private readonly prefix = Buffer.alloc(PREFIX_BYTES);
+  private prefixFill = 0;
+  private chunks: Buffer[] = [];
+  private bytes = 0;
+  private speaking = false;
+
+  /** Per-utterance processes: a failed one fails its turn only, so no callback reports it. */
+  constructor(private readonly grammarFile: string | undefined) {}
+
+  send(audio: Buffer): void {
+    if (this.speaking) {
+      if (this.bytes + audio.length <= MAX_UTTERANCE_BYTES) {
+        this.chunks.push(Buffer.from(audio));
+        this.bytes += audio.length;
+      }
+      return;
+    }
+    if (audio.length >= PREFIX_BYTES) {
+      audio.copy(this.prefix, 0, audio.length - PREFIX_BYTES);
+      this.prefixFill = PREFIX_BYTES;
+      return;
+    }
+    const keep = Math.min(this.prefixFill, PREFIX_BYTES - audio.length);
+    this.prefix.copy(this.prefix, 0, this.prefixFill - keep, this.prefixFill);
+    audio.copy(this.prefix, keep);
+    this.prefixFill = keep + audio.length;
+  }
+
+  speechStarted(): void {
+    this.speaking = true;
+    this.chunks = [Buffer.from(this.prefix.subarray(0, this.prefixFill))];
+    this.bytes = this.prefixFill;
+    this.prefixFill = 0;
+  }
+
+  finalize(): Promise<string> {
+    this.speaking = false;
+    const audio = Buffer.concat(this.chunks);
+    this.chunks = [];
+    this.bytes = 0;
+    if (audio.length < 3200) return Promise.resolve('');
+    // Trailing silence costs recognizer time and adds nothing: pocketsphinx segments on its own.
+    return recognize(audio, this.grammarFile);
+  }
+
+  close(): void {
+    this.chunks = [];
+  }
+}
