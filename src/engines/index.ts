@@ -9,9 +9,13 @@
 import type { EngineFactory } from '../conversation/engine';
 import type { EngineName } from '../agent/profiles';
 import { createRealtimeEngine } from './realtime';
+import { createPipelineEngine } from './pipeline';
+import { createEchoEngine } from './echo/echo-engine';
 
 export const ENGINES: Partial<Record<EngineName, EngineFactory>> = {
   realtime: createRealtimeEngine,
+  pipeline: createPipelineEngine,
+  echo: createEchoEngine,
 };
 
 /** The factory of an engine name; undefined when this build does not offer it. */
