@@ -19,6 +19,8 @@ import type { CallAdmission } from '../calls/call-admission';
 import type { StreamTokens } from '../calls/stream-token';
 import type { AgentSettings } from '../agent/profiles';
 import { createTwilioChannelModule } from './twilio';
+import { createAppWsChannelModule } from './app-ws';
+import { createTelnyxChannelModule } from './telnyx';
 
 /** What every channel module may use (built once by createApp). */
 export interface ChannelServices {
@@ -61,7 +63,11 @@ export interface ChannelModule {
 export type ChannelModuleFactory = (services: ChannelServices) => ChannelModule;
 
 /** Every channel the server offers. One line a channel. */
-export const CHANNEL_MODULES: readonly ChannelModuleFactory[] = [createTwilioChannelModule];
+export const CHANNEL_MODULES: readonly ChannelModuleFactory[] = [
+  createTwilioChannelModule,
+  createTelnyxChannelModule,
+  createAppWsChannelModule,
+];
 
 /** Builds the modules and checks that no two claim the same name or WebSocket path. */
 export function createChannelModules(

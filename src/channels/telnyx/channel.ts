@@ -28,7 +28,9 @@ export function channelStartOf(message: TelnyxStartMessage): ChannelStart | unde
     provider: TELNYX_PROVIDER,
     streamId: message.stream_id,
     providerCallId: start.call_control_id,
-    accountId: start.user_id || undefined,
+    // start.user_id is the account, but its spelling (case) is not documented to match the webhook's
+    // AccountSid: the single-use token and call_control_id already bind the stream to the call.
+    accountId: undefined,
     from: start.from || undefined,
     to: start.to || undefined,
     parameters: start.custom_parameters,
