@@ -21,6 +21,7 @@ import {
   type CallSummary,
 } from './twilio-caller';
 import { readWavAsMulaw } from './wav-input';
+import { runTelnyxSimulation, telnyxKeygen, telnyxPrivateKey } from './telnyx-simulate-cli';
 
 const USAGE = `Usage: npm run simulate -- [options]
   (PORT, PUBLIC_URL and TWILIO_AUTH_TOKEN are read from the environment and ./.env, as the server does)
@@ -34,6 +35,10 @@ const USAGE = `Usage: npm run simulate -- [options]
   --duration S        hang up after S seconds at the latest (default: when the script ends)
   --stagger MS        delay between call starts (default 50)
   --flood             send frames as fast as possible instead of every 20 ms
+  --provider NAME     twilio (default) or telnyx: place the calls the way Telnyx does (TeXML, media streaming)
+  --telnyx-key KEY    Telnyx: base64 PKCS#8 Ed25519 key signing the webhooks (default:
+                      TELNYX_SIMULATOR_PRIVATE_KEY; none = unsigned); the server needs its TELNYX_PUBLIC_KEY
+  --telnyx-keygen     print a new key pair (TELNYX_PUBLIC_KEY and TELNYX_SIMULATOR_PRIVATE_KEY lines for .env)
   --help              show this help`;
 
 const DEFAULT_UTTERANCES = ["Hi, I'd like to check the status of my order, please.", "Thanks, that's all. Goodbye."];
@@ -198,6 +203,9 @@ async function main(): Promise<void> {
         duration: { type: 'string' },
         stagger: { type: 'string' },
         flood: { type: 'boolean' },
+        provider: { type: 'string' },
+        'telnyx-key': { type: 'string' },
+        'telnyx-keygen': { type: 'boolean' },
         help: { type: 'boolean' },
       },
       strict: true,
@@ -212,6 +220,12 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
+  if (values['telnyx-keygen']) {
+    console.log(telnyxKeygen());
+    return;
+  }
+  const provider = values.provider ?? 'twilio';
+  if (provider !== 'twilio' && provider !== 'telnyx') fail('--provider must be twilio or telnyx');
 
   // The same .env the server reads (./.env, never overriding the environment), quietly.
   dotenv.config({ quiet: true });
@@ -239,6 +253,19 @@ async function main(): Promise<void> {
     script.push({ say: text }, { waitForAgentMs: 15000, untilAgentSilentMs: 900 });
   }
 
+  if (provider === 'telnyx') {
+    const keyText = values['telnyx-key'] ?? (process.env.TELNYX_SIMULATOR_PRIVATE_KEY?.trim() || undefined);
+    let privateKey: ReturnType<typeof telnyxPrivateKey> | undefined;
+    try {
+      privateKey = keyText ? telnyxPrivateKey(keyText) : undefined;
+    } catch (err) {
+      fail((err as Error).message);
+    }
+    const sim = { baseUrl, calls: callCount, script, durationS, staggerMs, privateKey };
+    const { completed, total } = await runTelnyxSimulation(sim);
+    process.exitCode = completed === total ? 0 : 1;
+    return;
+  }
   console.log(
     `Placing ${callCount} call(s) to ${baseUrl} (port: ${target.sources.port}; public URL ${publicUrl}: ` +
       `${target.sources.publicUrl}; ${authToken ? `signed with ${target.sources.authToken}` : 'unsigned'})`,
