@@ -14,6 +14,7 @@ import { callerTranscript } from './replies';
 import { ResponseRunner, type ResponseHost } from './responses';
 import type { LocalRealtimeServerOptions, SessionInfo } from './types';
 import { EnergyVad, type VadListener } from './vad';
+import { recognizeTurn, TurnAudio } from './recognizer';
 
 /** What a session needs of its server. */
 export interface SessionServer {
@@ -39,6 +40,8 @@ export class LocalSession implements ResponseHost, VadListener {
   private maxSessionTimer?: NodeJS.Timeout;
   private uncommittedMs = 0;
   private speechItemId = '';
+  /** The caller's audio since the last commit, when the local recognizer transcribes it. */
+  private readonly turnAudio = new TurnAudio();
 
   constructor(
     private readonly server: SessionServer,
@@ -235,6 +238,7 @@ export class LocalSession implements ResponseHost, VadListener {
     const ms = bytes.length / BYTES_PER_MS[format];
     this.info.audioMsIn += ms;
     this.uncommittedMs += ms;
+    if (this.server.opts.recognizer) this.turnAudio.push(bytes, format);
     const td = this.info.turnDetection;
     if (td) this.vad.feed(bytes, format, td);
     else this.vad.count(bytes, format);
@@ -243,6 +247,7 @@ export class LocalSession implements ResponseHost, VadListener {
   /** VadListener: the caller started speaking. */
   speechStarted(audioStartMs: number, td: TurnDetection): void {
     this.speechItemId = newId('item');
+    this.turnAudio.keepLastMs(300);
     this.info.speechTurns.push({ itemId: this.speechItemId, audioStartMs });
     this.responses.speechStarted(false);
     this.send({ type: 'input_audio_buffer.speech_started', audio_start_ms: audioStartMs, item_id: this.speechItemId });
@@ -275,6 +280,7 @@ export class LocalSession implements ResponseHost, VadListener {
   private onClear(): void {
     this.info.clears++;
     this.uncommittedMs = 0;
+    this.turnAudio.clear();
     this.vad.endTurn();
     this.send({ type: 'input_audio_buffer.cleared' });
   }
@@ -296,8 +302,26 @@ export class LocalSession implements ResponseHost, VadListener {
     };
     this.send({ type: 'conversation.item.added', previous_item_id: previous, item });
     this.send({ type: 'conversation.item.done', previous_item_id: previous, item });
-    const transcript = callerTranscript(this.server.opts, conv.callerTurns, spokenMs);
+    const opts = this.server.opts;
+    const turnAudio = this.turnAudio.take();
+    if (opts.recognizer && opts.callerTranscripts?.[conv.callerTurns] === undefined) {
+      conv.callerTurns++;
+      // The recognizer takes a moment: the transcript follows, as the real API's does.
+      void recognizeTurn(turnAudio.audio, turnAudio.format, opts.recognizer.words)
+        .catch((err: Error) => {
+          this.log.warn('local recognizer failed', { error: err.message });
+          return '';
+        })
+        .then((text) => this.reportCallerTranscript(itemId, text, spokenMs));
+      return;
+    }
+    const transcript = callerTranscript(opts, conv.callerTurns, spokenMs);
     conv.callerTurns++;
+    this.reportCallerTranscript(itemId, transcript, spokenMs);
+  }
+
+  private reportCallerTranscript(itemId: string, transcript: string, spokenMs: number): void {
+    const conv = this.conversation;
     conv.lastCallerText = transcript;
     conv.callerTexts.push(transcript);
     const turnInfo = this.info.speechTurns.find((t) => t.itemId === itemId);

@@ -31,6 +31,11 @@ export interface LocalRealtimeServerOptions {
   replies?: string[] | ((ctx: ReplyContext) => string);
   /** The transcript reported for each caller utterance, in order (default: a description). */
   callerTranscripts?: string[];
+  /**
+   * Transcribe the caller with the local recognizer (pocketsphinx) when `callerTranscripts` has no
+   * entry for the turn; `words`: listen for these words only (a grammar).
+   */
+  recognizer?: { words?: string[] };
   ttsEngine?: TtsEngine;
   /** Stream output audio at real-time pace (default true); false sends it as fast as possible. */
   realtimePace?: boolean;

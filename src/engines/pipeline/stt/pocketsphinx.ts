@@ -91,24 +91,32 @@ export function grammarFor(words: readonly string[]): string {
   return `#JSGF V1.0;\ngrammar words;\npublic <utterance> = ( ${clean.join(' | ')} )+ ;\n`;
 }
 
+const grammarFiles = new Map<string, Promise<string>>();
+
+/** A grammar file for `words`, written once per word list per process (undefined for no words: the full language model). */
+export function grammarFileFor(words: readonly string[]): Promise<string | undefined> {
+  if (!words.length) return Promise.resolve(undefined);
+  const key = words.join(',');
+  let file = grammarFiles.get(key);
+  if (!file) {
+    file = mkdtemp(join(tmpdir(), 'switchboard-stt-')).then(async (dir) => {
+      const path = join(dir, 'words.gram');
+      await writeFile(path, grammarFor(words));
+      return path;
+    });
+    grammarFiles.set(key, file);
+  }
+  return file;
+}
+
 export class PocketsphinxStt implements SttProvider {
   readonly name = 'pocketsphinx';
   readonly inputFormat = PCM16_16K;
-  private grammarFile: Promise<string | undefined> | undefined;
 
   constructor(private readonly words: readonly string[] = []) {}
 
   async open(_callbacks: SttCallbacks): Promise<SttStream> {
-    this.grammarFile ??= this.writeGrammar();
-    return new PocketsphinxStream(await this.grammarFile);
-  }
-
-  private async writeGrammar(): Promise<string | undefined> {
-    if (!this.words.length) return undefined;
-    const dir = await mkdtemp(join(tmpdir(), 'switchboard-stt-'));
-    const file = join(dir, 'words.gram');
-    await writeFile(file, grammarFor(this.words));
-    return file;
+    return new PocketsphinxStream(await grammarFileFor(this.words));
   }
 }
 
