@@ -1,0 +1,73 @@
+import express from 'express';
+import request from 'supertest';
+import type { ChannelServices } from '../../src/channels';
+import { createTelnyxRouter, statusOfCallControlEvent, telnyxStreamUrl } from '../../src/channels/telnyx/routes';
+import { errorHandler } from '../../src/http/errors';
+import { createLogger } from '../../src/logging/logger';
+
+const logger = createLogger({ level: 'error', json: false, silent: true });
+
+function appWith(refuseUnsigned: boolean, admitted: string[]): express.Express {
+  const counters = { signatureFailures: 0, callsRefused: 0 };
+  const services = {
+    config: { publicUrl: 'https://sb.example/base' },
+    logger,
+    counters,
+    streamTokens: { issue: () => '1.token' },
+    admission: {
+      admitIncoming: (incoming: { providerCallId: string }) => {
+        admitted.push(incoming.providerCallId);
+        return Promise.resolve({ admitted: false, refusal: 'busy' });
+      },
+    },
+  } as unknown as ChannelServices;
+  const app = express();
+  app.use('/telnyx', createTelnyxRouter({ ...services, verifier: undefined, refuseUnsigned, codec: 'PCMU' }));
+  app.use(errorHandler(logger));
+  return app;
+}
+
+describe('Telnyx routes', () => {
+  it('refuses every webhook in production when no TELNYX_PUBLIC_KEY is configured', async () => {
+    const admitted: string[] = [];
+    const res = await request(appWith(true, admitted))
+      .post('/telnyx/voice')
+      .type('form')
+      .send('CallSid=v3:a')
+      .expect(403);
+    expect(res.body).toEqual({ error: { code: 'forbidden', message: expect.stringMatching(/TELNYX_PUBLIC_KEY/) } });
+    await request(appWith(true, admitted))
+      .post('/telnyx/status')
+      .type('form')
+      .send('CallSid=v3:a&CallStatus=completed')
+      .expect(403);
+    expect(admitted).toEqual([]);
+  });
+
+  it('without a key in development takes unsigned webhooks, and answers busy TeXML when the call is refused', async () => {
+    const admitted: string[] = [];
+    const res = await request(appWith(false, admitted))
+      .post('/telnyx/voice')
+      .type('form')
+      .send('CallSid=v3:a&To=%2B1')
+      .expect(200);
+    expect(res.type).toBe('text/xml');
+    expect(res.text).toMatch(/<Say>We are sorry, all our lines are busy[^<]*<\/Say><Hangup\/>/);
+    expect(admitted).toEqual(['v3:a']);
+  });
+
+  it('maps Call Control events to call statuses', () => {
+    expect(statusOfCallControlEvent('call.initiated', {})).toBe('ringing');
+    expect(statusOfCallControlEvent('call.answered', {})).toBe('in-progress');
+    expect(statusOfCallControlEvent('call.hangup', { hangup_cause: 'normal_clearing' })).toBe('completed');
+    expect(statusOfCallControlEvent('call.hangup', { hangup_cause: 'user_busy' })).toBe('busy');
+    expect(statusOfCallControlEvent('call.hangup', { hangup_cause: 'timeout' })).toBe('no-answer');
+    expect(statusOfCallControlEvent('streaming.started', {})).toBeUndefined();
+    expect(statusOfCallControlEvent('streaming.stopped', {})).toBeUndefined();
+  });
+
+  it('derives the stream URL from PUBLIC_URL (wss for https, path prefix kept)', () => {
+    expect(telnyxStreamUrl('https://sb.example/base/')).toBe('wss://sb.example/base/telnyx/stream');
+    expect(telnyxStreamUrl('http://localhost:3000')).toBe('ws://localhost:3000/telnyx/stream');
+  });
+});
