@@ -79,7 +79,10 @@ const USAGE = `Usage: npm run bench -- [options]
   --compare-js FILE   also measure another bridge, \`node FILE\` (fresh per run, right after Switchboard's),
                       given PORT, OPENAI_REALTIME_URL (the same local AI) and OPENAI_API_KEY; it must
                       answer POST /incoming-call with TwiML streaming to its own host (no status callbacks)
-  --compare-label T   its name in the tables (default: the file's folder name)
+  --compare-dir DIR   also measure another Switchboard tree (e.g. a built export of an earlier commit:
+                      DIR/dist/src/main.js), fresh per run, right after this one's, same settings
+  --compare-label T   its name in the tables (default: the file's folder name, or DIR's name)
+  --server-node-args A  extra node options of the server(s), space-separated (e.g. "--trace-gc")
   --tsx               run the server with tsx instead of the built JS
   --no-build          do not run npm run build first
   --profile           write V8 CPU profiles (server, AI) into the output folder
@@ -315,6 +318,10 @@ interface RunOptions {
   name: string;
   /** Run `node <file>` as the server under test instead of Switchboard (see --compare-js). */
   serverJs?: string;
+  /** Run the built Switchboard of this tree (DIR/dist/src/main.js) instead of this one's (see --compare-dir). */
+  serverDir?: string;
+  /** Extra node options of the server (e.g. --trace-gc). */
+  serverNodeArgs: string[];
 }
 
 async function runOnce(opts: RunOptions): Promise<RunResult> {
@@ -344,14 +351,18 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
     const baseUrl = `http://127.0.0.1:${port}`;
     logFd = openSync(path.join(opts.outDir, `server-${opts.name}.log`), 'w');
     const external = opts.serverJs !== undefined;
+    const root = opts.serverDir ? path.resolve(opts.serverDir) : ROOT;
     const nodeArgs = external
       ? [...profileArgs(`server-${opts.name}`), path.resolve(opts.serverJs!)]
       : [
+          ...opts.serverNodeArgs,
           ...profileArgs(`server-${opts.name}`),
-          ...(opts.tsx ? ['--import', 'tsx', path.join(ROOT, 'src/main.ts')] : [path.join(ROOT, 'dist/src/main.js')]),
+          ...(opts.tsx && !opts.serverDir
+            ? ['--import', 'tsx', path.join(ROOT, 'src/main.ts')]
+            : [path.join(root, 'dist/src/main.js')]),
         ];
     server = spawn(process.execPath, nodeArgs, {
-      cwd: external ? path.dirname(path.resolve(opts.serverJs!)) : ROOT,
+      cwd: external ? path.dirname(path.resolve(opts.serverJs!)) : root,
       stdio: ['ignore', logFd, logFd],
       env: {
         ...process.env,
@@ -646,7 +657,9 @@ async function main(): Promise<void> {
         'tag-every': { type: 'string', default: '10' },
         'ai-url': { type: 'string' },
         'compare-js': { type: 'string' },
+        'compare-dir': { type: 'string' },
         'compare-label': { type: 'string', default: '' },
+        'server-node-args': { type: 'string', default: '' },
         tsx: { type: 'boolean', default: false },
         'no-build': { type: 'boolean', default: false },
         profile: { type: 'boolean', default: false },
@@ -681,6 +694,11 @@ async function main(): Promise<void> {
   if (!Number.isInteger(tagEvery) || tagEvery < 0) fail('--tag-every must be an integer >= 0');
   if (values['ai-url'] && !/^wss?:\/\//.test(values['ai-url'])) fail('--ai-url must be a ws:// or wss:// URL');
   if (values['compare-js'] && !existsSync(values['compare-js'])) fail(`--compare-js: no file ${values['compare-js']}`);
+  if (values['compare-js'] && values['compare-dir']) fail('--compare-js and --compare-dir: one at a time');
+  if (values['compare-dir'] && !existsSync(path.join(values['compare-dir'], 'dist/src/main.js'))) {
+    fail(`--compare-dir: no ${path.join(values['compare-dir'], 'dist/src/main.js')} (build that tree first)`);
+  }
+  const serverNodeArgs = values['server-node-args'].split(/\s+/).filter(Boolean);
 
   const outDir = path.resolve(ROOT, values.out);
   mkdirSync(outDir, { recursive: true });
@@ -695,11 +713,17 @@ async function main(): Promise<void> {
 
   const startedAt = new Date().toISOString();
   const loadBefore = os.loadavg();
-  const targets: { label: string; serverJs?: string }[] = [{ label: 'Switchboard' }];
+  const targets: { label: string; serverJs?: string; serverDir?: string }[] = [{ label: 'Switchboard' }];
   if (values['compare-js']) {
     targets.push({
       label: values['compare-label'] || path.basename(path.dirname(path.resolve(values['compare-js']))),
       serverJs: values['compare-js'],
+    });
+  }
+  if (values['compare-dir']) {
+    targets.push({
+      label: values['compare-label'] || path.basename(path.resolve(values['compare-dir'])),
+      serverDir: values['compare-dir'],
     });
   }
   const rows: Row[] = [];
@@ -731,8 +755,10 @@ async function main(): Promise<void> {
             tsx: values.tsx,
             profile: values.profile,
             outDir,
-            name: `${target.serverJs ? 'other-' : ''}${scenario}-${calls}-${i + 1}`,
+            name: `${target.serverJs || target.serverDir ? 'other-' : ''}${scenario}-${calls}-${i + 1}`,
             serverJs: target.serverJs,
+            serverDir: target.serverDir,
+            serverNodeArgs,
           });
           results[t].push(result);
           allRuns.push({ label, runs: 1, result, index: i + 1 });

@@ -6,6 +6,9 @@
  * in one transaction per flush (every `flushIntervalMs`, or sooner when the queue is long). A failed
  * write is retried with backoff and never surfaces to the call that produced it.
  *
+ * The queue itself (batching, retries, bounds, dead letter) is src/calls/write-queue.ts; where a
+ * write runs is the CallStore's business (src/db/db-writer.ts: in the database writer thread).
+ *
  * Durability contract ("acknowledged" transcripts): a transcript is acknowledged once the batch
  * holding it has committed to SQLite; only then is `transcript.added` published (SSE) and only then
  * can the REST API return it. SQLite runs in WAL mode with synchronous=NORMAL, where a committed
@@ -26,52 +29,23 @@
 import type { Analytics, Call, Recording } from '../generated/prisma/client';
 import type { EventBus, LiveCallStats } from '../events/event-bus';
 import type { Logger } from '../logging/logger';
-import type {
-  CallRepository,
-  NewAnalytics,
-  NewCallEvent,
-  NewMetadata,
-  NewRecording,
-  NewTranscript,
-} from '../db/call-repository';
-import { DeadLetterStore, type DeadLetterEntry, type DeadLetterReason } from '../db/dead-letter';
-import { describeWriteError, isForeignKeyError, isPermanentWriteError } from '../db/write-errors';
-import { canTransition, FINAL_STATUSES, isFinalStatus, type CallStatus, type EndReason } from './call-status';
+import type { CallStore, NewAnalytics, NewRecording, NewTranscript } from '../db/call-repository';
+import { canTransition, FINAL_STATUSES, isFinalStatus, type CallStatus } from './call-status';
+import { WriteQueue, type CloseReport, type WriteQueueState } from './write-queue';
+import type { CreateCallInput, EndCallInput, TranscriptInput } from './call-inputs';
+import { RecentEvents } from './recent-events';
+export type { CreateCallInput, EndCallInput, TranscriptInput } from './call-inputs';
 
-const RECENT_EVENTS_KEPT_MS = 10 * 60 * 1000;
-
-export interface CreateCallInput {
-  callSid?: string | null;
-  accountSid?: string | null;
-  streamSid?: string | null;
-  from?: string | null;
-  to?: string | null;
-  direction?: string;
-  agent?: string;
-  status?: CallStatus;
-  startedAt?: Date;
-  metadata?: Omit<NewMetadata, 'callId'>;
-}
-
-export interface TranscriptInput {
-  speaker: 'caller' | 'agent';
-  text: string;
-  startMs: number;
-  endMs?: number | null;
-  confidence?: number | null;
-  interrupted?: boolean;
-  unheardText?: string | null;
-  itemId?: string | null;
-}
-
-export interface EndCallInput {
-  reason: EndReason | string;
-  status?: CallStatus;
-  endedAt?: Date;
-}
+export {
+  DEFAULT_MAX_PENDING_AGE_MS,
+  DEFAULT_MAX_PENDING_ROWS,
+  type CloseReport,
+  type WriteQueueState,
+} from './write-queue';
 
 export interface CallManagerOptions {
-  repository: CallRepository;
+  /** Where the writes run: a CallRepository on this thread, or the DbWriter thread. */
+  repository: CallStore;
   bus: EventBus;
   logger: Logger;
   flushIntervalMs?: number;
@@ -92,112 +66,40 @@ export interface CallManagerOptions {
   deadLetterDir?: string;
 }
 
-export const DEFAULT_MAX_PENDING_ROWS = 50_000;
-export const DEFAULT_MAX_PENDING_AGE_MS = 5 * 60 * 1000;
-
-/** What close() could not write to the database. */
-export interface CloseReport {
-  /** Rows still queued at close (after a last flush). */
-  rowsLeft: number;
-  /** Rows written to the dead letter during close(). */
-  deadLettered: number;
-  /** Rows lost during close() (no dead letter, or its file could not be written). */
-  dropped: number;
-  /** Since start. */
-  deadLetteredTotal: number;
-  droppedTotal: number;
-}
-
-/** The write queue's state (for /health and /metrics). */
-export interface WriteQueueState {
-  rows: number;
-  maxRows: number;
-  maxAgeMs: number;
-  oldestAgeMs: number;
-  deadLetteredTotal: number;
-  droppedTotal: number;
-  deadLetterDir: string | undefined;
-}
-
-interface Pending {
-  table: 'transcript' | 'event';
-  row: NewTranscript | NewCallEvent;
-  queuedAt: number;
-}
-
 export class CallManager {
-  private readonly repo: CallRepository;
+  private readonly repo: CallStore;
   private readonly bus: EventBus;
   private readonly log: Logger;
   private readonly active = new Map<string, Call>();
   private readonly bySid = new Map<string, string>();
   private readonly ending = new Map<string, Promise<Call>>();
-  /** Rows waiting for the database, oldest first. */
-  private queue: Pending[] = [];
-  /** Rows of the batch being written now. */
-  private inFlight = 0;
-  private consecutiveFailures = 0;
-  /** No flush on queue length before this time (backoff after a failed batch). */
-  private retryNotBefore = 0;
-  private lastWriteError: string | undefined;
-  private readonly deadLetter: DeadLetterStore | undefined;
-  private readonly maxPendingRows: number;
-  private readonly maxPendingAgeMs: number;
-  private readonly maxRetryDelayMs: number;
-  private readonly queueWarnRatio: number;
-  private flushTimer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> | undefined;
-  private readonly flushIntervalMs: number;
-  private readonly maxQueuedRows: number;
-  private readonly maxWriteAttempts: number;
-  private closed = false;
-  /** close() has taken the last queued rows: later rows go straight to the dead letter. */
-  private closeDone = false;
-  private readonly onWrite: ((ms: number) => void) | undefined;
-  /** Counters for /health and /metrics. */
-  readonly stats = {
-    writeBatches: 0,
-    writeRetries: 0,
-    writeFailures: 0,
-    rowsWritten: 0,
-    lastWriteMs: 0,
-    transcriptsAcknowledged: 0,
-    /** Rows the database refused for good (constraint, invalid data), isolated from their batch. */
-    rowsRejected: 0,
-    /** Rows written to the dead-letter file since start. */
-    rowsDeadLettered: 0,
-    /** Rows lost: no dead letter configured, or its file could not be written. */
-    rowsDropped: 0,
-  };
-  /** Date.now() of the last committed batch / of the last write that failed after every retry. */
-  lastWriteOkAt = 0;
-  lastWriteFailedAt = 0;
-  private readonly recentAiEvents = new Map<string, number[]>();
+  private readonly writes: WriteQueue;
+  private readonly recentAiEvents = new RecentEvents();
 
   constructor(options: CallManagerOptions) {
     this.repo = options.repository;
     this.bus = options.bus;
     this.log = options.logger;
-    this.flushIntervalMs = options.flushIntervalMs ?? 200;
-    this.maxQueuedRows = options.maxQueuedRows ?? 500;
-    this.maxWriteAttempts = options.maxWriteAttempts ?? 8;
-    this.onWrite = options.onWrite;
-    this.maxPendingRows = Math.max(1, options.maxPendingRows ?? DEFAULT_MAX_PENDING_ROWS);
-    this.maxPendingAgeMs = options.maxPendingAgeMs ?? DEFAULT_MAX_PENDING_AGE_MS;
-    this.maxRetryDelayMs = options.maxRetryDelayMs ?? 8000;
-    this.queueWarnRatio = options.queueWarnRatio ?? 0.8;
-    this.deadLetter = options.deadLetterDir
-      ? new DeadLetterStore(options.deadLetterDir, {
-          onWritten: (rows, file) => {
-            this.stats.rowsDeadLettered += rows;
-            this.log.warn('rows written to the dead letter (npm run db:reimport puts them back)', { rows, file });
-          },
-          onFailed: (rows, err, file) => {
-            this.stats.rowsDropped += rows;
-            this.log.error('dead-letter file could not be written: rows lost', { rows, file, error: err.message });
-          },
-        })
-      : undefined;
+    this.writes = new WriteQueue({
+      ...options,
+      store: options.repository,
+      logger: options.logger,
+      onTranscriptsCommitted: (rows, at) => this.publishTranscripts(rows, at),
+    });
+  }
+
+  /** Counters for /health and /metrics (the write queue's). */
+  get stats(): WriteQueue['stats'] {
+    return this.writes.stats;
+  }
+
+  /** Date.now() of the last committed write / of the last write that failed after every retry. */
+  get lastWriteOkAt(): number {
+    return this.writes.lastWriteOkAt;
+  }
+
+  get lastWriteFailedAt(): number {
+    return this.writes.lastWriteFailedAt;
   }
 
   /** Creates a call, or returns the existing one when Twilio repeats a webhook for the same CallSid. */
@@ -209,7 +111,7 @@ export class CallManager {
       if (existing) return existing;
     }
     const { metadata, ...fields } = input;
-    const call = await this.withRetry('create call', () =>
+    const call = await this.writes.withRetry('create call', () =>
       this.repo.create({ ...fields, status: input.status ?? 'initiated' }, metadata),
     );
     this.track(call);
@@ -256,7 +158,7 @@ export class CallManager {
     const data: Record<string, unknown> = { ...patch };
     if (patch.status !== undefined && !canTransition(current.status, patch.status)) delete data.status;
     if (Object.keys(data).length === 0) return current;
-    const call = await this.withRetry('update call', () => this.repo.update(callId, data));
+    const call = await this.writes.withRetry('update call', () => this.repo.update(callId, data));
     if (this.active.has(callId)) this.track(call);
     if (data.status) this.queueEvent(callId, 'status.changed', { from: current.status, to: data.status });
     this.bus.publish('call.updated', { call });
@@ -280,13 +182,13 @@ export class CallManager {
       // The call is over at Twilio; end it here too (exactly once), keeping Twilio's status.
       const ended = await this.endCall(current.id, { reason: status, status });
       if (data.durationMs !== undefined) {
-        return this.withRetry('store billed duration', () =>
+        return this.writes.withRetry('store billed duration', () =>
           this.repo.update(current.id, { durationMs: data.durationMs as number }),
         );
       }
       return ended;
     }
-    const call = await this.withRetry('update call', () => this.repo.update(current.id, data));
+    const call = await this.writes.withRetry('update call', () => this.repo.update(current.id, data));
     if (this.active.has(call.id)) this.track(call);
     if (data.status) this.queueEvent(call.id, 'status.changed', { from: current.status, to: status, source: 'twilio' });
     this.bus.publish('call.updated', { call });
@@ -307,7 +209,7 @@ export class CallManager {
       itemId: t.itemId ?? null,
     };
     // Published once committed (see flush): what a client sees is on disk.
-    this.enqueue({ table: 'transcript', row, queuedAt: Date.now() });
+    this.writes.enqueue({ table: 'transcript', row, queuedAt: Date.now() });
   }
 
   /** Publishes transcripts whose batch has committed (acknowledged). */
@@ -333,41 +235,17 @@ export class CallManager {
 
   /** Rows queued and not yet committed, the batch being written included (for /health and tests). */
   get queuedRows(): number {
-    return this.queue.length + this.inFlight;
+    return this.writes.queuedRows;
   }
 
   /** The write queue's depth, bounds and dead-letter totals (for /health and /metrics). */
   writeQueueState(): WriteQueueState {
-    return {
-      rows: this.queuedRows,
-      maxRows: this.maxPendingRows,
-      maxAgeMs: this.maxPendingAgeMs,
-      oldestAgeMs: this.queue.length > 0 ? Math.max(0, Date.now() - this.queue[0].queuedAt) : 0,
-      deadLetteredTotal: this.stats.rowsDeadLettered,
-      droppedTotal: this.stats.rowsDropped,
-      deadLetterDir: this.deadLetter?.dir,
-    };
+    return this.writes.writeQueueState();
   }
 
-  /**
-   * /health check of the write queue: not ok once rows went to the dead letter (or were lost) since
-   * start, or while the queue holds more than `queueWarnRatio` of its bound.
-   */
+  /** /health check of the write queue (see WriteQueue.writeQueueCheck). */
   writeQueueCheck(): { ok: boolean; detail?: string } {
-    const q = this.writeQueueState();
-    const problems: string[] = [];
-    if (q.rows > q.maxRows * this.queueWarnRatio) {
-      problems.push(
-        `${q.rows} rows waiting for the database (${Math.round((100 * q.rows) / q.maxRows)}% of the ${q.maxRows}-row bound)`,
-      );
-    }
-    if (q.deadLetteredTotal > 0) {
-      problems.push(
-        `${q.deadLetteredTotal} rows written to the dead letter since start (${q.deadLetterDir}; npm run db:reimport)`,
-      );
-    }
-    if (q.droppedTotal > 0) problems.push(`${q.droppedTotal} rows lost since start (dead letter unavailable)`);
-    return problems.length > 0 ? { ok: false, detail: problems.join('; ') } : { ok: true };
+    return this.writes.writeQueueCheck();
   }
 
   /** Queues a timeline event (status change, reconnect, error, DTMF, barge-in...). */
@@ -381,7 +259,7 @@ export class CallManager {
   }
 
   async addRecording(data: NewRecording): Promise<Recording> {
-    const recording = await this.withRetry('add recording', () => this.repo.addRecording(data));
+    const recording = await this.writes.withRetry('add recording', () => this.repo.addRecording(data));
     this.log.info('recording registered', {
       callId: data.callId,
       durationMs: data.durationMs,
@@ -391,7 +269,7 @@ export class CallManager {
   }
 
   async saveAnalytics(data: NewAnalytics): Promise<Analytics> {
-    const analytics = await this.withRetry('save analytics', () => this.repo.upsertAnalytics(data));
+    const analytics = await this.writes.withRetry('save analytics', () => this.repo.upsertAnalytics(data));
     this.bus.publish('analytics.ready', { callId: data.callId, analytics });
     return analytics;
   }
@@ -422,7 +300,7 @@ export class CallManager {
     const endedAt = input.endedAt ?? new Date();
     const from = current.answeredAt ?? current.startedAt;
     const status = input.status ?? 'completed';
-    const call = await this.withRetry('end call', () =>
+    const call = await this.writes.withRetry('end call', () =>
       this.repo.update(callId, {
         status: isFinalStatus(current.status) ? current.status : status,
         endedAt,
@@ -448,7 +326,7 @@ export class CallManager {
       const endedAt = call.updatedAt;
       const from = call.answeredAt ?? call.startedAt;
       closed.push(
-        await this.withRetry('close interrupted call', () =>
+        await this.writes.withRetry('close interrupted call', () =>
           this.repo.update(call.id, {
             status: 'interrupted',
             endReason: 'interrupted',
@@ -470,7 +348,7 @@ export class CallManager {
     const call = await this.repo.findById(callId);
     if (!call || call.endReason !== 'interrupted' || (call.durationMs ?? 0) >= durationMs) return;
     const from = call.answeredAt ?? call.startedAt;
-    await this.withRetry('store recovered duration', () =>
+    await this.writes.withRetry('store recovered duration', () =>
       this.repo.update(callId, {
         durationMs: Math.round(durationMs),
         endedAt: new Date(from.getTime() + Math.round(durationMs)),
@@ -478,209 +356,9 @@ export class CallManager {
     );
   }
 
-  /**
-   * Writes everything queued so far. Rows the database refuses for good go to the dead letter; rows
-   * that fail for a transient reason stay queued (retried with backoff, up to the age bound).
-   */
-  async flush(): Promise<void> {
-    while (this.flushing) await this.flushing;
-    if (this.queue.length === 0) return;
-    const batch = this.queue;
-    this.queue = [];
-    if (this.flushTimer) {
-      clearTimeout(this.flushTimer);
-      this.flushTimer = undefined;
-    }
-    this.inFlight = batch.length;
-    this.flushing = this.writeBatch(batch);
-    await this.flushing;
-  }
-
-  private async writeBatch(batch: Pending[]): Promise<void> {
-    const started = performance.now();
-    let unwritten: Pending[] = [];
-    let error: unknown;
-    try {
-      try {
-        await this.withRetry(
-          'write batch',
-          () => this.insert(batch),
-          (err) => !isPermanentWriteError(err),
-        );
-        this.committed(batch);
-      } catch (err) {
-        if (isPermanentWriteError(err)) {
-          // One or more rows are bad: write the others, dead-letter the bad ones.
-          ({ unwritten, error } = await this.separate(batch, err));
-        } else {
-          unwritten = batch;
-          error = err;
-        }
-      }
-    } finally {
-      this.stats.lastWriteMs = performance.now() - started;
-      this.onWrite?.(this.stats.lastWriteMs);
-      this.inFlight = 0;
-      this.flushing = undefined;
-    }
-    if (unwritten.length === 0) {
-      this.consecutiveFailures = 0;
-      this.retryNotBefore = 0;
-      if (this.queue.length >= this.maxQueuedRows) this.scheduleFlush();
-      return;
-    }
-    // Never lose the rows: put them back in front of what arrived meanwhile.
-    this.queue = unwritten.concat(this.queue);
-    this.stats.writeFailures++;
-    this.lastWriteFailedAt = Date.now();
-    this.lastWriteError = describeWriteError(error);
-    this.consecutiveFailures++;
-    const expired = this.expireOldRows();
-    this.log.error('batch write failed; rows kept for the next flush', {
-      error: this.lastWriteError,
-      rows: unwritten.length,
-      queued: this.queue.length,
-      expiredToDeadLetter: expired,
-    });
-    if (this.closeDone) {
-      // A flush after close() (a late endCall) failed: no timer will retry these rows.
-      const left = this.queue;
-      this.queue = [];
-      this.toDeadLetter(left, 'shutdown', this.lastWriteError);
-    } else if (!this.closed) {
-      const delayMs = Math.min(1000 * 2 ** (this.consecutiveFailures - 1), this.maxRetryDelayMs);
-      this.retryNotBefore = Date.now() + delayMs;
-      if (this.flushTimer) clearTimeout(this.flushTimer);
-      this.flushTimer = undefined;
-      this.scheduleFlush(delayMs);
-    }
-  }
-
-  private insert(rows: Pending[]): Promise<void> {
-    const transcripts: NewTranscript[] = [];
-    const events: NewCallEvent[] = [];
-    for (const p of rows) {
-      if (p.table === 'transcript') transcripts.push(p.row as NewTranscript);
-      else events.push(p.row as NewCallEvent);
-    }
-    return this.repo.insertBatch(transcripts, events);
-  }
-
-  /** Rows committed: counters, and their transcripts are now acknowledged (published). */
-  private committed(rows: Pending[]): void {
-    const transcripts: NewTranscript[] = [];
-    for (const p of rows) if (p.table === 'transcript') transcripts.push(p.row as NewTranscript);
-    this.stats.writeBatches++;
-    this.stats.rowsWritten += rows.length;
-    this.stats.transcriptsAcknowledged += transcripts.length;
-    this.lastWriteOkAt = Date.now();
-    this.publishTranscripts(transcripts, new Date());
-  }
-
-  /**
-   * A batch failed for a permanent reason. The usual one, rows of a call that no longer exists (a
-   * foreign key), is settled with one query: those rows go to the dead letter and the rest is written
-   * as one batch. Anything else left failing is isolated by halves (isolate()).
-   */
-  private async separate(rows: Pending[], failure: unknown): Promise<{ unwritten: Pending[]; error?: unknown }> {
-    if (isForeignKeyError(failure)) {
-      let existing: Set<string> | undefined;
-      try {
-        existing = await this.repo.existingCallIds(rows.map((p) => p.row.callId));
-      } catch {
-        existing = undefined; // the lookup failed too: fall back to halving
-      }
-      if (existing) {
-        const orphans = rows.filter((p) => !existing.has(p.row.callId));
-        if (orphans.length > 0) {
-          this.stats.rowsRejected += orphans.length;
-          this.toDeadLetter(orphans, 'rejected', failure);
-          const rest = rows.filter((p) => existing.has(p.row.callId));
-          if (rest.length === 0) return { unwritten: [] };
-          try {
-            await this.insert(rest);
-            this.committed(rest);
-            return { unwritten: [] };
-          } catch (err) {
-            if (!isPermanentWriteError(err)) return { unwritten: rest, error: err };
-            return this.isolate(rest, err);
-          }
-        }
-      }
-    }
-    return this.isolate(rows, failure);
-  }
-
-  /**
-   * A batch failed for a permanent reason: write it in halves, and halves of the failing halves, so
-   * every good row is written and each bad row ends alone (then goes to the dead letter). A transient
-   * failure on the way stops the search: what is left stays queued. About 2·log2(n) writes per bad
-   * row; each part is an ordinary insertBatch (power-of-two chunks, so no new query-plan shapes).
-   */
-  private async isolate(rows: Pending[], failure: unknown): Promise<{ unwritten: Pending[]; error?: unknown }> {
-    if (rows.length === 1) {
-      this.stats.rowsRejected++;
-      this.toDeadLetter(rows, 'rejected', failure);
-      return { unwritten: [] };
-    }
-    const mid = Math.ceil(rows.length / 2);
-    const unwritten: Pending[] = [];
-    let error: unknown;
-    for (const part of [rows.slice(0, mid), rows.slice(mid)]) {
-      if (unwritten.length > 0) {
-        unwritten.push(...part);
-        continue;
-      }
-      try {
-        await this.insert(part);
-        this.committed(part);
-      } catch (err) {
-        if (!isPermanentWriteError(err)) {
-          unwritten.push(...part);
-          error = err;
-          continue;
-        }
-        const inner = await this.isolate(part, err);
-        unwritten.push(...inner.unwritten);
-        error ??= inner.error;
-      }
-    }
-    return { unwritten, error };
-  }
-
-  /** Moves queued rows older than the age bound to the dead letter; returns how many. */
-  private expireOldRows(): number {
-    const cutoff = Date.now() - this.maxPendingAgeMs;
-    const expired: Pending[] = [];
-    const kept: Pending[] = [];
-    for (const p of this.queue) (p.queuedAt <= cutoff ? expired : kept).push(p);
-    if (expired.length === 0) return 0;
-    this.queue = kept;
-    this.toDeadLetter(expired, 'expired', this.lastWriteError);
-    return expired.length;
-  }
-
-  /** Hands rows to the dead-letter file (written asynchronously), or counts them as dropped when there is none. */
-  private toDeadLetter(rows: Pending[], reason: DeadLetterReason, error?: unknown): void {
-    if (rows.length === 0) return;
-    const description = error === undefined ? undefined : typeof error === 'string' ? error : describeWriteError(error);
-    if (!this.deadLetter) {
-      this.stats.rowsDropped += rows.length;
-      this.log.error('rows could not be written and no dead letter is configured: rows lost', {
-        rows: rows.length,
-        reason,
-        error: description,
-      });
-      return;
-    }
-    const entries: DeadLetterEntry[] = rows.map((p) => ({
-      table: p.table,
-      reason,
-      error: description,
-      queuedAt: p.queuedAt,
-      row: p.row,
-    }));
-    this.deadLetter.append(entries);
+  /** Writes everything queued so far (see WriteQueue.flush). */
+  flush(): Promise<void> {
+    return this.writes.flush();
   }
 
   /**
@@ -688,60 +366,19 @@ export class CallManager {
    * cannot be written go to the dead letter; nothing is dropped silently: the counts are logged and
    * returned.
    */
-  async close(): Promise<CloseReport> {
-    this.closed = true;
-    if (this.flushTimer) clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    // Rows handed to the dead letter before close() are counted before it.
-    await this.deadLetter?.flush();
-    const deadLetteredBefore = this.stats.rowsDeadLettered;
-    const droppedBefore = this.stats.rowsDropped;
-    await this.flush();
-    while (this.flushing) await this.flushing;
-    const left = this.queue;
-    this.queue = [];
-    this.closeDone = true;
-    this.toDeadLetter(left, 'shutdown', this.lastWriteError);
-    await this.deadLetter?.flush();
-    const report: CloseReport = {
-      rowsLeft: left.length,
-      deadLettered: this.stats.rowsDeadLettered - deadLetteredBefore,
-      dropped: this.stats.rowsDropped - droppedBefore,
-      deadLetteredTotal: this.stats.rowsDeadLettered,
-      droppedTotal: this.stats.rowsDropped,
-    };
-    if (report.rowsLeft > 0 || report.deadLettered > 0 || report.dropped > 0) {
-      this.log.error('write queue closed with rows the database did not take', {
-        ...report,
-        deadLetterDir: this.deadLetter?.dir,
-      });
-    }
-    return report;
+  close(): Promise<CloseReport> {
+    return this.writes.close();
   }
 
   /** How many timeline events of this type (ai.* only) were queued in the last `windowMs` (for /health). */
   recentEventCount(type: string, windowMs: number): number {
-    const times = this.recentAiEvents.get(type);
-    if (!times) return 0;
-    const since = Date.now() - windowMs;
-    let n = 0;
-    for (const t of times) if (t >= since) n++;
-    return n;
-  }
-
-  private noteAiEvent(type: string): void {
-    let times = this.recentAiEvents.get(type);
-    if (!times) this.recentAiEvents.set(type, (times = []));
-    const now = Date.now();
-    times.push(now);
-    // Keep the last 10 minutes, at most 1000 entries.
-    while (times.length > 1000 || (times.length > 0 && times[0] < now - RECENT_EVENTS_KEPT_MS)) times.shift();
+    return this.recentAiEvents.count(type, windowMs);
   }
 
   private queueEvent(callId: string, type: string, data?: Record<string, unknown>, offsetMs?: number): void {
-    if (type.startsWith('ai.')) this.noteAiEvent(type);
+    if (type.startsWith('ai.')) this.recentAiEvents.note(type);
     const now = Date.now();
-    this.enqueue({
+    this.writes.enqueue({
       table: 'event',
       row: {
         callId,
@@ -752,70 +389,6 @@ export class CallManager {
       },
       queuedAt: now,
     });
-  }
-
-  /** Queues a row; beyond maxPendingRows the oldest queued rows go to the dead letter. */
-  private enqueue(p: Pending): void {
-    if (this.closeDone) {
-      // close() has run: nothing will flush this row any more.
-      this.toDeadLetter([p], 'shutdown', 'queued after close()');
-      return;
-    }
-    this.queue.push(p);
-    const over = this.queue.length + this.inFlight - this.maxPendingRows;
-    if (over > 0) {
-      // Evict in chunks of 1% of the bound (at least what is over): one splice per chunk, not per row.
-      const n = Math.min(this.queue.length, Math.max(over, Math.ceil(this.maxPendingRows / 100)));
-      const evicted = this.queue.splice(0, n);
-      this.toDeadLetter(evicted, 'overflow', this.lastWriteError);
-      this.log.error('write queue full: oldest rows moved to the dead letter', {
-        rows: evicted.length,
-        maxPendingRows: this.maxPendingRows,
-      });
-    }
-    this.scheduleFlush();
-  }
-
-  private scheduleFlush(delayMs = this.flushIntervalMs): void {
-    if (this.closed) return;
-    const backoffMs = this.retryNotBefore - Date.now();
-    if (this.queue.length >= this.maxQueuedRows && !this.flushing && backoffMs <= 0) {
-      void this.flush();
-      return;
-    }
-    if (this.flushTimer) return;
-    this.flushTimer = setTimeout(
-      () => {
-        this.flushTimer = undefined;
-        void this.flush();
-      },
-      Math.max(delayMs, backoffMs),
-    );
-    this.flushTimer.unref();
-  }
-
-  /** Runs a write, retrying with backoff up to maxWriteAttempts times while `retryable(err)` holds. */
-  private async withRetry<T>(
-    what: string,
-    fn: () => Promise<T>,
-    retryable: (err: unknown) => boolean = () => true,
-  ): Promise<T> {
-    let delayMs = 50;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const result = await fn();
-        this.lastWriteOkAt = Date.now();
-        return result;
-      } catch (err) {
-        if (attempt >= this.maxWriteAttempts || !retryable(err)) throw err;
-        this.stats.writeRetries++;
-        this.lastWriteFailedAt = Date.now();
-        this.log.warn('database write failed, retrying', { what, attempt, error: (err as Error).message });
-        await new Promise((r) => setTimeout(r, delayMs));
-        // 50, 100, ... 2000 ms: about 5 s in all before a write is given up (batched rows are kept).
-        delayMs = Math.min(delayMs * 2, 2000);
-      }
-    }
   }
 
   private track(call: Call): void {

@@ -28,7 +28,24 @@ export function powerOfTwoChunks<T>(rows: readonly T[]): T[][] {
   return chunks;
 }
 
-export class CallRepository {
+/**
+ * What the CallManager needs of the database: the repository itself (on this thread), or DbWriter
+ * (src/db/db-writer.ts), which runs the same methods in the writer thread.
+ */
+export type CallStore = Pick<
+  CallRepository,
+  | 'create'
+  | 'findById'
+  | 'findByCallSid'
+  | 'update'
+  | 'insertBatch'
+  | 'existingCallIds'
+  | 'addRecording'
+  | 'upsertAnalytics'
+  | 'findOpenCalls'
+>;
+
+export class CallRepository implements CallStore {
   constructor(private readonly db: Db) {}
 
   create(data: NewCall, metadata?: Omit<NewMetadata, 'callId'>): Promise<Call> {
@@ -49,7 +66,6 @@ export class CallRepository {
     return this.db.call.update({ where: { id }, data });
   }
 
-  /** Inserts transcripts and timeline events in one transaction. */
   /**
    * Inserts transcripts and timeline events in one transaction. Prisma compiles and caches a query
    * plan per query shape: a createMany of N rows is a new shape for every N, and an array

@@ -1,0 +1,289 @@
+/**
+ * DbWriter: the database writes of the CallManager (create and update calls, batched transcripts and
+ * timeline events, recordings, analytics, and the few lookups the manager makes) run in one worker
+ * thread that owns the SQLite write connection (src/db/write-worker.ts). Profiles of a 100-call burst
+ * showed Prisma preparing each query plus better-sqlite3's synchronous I/O as the largest single
+ * share of the main thread's stalls (every live call's audio waits behind them); here the main thread
+ * only posts a message and gets the answer back.
+ *
+ * It runs the same CallRepository methods as the main thread would (no second copy of any query):
+ * arguments and results cross by structured clone (Dates survive). The write queue, its bounds and
+ * its dead letter stay in the CallManager, unchanged: this is only where a write executes.
+ *
+ * Guarantees:
+ * - A write is acknowledged only after the worker's transaction has committed (WAL, synchronous=NORMAL:
+ *   a commit survives a process crash), exactly as before.
+ * - Errors keep what the CallManager classifies them by (name, code, the driver adapter's cause), so a
+ *   constraint violation is still permanent (dead letter) and a locked database still transient (retry).
+ * - A worker that dies fails its pending writes with WriterUnavailableError (transient: the CallManager
+ *   retries them) and is replaced. A write not answered within `timeoutMs` fails the same way and the
+ *   stuck worker is terminated (SQLite rolls back its open transaction; in the narrow window where the
+ *   commit finished but the answer had not yet been posted, the retry can write a batch twice).
+ * - close() lets the writes in flight finish, closes the connection and ends the thread.
+ */
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { Analytics, Call, Recording } from '../generated/prisma/client';
+import type {
+  CallPatch,
+  CallStore,
+  NewAnalytics,
+  NewCall,
+  NewCallEvent,
+  NewMetadata,
+  NewRecording,
+  NewTranscript,
+} from './call-repository';
+
+/** The CallStore methods the worker runs, by name. */
+export type WriteMethod = keyof CallStore;
+export type WriteRequest = { id: number; method: WriteMethod; args: unknown[] } | { id: 0; method: 'close' };
+/** What of an error crosses the thread boundary: enough for write-errors.ts to classify it. */
+export interface SerializedWriteError {
+  name: string;
+  message: string;
+  code?: string;
+  meta?: { driverAdapterError?: { cause?: { kind?: string; originalCode?: string; originalMessage?: string } } };
+}
+export type WriteReply =
+  { id: number; ok: true; value: unknown } | { id: number; ok: false; error: SerializedWriteError };
+export type WriterStatus = { ready: true } | { ready: false; error: SerializedWriteError } | { closed: true };
+export interface WriteWorkerData {
+  databaseUrl: string;
+  busyTimeoutMs?: number;
+}
+
+/** The writer could not run a write: its thread died, the write timed out, or the writer is closed. Transient. */
+export class WriterUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WriterUnavailableError';
+  }
+}
+
+/** An error thrown by a write inside the worker, rebuilt with the fields write-errors.ts reads. */
+export class WriteError extends Error {
+  readonly code?: string;
+  readonly meta?: SerializedWriteError['meta'];
+  constructor(e: SerializedWriteError) {
+    super(e.message);
+    this.name = e.name;
+    if (e.code !== undefined) this.code = e.code;
+    if (e.meta !== undefined) this.meta = e.meta;
+  }
+}
+
+export interface DbWriterOptions {
+  /** busy_timeout of the write connection (default: src/db/prisma.ts's). */
+  busyTimeoutMs?: number;
+  /** A write not answered within this fails (transient) and the worker is replaced (default 30 s). */
+  timeoutMs?: number;
+  /** Called when the worker dies or is replaced (for the log). */
+  onWorkerExit?: (reason: string) => void;
+}
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+interface Thread {
+  worker: Worker;
+  pending: Map<number, Pending>;
+  retired: boolean;
+  ready: Promise<void>;
+}
+
+export const DEFAULT_WRITE_TIMEOUT_MS = 30_000;
+const RESTART_DELAY_MS = 500;
+const CLOSE_TIMEOUT_MS = 10_000;
+
+/** write-worker.ts under tsx / ts-jest (through tsx's require hook), write-worker.js in dist/. */
+function workerEntry(): { file: string; execArgv: string[] } {
+  const ext = path.extname(__filename);
+  const file = path.join(__dirname, `write-worker${ext}`);
+  return ext === '.ts' ? { file, execArgv: ['--require', require.resolve('tsx/cjs')] } : { file, execArgv: [] };
+}
+
+export class DbWriter implements CallStore {
+  private thread: Thread;
+  private nextId = 1;
+  private closed = false;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private readonly timeoutMs: number;
+  readonly stats = { writes: 0, workerRestarts: 0 };
+
+  private constructor(
+    private readonly data: WriteWorkerData,
+    private readonly options: DbWriterOptions,
+  ) {
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS;
+    this.thread = this.spawn();
+  }
+
+  /** Starts the writer thread and waits until it has opened the database (rejects if it cannot). */
+  static async start(databaseUrl: string, options: DbWriterOptions = {}): Promise<DbWriter> {
+    const writer = new DbWriter({ databaseUrl, busyTimeoutMs: options.busyTimeoutMs }, options);
+    try {
+      await writer.thread.ready;
+    } catch (err) {
+      await writer.close();
+      throw err;
+    }
+    return writer;
+  }
+
+  /** The live worker (tests kill it). */
+  get worker(): Worker {
+    return this.thread.worker;
+  }
+
+  /** Writes sent and not yet answered. */
+  get inFlight(): number {
+    return this.thread.pending.size;
+  }
+
+  create(data: NewCall, metadata?: Omit<NewMetadata, 'callId'>): Promise<Call> {
+    return this.run('create', [data, metadata]) as Promise<Call>;
+  }
+  findById(id: string): Promise<Call | null> {
+    return this.run('findById', [id]) as Promise<Call | null>;
+  }
+  findByCallSid(callSid: string): Promise<Call | null> {
+    return this.run('findByCallSid', [callSid]) as Promise<Call | null>;
+  }
+  update(id: string, data: CallPatch): Promise<Call> {
+    return this.run('update', [id, data]) as Promise<Call>;
+  }
+  insertBatch(transcripts: NewTranscript[], events: NewCallEvent[]): Promise<void> {
+    return this.run('insertBatch', [transcripts, events]) as Promise<void>;
+  }
+  existingCallIds(ids: readonly string[]): Promise<Set<string>> {
+    return this.run('existingCallIds', [ids]) as Promise<Set<string>>;
+  }
+  addRecording(data: NewRecording): Promise<Recording> {
+    return this.run('addRecording', [data]) as Promise<Recording>;
+  }
+  upsertAnalytics(data: NewAnalytics): Promise<Analytics> {
+    return this.run('upsertAnalytics', [data]) as Promise<Analytics>;
+  }
+  findOpenCalls(finalStatuses: readonly string[]): Promise<Call[]> {
+    return this.run('findOpenCalls', [finalStatuses]) as Promise<Call[]>;
+  }
+
+  private run(method: WriteMethod, args: unknown[]): Promise<unknown> {
+    if (this.closed) return Promise.reject(new WriterUnavailableError('the database writer is closed'));
+    const thread = this.thread;
+    if (thread.retired) return Promise.reject(new WriterUnavailableError('the database writer is restarting'));
+    const id = this.nextId++;
+    this.stats.writes++;
+    return new Promise<unknown>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        thread.pending.delete(id);
+        reject(new WriterUnavailableError(`database write ${method} timed out after ${this.timeoutMs} ms`));
+        // better-sqlite3 cannot be interrupted: replace the stuck thread (its transaction rolls back).
+        this.retire(thread, `write ${method} timed out`, true);
+        void thread.worker.terminate();
+      }, this.timeoutMs);
+      thread.pending.set(id, { resolve, reject, timer });
+      const request: WriteRequest = { id, method, args };
+      try {
+        thread.worker.postMessage(request);
+      } catch (err) {
+        // Arguments that cannot be cloned (a bug in the caller): this write fails, nothing else.
+        clearTimeout(timer);
+        thread.pending.delete(id);
+        reject(err as Error);
+      }
+    });
+  }
+
+  /** Lets the writes in flight finish, closes the connection and ends the thread. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    const thread = this.thread;
+    if (thread.retired) return;
+    // Writes already posted are answered before the close message (one queue, in order).
+    const exited = new Promise<void>((resolve) => thread.worker.once('exit', () => resolve()));
+    try {
+      thread.worker.postMessage({ id: 0, method: 'close' } satisfies WriteRequest);
+    } catch {
+      /* already gone */
+    }
+    const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), CLOSE_TIMEOUT_MS).unref());
+    if ((await Promise.race([exited, timeout])) === 'timeout') await thread.worker.terminate();
+    thread.retired = true;
+    this.failAll(thread, 'the database writer is closed');
+  }
+
+  private spawn(): Thread {
+    const { file, execArgv } = workerEntry();
+    const worker = new Worker(file, { workerData: this.data, execArgv });
+    // An app that is never closed must not be kept alive by its writer.
+    worker.unref();
+    let onReady!: () => void;
+    let onFailed!: (err: Error) => void;
+    const ready = new Promise<void>((resolve, reject) => {
+      onReady = resolve;
+      onFailed = reject;
+    });
+    ready.catch(() => undefined);
+    const thread: Thread = { worker, pending: new Map(), retired: false, ready };
+    let isReady = false;
+    worker.on('message', (msg: WriteReply | WriterStatus) => {
+      if ('ready' in msg) {
+        if (msg.ready) {
+          isReady = true;
+          onReady();
+        } else onFailed(new WriteError(msg.error));
+        return;
+      }
+      if ('closed' in msg) return;
+      const p = thread.pending.get(msg.id);
+      if (!p) return; // timed out already
+      thread.pending.delete(msg.id);
+      clearTimeout(p.timer);
+      if (msg.ok) p.resolve(msg.value);
+      else p.reject(new WriteError(msg.error));
+    });
+    worker.on('error', (err) => {
+      if (!isReady) onFailed(err);
+      this.retire(thread, `worker error: ${err.message}`, isReady);
+    });
+    worker.on('exit', (code) => {
+      if (!isReady) onFailed(new Error(`database writer exited with code ${code} before it was ready`));
+      this.retire(thread, `worker exited with code ${code}`, isReady);
+    });
+    return thread;
+  }
+
+  /** The thread is gone (or stuck): fail its writes and start a new one (at once, or after a delay if it never got ready). */
+  private retire(thread: Thread, reason: string, wasReady: boolean): void {
+    if (thread.retired) return;
+    thread.retired = true;
+    this.failAll(thread, `the database writer died (${reason})`);
+    if (this.closed || thread !== this.thread) return;
+    this.options.onWorkerExit?.(reason);
+    this.stats.workerRestarts++;
+    const restart = (): void => {
+      this.restartTimer = undefined;
+      if (!this.closed) this.thread = this.spawn();
+    };
+    if (wasReady) restart();
+    else {
+      this.restartTimer = setTimeout(restart, RESTART_DELAY_MS);
+      this.restartTimer.unref();
+    }
+  }
+
+  private failAll(thread: Thread, message: string): void {
+    for (const [id, p] of thread.pending) {
+      clearTimeout(p.timer);
+      p.reject(new WriterUnavailableError(message));
+      thread.pending.delete(id);
+    }
+  }
+}
