@@ -14,6 +14,8 @@ import type { Skill } from './skills/types';
 import { countryCallingCode } from './skills/phone-numbers';
 
 export const DEFAULT_PROFILE_NAME = 'default';
+/** A built-in profile that plays the caller back (the softphone's echo test), unless the profiles file defines one. */
+export const ECHO_PROFILE_NAME = 'echo';
 const E164 = '^\\+[1-9][0-9]{1,14}$';
 export const E164_PATTERN = new RegExp(E164);
 
@@ -400,6 +402,15 @@ export function loadAgentSettings(config: Config, skills: readonly Skill[], file
       tools: p.tools ?? from.tools,
       numbers: p.numbers ?? [],
       sms: resolveSms(fileSms, p.sms, `${label}: profiles.${name}.sms`, problems),
+    });
+  }
+  if (!profiles.has(ECHO_PROFILE_NAME)) {
+    profiles.set(ECHO_PROFILE_NAME, {
+      ...base,
+      name: ECHO_PROFILE_NAME,
+      engine: 'echo',
+      tools: [],
+      greetsFirst: false,
     });
   }
   const defaultProfile = file.defaultProfile ?? DEFAULT_PROFILE_NAME;

@@ -21,6 +21,8 @@ import type { AgentSettings } from '../agent/profiles';
 import { createTwilioChannelModule } from './twilio';
 import { createAppWsChannelModule } from './app-ws';
 import { createTelnyxChannelModule } from './telnyx';
+import { createWebRtcChannelModule } from './webrtc';
+import type { SessionTokens } from './webrtc/session-token';
 
 /** What every channel module may use (built once by createApp). */
 export interface ChannelServices {
@@ -36,6 +38,8 @@ export interface ChannelServices {
   agentSettings: AgentSettings | undefined;
   /** Server-wide counters (webhook signature failures, refused calls). */
   counters: { signatureFailures: number; callsRefused: number };
+  /** Short-lived session tokens minted by POST /api/web-calls (one instance: web calls and app sockets). */
+  sessionTokens?: SessionTokens;
 }
 
 /** Why a module refuses an upgrade of its path (answered before any 101; counted as `signature`). */
@@ -49,6 +53,11 @@ export interface ChannelModule {
   readonly name: string;
   /** Webhooks and other HTTP routes (rate-limited as webhooks). */
   readonly router?: Router;
+  /**
+   * Routes under `/api<path>` that authenticate themselves (mounted in front of the API's token
+   * check, behind the API's rate limit): e.g. a web call placed with a session token.
+   */
+  readonly api?: { path: string; router: Router };
   /** Exact WebSocket paths (case-sensitive, no trailing slash; the query string is not part of it). */
   readonly upgradePaths: readonly string[];
   /**
@@ -67,6 +76,7 @@ export const CHANNEL_MODULES: readonly ChannelModuleFactory[] = [
   createTwilioChannelModule,
   createTelnyxChannelModule,
   createAppWsChannelModule,
+  createWebRtcChannelModule,
 ];
 
 /** Builds the modules and checks that no two claim the same name or WebSocket path. */

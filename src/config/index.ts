@@ -42,6 +42,21 @@ const tokenList = makeValidator<string[]>((input) => {
   return tokens;
 });
 
+/** Comma-separated STUN/TURN server URLs for WebRTC calls (stun:, stuns:, turn:, turns:). */
+const iceServerList = makeValidator<string[]>((input) => {
+  const urls = input
+    .split(',')
+    .map((u) => u.trim())
+    .filter(Boolean);
+  for (const url of urls) {
+    if (!/^(stun|stuns|turn|turns):[^\s,]+$/i.test(url) || url.length > 256)
+      throw new EnvError(
+        `each entry must be a stun:, stuns:, turn: or turns: URL such as stun:stun.example.com:3478 (got "${url}")`,
+      );
+  }
+  return urls;
+});
+
 function parseNumber(input: string): number {
   const text = input.trim();
   return text === '' ? Number.NaN : Number(text);
@@ -323,6 +338,12 @@ const SPEC = {
   )({ default: 30_000, desc: 'Time a client has to send a whole request' }),
   HTTP_KEEPALIVE_TIMEOUT_MS: intIn(100, 3_600_000)({ default: 5000, desc: 'Idle time of a kept-alive connection' }),
   HEALTH_CACHE_MS: intIn(0, 60_000)({ default: 1000, desc: 'How long /health reuses its database and disk probes' }),
+  // Browser softphone over WebRTC (src/channels/webrtc).
+  WEBRTC_ICE_SERVERS: iceServerList({
+    default: [],
+    desc: 'STUN/TURN URLs for web calls (empty: host candidates only)',
+  }),
+  WEBRTC_MAX_CALLS: intIn(1, 10_000)({ default: 50, desc: 'Web calls (peer connections) at once' }),
   // Cascaded engine (src/engines/pipeline) and echo engine (src/engines/echo).
   ECHO_DELAY_MS: intIn(
     0,
@@ -455,6 +476,8 @@ export interface Config {
   };
   /** Cascaded (STT -> LLM -> TTS) and echo engines. */
   readonly pipeline: PipelineConfig;
+  /** Web calls over WebRTC: STUN/TURN server URLs offered to the peer connection, and the cap. */
+  readonly webrtc: { readonly iceServers: readonly string[]; readonly maxCalls: number };
 }
 
 /** The cascaded engine's providers and the echo engine (one block: PIPELINE_*, LLM_*, BACKEND_*, ...). */
@@ -711,6 +734,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       healthCacheMs: env.HEALTH_CACHE_MS,
     },
     pipeline: pipelineConfig(env),
+    webrtc: { iceServers: env.WEBRTC_ICE_SERVERS, maxCalls: env.WEBRTC_MAX_CALLS },
   });
 }
 

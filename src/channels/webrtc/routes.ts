@@ -4,6 +4,7 @@
  *   agent profile, for a website's page that must not hold the API token.
  * - `POST /api/web-calls/offer` (API token or session token): SDP offer in, SDP answer out; the
  *   call starts at once and its audio flows over the peer connection.
+ * - `GET /api/web-calls/profiles` (API token): the agent profiles the dashboard's softphone offers.
  * Mounted by app.ts under /api/web-calls in front of the API's token check (it does its own), behind
  * the API's rate limit. Routes are case-sensitive and strict: other spellings fall through to the
  * token-checked API (401 or 404).
@@ -63,6 +64,8 @@ export interface WebCallsDeps {
   sessions: SessionTokens;
   /** True when a profile of this name exists. */
   hasProfile: (name: string) => boolean;
+  /** The agent profiles a softphone may pick (GET /api/web-calls/profiles, API token only). */
+  listProfiles?: () => { name: string; engine: string; default: boolean }[];
   startCall: WebCallStarter;
   logger: Logger;
   maxCalls?: number;
@@ -131,6 +134,12 @@ export function createWebCallsRouter(deps: WebCallsDeps): WebCallsRouter {
   };
 
   router.use(express.json({ limit: MAX_WEB_CALL_BODY_BYTES }));
+
+  router.get('/profiles', (req, res) => {
+    if (!apiTokenOk(req))
+      throw unauthorized('unauthorized', 'listing profiles needs an API token (Authorization: Bearer <token>)');
+    res.json({ profiles: deps.listProfiles?.() ?? [] });
+  });
 
   router.post('/', (req, res) => {
     if (!apiTokenOk(req))
