@@ -12,7 +12,7 @@ import { ConfigError, type Config } from './config';
 import { createLogger, type Logger } from './logging/logger';
 import { createDb, type Db } from './db/prisma';
 import { ReadPool } from './db/read-pool';
-import { CallRepository } from './db/call-repository';
+import { openCallStore } from './db/call-store';
 import { PROJECT_ROOT, sqliteFilePath } from './db/migrations';
 import { EventBus } from './events/event-bus';
 import { CallManager } from './calls/call-manager';
@@ -34,6 +34,8 @@ import { createApiDocsRouter, createApiRouter } from './http/api-router';
 import { requireApiToken } from './http/auth';
 import { errorHandler, notFoundHandler } from './http/errors';
 import { createChannelModules } from './channels';
+import { SessionTokens } from './channels/webrtc/session-token';
+import { createTextChannels } from './channels/text';
 import { engineFactory } from './engines';
 import { CallAdmission } from './calls/call-admission';
 import { CallBridge, MAX_PENDING_STARTS } from './calls/call-bridge';
@@ -145,8 +147,16 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
         });
   const bus = new EventBus(5000, (err) => logger.error('event listener failed', { error: (err as Error).message }));
   const metrics = new Metrics({ defaultMetrics: true });
+  // The CallManager's writes run in the database writer thread (src/db/db-writer.ts) unless the
+  // caller brought its own Db (tests with special settings) or the database is in memory.
+  const callStore = await openCallStore(config.databaseUrl, db, {
+    inThread: options.db !== undefined,
+    onWorkerExit: (reason) => logger.warn('database writer thread replaced', { reason }),
+    onFallback: (err) =>
+      logger.warn('database writer did not start: writes run on the main thread', { error: err.message }),
+  });
   const callManager = new CallManager({
-    repository: new CallRepository(db),
+    repository: callStore.store,
     bus,
     logger,
     onWrite: (ms) => metrics.dbWriteMs.observe(ms),
@@ -176,6 +186,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   } catch (err) {
     // A failed start leaves nothing running: the read worker, the database, the event-loop monitor.
     await (await readPoolStarting)?.close();
+    await callStore.close();
     await localRealtime?.close();
     metrics.stop();
     if (!options.db) await db.$disconnect();
@@ -196,7 +207,9 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   });
   const admission = new CallAdmission({ config, callManager, bridge, logger, agentSettings, counters });
   // Every caller channel: its webhooks under /<name>, its WebSocket paths (src/channels/index.ts).
-  const channels = createChannelModules({
+  // Session tokens minted by POST /api/web-calls: one instance for web calls and app sockets.
+  const sessionTokens = new SessionTokens(config.http.urlSigningSecret);
+  const channelServices = {
     config,
     logger,
     callManager,
@@ -205,7 +218,11 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     streamTokens,
     agentSettings,
     counters,
-  });
+    sessionTokens,
+  };
+  const channels = createChannelModules(channelServices);
+  // SMS in (/twilio/sms) and out (/api/messages); the chat runs over the app WebSocket channel.
+  const text = createTextChannels(channelServices, twilioRest);
   const outbound = new OutboundCalls({ config, callManager, settings: agentSettings, twilio: twilioRest, logger });
   metrics.trackBridge(bridge, counters);
 
@@ -265,6 +282,14 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       app.use(`/${channel.name}`, webhookRateLimit(config.http.webhookRateLimitPerMin), channel.router);
     }
   }
+  app.use('/twilio', webhookRateLimit(config.http.webhookRateLimitPerMin), text.smsWebhook);
+  // Channel routes under /api that authenticate themselves (a web call's session token), rate-limited as the API.
+  for (const channel of channels) {
+    if (channel.api) {
+      const limit = apiRateLimit({ limit: config.api.rateLimitPerMin, windowMs: 60_000, apiTokens: config.apiTokens });
+      app.use(`/api${channel.api.path}`, limit, channel.api.router);
+    }
+  }
   app.use('/api/docs', apiDocsHeaders({ publicUrl: config.publicUrl }));
   app.use('/api', createApiDocsRouter({ version: VERSION }));
   app.use(
@@ -273,6 +298,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     // Header tokens; ?access_token= on the SSE stream only; signed URLs on a call's recording only.
     requireApiToken(config.apiTokens, { sseQueryToken: true, urlSigningSecret: config.http.urlSigningSecret }),
     createOutboundRouter({ outbound, apiTokens: config.apiTokens }),
+    text.messages,
     createApiRouter({ config, db, reads: readPool, bus, callManager, logger, recordingsDir }, { sseClients }),
   );
   // The supervisor dashboard (static page at /, assets under /assets).
@@ -315,6 +341,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     close(options = {}) {
       closing ??= (async () => {
         // Stop taking calls, end the live ones cleanly (recordings finalized, analytics stored).
+        text.conversations.closeAll();
         const cut = await bridge.drain(options.graceMs ?? 0, 'server-shutdown');
         if (options.graceMs) logger.info('calls drained', { closedAfterGrace: cut });
         await new Promise<void>((resolve) => {
@@ -326,6 +353,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
         for (const client of upgrades.wss.clients) client.terminate();
         upgrades.wss.close();
         await callManager.close();
+        await callStore.close();
         await localRealtime?.close();
         metrics.stop();
         eventLoop.stop();

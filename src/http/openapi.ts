@@ -193,6 +193,61 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
           },
         },
       },
+      '/messages': {
+        post: {
+          summary: 'Send one SMS through Twilio as the agent; recorded as an outbound sms conversation',
+          description:
+            'Requires API_TOKENS to be configured (403 otherwise: messages cost money). The limits of send_sms apply: ' +
+            "the profile's sms.countryCodes, at most 480 characters without control characters, and the daily counters " +
+            'per number and per profile (429 with Retry-After). The message is stored as the agent transcript of a call ' +
+            'record with provider `sms`, listed and searchable with calls.',
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['to', 'body'],
+                  properties: {
+                    to: { type: 'string', pattern: '^\\+[1-9]\\d{6,14}$', description: 'E.164 recipient' },
+                    body: { type: 'string', minLength: 1, maxLength: 480 },
+                    profile: { type: 'string', description: 'Agent profile whose SMS rules apply (default profile)' },
+                  },
+                },
+              },
+            },
+          },
+          responses: {
+            '201': {
+              description: 'Sent (queued at Twilio).',
+              content: {
+                'application/json': {
+                  schema: {
+                    type: 'object',
+                    properties: {
+                      message: {
+                        type: 'object',
+                        properties: {
+                          sid: { type: 'string' },
+                          status: { type: 'string' },
+                          to: { type: 'string' },
+                          from: { type: 'string' },
+                        },
+                      },
+                      callId: { type: 'string' },
+                    },
+                  },
+                },
+              },
+            },
+            ...ERRORS,
+            '403': errorResponse('API_TOKENS not configured, or a country code the profile does not allow.'),
+            '413': errorResponse('Body over 16 KB.'),
+            '429': errorResponse('A daily SMS limit is reached (Retry-After).'),
+            '503': errorResponse('Text messages are not configured, or Twilio refused the message.'),
+          },
+        },
+      },
       '/calls/outbound': {
         post: {
           summary: 'Place an outbound call through Twilio; the answer is bridged to the agent like an inbound call',

@@ -47,7 +47,9 @@ export interface SmsTestServer {
   close(): Promise<void>;
 }
 
-export async function startSmsServer(opts: { sms?: Partial<SmsSettings>; maxReplies?: number; idleMs?: number } = {}) {
+export async function startSmsServer(
+  opts: { sms?: Partial<SmsSettings>; maxReplies?: number; idleMs?: number; apiOpen?: boolean } = {},
+) {
   const logger = createLogger({ level: 'error', json: false, silent: true });
   const twilio = await startFakeTwilioRest();
   const app = express();
@@ -77,6 +79,8 @@ export async function startSmsServer(opts: { sms?: Partial<SmsSettings>; maxRepl
     idleMs: opts.idleMs,
     maxRepliesPerConversation: opts.maxReplies,
     start: async (channel, start) => {
+      // Like the call core: the conversation listens to the channel only once it is attached.
+      await new Promise((r) => setTimeout(r, 30));
       const entry = {
         channel,
         start,
@@ -111,8 +115,15 @@ export async function startSmsServer(opts: { sms?: Partial<SmsSettings>; maxRepl
   const counters = { signatureFailures: 0 };
   app.use('/twilio', createSmsWebhookRouter({ config, conversations, logger, counters }));
   app.use(
-    '/api/messages',
-    createMessagesRouter({ sender, callManager, settings: undefined, defaults: { from: OUR_NUMBER, sms }, logger }),
+    '/api',
+    createMessagesRouter({
+      apiTokensConfigured: opts.apiOpen !== true,
+      sender,
+      callManager,
+      settings: undefined,
+      defaults: { from: OUR_NUMBER, sms },
+      logger,
+    }),
   );
   app.use(notFoundHandler);
   app.use(errorHandler(logger));

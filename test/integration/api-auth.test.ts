@@ -68,6 +68,7 @@ describe('API token protection and the OpenAPI document', () => {
         '/calls/{id}/notes',
         '/calls/{id}/recording',
         '/calls/{id}/recording-url',
+        '/messages',
         '/openapi.json',
         '/status',
       ].sort(),

@@ -213,6 +213,13 @@ describe('SMS out: POST /api/messages', () => {
     expect(server.calls).toHaveLength(0);
   });
 
+  test('refused with 403 while the API is open (no API_TOKENS): messages cost money', async () => {
+    server = await startSmsServer({ apiOpen: true });
+    const res = await post({ to: '+15557654321', body: 'hi' });
+    expect(res.status).toBe(403);
+    expect(server.sent()).toHaveLength(0);
+  });
+
   test('a body over 16 KB is 413 and malformed JSON is 400', async () => {
     server = await startSmsServer();
     expect((await post({ to: '+15557654321', body: 'a'.repeat(20_000) })).status).toBe(413);

@@ -7,7 +7,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Config } from '../../config';
 import type { Logger } from '../../logging/logger';
-import type { ChannelModule } from '../index';
+import type { ChannelModule, ChannelServices } from '../index';
+import { createConversationStarter } from './conversation-starter';
 import { authenticateUpgrade, type AppWsAuth, type SessionTokenVerifier } from './auth';
 import { OrchestratorSession } from './orchestrator';
 import { createReplyAudioRouter, ReplyAudioStore } from './reply-audio';
@@ -87,4 +88,16 @@ export function createAppWsModule(deps: AppWsDeps): AppWsModule {
       }
     },
   };
+}
+
+/** The registry's factory: the app WebSocket channel on the calls layer (src/channels/index.ts). */
+export function createAppWsChannelModule(
+  services: ChannelServices & { sessionTokens?: SessionTokenVerifier },
+): AppWsModule {
+  return createAppWsModule({
+    config: services.config,
+    logger: services.logger,
+    start: createConversationStarter(services),
+    sessionTokens: services.sessionTokens,
+  });
 }

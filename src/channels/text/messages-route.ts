@@ -1,5 +1,5 @@
 /**
- * `POST /api/messages` `{to, body, profile?}` (behind the API token, mounted under /api/messages):
+ * `POST /api/messages` `{to, body, profile?}` (behind the API token, mounted under /api):
  * sends one SMS as the agent within the limits of send_sms (sms-sender.ts) and records it as a
  * text conversation (a call record with channel `sms`, direction `outbound`, the message as the
  * agent's transcript), listed and searchable with calls. Answers 201 with the message and callId.
@@ -12,6 +12,8 @@ import type { Logger } from '../../logging/logger';
 import { SmsRefusal, type SmsSender } from './sms-sender';
 
 export interface MessagesRouteDeps {
+  /** Sending is refused while the API is open (no API_TOKENS): messages cost money. */
+  apiTokensConfigured: boolean;
   sender: SmsSender;
   callManager: CallManager;
   settings: AgentSettings | undefined;
@@ -31,8 +33,10 @@ const STATUS: Record<string, 'invalid_parameter' | 'forbidden' | 'rate_limited' 
 
 export function createMessagesRouter(deps: MessagesRouteDeps): Router {
   const router = Router({ caseSensitive: true, strict: true });
-  router.use(express.json({ limit: '16kb' }));
-  router.post('/', async (req, res) => {
+  router.post('/messages', express.json({ limit: '16kb' }), async (req, res) => {
+    if (!deps.apiTokensConfigured) {
+      throw new ApiError('forbidden', 'sending messages needs API_TOKENS to be configured (messages cost money)');
+    }
     const body: unknown = req.body;
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new ApiError('invalid_body', 'send a JSON object {"to", "body"} with Content-Type: application/json');

@@ -47,6 +47,8 @@ interface LiveSms {
   sms: SmsSettings | undefined;
   channel: AppWsChannel;
   callId?: string;
+  /** Texts that arrived while the conversation was starting (the core listens once it is attached). */
+  pending: string[] | undefined;
   replies: number;
   sending: Promise<void>;
   idle?: NodeJS.Timeout;
@@ -95,7 +97,8 @@ export class SmsConversations {
       live = this.open(key, msg);
     }
     this.touch(live);
-    live.channel.pushCallerText(msg.body);
+    if (live.pending) live.pending.push(msg.body);
+    else live.channel.pushCallerText(msg.body);
     return 'accepted';
   }
 
@@ -112,6 +115,7 @@ export class SmsConversations {
       local: msg.to,
       profile: profile?.name ?? 'default',
       sms: profile?.sms ?? defaults.sms,
+      pending: [],
       replies: 0,
       sending: Promise.resolve(),
       channel: new AppWsChannel({
@@ -139,6 +143,9 @@ export class SmsConversations {
       .then(({ callId }) => {
         live.callId = callId;
         this.deps.logger.info('sms conversation started', { callId, from: msg.from });
+        const pending = live.pending ?? [];
+        live.pending = undefined;
+        for (const text of pending) live.channel.pushCallerText(text);
       })
       .catch((err: unknown) => {
         this.deps.logger.warn('sms conversation could not start', { error: (err as Error).message });
