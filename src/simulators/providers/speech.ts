@@ -17,6 +17,20 @@ export interface SpeechFakeOptions {
   faults?: Fault[];
 }
 
+/** Synthesized sentences, kept (bounded) so a benchmark's fake spends its CPU on the wire, not on sine waves. */
+const cache = new Map<string, Buffer>();
+
+function toneFor(text: string, format: 'pcmu' | 'pcm16-24k'): Buffer {
+  const key = `${format}|${text}`;
+  let audio = cache.get(key);
+  if (!audio) {
+    audio = synthesizeTone(text, format);
+    cache.set(key, audio);
+    if (cache.size > 200) cache.delete(cache.keys().next().value as string);
+  }
+  return audio;
+}
+
 export async function handleSpeech(
   text: string,
   format: 'pcmu' | 'pcm16-24k',
@@ -27,7 +41,7 @@ export async function handleSpeech(
   if (fault?.hang) return;
   if (fault?.status) return sendError(res, fault.status, 'injected fault');
   if (!text.trim()) return sendError(res, 400, 'input is empty');
-  const audio = synthesizeTone(text.slice(0, 4096), format);
+  const audio = toneFor(text.slice(0, 4096), format);
   const piece = format === 'pcmu' ? 800 : 4800;
   res.writeHead(200, {
     'content-type': format === 'pcmu' ? 'audio/basic' : 'audio/pcm',
