@@ -8,7 +8,6 @@
  *
  *   npx tsx scripts/bench-pipeline.ts [--calls 50] [--turns 3] [--asr 150 --token 250 --speech 200]
  */
-import { PCMU_8K } from '../src/conversation/audio-format';
 import type { TurnLatency } from '../src/conversation/engine';
 import { testConfig } from '../src/config';
 import { createLogger } from '../src/logging/logger';
