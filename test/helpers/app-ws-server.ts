@@ -16,7 +16,7 @@ import type { Config } from '../../src/config';
 import { ApiError } from '../../src/http/errors';
 import type { CallerChannel, ChannelStart } from '../../src/conversation/channel';
 import { createAppWsModule, type AppWsModule } from '../../src/channels/app-ws';
-import type { SessionClaimsLike, SessionTokenVerifier } from '../../src/channels/app-ws/auth';
+import type { SessionTokenVerifier } from '../../src/channels/app-ws/auth';
 import type { ConversationRequest } from '../../src/channels/app-ws/types';
 
 export interface ScriptedConversation {
@@ -29,26 +29,6 @@ export interface ScriptedConversation {
   played: { marker: string; atMs: number }[];
   sentAudio: { marker: string; atMs: number; bytes: number }[];
   ended?: string;
-}
-
-/** Session tokens for tests: `wcs1.<name>` is valid once when minted. */
-export class TestSessionTokens implements SessionTokenVerifier {
-  private readonly valid = new Map<string, SessionClaimsLike>();
-  private readonly spent = new Set<string>();
-  mint(name: string, profile = 'default', languageHint?: string): string {
-    this.valid.set(name, { profile, languageHint, expiresAt: Math.floor(Date.now() / 1000) + 60, nonce: name });
-    return `wcs1.${name}`;
-  }
-  verify(token: string) {
-    const claims = this.valid.get(token.slice(5));
-    if (!claims) return 'forged' as const;
-    return this.spent.has(claims.nonce) ? ('replayed' as const) : claims;
-  }
-  spend(claims: SessionClaimsLike) {
-    if (this.spent.has(claims.nonce)) return 'replayed' as const;
-    this.spent.add(claims.nonce);
-    return 'ok' as const;
-  }
 }
 
 export interface AppWsServer {

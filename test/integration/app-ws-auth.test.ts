@@ -3,15 +3,18 @@
  * single-use session tokens (header or ?session_token=), the connection cap, and exact paths.
  */
 import net from 'node:net';
-import { startAppWsServer, TestClient, TestSessionTokens, type AppWsServer } from '../helpers/app-ws-server';
+import { startAppWsServer, TestClient, type AppWsServer } from '../helpers/app-ws-server';
+import { SessionTokens } from '../../src/channels/webrtc/session-token';
 
 const TOKEN = 'app-ws-test-token-0123456789';
 let server: AppWsServer;
-let sessions: TestSessionTokens;
+let sessions: SessionTokens;
+let nowMs = Date.now();
 const clients: TestClient[] = [];
 
 beforeEach(async () => {
-  sessions = new TestSessionTokens();
+  nowMs = Date.now();
+  sessions = new SessionTokens('app-ws-test-signing-secret-0123456789abcdef', () => nowMs);
   server = await startAppWsServer({ apiTokens: [TOKEN], maxConnections: 3, sessions });
 });
 
@@ -52,7 +55,7 @@ describe('app WebSocket authentication and limits', () => {
     ['the API token in ?access_token=', `/ws?access_token=${TOKEN}`, {}],
     ['the API token in ?token=', `/voice-gateway?token=${TOKEN}`, {}],
     ['the API token as ?session_token=', `/ws?session_token=${TOKEN}`, {}],
-    ['a forged session token', '/ws?session_token=wcs1.never-minted', {}],
+    ['a malformed session token', '/ws?session_token=wcs1.never-minted', {}],
     ['two session tokens', '/ws?session_token=wcs1.a&session_token=wcs1.b', {}],
   ])('%s: 401 JSON before the socket opens', async (_name, path, headers) => {
     const { status, body } = await refusal(path as string, headers as Record<string, string>);
@@ -61,8 +64,27 @@ describe('app WebSocket authentication and limits', () => {
     expect(server.conversations).toHaveLength(0);
   });
 
+  test('a session token signed with another key, or with its claims edited, is 401', async () => {
+    const foreign = new SessionTokens('another-secret-entirely-0123456789abcdef').mint('default').token;
+    expect((await refusal(`/ws?session_token=${foreign}`)).status).toBe(401);
+    const { token } = sessions.mint('default');
+    const [prefix, payload, mac] = token.split('.');
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
+    const edited = Buffer.from(JSON.stringify({ ...claims, p: 'admin' })).toString('base64url');
+    expect((await refusal(`/ws?session_token=${prefix}.${edited}.${mac}`)).status).toBe(401);
+    expect(server.module.counters.refused['session-forged']).toBe(2);
+  });
+
+  test('an expired session token is 401', async () => {
+    const { token } = sessions.mint('default', 10);
+    nowMs += 11_000;
+    const { status, body } = await refusal(`/voice-gateway?session_token=${token}`);
+    expect(status).toBe(401);
+    expect(body).toMatch(/expired/);
+  });
+
   test('a session token opens one socket (query or header), bound to its profile and language, and never a second', async () => {
-    const token = sessions.mint('widget-1', 'sales', 'ar');
+    const { token } = sessions.mint('sales', 300, 'ar');
     const client = await open(`/voice-gateway?session_token=${encodeURIComponent(token)}`);
     client.send({ type: 'init', callId: 'w1', languageHint: 'auto' });
     await client.waitForType('ready');
@@ -70,7 +92,7 @@ describe('app WebSocket authentication and limits', () => {
     expect(server.conversations[0].start.parameters.auth).toBe('session-token');
     expect((await refusal(`/voice-gateway?session_token=${token}`)).status).toBe(401);
     expect((await refusal('/ws', bearer(token))).status).toBe(401);
-    const other = sessions.mint('widget-2');
+    const { token: other } = sessions.mint('default');
     const viaHeader = await open('/ws', bearer(other));
     viaHeader.send({ type: 'ping' });
     await viaHeader.waitForType('pong');
@@ -84,7 +106,7 @@ describe('app WebSocket authentication and limits', () => {
     ];
     expect((await refusal('/ws', bearer(TOKEN))).status).toBe(503);
     // A full server spends no session token.
-    const token = sessions.mint('while-full');
+    const { token } = sessions.mint('default');
     expect((await refusal(`/ws?session_token=${token}`)).status).toBe(503);
     await open3[0].close();
     await new Promise((r) => setTimeout(r, 100));
