@@ -101,7 +101,7 @@ function script(conv: ScriptedConversation, changes: EventEmitter): void {
 }
 
 export async function startAppWsServer(
-  opts: { apiTokens?: string[]; maxConnections?: number; sessions?: SessionTokenVerifier } = {},
+  opts: { apiTokens?: string[]; maxConnections?: number; sessions?: SessionTokenVerifier; greeting?: boolean } = {},
 ): Promise<AppWsServer> {
   const logger = createLogger({ level: 'error', json: false, silent: true });
   const conversations: ScriptedConversation[] = [];
@@ -134,6 +134,11 @@ export async function startAppWsServer(
       };
       conversations.push(conv);
       script(conv, changes);
+      if (opts.greeting) {
+        // Like the call core: a greeting generated while the channel connected plays during attach.
+        channel.sendAudio(tone16k(100, 6000, 300), 'greeting.0');
+        channel.sendText?.('Welcome!', 'agent');
+      }
       changes.emit('change');
       return { callId: conv.callId };
     },

@@ -53,6 +53,16 @@ describe('voice gateway', () => {
     expect(conv.start.parameters).toMatchObject({ protocol: 'voice-gateway', clientCallId: 'abc-123' });
   });
 
+  test('a greeting played while the conversation starts reaches the client after ready, in order', async () => {
+    await server.close();
+    server = await startAppWsServer({ greeting: true });
+    const client = await open();
+    await ready(client);
+    await client.waitForType('transcript');
+    expect(client.messages.map((m) => m.type)).toEqual(['ready', 'audio_out', 'transcript']);
+    expect(client.messages[2]).toEqual({ type: 'transcript', role: 'assistant', text: 'Welcome!' });
+  });
+
   test('an audio turn: caller frames, both transcripts and the agent audio as audio_out, acknowledged at playback pace', async () => {
     const client = await open();
     await ready(client);

@@ -29,6 +29,8 @@ export class VoiceGatewaySession extends SocketSession {
   private state: 'waiting' | 'starting' | 'live' = 'waiting';
   private clientCallId = '';
   private channel?: AppWsChannel;
+  /** What the conversation sent before `ready` went out (a greeting played on attach): sent after it. */
+  private early: { message: string; droppable: boolean }[] | undefined = [];
   private readonly initTimer: NodeJS.Timeout;
 
   constructor(
@@ -68,6 +70,12 @@ export class VoiceGatewaySession extends SocketSession {
     else this.channel.pushCallerText(message.text);
   }
 
+  /** Sends now, or after `ready` while the conversation is still starting. */
+  private deliver(message: string, droppable = false): void {
+    if (this.early) this.early.push({ message, droppable });
+    else this.send(message, droppable);
+  }
+
   protected onClose(): void {
     clearTimeout(this.initTimer);
     this.channel?.callerGone();
@@ -82,9 +90,13 @@ export class VoiceGatewaySession extends SocketSession {
       format: PCM16_16K,
       acks: 'realtime',
       sink: {
-        audio: (chunk) => this.send(gateway.audioOut(chunk), true),
-        clear: () => this.send(gateway.clear()),
-        text: (text, role) => this.send(gateway.transcript(role === 'agent' ? 'assistant' : 'caller', text)),
+        audio: (chunk) => this.deliver(gateway.audioOut(chunk), true),
+        clear: () => {
+          // Audio not yet delivered is dropped here, like the client drops what it has not played.
+          if (this.early) this.early = this.early.filter((m) => !m.droppable);
+          this.deliver(gateway.clear());
+        },
+        text: (text, role) => this.deliver(gateway.transcript(role === 'agent' ? 'assistant' : 'caller', text)),
         end: (reason) => this.close(1000, reason.slice(0, 100)),
       },
     });
@@ -110,6 +122,9 @@ export class VoiceGatewaySession extends SocketSession {
         this.state = 'live';
         this.log.info('app voice-gateway conversation started', { callId });
         this.send(gateway.ready(clientCallId, callId));
+        const early = this.early ?? [];
+        this.early = undefined;
+        for (const m of early) this.send(m.message, m.droppable);
       })
       .catch((err: unknown) => {
         const busy = err instanceof ApiError && err.code === 'unavailable';
