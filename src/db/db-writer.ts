@@ -85,7 +85,7 @@ export interface DbWriterOptions {
 interface Pending {
   resolve(value: unknown): void;
   reject(error: Error): void;
-  timer: NodeJS.Timeout;
+  timer: NodeJS.Timeout | undefined;
 }
 
 interface Thread {
@@ -179,20 +179,28 @@ export class DbWriter implements CallStore {
     const id = this.nextId++;
     this.stats.writes++;
     return new Promise<unknown>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        thread.pending.delete(id);
-        reject(new WriterUnavailableError(`database write ${method} timed out after ${this.timeoutMs} ms`));
-        // better-sqlite3 cannot be interrupted: replace the stuck thread (its transaction rolls back).
-        this.retire(thread, `write ${method} timed out`, true);
-        void thread.worker.terminate();
-      }, this.timeoutMs);
-      thread.pending.set(id, { resolve, reject, timer });
+      const pending: Pending = { resolve, reject, timer: undefined };
+      // The clock runs once the thread is ready: a thread still starting (loading Prisma on a busy
+      // machine) is not stuck, and replacing it would only start the wait over.
+      void thread.ready.then(
+        () => {
+          if (!thread.pending.has(id)) return;
+          pending.timer = setTimeout(() => {
+            thread.pending.delete(id);
+            reject(new WriterUnavailableError(`database write ${method} timed out after ${this.timeoutMs} ms`));
+            // better-sqlite3 cannot be interrupted: replace the stuck thread (its transaction rolls back).
+            this.retire(thread, `write ${method} timed out`, true);
+            void thread.worker.terminate();
+          }, this.timeoutMs);
+        },
+        () => undefined,
+      );
+      thread.pending.set(id, pending);
       const request: WriteRequest = { id, method, args };
       try {
         thread.worker.postMessage(request);
       } catch (err) {
         // Arguments that cannot be cloned (a bug in the caller): this write fails, nothing else.
-        clearTimeout(timer);
         thread.pending.delete(id);
         reject(err as Error);
       }

@@ -18,6 +18,7 @@ import { isPermanentWriteError } from '../../src/db/write-errors';
 import { EventBus, type AnyBusEvent } from '../../src/events/event-bus';
 import { createLogger } from '../../src/logging/logger';
 import { createTempDatabase, type TempDir } from '../../scripts/lib/test-db';
+import { startTestApp } from '../../scripts/lib/test-app';
 
 const logger = createLogger({ level: 'error', json: true, silent: true });
 
@@ -244,5 +245,26 @@ describe('database writer thread (real SQLite)', () => {
     } finally {
       await inlineDb.$disconnect();
     }
+  });
+});
+
+describe('the app writes through the writer thread', () => {
+  it('creates and ends a call with its rows written by the thread, and ends the thread on close', async () => {
+    const app = await startTestApp();
+    let exited: Promise<unknown> | undefined;
+    try {
+      const store = (app.sb.callManager as unknown as { repo: CallStore }).repo;
+      expect(store).toBeInstanceOf(DbWriter);
+      const writer = store as DbWriter;
+      exited = new Promise((r) => writer.worker.once('exit', r));
+      const call = await app.sb.callManager.createCall({ callSid: 'CAapp1' });
+      app.sb.callManager.addTranscript(call.id, { speaker: 'caller', text: 'through the thread', startMs: 0 });
+      await app.sb.callManager.endCall(call.id, { reason: 'caller-hangup' });
+      expect(writer.stats.writes).toBeGreaterThanOrEqual(3);
+      expect(await app.sb.db.transcript.count({ where: { callId: call.id } })).toBe(1);
+    } finally {
+      await app.close();
+    }
+    await exited;
   });
 });
