@@ -18,6 +18,7 @@ import type { CallerChannel, ChannelStart } from '../../src/conversation/channel
 import { createAppWsModule, type AppWsModule } from '../../src/channels/app-ws';
 import type { SessionTokenVerifier } from '../../src/channels/app-ws/auth';
 import type { ConversationRequest } from '../../src/channels/app-ws/types';
+import type { SocketTiming } from '../../src/channels/app-ws/socket-session';
 
 export interface ScriptedConversation {
   callId: string;
@@ -101,7 +102,13 @@ function script(conv: ScriptedConversation, changes: EventEmitter): void {
 }
 
 export async function startAppWsServer(
-  opts: { apiTokens?: string[]; maxConnections?: number; sessions?: SessionTokenVerifier; greeting?: boolean } = {},
+  opts: {
+    apiTokens?: string[];
+    maxConnections?: number;
+    sessions?: SessionTokenVerifier;
+    greeting?: boolean;
+    timing?: SocketTiming;
+  } = {},
 ): Promise<AppWsServer> {
   const logger = createLogger({ level: 'error', json: false, silent: true });
   const conversations: ScriptedConversation[] = [];
@@ -120,6 +127,7 @@ export async function startAppWsServer(
     logger,
     sessionTokens: opts.sessions,
     maxConnections: opts.maxConnections,
+    timing: opts.timing,
     start: async (channel, start, request) => {
       if (state.busy) throw new ApiError('unavailable', 'all lines are busy');
       const conv: ScriptedConversation = {

@@ -154,4 +154,33 @@ describe('app WebSocket authentication and limits', () => {
     expect(answer).toMatch(/^HTTP\/1\.1 400/);
     expect(server.module.counters.accepted).toBe(0);
   });
+
+  test('an idle socket is closed after the idle timeout with an idle_timeout error; messages keep it open', async () => {
+    await server.close();
+    server = await startAppWsServer({ timing: { idleTimeoutMs: 600, heartbeatMs: 60_000 } });
+    const idle = await open('/ws');
+    const busy = await open('/ws');
+    const keepAlive = setInterval(() => busy.send({ type: 'ping' }), 150);
+    try {
+      await idle.waitFor(() => idle.closed, 3000);
+      expect(idle.closed?.code).toBe(1000);
+      expect(idle.ofType('error')).toEqual([expect.objectContaining({ code: 'idle_timeout' })]);
+      expect(busy.closed).toBeUndefined();
+    } finally {
+      clearInterval(keepAlive);
+    }
+  });
+
+  test('a peer that stops answering pings is dropped', async () => {
+    await server.close();
+    server = await startAppWsServer({ timing: { idleTimeoutMs: 60_000, heartbeatMs: 200 } });
+    const client = await open('/voice-gateway');
+    // The client's socket stops reading: no pong goes back.
+    (client.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    await new Promise((r) => setTimeout(r, 800));
+    expect(server.module.counters.protocolErrors.heartbeat).toBe(1);
+    expect(server.module.counters.connections).toBe(0);
+    (client.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    await client.waitFor(() => client.closed, 3000);
+  });
 });

@@ -13,6 +13,7 @@ import { authenticateUpgrade, type AppWsAuth, type SessionTokenVerifier } from '
 import { OrchestratorSession } from './orchestrator';
 import { createReplyAudioRouter, ReplyAudioStore } from './reply-audio';
 import type { AppWsCounters, ConversationStarter } from './types';
+import type { SocketTiming } from './socket-session';
 import { VoiceGatewaySession } from './voice-gateway';
 
 export const APP_WS_MODULE_NAME = 'app-ws';
@@ -28,6 +29,8 @@ export interface AppWsDeps {
   /** The web-call channel's session tokens (one shared instance); without it only API tokens are accepted. */
   sessionTokens?: SessionTokenVerifier;
   maxConnections?: number;
+  /** Idle timeout and heartbeat of each socket (defaults: 120 s, 30 s). */
+  timing?: SocketTiming;
 }
 
 export interface AppWsModule extends ChannelModule {
@@ -80,7 +83,13 @@ export function createAppWsModule(deps: AppWsDeps): AppWsModule {
       counters.connections++;
       counters.accepted++;
       ws.once('close', () => counters.connections--);
-      const common = { start: deps.start, profile: auth.profile, languageHint: auth.languageHint, auth: auth.kind };
+      const common = {
+        start: deps.start,
+        profile: auth.profile,
+        languageHint: auth.languageHint,
+        auth: auth.kind,
+        timing: deps.timing,
+      };
       if (path === ORCHESTRATOR_PATH) {
         new OrchestratorSession(ws, logger, counters, { ...common, replies, replyBaseUrl });
       } else {

@@ -23,7 +23,7 @@ import {
   type OrchestratorEnvelope,
 } from './protocol';
 import type { ReplyAudioStore } from './reply-audio';
-import { SocketSession } from './socket-session';
+import { SocketSession, type SocketTiming } from './socket-session';
 import type { AppWsCounters, ConversationStarter } from './types';
 
 /** Silence fed after an utterance so the agent's turn detection ends the caller's turn. */
@@ -41,6 +41,7 @@ export interface OrchestratorSessionOptions {
   profile?: string;
   languageHint?: string;
   auth: string;
+  timing?: SocketTiming;
 }
 
 interface Turn {
@@ -66,7 +67,7 @@ export class OrchestratorSession extends SocketSession {
     counters: AppWsCounters,
     private readonly opts: OrchestratorSessionOptions,
   ) {
-    super(ws, log, counters, orchestrator.error);
+    super(ws, log, counters, orchestrator.error, opts.timing);
     this.send(orchestrator.connection(this.sessionId));
   }
 

@@ -14,28 +14,67 @@ export const MAX_MESSAGES_PER_SECOND = 200;
 export const MAX_BAD_MESSAGES = 20;
 /** Bytes a slow reader may leave unread before agent audio to it is dropped. */
 export const MAX_BUFFERED_BYTES = 2 * 1024 * 1024;
+/** A socket whose client sends nothing for this long is closed (it holds one of the capped slots). */
+export const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
+/** WebSocket ping interval; a peer that has not answered the previous ping is dropped. */
+export const DEFAULT_HEARTBEAT_MS = 30_000;
 /** Distinct error codes counted (bounds the counters' memory). */
 const MAX_ERROR_CODES = 64;
+
+export interface SocketTiming {
+  idleTimeoutMs?: number;
+  heartbeatMs?: number;
+}
 
 export abstract class SocketSession {
   protected closed = false;
   private badMessages = 0;
   private windowStart = 0;
   private windowCount = 0;
+  private lastMessageAt = Date.now();
+  private alive = true;
+  private readonly idleMs: number;
+  private idleTimer?: NodeJS.Timeout;
+  private readonly heartbeat: NodeJS.Timeout;
 
   constructor(
     protected readonly ws: WebSocket,
     protected readonly log: Logger,
     protected readonly counters: AppWsCounters,
     private readonly errorMessage: (code: string, message: string) => string,
+    timing: SocketTiming = {},
   ) {
+    this.idleMs = timing.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     ws.on('message', (data, isBinary) => this.onRaw(data as Buffer | Buffer[] | ArrayBuffer, isBinary));
+    ws.on('pong', () => (this.alive = true));
     ws.on('close', () => {
+      clearInterval(this.heartbeat);
+      clearTimeout(this.idleTimer);
       if (this.closed) return;
       this.closed = true;
       this.onClose();
     });
     ws.on('error', (err) => this.log.debug('app websocket error', { error: err.message }));
+    this.heartbeat = setInterval(() => {
+      if (!this.alive) {
+        this.counters.protocolErrors.heartbeat = (this.counters.protocolErrors.heartbeat ?? 0) + 1;
+        this.ws.terminate();
+        return;
+      }
+      this.alive = false;
+      this.ws.ping();
+    }, timing.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
+    this.armIdle(this.idleMs);
+  }
+
+  /** Re-armed lazily (never per message): on expiry it checks the time of the last message. */
+  private armIdle(ms: number): void {
+    this.idleTimer = setTimeout(() => {
+      const quietMs = Date.now() - this.lastMessageAt;
+      if (quietMs < this.idleMs) return this.armIdle(this.idleMs - quietMs);
+      this.fail('idle_timeout', `nothing received for ${Math.round(this.idleMs / 1000)} s`);
+      this.close(1000, 'idle');
+    }, ms);
   }
 
   protected abstract onMessage(data: Buffer): void;
@@ -65,6 +104,7 @@ export abstract class SocketSession {
   private onRaw(data: Buffer | Buffer[] | ArrayBuffer, isBinary: boolean): void {
     if (this.closed) return;
     const now = Date.now();
+    this.lastMessageAt = now;
     if (now - this.windowStart >= 1000) {
       this.windowStart = now;
       this.windowCount = 0;

@@ -11,7 +11,7 @@ import { ApiError } from '../../http/errors';
 import type { Logger } from '../../logging/logger';
 import { AppWsChannel } from './app-ws-channel';
 import { gateway, parseGatewayMessage, ProtocolError } from './protocol';
-import { SocketSession } from './socket-session';
+import { SocketSession, type SocketTiming } from './socket-session';
 import type { AppWsCounters, ConversationStarter } from './types';
 
 /** A socket that has not sent `init` by then is closed. */
@@ -23,6 +23,7 @@ export interface GatewaySessionOptions {
   profile?: string;
   languageHint?: string;
   auth: string;
+  timing?: SocketTiming;
 }
 
 export class VoiceGatewaySession extends SocketSession {
@@ -39,7 +40,7 @@ export class VoiceGatewaySession extends SocketSession {
     counters: AppWsCounters,
     private readonly opts: GatewaySessionOptions,
   ) {
-    super(ws, log, counters, gateway.error);
+    super(ws, log, counters, gateway.error, opts.timing);
     this.initTimer = setTimeout(() => {
       this.fail('init_timeout', `send init within ${INIT_TIMEOUT_MS / 1000} s`);
       this.close(1008, 'no init');
