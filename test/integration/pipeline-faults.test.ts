@@ -22,7 +22,7 @@ const ENV = {
   PIPELINE_STT: 'deepgram',
   PIPELINE_LLM: 'openai',
   PIPELINE_TTS: 'elevenlabs',
-  PIPELINE_STAGE_TIMEOUT_MS: '600',
+  PIPELINE_STAGE_TIMEOUT_MS: '3000',
 };
 
 function done(rec: ReturnType<typeof buildEngine>['rec']): ResponseSummary[] {
@@ -123,7 +123,7 @@ describe('pipeline engine: a provider failing mid-turn', () => {
 
   it('the chat model never answering (stage timeout)', async () => {
     fake.options.chat = { faults: [{ hang: true }] };
-    const { engine, rec } = buildEngine({ ...fake.env(), ...ENV });
+    const { engine, rec } = buildEngine({ ...fake.env(), ...ENV, PIPELINE_STAGE_TIMEOUT_MS: '600' });
     await engine.start();
     await feed(engine, speech(), PCMU_8K);
     await expectApology(rec, 'llm_failed');
@@ -140,13 +140,20 @@ describe('pipeline engine: a provider failing mid-turn', () => {
     engine.close();
   });
 
-  it('the transcriber dropping the connection at the end of the turn', async () => {
+  it('the transcriber dropping the connection at the end of the turn (and the next turn after a reconnect)', async () => {
     fake.options.stt!.failOnFinalize = 1;
+    fake.options.stt!.transcripts = ['lost', 'and now it works'];
     const { engine, rec } = buildEngine({ ...fake.env(), ...ENV });
     await engine.start();
     await feed(engine, speech(), PCMU_8K);
     await expectApology(rec, 'stt_failed');
     expect(named(rec, 'caller-transcript-failed')).toHaveLength(1);
+    expect(named(rec, 'error')).toHaveLength(1);
+    // The engine makes a new connection in the background: the next turn is transcribed again.
+    await until(() => fake.stt.connections.length === 2, 5000, 'reconnection');
+    await feed(engine, speech(), PCMU_8K);
+    await until(() => named(rec, 'caller-transcript').length === 1, 5000, 'next transcript');
+    expect(named(rec, 'caller-transcript')[0][1]).toBe('and now it works');
     engine.close();
   });
 

@@ -26,10 +26,10 @@ import {
   type ChatMessage,
   type LlmProvider,
   type SttProvider,
-  type SttStream,
   type TtsProvider,
 } from './providers';
 import { PipelineResponse, type ResponseTiming } from './response';
+import { SttConnection } from './stt-connection';
 import { EnergyVad, type VadOptions } from './vad';
 
 export interface PipelineEngineOptions {
@@ -59,8 +59,8 @@ export class PipelineEngine extends EventEmitter<AgentEngineEvents> implements A
   readonly reconnecting = false;
   private readonly vad: EnergyVad;
   private readonly history: ChatMessage[];
-  private stt: SttStream | undefined;
-  private sttError: Error | undefined;
+  private readonly stt: SttConnection;
+  private readonly reported = new WeakSet<Error>();
   private chain: Promise<void> = Promise.resolve();
   private current: PipelineResponse | undefined;
   private readonly items = new Map<string, { response: PipelineResponse; message?: ChatMessage }>();
@@ -73,6 +73,9 @@ export class PipelineEngine extends EventEmitter<AgentEngineEvents> implements A
     this.inputFormat = o.stt.inputFormat;
     this.outputFormat = o.tts.outputFormat;
     this.vad = new EnergyVad(this.inputFormat, o.vad);
+    this.stt = new SttConnection(o.stt, o.stageTimeoutMs, { logger: o.logger, callId: o.callId }, (error) =>
+      this.reportError(error),
+    );
     this.history = [{ role: 'system', content: o.instructions }];
     for (const turn of o.host?.turns() ?? []) this.history.push({ role: turn.role, content: turn.text });
   }
@@ -83,25 +86,14 @@ export class PipelineEngine extends EventEmitter<AgentEngineEvents> implements A
   }
 
   async start(): Promise<void> {
-    this.stt = await withTimeout(
-      this.o.stt.open({
-        onPartial: () => undefined,
-        onError: (err) => {
-          this.sttError = err;
-          this.reportError(err instanceof StageError ? err : new StageError('stt', this.o.stt.name, err.message));
-        },
-      }),
-      this.o.stageTimeoutMs,
-      'stt',
-      this.o.stt.name,
-    );
+    await this.stt.open();
     if (this.o.greeting && this.o.conversationEnabled && (this.o.host?.nothingSaidYet() ?? true)) {
       this.enqueue(() => this.respond(undefined, this.o.greeting, { callerItemId: undefined }));
     }
   }
 
   appendAudio(bytes: Buffer, _base64: string | undefined, callMs: number): void {
-    if (this.closed || !this.stt) return;
+    if (this.closed || !this.stt.ready) return;
     this.stt.send(bytes);
     const frameMs = durationMs(this.inputFormat, bytes.length);
     const event = this.vad.push(bytes, frameMs);
@@ -178,13 +170,13 @@ export class PipelineEngine extends EventEmitter<AgentEngineEvents> implements A
     if (this.closed) return;
     this.closed = true;
     this.current?.cancel();
-    this.stt?.close();
+    this.stt.close();
     this.removeAllListeners();
   }
 
   private onSpeechStarted(atMs: number): void {
     this.callerItem = `caller_${++this.counter}`;
-    this.stt?.speechStarted();
+    this.stt.speechStarted();
     this.emit('speech-started', this.callerItem, Math.max(0, atMs), performance.now());
     // A reply still thinking when the caller goes on is stale: drop it (its turn's text stays in the history).
     if (this.current && !this.current.hasAudio) this.current.cancel();
@@ -195,10 +187,7 @@ export class PipelineEngine extends EventEmitter<AgentEngineEvents> implements A
     this.callerItem = undefined;
     this.emit('speech-stopped', itemId, atMs);
     const speechEndAt = performance.now();
-    const stt = this.stt;
-    const transcript = this.sttError
-      ? Promise.reject(this.sttError)
-      : withTimeout(stt ? stt.finalize() : Promise.resolve(''), this.o.stageTimeoutMs, 'stt', this.o.stt.name);
+    const transcript = this.stt.finalize();
     transcript.catch(() => undefined);
     this.enqueue(async () => {
       let text: string;
@@ -339,6 +328,9 @@ export class PipelineEngine extends EventEmitter<AgentEngineEvents> implements A
   }
 
   private reportError(error: StageError): void {
+    // One failure is reported once (a dropped connection also fails the turn that was waiting on it).
+    if (this.reported.has(error)) return;
+    this.reported.add(error);
     this.o.logger.warn('pipeline stage failed', {
       callId: this.o.callId,
       stage: error.stage,
