@@ -113,3 +113,29 @@ test('an audio turn over /ws: audio_response with the transcript and a voice_url
   expect(res.status).toBe(200);
   expect(Buffer.from(await res.arrayBuffer()).length).toBeGreaterThan(44 + 3200);
 });
+
+test('a website widget: a session token minted with POST /api/web-calls opens one voice-gateway socket, bound to its profile', async () => {
+  const mint = await fetch(`${t.baseUrl}/api/web-calls`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ profile: 'default', ttlSec: 60, languageHint: 'ar' }),
+  });
+  expect(mint.status).toBe(201);
+  const { token } = (await mint.json()) as { token: string };
+  const client = await TestClient.open(
+    `ws://127.0.0.1:${t.port}/voice-gateway?session_token=${encodeURIComponent(token)}`,
+  );
+  clients.push(client);
+  client.send({ type: 'init', callId: 'widget-1' });
+  const [ready] = await client.waitForType('ready', 1, 15000);
+  const callId = ready.conversationId as string;
+  const detail = await api<{ agent: string; metadata: { language: string | null } | null }>(`/calls/${callId}`);
+  expect(detail.agent).toBe('default');
+  expect(detail.metadata?.language).toBe('ar');
+  // Single use, and never an API credential.
+  await expect(
+    TestClient.open(`ws://127.0.0.1:${t.port}/voice-gateway?session_token=${encodeURIComponent(token)}`),
+  ).rejects.toMatchObject({ status: 401 });
+  const res = await fetch(`${t.baseUrl}/api/calls`, { headers: { Authorization: `Bearer ${token}` } });
+  expect(res.status).toBe(401);
+});
