@@ -62,6 +62,8 @@ export interface TelnyxCallSummary {
   closedBy: 'caller' | 'server';
   closeCode: number | null;
   serverProtocolErrors: number;
+  /** TeXML fetched from the <Redirect> after <Connect> once the server ended the stream. */
+  afterStreamTexml: string | undefined;
   statusCallbacks: { status: string; httpStatus: number | null }[];
 }
 
@@ -141,6 +143,7 @@ export function emptySummary(callControlId: string): TelnyxCallSummary {
     closedBy: 'server',
     closeCode: null,
     serverProtocolErrors: 0,
+    afterStreamTexml: undefined,
     statusCallbacks: [],
   };
 }

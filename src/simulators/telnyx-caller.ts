@@ -62,6 +62,8 @@ class SimulatedTelnyxCall implements TelnyxCallHandle {
   private hangingUp = false;
   private finished = false;
   private closeTimer: NodeJS.Timeout | undefined;
+  /** The <Redirect> after <Connect>: Telnyx fetches it when the stream ends with the call still up. */
+  private redirectUrl: string | undefined;
   private silenceB64 = Buffer.alloc(FRAME_BYTES, MULAW_SILENCE).toString('base64');
   private readonly converted = new Map<string, string>();
   private readonly tickFn = (): void => this.tick();
@@ -138,6 +140,8 @@ class SimulatedTelnyxCall implements TelnyxCallHandle {
       return this.finish('server', null);
     }
     this.summary.streamUrl = parsed.streamUrl;
+    const redirect = /<\/Connect>\s*<Redirect[^>]*>([^<]+)<\/Redirect>/.exec(res.body);
+    this.redirectUrl = redirect ? redirect[1].replace(/&amp;/g, '&') : undefined;
     this.summary.parameters = this.opts.parametersOverride ?? parsed.parameters;
     this.summary.codec = /\bbidirectionalCodec="PCMA"/.test(res.body) ? 'PCMA' : 'PCMU';
     if (this.summary.codec === 'PCMA') this.silenceB64 = Buffer.alloc(FRAME_BYTES, ALAW_SILENCE).toString('base64');
@@ -328,8 +332,29 @@ class SimulatedTelnyxCall implements TelnyxCallHandle {
     if (this.closeTimer) clearTimeout(this.closeTimer);
     this.stopSending();
     this.summary.closeCode = code;
-    this.summary.ok = this.summary.streamId !== undefined && this.summary.errors.length === 0;
-    void this.finish(this.hangingUp ? 'caller' : 'server', code);
+    void this.afterStream().then(() => {
+      this.summary.ok = this.summary.streamId !== undefined && this.summary.errors.length === 0;
+      return this.finish(this.hangingUp ? 'caller' : 'server', code);
+    });
+  }
+
+  /** The server ended the stream with the call up: Telnyx runs the <Redirect> (a signed POST) for what's next. */
+  private async afterStream(): Promise<void> {
+    if (this.hangingUp || !this.summary.streamId || !this.redirectUrl) return;
+    try {
+      const target = new URL(this.redirectUrl);
+      const body = new URLSearchParams({ CallSid: this.callControlId, CallStatus: 'in-progress' }).toString();
+      const res = await postSigned(
+        this.url(`${target.pathname}${target.search}`),
+        body,
+        'application/x-www-form-urlencoded',
+        this.signed(body),
+      );
+      if (res.status === 200) this.summary.afterStreamTexml = res.body;
+      else this.summary.errors.push(`redirect answered HTTP ${res.status}`);
+    } catch (err) {
+      this.summary.errors.push(`redirect failed: ${(err as Error).message}`);
+    }
   }
 
   private async statusCallback(status: string): Promise<void> {

@@ -105,7 +105,7 @@ describe('ending Telnyx calls', () => {
     expect(call.streamSid).toBe('drop-stream-1');
   });
 
-  it('closes the stream when the AI is lost for good; the TeXML hangs up after <Connect>', async () => {
+  it('closes the stream when the AI is lost for good; the <Redirect> after <Connect> gets the apology', async () => {
     const handle = h.telnyxCall({ script: [{ untilAgentSilentMs: 400 }, { silenceMs: 20_000 }] });
     await eventually(() => h.ai.sessions.length >= 1 && h.ai.sessions.at(-1)!.responses.length >= 1, 15_000);
     h.ai.refuseConnections('all');
@@ -114,7 +114,10 @@ describe('ending Telnyx calls', () => {
     h.ai.acceptConnections();
     expect(summary.closedBy).toBe('server');
     expect(summary.durationMs).toBeLessThan(15_000);
-    expect(summary.texml).toMatch(/<\/Connect><Hangup\/><\/Response>$/);
+    expect(summary.texml).toMatch(
+      /<\/Connect><Redirect method="POST">[^<]+\/telnyx\/stream-ended\?callId=[^<]+<\/Redirect><\/Response>$/,
+    );
+    expect(summary.afterStreamTexml).toMatch(/<Say>We are sorry[^<]*<\/Say><Hangup\/><\/Response>$/);
     const call = await endedCall(h, handle.callControlId);
     expect(call.endReason).toBe('ai-unavailable');
     expect(call.events.map((e) => e.type)).toContain('ai.failed');

@@ -8,6 +8,8 @@ import { createLogger } from '../../src/logging/logger';
 
 const logger = createLogger({ level: 'error', json: false, silent: true });
 const STREAM = '32de0dea-53cb-4b21-89a4-9e1819c043bc';
+/** The actions our side ended channels with (kept for the stream-ended webhook). */
+const endings: string[] = [];
 
 function startFrame(encoding = 'PCMA'): string {
   return JSON.stringify({
@@ -68,7 +70,7 @@ async function startedChannel(p: Awaited<ReturnType<typeof pair>>, encoding = 'P
   const [start] = await started;
   const channelStart = channelStartOf(start);
   if (!channelStart) throw new Error('no channel start');
-  return new TelnyxChannel(p.stream, channelStart, logger);
+  return new TelnyxChannel(p.stream, channelStart, (action) => endings.push(action.kind));
 }
 
 describe('TelnyxChannel over a real WebSocket', () => {
@@ -201,6 +203,9 @@ describe('TelnyxChannel over a real WebSocket', () => {
       channel.end('hangup', { kind: 'hangup' });
       const [code] = (await closed) as [number];
       expect(code).toBe(1000);
+      expect(endings.at(-1)).toBe('hangup');
+      channel.end('again', { kind: 'transfer', target: { number: '+15550001' } });
+      expect(endings.filter((k) => k === 'transfer')).toHaveLength(0);
       channel.sendAudio(Buffer.alloc(160), 'late'); // ignored, no throw
       expect(ends).toEqual([]);
     } finally {

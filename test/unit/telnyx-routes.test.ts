@@ -1,13 +1,14 @@
 import express from 'express';
 import request from 'supertest';
 import type { ChannelServices } from '../../src/channels';
+import type { EndAction } from '../../src/conversation/channel';
 import { createTelnyxRouter, statusOfCallControlEvent, telnyxStreamUrl } from '../../src/channels/telnyx/routes';
 import { errorHandler } from '../../src/http/errors';
 import { createLogger } from '../../src/logging/logger';
 
 const logger = createLogger({ level: 'error', json: false, silent: true });
 
-function appWith(refuseUnsigned: boolean, admitted: string[]): express.Express {
+function appWith(refuseUnsigned: boolean, admitted: string[], endings = new Map<string, EndAction>()): express.Express {
   const counters = { signatureFailures: 0, callsRefused: 0 };
   const services = {
     config: { publicUrl: 'https://sb.example/base' },
@@ -22,7 +23,20 @@ function appWith(refuseUnsigned: boolean, admitted: string[]): express.Express {
     },
   } as unknown as ChannelServices;
   const app = express();
-  app.use('/telnyx', createTelnyxRouter({ ...services, verifier: undefined, refuseUnsigned, codec: 'PCMU' }));
+  app.use(
+    '/telnyx',
+    createTelnyxRouter({
+      ...services,
+      verifier: undefined,
+      refuseUnsigned,
+      codec: 'PCMU',
+      takeStreamEnding: (callId) => {
+        const action = endings.get(callId);
+        endings.delete(callId);
+        return action;
+      },
+    }),
+  );
   app.use(errorHandler(logger));
   return app;
 }
@@ -54,6 +68,28 @@ describe('Telnyx routes', () => {
     expect(res.type).toBe('text/xml');
     expect(res.text).toMatch(/<Say>We are sorry, all our lines are busy[^<]*<\/Say><Hangup\/>/);
     expect(admitted).toEqual(['v3:a']);
+  });
+
+  it("answers the stream-ended redirect with our side's transfer or hang-up once, else an apology", async () => {
+    const endings = new Map<string, EndAction>([
+      [
+        'c1',
+        { kind: 'transfer', target: { number: '+15550001', announce: 'Connecting you <now>.', callerId: '+15550009' } },
+      ],
+      ['c2', { kind: 'transfer', target: { number: 'sip:desk@pbx.example' } }],
+      ['c3', { kind: 'hangup' }],
+    ]);
+    const app = appWith(false, [], endings);
+    const ended = (callId: string) =>
+      request(app).post(`/telnyx/stream-ended?callId=${callId}`).type('form').send('CallSid=v3:a');
+    expect((await ended('c1')).text).toContain(
+      '<Response><Say>Connecting you &lt;now&gt;.</Say><Dial callerId="+15550009"><Number>+15550001</Number></Dial></Response>',
+    );
+    expect((await ended('c2')).text).toContain('<Dial><Sip>sip:desk@pbx.example</Sip></Dial>');
+    expect((await ended('c3')).text).toContain('<Response><Hangup/></Response>');
+    // Taken once: a second fetch (or an unknown call) gets the apology.
+    expect((await ended('c1')).text).toMatch(/<Say>We are sorry, our assistant is not available[^<]*<\/Say><Hangup\/>/);
+    expect((await request(app).post('/telnyx/stream-ended').type('form').send('')).text).toContain('<Hangup/>');
   });
 
   it('maps Call Control events to call statuses', () => {

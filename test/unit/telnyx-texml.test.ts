@@ -15,6 +15,18 @@ describe('TeXML answers', () => {
     );
   });
 
+  it('redirects to our stream-ended webhook after <Connect> when given one', () => {
+    const xml = connectStreamTexml({
+      streamUrl: 'wss://h/telnyx/stream',
+      codec: 'PCMU',
+      parameters: {},
+      afterStreamUrl: 'https://h/telnyx/stream-ended?callId=c1&x=1',
+    });
+    expect(xml).toMatch(
+      /<\/Connect><Redirect method="POST">https:\/\/h\/telnyx\/stream-ended\?callId=c1&amp;x=1<\/Redirect><\/Response>$/,
+    );
+  });
+
   it('escapes every attribute and text node', () => {
     expect(escapeXml(`a&b<c>d"e'f`)).toBe('a&amp;b&lt;c&gt;d&quot;e&apos;f');
     const xml = connectStreamTexml({ streamUrl: 'wss://h/x?a=1&b="2"', codec: 'PCMU', parameters: { 'k"<': `v'&` } });

@@ -55,7 +55,8 @@ export class TelnyxChannel extends EventEmitter<CallerChannelEvents> implements 
   constructor(
     readonly stream: TelnyxMediaStream,
     readonly start: ChannelStart,
-    private logger: Logger,
+    /** Our side ended the call with an action (hang-up, transfer): kept for the stream-ended webhook. */
+    private readonly onEnding?: (action: EndAction) => void,
   ) {
     super();
     this.format = start.format ?? { encoding: 'pcmu', sampleRateHz: 8000 };
@@ -81,8 +82,8 @@ export class TelnyxChannel extends EventEmitter<CallerChannelEvents> implements 
     stream.on('close', () => this.finish('channel-closed'));
   }
 
+  /** Logs of this stream carry the call's id from here on. */
   setLogger(logger: Logger): void {
-    this.logger = logger;
     this.stream.setLogger(logger);
   }
 
@@ -103,14 +104,13 @@ export class TelnyxChannel extends EventEmitter<CallerChannelEvents> implements 
   }
 
   /**
-   * Ends the stream from our side: the socket closes and Telnyx goes on with the TeXML after
-   * <Connect> (a <Hangup/>). A transfer needs the Call Control API, which this channel does not call
-   * yet: the caller is hung up and the wish is logged.
+   * Ends the stream from our side: the socket closes and Telnyx runs the TeXML after <Connect>, a
+   * <Redirect> to the stream-ended webhook, which answers the action kept here (<Dial>, <Hangup/>).
    */
   end(reason: string, action?: EndAction): void {
     if (this.ended) return;
     this.ended = true;
-    if (action?.kind === 'transfer') this.logger.warn('telnyx channel cannot transfer yet; hanging up', { reason });
+    if (action) this.onEnding?.(action);
     this.outstanding.clear();
     this.stream.close(1000, reason);
   }

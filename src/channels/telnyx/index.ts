@@ -7,13 +7,27 @@
  */
 import type { WebSocket } from 'ws';
 import type { ChannelModule, ChannelServices } from '../index';
+import type { EndAction } from '../../conversation/channel';
 import { TelnyxMediaStream } from './media-stream';
 import { TelnyxChannel, channelStartOf } from './channel';
 import { TelnyxWebhookVerifier } from './signature';
 import { TELNYX_STREAM_PATH, createTelnyxRouter } from './routes';
 
+/** How long the answer for a stream's <Redirect> is kept after our side ended it. */
+const STREAM_ENDING_TTL_MS = 120_000;
+
 export function createTelnyxChannelModule(services: ChannelServices): ChannelModule {
   const { config, logger, bridge } = services;
+  const endings = new Map<string, EndAction>();
+  const keepEnding = (callId: string, action: EndAction): void => {
+    endings.set(callId, action);
+    setTimeout(() => endings.delete(callId), STREAM_ENDING_TTL_MS).unref();
+  };
+  const takeStreamEnding = (callId: string): EndAction | undefined => {
+    const action = endings.get(callId);
+    endings.delete(callId);
+    return action;
+  };
   const { publicKey, signatureToleranceS, streamCodec } = config.telnyx;
   const verifier = publicKey ? new TelnyxWebhookVerifier(publicKey, { toleranceS: signatureToleranceS }) : undefined;
 
@@ -33,8 +47,12 @@ export function createTelnyxChannelModule(services: ChannelServices): ChannelMod
         stream.close(1008, 'unsupported media format');
         return;
       }
-      const channel = new TelnyxChannel(stream, start, logger);
-      const attached = bridge.attach(channel, start, (callId) => channel.setLogger(logger.child({ callId })));
+      let callId: string | undefined;
+      const channel = new TelnyxChannel(stream, start, (action) => callId && keepEnding(callId, action));
+      const attached = bridge.attach(channel, start, (id) => {
+        callId = id;
+        channel.setLogger(logger.child({ callId: id }));
+      });
       void attached.then(
         (refusal) => refusal && stream.close(refusal.closeCode, refusal.closeReason),
         (err: unknown) => {
@@ -52,6 +70,7 @@ export function createTelnyxChannelModule(services: ChannelServices): ChannelMod
       verifier,
       refuseUnsigned: !verifier && config.env === 'production',
       codec: streamCodec,
+      takeStreamEnding,
     }),
     upgradePaths: [TELNYX_STREAM_PATH],
     onSocket(ws) {

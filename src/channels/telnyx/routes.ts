@@ -6,6 +6,8 @@
  * - POST /telnyx/status: TeXML status callbacks (form: CallSid, CallStatus, CallDuration) and Call
  *   Control webhooks (JSON `{data:{event_type, payload:{call_control_id, ...}}}`: call.initiated,
  *   call.answered, call.hangup, streaming.started/stopped, ...).
+ * - POST /telnyx/stream-ended?callId=: the <Redirect> after <Connect>, fetched once the stream
+ *   ended: a transfer <Dial> or a <Hangup/> when our side ended it, else an apology.
  * Every request is checked against telnyx-signature-ed25519 over `timestamp|raw body` (so the body is
  * read raw, verified, then parsed); a replayed signature is refused. Errors are ApiErrors.
  */
@@ -15,7 +17,8 @@ import type { ChannelServices } from '../index';
 import { STREAM_TOKEN_PARAMETER } from '../../calls/stream-token';
 import { isCallStatus, type CallStatus } from '../../calls/call-status';
 import { ApiError } from '../../http/errors';
-import { connectStreamTexml, emptyTexml, sayAndHangupTexml, type TelnyxCodec } from './texml';
+import type { EndAction } from '../../conversation/channel';
+import { connectStreamTexml, dialTexml, emptyTexml, hangupTexml, sayAndHangupTexml, type TelnyxCodec } from './texml';
 import type { TelnyxWebhookVerifier } from './signature';
 
 export const TELNYX_STREAM_PATH = '/telnyx/stream';
@@ -28,6 +31,8 @@ export interface TelnyxRouteDeps extends ChannelServices {
   /** True when webhooks must be refused outright (production without TELNYX_PUBLIC_KEY). */
   refuseUnsigned: boolean;
   codec: TelnyxCodec;
+  /** What our side asked for when it ended a call's stream (hang-up, transfer), taken once. */
+  takeStreamEnding(callId: string): EndAction | undefined;
 }
 
 /** wss://<public host>[/prefix]/telnyx/stream for an https PUBLIC_URL (ws:// for http, local only). */
@@ -107,6 +112,7 @@ export function createTelnyxRouter(deps: TelnyxRouteDeps): Router {
       streamUrl: telnyxStreamUrl(config.publicUrl),
       codec: deps.codec,
       parameters: { callId: call.id, agent: call.agent, [STREAM_TOKEN_PARAMETER]: deps.streamTokens.issue(call.id) },
+      afterStreamUrl: `${config.publicUrl.replace(/\/+$/, '')}/telnyx/stream-ended?callId=${encodeURIComponent(call.id)}`,
     });
 
   router.post('/voice', checkSignature, async (req, res) => {
@@ -129,6 +135,19 @@ export function createTelnyxRouter(deps: TelnyxRouteDeps): Router {
     }
     const answer = connectTexml(admitted.call);
     texml(res, (await admission.prepare(admitted.call)) ? answer : sayAndHangupTexml(FALLBACK_MESSAGE));
+  });
+
+  // The <Redirect> after <Connect>: the stream ended and the call is still up.
+  router.post('/stream-ended', checkSignature, (req, res) => {
+    const callId = str(req.query.callId, 64);
+    const ending = callId ? deps.takeStreamEnding(callId) : undefined;
+    if (ending?.kind === 'transfer') {
+      const { number, announce, callerId } = ending.target;
+      logger.info('call transferred', { callId });
+      texml(res, dialTexml(number, { announce, callerId }));
+      return;
+    }
+    texml(res, ending?.kind === 'hangup' ? hangupTexml() : sayAndHangupTexml(FALLBACK_MESSAGE));
   });
 
   router.post('/status', checkSignature, async (req, res) => {
