@@ -10,7 +10,7 @@
  */
 import 'dotenv/config';
 import { ConfigError, loadConfig, securityWarnings, type Config } from './config';
-import { applyPendingMigrations } from './db/migrations';
+import { applyPendingMigrationsInChild } from './db/migrate-child';
 import { createApp } from './app';
 import { createLogger } from './logging/logger';
 
@@ -20,7 +20,8 @@ async function main(): Promise<void> {
   // Every start says what is insecure about this configuration (switched-off checks, ws:// or
   // http:// upstreams; in development, which protections are off).
   for (const warning of securityWarnings(config)) logger.warn(warning);
-  const applied = await applyPendingMigrations(config.databaseUrl);
+  // In a child process: the schema engine's memory leaves with it (see src/db/migrate-child.ts).
+  const applied = await applyPendingMigrationsInChild(config.databaseUrl);
   const sb = await createApp(config, { logger });
   if (applied.length) sb.logger.info('database migrations applied', { migrations: applied });
   const port = await sb.listen();
