@@ -48,7 +48,13 @@ export interface SmsTestServer {
 }
 
 export async function startSmsServer(
-  opts: { sms?: Partial<SmsSettings>; maxReplies?: number; idleMs?: number; apiOpen?: boolean } = {},
+  opts: {
+    sms?: Partial<SmsSettings>;
+    maxReplies?: number;
+    maxInbound?: number;
+    idleMs?: number;
+    apiOpen?: boolean;
+  } = {},
 ) {
   const logger = createLogger({ level: 'error', json: false, silent: true });
   const twilio = await startFakeTwilioRest();
@@ -78,6 +84,7 @@ export async function startSmsServer(
     logger,
     idleMs: opts.idleMs,
     maxRepliesPerConversation: opts.maxReplies,
+    maxInboundPerConversation: opts.maxInbound,
     start: async (channel, start) => {
       // Like the call core: the conversation listens to the channel only once it is attached.
       await new Promise((r) => setTimeout(r, 30));

@@ -151,6 +151,15 @@ describe('SMS in: Twilio Messaging webhook', () => {
     expect(server.conversations.counters.repliesRefused.destination_not_allowed).toBe(1);
   });
 
+  test('a conversation hands at most maxInboundPerConversation messages to the agent', async () => {
+    server = await startSmsServer({ maxInbound: 3, maxReplies: 100 });
+    for (let i = 0; i < 6; i++) expect((await server.postSms(inbound(`flood ${i}`))).status).toBe(200);
+    await eventually(() => server.started[0]?.texts.length === 3);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(server.started[0].texts).toEqual(['flood 0', 'flood 1', 'flood 2']);
+    expect(server.conversations.counters.overLimit).toBe(3);
+  });
+
   test('a flood of inbound messages from one number is answered no more than the per-number daily limit', async () => {
     server = await startSmsServer({ sms: { maxPerNumberPerDay: 3 }, maxReplies: 100 });
     for (let i = 0; i < 8; i++) await server.postSms(inbound(`msg ${i}`));

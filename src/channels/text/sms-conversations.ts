@@ -15,6 +15,8 @@ import { SmsRefusal, type SmsSender } from './sms-sender';
 export const DEFAULT_SMS_IDLE_MS = 10 * 60_000;
 export const DEFAULT_MAX_SMS_CONVERSATIONS = 200;
 export const DEFAULT_MAX_REPLIES_PER_CONVERSATION = 20;
+/** Inbound messages one conversation hands to the agent (each costs a model response); beyond, ignored. */
+export const DEFAULT_MAX_INBOUND_PER_CONVERSATION = 50;
 /** MessageSids remembered against replays. */
 const MAX_SEEN_MESSAGES = 10_000;
 
@@ -25,7 +27,7 @@ export interface InboundSms {
   body: string;
 }
 
-export type InboundResult = 'accepted' | 'duplicate' | 'busy';
+export type InboundResult = 'accepted' | 'duplicate' | 'busy' | 'over-limit';
 
 export interface SmsConversationsDeps {
   start: ConversationStarter;
@@ -37,6 +39,7 @@ export interface SmsConversationsDeps {
   idleMs?: number;
   maxConversations?: number;
   maxRepliesPerConversation?: number;
+  maxInboundPerConversation?: number;
 }
 
 interface LiveSms {
@@ -50,6 +53,7 @@ interface LiveSms {
   /** Texts that arrived while the conversation was starting (the core listens once it is attached). */
   pending: string[] | undefined;
   replies: number;
+  inbound: number;
   sending: Promise<void>;
   idle?: NodeJS.Timeout;
 }
@@ -58,6 +62,7 @@ export interface SmsCounters {
   inbound: number;
   duplicates: number;
   refusedBusy: number;
+  overLimit: number;
   replies: number;
   repliesRefused: Record<string, number>;
 }
@@ -65,7 +70,14 @@ export interface SmsCounters {
 export class SmsConversations {
   private readonly live = new Map<string, LiveSms>();
   private readonly seen = new Set<string>();
-  readonly counters: SmsCounters = { inbound: 0, duplicates: 0, refusedBusy: 0, replies: 0, repliesRefused: {} };
+  readonly counters: SmsCounters = {
+    inbound: 0,
+    duplicates: 0,
+    refusedBusy: 0,
+    overLimit: 0,
+    replies: 0,
+    repliesRefused: {},
+  };
 
   constructor(private readonly deps: SmsConversationsDeps) {}
 
@@ -96,6 +108,11 @@ export class SmsConversations {
       }
       live = this.open(key, msg);
     }
+    if (++live.inbound > (this.deps.maxInboundPerConversation ?? DEFAULT_MAX_INBOUND_PER_CONVERSATION)) {
+      this.counters.overLimit++;
+      this.deps.logger.warn('sms ignored: conversation message limit', { callId: live.callId, from: msg.from });
+      return 'over-limit';
+    }
     this.touch(live);
     if (live.pending) live.pending.push(msg.body);
     else live.channel.pushCallerText(msg.body);
@@ -117,6 +134,7 @@ export class SmsConversations {
       sms: profile?.sms ?? defaults.sms,
       pending: [],
       replies: 0,
+      inbound: 0,
       sending: Promise.resolve(),
       channel: new AppWsChannel({
         provider: 'sms',
@@ -180,7 +198,8 @@ export class SmsConversations {
       try {
         await this.deps.sender.send({
           to: live.remote,
-          from: this.deps.defaults.from || live.local,
+          // From the number the person wrote to (one of ours: Twilio delivered the message to it).
+          from: live.local || this.deps.defaults.from,
           body: text,
           profile: live.profile,
           sms,
