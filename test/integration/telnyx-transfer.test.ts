@@ -1,5 +1,5 @@
 /**
- * The agent's transfer_call and end_call on Telnyx calls: the announcement plays, our side closes the
+ * The dialled number choosing the agent profile, and the agent's transfer_call and end_call on Telnyx calls: the announcement plays, our side closes the
  * stream, and Telnyx's <Redirect> after <Connect> gets the <Dial> (or the <Hangup/>).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,6 +10,7 @@ import { eventually } from '../../scripts/lib/bridge-harness';
 import { startTelnyxHarness, type TelnyxHarness } from '../../scripts/lib/telnyx-harness';
 
 const SUPPORT_NUMBER = '+15557770000';
+const SALES_NUMBER = '+15558880000';
 
 describe('agent endings on Telnyx calls', () => {
   let h: TelnyxHarness;
@@ -22,7 +23,10 @@ describe('agent endings on Telnyx calls', () => {
     writeFileSync(
       profilesFile,
       JSON.stringify({
-        profiles: { default: { tools: ['end_call', 'transfer_call'] } },
+        profiles: {
+          default: { tools: ['end_call', 'transfer_call'] },
+          sales: { numbers: [SALES_NUMBER], instructions: 'You are the sales desk of Switchboard.' },
+        },
         transferTargets: { support: { number: SUPPORT_NUMBER, announce: 'Connecting you now.' } },
       }),
     );
@@ -42,6 +46,17 @@ describe('agent endings on Telnyx calls', () => {
 
   const endedCall = (callSid: string) =>
     eventually(() => h.t.sb.db.call.findFirst({ where: { callSid, endedAt: { not: null } } }));
+
+  it('picks the agent profile by the dialled number', async () => {
+    scenario = undefined;
+    const handle = h.telnyxCall({ to: SALES_NUMBER, script: [{ silenceMs: 600 }], ttsEngine: 'tone' });
+    const summary = await handle.done;
+    expect(summary.errors).toEqual([]);
+    expect(summary.parameters.agent).toBe('sales');
+    const call = await endedCall(summary.callControlId);
+    expect(call).toMatchObject({ agent: 'sales', to: SALES_NUMBER });
+    expect(JSON.stringify(h.ai.sessions.at(-1)!.sessionUpdates[0])).toContain('You are the sales desk of Switchboard.');
+  });
 
   it('transfer_call: the stream closes and the redirect dials the destination with the announcement', async () => {
     scenario = {
