@@ -46,12 +46,18 @@ interface Sentence {
   /** Audio of this sentence handed on so far (ms). */
   emittedMs: number;
   startedMs: number;
+  audioBytes: number;
 }
+
+/** Sentences whose speech may be arriving at once. */
+const MAX_SPEECH_IN_FLIGHT = 3;
 
 export class PipelineResponse {
   private readonly abort = new AbortController();
   private readonly sentences: Sentence[] = [];
   private playing = 0;
+  /** Sentences handed to speech so far. */
+  private synthesized = 0;
   private emittedMs = 0;
   private started = false;
   private firstToken: number | undefined;
@@ -201,18 +207,40 @@ export class PipelineResponse {
 
   /** Starts speech for one sentence now; its audio waits for the sentences before it. */
   private speak(text: string): void {
-    const sentence: Sentence = { text, chunks: [], done: false, emittedMs: 0, startedMs: 0 };
-    this.sentences.push(sentence);
+    this.sentences.push({ text, chunks: [], done: false, emittedMs: 0, startedMs: 0, audioBytes: 0 });
+    this.synthesizeAhead();
+  }
+
+  /**
+   * Starts speech for the next sentences, at most MAX_SPEECH_IN_FLIGHT at a time: a new sentence
+   * goes to speech at once unless that many are still arriving (a model that never stops cannot
+   * open a speech request per sentence without bound).
+   */
+  private synthesizeAhead(): void {
+    while (this.synthesized < this.sentences.length && !this.halted) {
+      let inFlight = 0;
+      for (let i = this.playing; i < this.synthesized; i++) if (!this.sentences[i].done) inFlight++;
+      if (inFlight >= MAX_SPEECH_IN_FLIGHT) return;
+      this.synthesize(this.sentences[this.synthesized++]);
+    }
+  }
+
+  private synthesize(sentence: Sentence): void {
     // Speech must start within the stage time; the rest of the sentence may stream at its own pace.
     const timer = this.stageTimer('tts', this.tts.name);
-    const job = this.tts.synthesize(text, this.abort.signal, (chunk) => {
-      if (this.halted) return;
+    const job = this.tts.synthesize(sentence.text, this.abort.signal, (chunk) => {
+      if (this.halted || chunk.length === 0) return;
       timer.clear();
       this.firstSpeechByte ??= performance.now();
       sentence.chunks.push(chunk);
+      sentence.audioBytes += chunk.length;
       this.pump();
     });
     this.untilHalted(job)
+      .then(() => {
+        // Text that comes back as no audio at all would leave the caller in silence.
+        if (sentence.audioBytes === 0) throw new StageError('tts', this.tts.name, 'no audio for a sentence');
+      })
       .catch((err: Error) => {
         if (this.halted) return;
         this.stageFailure ??= err instanceof StageError ? err : new StageError('tts', this.tts.name, err.message);
@@ -222,6 +250,7 @@ export class PipelineResponse {
         timer.clear();
         sentence.done = true;
         this.pump();
+        this.synthesizeAhead();
       });
   }
 

@@ -7,6 +7,9 @@
 import { StageError, type LlmProvider, type LlmRequest, type LlmResult, type LlmSink } from '../providers';
 import { readSseData } from './sse';
 
+/** Longest reply read (characters of text and tool arguments): a model that never stops is cut here (minutes of speech). */
+const MAX_REPLY_CHARS = 4000;
+
 export interface OpenAiChatOptions {
   /** Base URL, e.g. https://api.openai.com/v1 (POST {url}/chat/completions). */
   url: string;
@@ -61,6 +64,7 @@ export class OpenAiChatLlm implements LlmProvider {
     }
     const calls = new Map<number, { id: string; name: string; arguments: string }>();
     let result: LlmResult = {};
+    let chars = 0;
     for await (const data of readSseData(res.body)) {
       if (data === '[DONE]') break;
       let chunk: Chunk;
@@ -81,6 +85,8 @@ export class OpenAiChatLlm implements LlmProvider {
       }
       const delta = chunk.choices?.[0]?.delta;
       if (!delta) continue;
+      chars += (delta.content?.length ?? 0) + (delta.tool_calls?.[0]?.function?.arguments?.length ?? 0);
+      if (chars > MAX_REPLY_CHARS) break; // leaving the loop cancels the body
       if (typeof delta.content === 'string' && delta.content) sink.onText(delta.content);
       for (const piece of delta.tool_calls ?? []) {
         const index = piece.index ?? 0;
