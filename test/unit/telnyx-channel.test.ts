@@ -98,6 +98,16 @@ describe('TelnyxChannel over a real WebSocket', () => {
       );
       await until(() => frames.length === 1);
       expect(frames[0].equals(audio)).toBe(true);
+      // The outbound track (our own audio, on a both_tracks stream) is not the caller.
+      p.client.send(
+        JSON.stringify({
+          event: 'media',
+          media: { track: 'outbound', payload: audio.toString('base64') },
+          stream_id: STREAM,
+        }),
+      );
+      await until(() => p.stream.stats.outboundTrackIgnored === 1);
+      expect(frames).toHaveLength(1);
     } finally {
       await p.close();
     }

@@ -61,6 +61,8 @@ export interface TelnyxMediaStreamStats {
   clears: number;
   droppedOutbound: number;
   listenerErrors: number;
+  /** Media of the outbound track (our own audio, when a stream carries both tracks): not caller audio. */
+  outboundTrackIgnored: number;
 }
 
 type Phase = 'awaiting-start' | 'streaming' | 'stopped' | 'closed';
@@ -76,6 +78,7 @@ export class TelnyxMediaStream extends EventEmitter<TelnyxMediaStreamEvents> {
     clears: 0,
     droppedOutbound: 0,
     listenerErrors: 0,
+    outboundTrackIgnored: 0,
   };
 
   private logger: Logger;
@@ -211,6 +214,11 @@ export class TelnyxMediaStream extends EventEmitter<TelnyxMediaStreamEvents> {
     if (this.phase !== 'streaming') return this.protocolError(`${message.event} after stop`);
     switch (message.event) {
       case 'media':
+        // Our TeXML asks for the inbound track only; a stream with both tracks also sends ours back.
+        if (message.media.track === 'outbound') {
+          this.stats.outboundTrackIgnored++;
+          return;
+        }
         this.stats.mediaIn++;
         this.safeEmit('media', {
           payload: message.media.payload,
