@@ -10,6 +10,10 @@
  * BigInt). A worker that dies (or a query that runs past the timeout) fails the queries it held
  * with ReadPoolUnavailableError (the API answers 503) and is replaced; later queries go to the new
  * one.
+ *
+ * Memory: each worker is an isolate with its own Prisma query compiler (~35 MB resident). With
+ * `lazy`, the pool starts no worker until the first read and lets a worker go after `idleMs` without
+ * reads, so a server that only carries calls does not keep one resident.
  */
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -85,6 +89,10 @@ export interface ReadPoolOptions {
   busyTimeoutMs?: number;
   /** Called when a worker dies or is replaced (for the log). */
   onWorkerExit?: (info: { slot: number; reason: string }) => void;
+  /** Start the workers at the first read, not at start (default false). */
+  lazy?: boolean;
+  /** With `lazy`: a worker without a read for this long is stopped (default 60 s; 0 = never). */
+  idleMs?: number;
 }
 
 interface Pending {
@@ -102,6 +110,7 @@ interface Slot {
 }
 
 export const DEFAULT_QUERY_TIMEOUT_MS = 30_000;
+export const DEFAULT_IDLE_MS = 60_000;
 /** A worker that dies before it is ready is restarted after this (so a broken start does not spin). */
 const RESTART_DELAY_MS = 1000;
 
@@ -121,20 +130,28 @@ export class ReadPool implements DbReads {
   private closed = false;
   private readonly queryTimeoutMs: number;
   private readonly restartTimers = new Set<NodeJS.Timeout>();
+  private readonly size: number;
+  private idleTimer: NodeJS.Timeout | undefined;
+  /** Workers started / stopped for being idle (lazy pools). */
+  readonly stats = { started: 0, idleStops: 0 };
 
   private constructor(
     private readonly data: ReadWorkerData,
     private readonly options: ReadPoolOptions,
   ) {
     this.queryTimeoutMs = options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
+    this.size = Math.max(1, Math.floor(options.size ?? 1));
   }
 
-  /** Starts `size` workers and waits until each has opened its connection (rejects if one cannot). */
+  /**
+   * Starts `size` workers and waits until each has opened its connection (rejects if one cannot);
+   * with `lazy`, returns at once and starts them at the first read.
+   */
   static async start(databaseUrl: string, options: ReadPoolOptions = {}): Promise<ReadPool> {
     const pool = new ReadPool({ databaseUrl, busyTimeoutMs: options.busyTimeoutMs ?? 1000 }, options);
-    const size = Math.max(1, Math.floor(options.size ?? 1));
+    if (options.lazy) return pool;
     try {
-      await Promise.all(Array.from({ length: size }, (_, i) => pool.spawn(i)));
+      await Promise.all(Array.from({ length: pool.size }, (_, i) => pool.spawn(i)));
     } catch (err) {
       await pool.close();
       throw err;
@@ -154,6 +171,7 @@ export class ReadPool implements DbReads {
 
   run<K extends ReadName>(name: K, ...args: ReadArgs<K>): Promise<ReadResult<K>> {
     if (this.closed) return Promise.reject(new ReadPoolUnavailableError('the read pool is closed'));
+    if (this.options.lazy) this.wake();
     // The least busy live worker (all equal: the first). None while a broken start waits to retry.
     const live = this.slots.filter((s) => !s.retired);
     if (live.length === 0) return Promise.reject(new ReadPoolUnavailableError('no read worker is running'));
@@ -172,10 +190,49 @@ export class ReadPool implements DbReads {
     });
   }
 
+  /**
+   * Lazy pools: starts the workers that are not running (a query posted now waits in the worker's
+   * port until it is ready) and pushes back the idle stop.
+   */
+  private wake(): void {
+    for (let i = 0; i < this.size; i++) {
+      const slot = this.slots[i];
+      // A slot that died is restarted by onExit (at once, or after a delay): not here.
+      if (!slot) {
+        this.stats.started++;
+        this.spawn(i).catch(() => undefined);
+      }
+    }
+    const idleMs = this.options.idleMs ?? DEFAULT_IDLE_MS;
+    if (idleMs <= 0) return;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => this.stopIdle(), idleMs);
+    this.idleTimer.unref();
+  }
+
+  /** No read for idleMs: stop the workers once none has a query in flight (else look again later). */
+  private stopIdle(): void {
+    this.idleTimer = undefined;
+    if (this.closed) return;
+    if (this.inFlight > 0) {
+      this.idleTimer = setTimeout(() => this.stopIdle(), 1000);
+      this.idleTimer.unref();
+      return;
+    }
+    for (const slot of this.slots) {
+      if (!slot) continue;
+      slot.retired = true;
+      void slot.worker.terminate();
+      this.stats.idleStops++;
+    }
+    this.slots.length = 0;
+  }
+
   /** Stops the workers; queries still in flight fail with ReadPoolUnavailableError. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
     for (const t of this.restartTimers) clearTimeout(t);
     this.restartTimers.clear();
     await Promise.all(
