@@ -140,6 +140,8 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       ? Promise.resolve(undefined)
       : ReadPool.start(config.databaseUrl, {
           size: options.readPool?.size,
+          // No worker until the first API read, and none after a minute without one (~35 MB each).
+          lazy: true,
           onWorkerExit: ({ slot, reason }) => logger.warn('read worker replaced', { slot, reason }),
         }).catch((err: unknown) => {
           logger.warn('read pool did not start: API reads run on the main thread', { error: (err as Error).message });
