@@ -35,7 +35,7 @@ import { requireApiToken } from './http/auth';
 import { errorHandler, notFoundHandler } from './http/errors';
 import { createChannelModules } from './channels';
 import { SessionTokens } from './channels/webrtc/session-token';
-import { createTextChannels } from './channels/text';
+import { appChannelStats, createTextChannels } from './channels/text';
 import { engineFactory } from './engines';
 import { CallAdmission } from './calls/call-admission';
 import { CallBridge, MAX_PENDING_STARTS } from './calls/call-bridge';
@@ -227,6 +227,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   const text = createTextChannels(channelServices, twilioRest);
   const outbound = new OutboundCalls({ config, callManager, settings: agentSettings, twilio: twilioRest, logger });
   metrics.trackBridge(bridge, counters);
+  metrics.trackAppChannels(() => appChannelStats(channels, text));
 
   const app = express();
   app.disable('x-powered-by');

@@ -34,6 +34,17 @@ function tee(a: Observer, b: LatencyRecorder): Observer {
   };
 }
 
+/** What trackAppChannels reads. */
+export interface AppChannelStats {
+  appSockets: number;
+  appRefused: number;
+  appErrors: number;
+  smsConversations: number;
+  smsInbound: number;
+  smsReplies: number;
+  smsRepliesRefused: number;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   readonly callsEnded: Counter<'reason'>;
@@ -204,6 +215,36 @@ export class Metrics {
       'Calls refused (concurrent-call cap or shutdown)',
       () => counters.callsRefused,
     );
+  }
+
+  /** The app WebSocket and SMS channels' counters, read at scrape time (src/channels/app-ws, text). */
+  trackAppChannels(read: () => AppChannelStats): void {
+    const registers = [this.registry];
+    const gauge = (name: string, help: string, pick: (s: AppChannelStats) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(pick(read()));
+        },
+      });
+    };
+    gauge('switchboard_app_sockets', 'Open app WebSockets (voice gateway and orchestrator)', (s) => s.appSockets);
+    gauge(
+      'switchboard_app_sockets_refused_total',
+      'App WebSocket upgrades refused (auth, capacity)',
+      (s) => s.appRefused,
+    );
+    gauge(
+      'switchboard_app_protocol_errors_total',
+      'Bad app WebSocket messages answered with an error',
+      (s) => s.appErrors,
+    );
+    gauge('switchboard_sms_conversations', 'Live SMS conversations', (s) => s.smsConversations);
+    gauge('switchboard_sms_inbound_total', 'Inbound SMS handed to a conversation', (s) => s.smsInbound);
+    gauge('switchboard_sms_replies_total', 'Agent replies sent by SMS', (s) => s.smsReplies);
+    gauge('switchboard_sms_replies_refused_total', 'Agent SMS replies refused by a limit', (s) => s.smsRepliesRefused);
   }
 
   /**

@@ -139,3 +139,15 @@ test('a website widget: a session token minted with POST /api/web-calls opens on
   const res = await fetch(`${t.baseUrl}/api/calls`, { headers: { Authorization: `Bearer ${token}` } });
   expect(res.status).toBe(401);
 });
+
+test('/metrics reports open app sockets and bad app messages', async () => {
+  const client = await open('/ws');
+  await client.waitForType('connection');
+  client.send('not json');
+  await client.waitForType('error');
+  const res = await fetch(`${t.baseUrl}/metrics`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+  const text = await res.text();
+  expect(text).toMatch(/^switchboard_app_sockets [1-9]/m);
+  expect(text).toMatch(/^switchboard_app_protocol_errors_total [1-9]/m);
+  expect(text).toMatch(/^switchboard_sms_replies_total 0/m);
+});

@@ -4,7 +4,9 @@
  * the orchestrator protocol's text turns (src/channels/app-ws). Guide: docs/app-websocket-protocols.md.
  */
 import type { Router } from 'express';
-import type { ChannelServices } from '../index';
+import type { AppChannelStats } from '../../observability/metrics';
+import type { ChannelModule, ChannelServices } from '../index';
+import { APP_WS_MODULE_NAME, type AppWsModule } from '../app-ws';
 import { createConversationStarter } from '../app-ws/conversation-starter';
 import { createMessagesRouter } from './messages-route';
 import { SmsConversations } from './sms-conversations';
@@ -42,5 +44,22 @@ export function createTextChannels(services: ChannelServices, twilio: SmsTranspo
       logger: log,
     }),
     conversations,
+  };
+}
+
+const sum = (counts: Record<string, number>): number => Object.values(counts).reduce((a, b) => a + b, 0);
+
+/** The app WebSocket and SMS counters for /metrics (Metrics.trackAppChannels). */
+export function appChannelStats(modules: readonly ChannelModule[], text: TextChannels): AppChannelStats {
+  const appWs = modules.find((m): m is AppWsModule => m.name === APP_WS_MODULE_NAME);
+  const sms = text.conversations.counters;
+  return {
+    appSockets: appWs?.counters.connections ?? 0,
+    appRefused: appWs ? sum(appWs.counters.refused) : 0,
+    appErrors: appWs ? sum(appWs.counters.protocolErrors) : 0,
+    smsConversations: text.conversations.size,
+    smsInbound: sms.inbound,
+    smsReplies: sms.replies,
+    smsRepliesRefused: sum(sms.repliesRefused),
   };
 }
