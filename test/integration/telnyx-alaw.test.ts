@@ -90,6 +90,7 @@ describe('a Telnyx call in A-law', () => {
       });
       return c?.recordings.length && c.endedAt ? c : null;
     });
+    expect(call.provider).toBe('telnyx');
     const wav = readStereoWav(path.join(h.t.sb.recordingsDir, call.recordings[0].path));
     const best = bestAlignment(wav.left, callerSamples);
     expect(best.correlation).toBeGreaterThan(0.99);

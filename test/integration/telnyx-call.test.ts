@@ -24,7 +24,7 @@ describe('a whole Telnyx call', () => {
   });
   afterAll(() => h.close());
 
-  it('stores transcripts of both sides, a stereo recording as long as the call, and analytics', async () => {
+  it('stores transcripts of both sides, a stereo recording as long as the call, analytics, and provider telnyx', async () => {
     const handle = h.telnyxCall({
       script: [
         { untilAgentSilentMs: 600 },
@@ -55,6 +55,9 @@ describe('a whole Telnyx call', () => {
     });
     expect(call).toMatchObject({ status: 'completed', direction: 'inbound', streamSid: summary.streamId });
     expect(call.endReason).toBe('caller-hangup');
+    expect(call.provider).toBe('telnyx');
+    const detail = (await (await fetch(`${h.t.baseUrl}/api/calls/${call.id}`)).json()) as { provider?: string };
+    expect(detail.provider).toBe('telnyx');
     expect(call.transcripts.filter((t) => t.speaker === 'caller').map((t) => t.text)).toEqual(CALLER_LINES);
     expect(call.transcripts.filter((t) => t.speaker === 'agent').map((t) => t.text)).toEqual(AGENT_LINES);
     expect(call.transcripts.map((t) => t.speaker)).toEqual(['agent', 'caller', 'agent', 'caller', 'agent']);

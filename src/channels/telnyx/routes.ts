@@ -20,6 +20,7 @@ import { ApiError } from '../../http/errors';
 import type { EndAction } from '../../conversation/channel';
 import { connectStreamTexml, dialTexml, emptyTexml, hangupTexml, sayAndHangupTexml, type TelnyxCodec } from './texml';
 import type { TelnyxWebhookVerifier } from './signature';
+import { TELNYX_PROVIDER } from './channel';
 
 export const TELNYX_STREAM_PATH = '/telnyx/stream';
 export const FALLBACK_MESSAGE = 'We are sorry, our assistant is not available right now. Please call again later.';
@@ -115,6 +116,23 @@ export function createTelnyxRouter(deps: TelnyxRouteDeps): Router {
       afterStreamUrl: `${config.publicUrl.replace(/\/+$/, '')}/telnyx/stream-ended?callId=${encodeURIComponent(call.id)}`,
     });
 
+  /**
+   * provider = 'telnyx' on the call record. CallAdmission creates calls without a provider (the
+   * column defaults to twilio), so the route sets it right after; CallManager.updateCall passes the
+   * patch through to the repository. To move into IncomingCall once the calls layer takes it.
+   */
+  const markTelnyx = async (call: Call): Promise<void> => {
+    if (call.provider === TELNYX_PROVIDER) return;
+    const patch: Parameters<ChannelServices['callManager']['updateCall']>[1] & { provider: string } = {
+      provider: TELNYX_PROVIDER,
+    };
+    try {
+      await deps.callManager.updateCall(call.id, patch);
+    } catch (err) {
+      logger.warn('could not mark the call as a Telnyx call', { callId: call.id, error: (err as Error).message });
+    }
+  };
+
   router.post('/voice', checkSignature, async (req, res) => {
     const body = form(req);
     const callSid = required(body, 'CallSid', 128);
@@ -134,6 +152,7 @@ export function createTelnyxRouter(deps: TelnyxRouteDeps): Router {
       return;
     }
     const answer = connectTexml(admitted.call);
+    await markTelnyx(admitted.call);
     texml(res, (await admission.prepare(admitted.call)) ? answer : sayAndHangupTexml(FALLBACK_MESSAGE));
   });
 
