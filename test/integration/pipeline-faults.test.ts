@@ -157,6 +157,20 @@ describe('pipeline engine: a provider failing mid-turn', () => {
     engine.close();
   });
 
+  it('gives up (engine failed) when the transcriber cannot be reached again', async () => {
+    fake.options.stt!.failOnFinalize = 1;
+    const { engine, rec } = buildEngine({ ...fake.env(), ...ENV });
+    const failed: { reason: string; attempts: number }[] = [];
+    engine.on('failed', (info) => failed.push(info));
+    await engine.start();
+    await feed(engine, speech(), PCMU_8K);
+    await expectApology(rec, 'stt_failed');
+    await fake.close(); // every reconnect is refused from now on
+    await until(() => failed.length === 1, 15_000, 'engine failed');
+    expect(failed[0]).toEqual({ reason: expect.stringMatching(/^transcriber \(deepgram\) unreachable/), attempts: 5 });
+    engine.close();
+  });
+
   it('the backend timing out (BACKEND_API_TIMEOUT_MS)', async () => {
     fake.options.backend = { delayMs: 1000 };
     const { engine, rec } = buildEngine({

@@ -73,8 +73,14 @@ export class PipelineEngine extends EventEmitter<AgentEngineEvents> implements A
     this.inputFormat = o.stt.inputFormat;
     this.outputFormat = o.tts.outputFormat;
     this.vad = new EnergyVad(this.inputFormat, o.vad);
-    this.stt = new SttConnection(o.stt, o.stageTimeoutMs, { logger: o.logger, callId: o.callId }, (error) =>
-      this.reportError(error),
+    this.stt = new SttConnection(
+      o.stt,
+      o.stageTimeoutMs,
+      { logger: o.logger, callId: o.callId },
+      (error) => this.reportError(error),
+      (reason, attempts) => {
+        if (!this.closed) this.emit('failed', { reason, attempts });
+      },
     );
     this.history = [{ role: 'system', content: o.instructions }];
     for (const turn of o.host?.turns() ?? []) this.history.push({ role: turn.role, content: turn.text });

@@ -2,7 +2,8 @@
  * The cascaded engine's link to its transcriber: opens the provider's stream, hands it the caller's
  * audio, asks for each utterance's final transcript (within the stage time), and when the
  * connection fails, reports it once and makes a new one in the background (backoff 200 ms .. 3.2 s,
- * 5 attempts) while agent audio goes on. Turns that end while it is down fail fast.
+ * 5 attempts) while agent audio goes on. Turns that end while it is down fail fast; when every
+ * attempt failed, the engine gives up (the core ends the call with its fallback).
  */
 import type { Logger } from '../../logging/logger';
 import { StageError, withTimeout, type SttProvider, type SttStream } from './providers';
@@ -20,6 +21,8 @@ export class SttConnection {
     private readonly timeoutMs: number,
     private readonly log: { logger: Logger; callId: string },
     private readonly onLost: (error: StageError) => void,
+    /** Every attempt to reconnect failed: the call cannot hear the caller any more. */
+    private readonly onGaveUp: (reason: string, attempts: number) => void = () => undefined,
   ) {}
 
   async open(): Promise<void> {
@@ -72,7 +75,14 @@ export class SttConnection {
   }
 
   private reconnect(attempt: number): void {
-    if (this.closed || attempt > MAX_ATTEMPTS) return;
+    if (this.closed) return;
+    if (attempt > MAX_ATTEMPTS) {
+      this.onGaveUp(
+        `transcriber (${this.provider.name}) unreachable: ${this.lost?.message ?? 'unknown'}`,
+        MAX_ATTEMPTS,
+      );
+      return;
+    }
     this.timer = setTimeout(
       () => {
         this.timer = undefined;
