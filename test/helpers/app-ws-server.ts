@@ -57,7 +57,7 @@ export function tone16k(ms: number, amplitude = 8000, hz = 440): Buffer {
   return out;
 }
 
-function script(conv: ScriptedConversation, changes: EventEmitter): void {
+function script(conv: ScriptedConversation, changes: EventEmitter, agentAudioMs = 500): void {
   const { channel } = conv;
   const t0 = performance.now();
   let voicedMs = 0;
@@ -81,7 +81,7 @@ function script(conv: ScriptedConversation, changes: EventEmitter): void {
       voicedMs = 0;
       const turn = ++turns;
       channel.sendText?.(`(caller spoke for ${(spoke / 1000).toFixed(1)} s)`, 'caller');
-      for (let i = 0; i < 5; i++) {
+      for (let i = 0; i < agentAudioMs / 100; i++) {
         const marker = `${turn}.${i}`;
         const chunk = tone16k(100, 6000, 300);
         conv.sentAudio.push({ marker, atMs: performance.now() - t0, bytes: chunk.length });
@@ -107,6 +107,8 @@ export async function startAppWsServer(
     maxConnections?: number;
     sessions?: SessionTokenVerifier;
     greeting?: boolean;
+    /** Length of each scripted agent answer (default 500 ms). */
+    agentAudioMs?: number;
     timing?: SocketTiming;
   } = {},
 ): Promise<AppWsServer> {
@@ -141,7 +143,7 @@ export async function startAppWsServer(
         sentAudio: [],
       };
       conversations.push(conv);
-      script(conv, changes);
+      script(conv, changes, opts.agentAudioMs);
       if (opts.greeting) {
         // Like the call core: a greeting generated while the channel connected plays during attach.
         channel.sendAudio(tone16k(100, 6000, 300), 'greeting.0');

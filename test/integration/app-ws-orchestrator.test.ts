@@ -77,6 +77,16 @@ describe('orchestrator /ws', () => {
     expect(wav.readInt16LE(44 + 20)).not.toBe(0);
   });
 
+  test('a spoken reply over 60 s is kept to its first 60 s for voice_url', async () => {
+    await server.close();
+    server = await startAppWsServer({ agentAudioMs: 70_000 });
+    const { client } = await open();
+    client.send({ type: 'audio', audio_data: tone16k(300).toString('base64') });
+    const [reply] = await client.waitForType('audio_response');
+    const wav = Buffer.from(await (await fetch(reply.voice_url as string)).arrayBuffer());
+    expect(parseWavHeader(wav).dataBytes).toBe(60 * 32_000);
+  });
+
   test('a second audio turn continues the same conversation', async () => {
     const { client } = await open();
     client.send({ type: 'audio', audio_data: tone16k(300).toString('base64') });

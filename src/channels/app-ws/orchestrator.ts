@@ -30,6 +30,8 @@ import type { AppWsCounters, ConversationStarter } from './types';
 export const TRAILING_SILENCE_MS = 800;
 /** The agent's answer is complete once nothing more came for this long. */
 export const ANSWER_QUIET_MS = 700;
+/** Longest spoken reply kept for voice_url (60 s of PCM16 16 kHz); the rest is not kept. */
+export const MAX_REPLY_AUDIO_BYTES = 60 * 32_000;
 /** A turn the agent has not answered by then gets an `agent_timeout` error. */
 export const TURN_TIMEOUT_MS = 30_000;
 
@@ -51,6 +53,7 @@ interface Turn {
   heard: boolean;
   agentText: string[];
   agentAudio: Buffer[];
+  agentAudioBytes: number;
   quietTimer?: NodeJS.Timeout;
   deadline: NodeJS.Timeout;
 }
@@ -165,6 +168,7 @@ export class OrchestratorSession extends SocketSession {
       heard: kind === 'text',
       agentText: [],
       agentAudio: [],
+      agentAudioBytes: 0,
       deadline: setTimeout(() => {
         if (this.turn !== turn) return;
         this.endTurn(turn);
@@ -190,6 +194,7 @@ export class OrchestratorSession extends SocketSession {
         turn.heard = true;
         turn.agentText.length = 0;
         turn.agentAudio.length = 0;
+        turn.agentAudioBytes = 0;
       }
       return;
     }
@@ -201,7 +206,10 @@ export class OrchestratorSession extends SocketSession {
   private onAgentAudio(chunk: Buffer): void {
     const turn = this.turn;
     if (!turn || !turn.heard || turn.kind !== 'audio') return;
-    turn.agentAudio.push(Buffer.from(chunk));
+    if (turn.agentAudioBytes + chunk.length <= MAX_REPLY_AUDIO_BYTES) {
+      turn.agentAudio.push(Buffer.from(chunk));
+      turn.agentAudioBytes += chunk.length;
+    }
     if (turn.agentText.length) this.armQuiet(turn);
   }
 
