@@ -82,6 +82,7 @@ export class Conversation {
   private readonly held: { itemId: string; responseId: string | undefined; bytes: Buffer }[] = [];
   private heldBytes = 0;
   private queuedFrames: CallerAudioFrame[] | undefined;
+  private audioReady: Promise<unknown> | undefined;
   private closePromise: Promise<void> | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
   /** How our side ends the call (hang-up, transfer), handed to the channel when it ends. */
@@ -186,18 +187,21 @@ export class Conversation {
     if (format && this.deps.mode === 'voice') {
       // The recording exists before the call is active: every byte sent to the caller from here on,
       // greeting included, is in it (the file itself opens in the background).
-      const [seam, tap] = await Promise.all([
+      const ready = Promise.all([
         negotiateSeam(format, this.engine).catch((err: unknown) => {
           this.log.error('no audio conversion between channel and engine', { error: (err as Error).message });
           return undefined;
         }),
         RecordingTap.open(this.deps.recordingsDir, this.callId, answeredAt, format, this.log),
       ]);
+      // A call that ends meanwhile waits for these, so it closes the seam and finishes the recording.
+      this.audioReady = ready;
+      const [seam, tap] = await ready;
       this.seam = seam;
       this.tap = tap;
-      if (this.state !== 'attaching' || !seam) {
-        seam?.close();
-        if (this.state === 'attaching') void this.close('error');
+      if (this.state !== 'attaching') return;
+      if (!seam) {
+        void this.close('error');
         return;
       }
       this.playout = new AgentPlayout(channel, format, this.tracker, this.turns, this.stats, tap, this.deps.metrics);
@@ -335,6 +339,7 @@ export class Conversation {
     if (this.channel && reason !== 'caller-hangup' && !reason.endsWith('-socket-closed')) {
       this.channel.end(reason, this.endAction);
     }
+    await this.audioReady;
     await finishCall(this, {
       reason,
       status: reason === 'ai-unavailable' && wasState === 'awaiting-channel' ? 'failed' : status,
