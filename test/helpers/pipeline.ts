@@ -74,6 +74,11 @@ export function buildEngine(
 
 let callMs = 0;
 
+/** The call time the next fed frame starts at. */
+export function nextCallMs(): number {
+  return callMs;
+}
+
 /** Feeds `audio` then `silenceMs` of silence in 20 ms frames, yielding to the event loop every 5 frames. */
 export async function feed(engine: PipelineEngine, audio: Buffer, format: AudioFormat, silenceMs = 500): Promise<void> {
   const frame = Math.round(bytesPerMs(format) * 20);

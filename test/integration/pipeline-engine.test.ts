@@ -6,7 +6,7 @@
 import { PCMU_8K, PCM16_24K } from '../../src/conversation/audio-format';
 import type { ResponseSummary, ToolCallRequest } from '../../src/conversation/engine';
 import { FakeProviders } from '../../src/simulators/providers';
-import { buildEngine, feed, named, speech, until } from '../helpers/pipeline';
+import { buildEngine, feed, named, nextCallMs, speech, until } from '../helpers/pipeline';
 
 let fake: FakeProviders;
 
@@ -217,6 +217,27 @@ describe('pipeline engine with provider fakes', () => {
     expect(named(rec, 'caller-transcript').map((a) => a[1])).toEqual(['first', 'second']);
     expect(fake.requestsTo('/conversation/start')[0].body).toMatchObject({ message: 'first' });
     expect(fake.requestsTo('/conversation/message')[0].body).toMatchObject({ message: 'second' });
+    engine.close();
+  });
+
+  it('reports the caller speech in call time: where it started and ended, not where the VAD decided', async () => {
+    fake.options.stt!.transcripts = ['hello'];
+    const { engine, rec } = buildEngine({
+      ...fake.env(),
+      PIPELINE_STT: 'deepgram',
+      PIPELINE_LLM: 'backend',
+      PIPELINE_TTS: 'elevenlabs',
+    });
+    await engine.start();
+    const audio = speech('hello there');
+    const startMs = nextCallMs();
+    await feed(engine, audio, PCMU_8K, 600);
+    await until(() => named(rec, 'speech-stopped').length === 1);
+    const started = named(rec, 'speech-started')[0][1] as number;
+    const stopped = named(rec, 'speech-stopped')[0][1] as number;
+    expect(Math.abs(started - startMs)).toBeLessThanOrEqual(20);
+    // The fake voice ends on a voiced letter: the speech ends with the audio (± a frame, and the VAD's 300 ms silence taken back).
+    expect(Math.abs(stopped - (startMs + audio.length / 8))).toBeLessThanOrEqual(60);
     engine.close();
   });
 

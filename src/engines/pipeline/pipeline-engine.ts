@@ -103,8 +103,9 @@ export class PipelineEngine extends EventEmitter<AgentEngineEvents> implements A
     this.stt.send(bytes);
     const frameMs = durationMs(this.inputFormat, bytes.length);
     const event = this.vad.push(bytes, frameMs);
-    if (event === 'start') this.onSpeechStarted(callMs - frameMs);
-    else if (event === 'stop') this.onSpeechStopped(callMs);
+    // Call times of the speech itself: the VAD decides a start 60 ms in and a stop after the silence time.
+    if (event === 'start') this.onSpeechStarted(callMs - this.vad.startLagMs);
+    else if (event === 'stop') this.onSpeechStopped(Math.max(0, callMs - this.vad.stopLagMs));
   }
 
   sendText(text: string, opts: { respond?: boolean } = {}): void {

@@ -68,6 +68,15 @@ export class EnergyVad {
     this.minSpeechMs = options.minSpeechMs ?? 60;
   }
 
+  /** How long after speech really starts / ends the VAD says so (its decision windows). */
+  get startLagMs(): number {
+    return this.minSpeechMs;
+  }
+
+  get stopLagMs(): number {
+    return this.options.silenceMs;
+  }
+
   get inSpeech(): boolean {
     return this.speaking;
   }
