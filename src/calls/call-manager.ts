@@ -243,6 +243,11 @@ export class CallManager {
     return this.writes.writeQueueState();
   }
 
+  /** Is the database reachable through the connection that writes (for /health)? Rejects if not. */
+  pingDatabase(): Promise<void> {
+    return this.repo.ping();
+  }
+
   /** /health check of the write queue (see WriteQueue.writeQueueCheck). */
   writeQueueCheck(): { ok: boolean; detail?: string } {
     return this.writes.writeQueueCheck();

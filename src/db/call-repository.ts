@@ -43,6 +43,7 @@ export type CallStore = Pick<
   | 'addRecording'
   | 'upsertAnalytics'
   | 'findOpenCalls'
+  | 'ping'
 >;
 
 export class CallRepository implements CallStore {
@@ -95,6 +96,11 @@ export class CallRepository implements CallStore {
   upsertAnalytics(data: NewAnalytics): Promise<Analytics> {
     const { callId, ...rest } = data;
     return this.db.analytics.upsert({ where: { callId }, create: data, update: rest });
+  }
+
+  /** A trivial query: is the database there (for /health)? */
+  async ping(): Promise<void> {
+    await this.db.$queryRawUnsafe('SELECT 1');
   }
 
   /** Calls a previous process left open (not in a final status). */

@@ -171,6 +171,9 @@ export class DbWriter implements CallStore {
   findOpenCalls(finalStatuses: readonly string[]): Promise<Call[]> {
     return this.run('findOpenCalls', [finalStatuses]) as Promise<Call[]>;
   }
+  ping(): Promise<void> {
+    return this.run('ping', []) as Promise<void>;
+  }
 
   private run(method: WriteMethod, args: unknown[]): Promise<unknown> {
     if (this.closed) return Promise.reject(new WriterUnavailableError('the database writer is closed'));

@@ -29,14 +29,56 @@ export const SQLITE_MMAP_BYTES = 256 * 1024 * 1024;
 export interface CreateDbOptions {
   /** How long a write waits for another connection's lock before failing (default SQLITE_BUSY_TIMEOUT_MS). */
   busyTimeoutMs?: number;
+  /**
+   * Connect at the first query instead of now. Prisma's query compiler (WebAssembly) and the SQLite
+   * connection cost ~40 MB of resident memory per thread that uses them; the server's main thread
+   * hands its writes to the writer thread and its API reads to the read pool, so it connects only
+   * if something still queries here (a notes update, tests). The settings below apply either way.
+   */
+  lazy?: boolean;
+}
+
+/** The connection settings, run on every new connection (see PragmaSqlite3). */
+function connectionPragmas(busyTimeoutMs: number): string[] {
+  return [
+    'PRAGMA journal_mode = WAL',
+    `PRAGMA synchronous = ${SQLITE_SYNCHRONOUS}`,
+    `PRAGMA busy_timeout = ${Math.round(busyTimeoutMs)}`,
+    'PRAGMA foreign_keys = ON',
+    `PRAGMA cache_size = -${SQLITE_CACHE_KIB}`,
+    `PRAGMA mmap_size = ${SQLITE_MMAP_BYTES}`,
+    'PRAGMA temp_store = MEMORY',
+  ];
+}
+
+/** The better-sqlite3 adapter, with the connection settings applied as soon as it connects (lazily or not). */
+class PragmaSqlite3 extends PrismaBetterSqlite3 {
+  constructor(
+    config: ConstructorParameters<typeof PrismaBetterSqlite3>[0],
+    options: ConstructorParameters<typeof PrismaBetterSqlite3>[1],
+    private readonly pragmas: string[],
+  ) {
+    super(config, options);
+  }
+
+  override async connect(): ReturnType<PrismaBetterSqlite3['connect']> {
+    const adapter = await super.connect();
+    for (const sql of this.pragmas) await adapter.queryRaw({ sql, args: [], argTypes: [] });
+    return adapter;
+  }
 }
 
 export async function createDb(databaseUrl: string, options: CreateDbOptions = {}): Promise<Db> {
   const file = sqliteFilePath(databaseUrl);
   prepareSqliteFile(file);
   const busyTimeoutMs = options.busyTimeoutMs ?? SQLITE_BUSY_TIMEOUT_MS;
-  const adapter = new PrismaBetterSqlite3({ url: file, timeout: busyTimeoutMs }, { timestampFormat: 'unixepoch-ms' });
+  const adapter = new PragmaSqlite3(
+    { url: file, timeout: busyTimeoutMs },
+    { timestampFormat: 'unixepoch-ms' },
+    connectionPragmas(busyTimeoutMs),
+  );
   const db = new PrismaClient({ adapter });
+  if (options.lazy) return db;
   await db.$queryRawUnsafe('PRAGMA journal_mode = WAL');
   await db.$executeRawUnsafe(`PRAGMA synchronous = ${SQLITE_SYNCHRONOUS}`);
   await db.$executeRawUnsafe(`PRAGMA busy_timeout = ${Math.round(busyTimeoutMs)}`);

@@ -162,7 +162,8 @@ export function createHealthRouter(deps: HealthDeps): Router {
   const probeNow = async (): Promise<ProbeResult> => {
     let database = false;
     try {
-      await deps.db.$queryRawUnsafe('SELECT 1');
+      // Through the connection that writes (the writer thread): the main thread keeps no connection of its own.
+      await deps.callManager.pingDatabase();
       database = true;
     } catch {
       database = false;

@@ -8,6 +8,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { CallManager } from '../../src/calls/call-manager';
 import { CallRepository, type CallStore } from '../../src/db/call-repository';
 import { openCallStore } from '../../src/db/call-store';
@@ -266,5 +267,29 @@ describe('the app writes through the writer thread', () => {
       await app.close();
     }
     await exited;
+  });
+});
+
+describe('the main thread keeps no database connection of its own', () => {
+  it('serves calls and /health without connecting; connects (with its settings) only when queried here', async () => {
+    const connect = jest.spyOn(PrismaBetterSqlite3.prototype, 'connect');
+    const app = await startTestApp();
+    try {
+      const call = await app.sb.callManager.createCall({ callSid: 'CAlazy1' });
+      await app.sb.callManager.endCall(call.id, { reason: 'caller-hangup' });
+      const res = await fetch(`${app.baseUrl}/health`);
+      // 200 and not `down`: the database answered (through the writer thread).
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { status: string }).status).not.toBe('down');
+      // Workers load their own copy of the adapter: this spy counts this thread's connections only.
+      expect(connect).not.toHaveBeenCalled();
+      expect(await app.sb.db.call.count({ where: { id: call.id } })).toBe(1);
+      expect(connect).toHaveBeenCalledTimes(1);
+      const [fk] = await app.sb.db.$queryRawUnsafe<{ foreign_keys: bigint | number }[]>('PRAGMA foreign_keys');
+      expect(Number(fk.foreign_keys)).toBe(1);
+    } finally {
+      connect.mockRestore();
+      await app.close();
+    }
   });
 });
