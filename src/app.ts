@@ -133,7 +133,8 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     settings: agentSettings,
     services: { twilio: twilioRest, settings: agentSettings },
   };
-  const db = options.db ?? (await createDb(config.databaseUrl));
+  // Connected only if something queries on this thread (writes: the writer thread; reads: the read pool).
+  const db = options.db ?? (await createDb(config.databaseUrl, { lazy: true }));
   // Started now (the worker loads while the rest starts), awaited before the API is built.
   const readPoolStarting =
     options.readPool === false || sqliteFilePath(config.databaseUrl) === ':memory:'
