@@ -241,6 +241,37 @@ describe('pipeline engine with provider fakes', () => {
     engine.close();
   });
 
+  it('answers a one-off question (ask) through the chat model, outside the conversation; a backend has none', async () => {
+    fake.options.chat = {
+      reply: (body) => ({ text: body.messages?.[0]?.content === 'Rate the mood.' ? '{"label":"positive"}' : 'no' }),
+    };
+    const { engine } = buildEngine({
+      ...fake.env(),
+      PIPELINE_STT: 'deepgram',
+      PIPELINE_LLM: 'openai',
+      PIPELINE_TTS: 'elevenlabs',
+    });
+    await engine.start();
+    engine.sendText('I love this service');
+    expect(await engine.ask('Rate the mood.', 3000)).toBe('{"label":"positive"}');
+    const asked = fake.requestsTo('/v1/chat/completions').at(-1)!.body as {
+      messages: { content: string }[];
+      tools?: unknown;
+    };
+    expect(asked.messages[1].content).toBe('user: I love this service');
+    expect(asked.tools).toBeUndefined();
+    expect(engine.messages().at(-1)).toEqual({ role: 'user', content: 'I love this service' });
+    engine.close();
+    const other = buildEngine({
+      ...fake.env(),
+      PIPELINE_STT: 'deepgram',
+      PIPELINE_LLM: 'backend',
+      PIPELINE_TTS: 'elevenlabs',
+    });
+    expect(await other.engine.ask('Rate the mood.', 3000)).toBeUndefined();
+    other.engine.close();
+  });
+
   it('refuses nothing silently: a wrong provider key fails the start with the stage named', async () => {
     const { engine } = buildEngine({
       ...fake.env(),
