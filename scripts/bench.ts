@@ -1,5 +1,6 @@
 /**
  * npm run bench -- [--scenario steady|burst|churn[,...]] [--calls 100[,200,...]] [--seconds 30] [--runs N]
+ * npm run bench -- --scenario pipeline [--calls 50] [--turns 3] [--asr 150 --token 250 --speech 200]
  *                  [--greeting on|off] [--ramp-seconds S] [--ai-url ws://...] [--tsx] [--no-build]
  *                  [--profile] [--out bench-results] [--label text]
  *
@@ -830,7 +831,17 @@ async function main(): Promise<void> {
   console.error(`bench: wrote ${path.join(values.out, `bench-${stamp}.{json,md}`)}`);
 }
 
-main().catch((err: unknown) => {
-  console.error('bench failed:', err);
-  process.exit(1);
-});
+// `--scenario pipeline`: the cascaded engine's own benchmark (scripts/bench-pipeline.ts: 50 engines at
+// real pace against provider fakes; --calls, --turns, --asr/--token/--speech provider delays in ms).
+const scenarioAt = process.argv.indexOf('--scenario');
+if (scenarioAt >= 0 && process.argv[scenarioAt + 1] === 'pipeline') {
+  const args = process.argv.slice(2).filter((_, i) => i !== scenarioAt - 2 && i !== scenarioAt - 1);
+  fork(path.join(__dirname, 'bench-pipeline.ts'), args, { execArgv: process.execArgv }).on('exit', (code) =>
+    process.exit(code ?? 1),
+  );
+} else {
+  main().catch((err: unknown) => {
+    console.error('bench failed:', err);
+    process.exit(1);
+  });
+}
