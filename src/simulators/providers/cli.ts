@@ -50,17 +50,20 @@ export async function runFakeProvidersCli(argv: string[]): Promise<FakeProviders
 if (require.main === module) {
   runFakeProvidersCli(process.argv.slice(2)).then(
     (fake) => {
-      console.log(
+      const lines = [
         `# provider fakes listening on ${fake.baseUrl}; add to .env (and a profile with "engine": "pipeline"):`,
-      );
-      for (const [k, v] of Object.entries(fake.env())) console.log(`${k}=${v}`);
-      console.log('PIPELINE_STT=deepgram\nPIPELINE_LLM=openai\nPIPELINE_TTS=elevenlabs');
+        ...Object.entries(fake.env()).map(([k, v]) => `${k}=${v}`),
+        'PIPELINE_STT=deepgram',
+        'PIPELINE_LLM=openai',
+        'PIPELINE_TTS=elevenlabs',
+      ];
+      process.stdout.write(`${lines.join('\n')}\n`);
       const stop = (): void => void fake.close().then(() => process.exit(0));
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
     },
     (err: Error) => {
-      console.error(`provider fakes: ${err.message}`);
+      process.stderr.write(`provider fakes: ${err.message}\n`);
       process.exit(1);
     },
   );
