@@ -5,7 +5,6 @@
  * recording puts it). A barge-in drops what is queued on both sides and starts a new generation, so
  * late acknowledgements of the cleared audio never count as heard.
  */
-import { performance } from 'node:perf_hooks';
 import { MulawFramer } from '../audio/framer';
 import { ALAW_SILENCE, MULAW_SILENCE } from '../audio/g711';
 import type { Metrics } from '../observability/metrics';
@@ -81,7 +80,7 @@ export class AgentPlayout {
 
   private send(itemId: string, responseId: string | undefined, frames: Buffer, callMs: number): void {
     const item = this.turns.item(itemId, responseId);
-    this.stats.agentResponded(performance.now());
+    this.stats.agentResponded();
     for (let offset = 0; offset < frames.length; offset += this.maxChunkBytes) {
       const chunk = frames.subarray(offset, Math.min(frames.length, offset + this.maxChunkBytes));
       const chunkMs = durationMs(this.format, chunk.length);

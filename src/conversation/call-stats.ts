@@ -3,6 +3,7 @@
  * segments, token usage, the caller's words for sentiment), its live stats on the bus (`call.stats`),
  * and the analytics row computed from them when it ends.
  */
+import { performance } from 'node:perf_hooks';
 import type { Config } from '../config';
 import type { Logger } from '../logging/logger';
 import type { CallManager } from '../calls/call-manager';
@@ -70,9 +71,9 @@ export class CallStats {
   }
 
   /** The first agent audio (or text) after the caller stopped: one response latency. */
-  agentResponded(now: number): void {
+  agentResponded(): void {
     if (this.awaitingResponseSince === undefined) return;
-    this.latenciesMs.push(now - this.awaitingResponseSince);
+    this.latenciesMs.push(performance.now() - this.awaitingResponseSince);
     this.awaitingResponseSince = undefined;
     this.publish();
   }

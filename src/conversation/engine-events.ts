@@ -42,7 +42,7 @@ export function wireEngine(c: Conversation): void {
   engine.on(
     'agent-transcript',
     on('agent transcript', (itemId: string, responseId: string | undefined, text: string) => {
-      if (c.deps.mode === 'text') c.stats.agentResponded(performance.now());
+      if (c.deps.mode === 'text') c.stats.agentResponded();
       c.turns.transcript(itemId, responseId, text);
     }),
   );
