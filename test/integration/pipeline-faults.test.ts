@@ -73,7 +73,7 @@ describe('pipeline engine: barge-in', () => {
 
   it('speech while a reply is still thinking (no audio yet) cancels that reply', async () => {
     fake.options.stt!.transcripts = ['first question', 'actually, second question'];
-    fake.options.chat = { firstTokenDelayMs: 400 };
+    fake.options.chat = { firstTokenDelayMs: 1500 }; // long enough for the second utterance even on a loaded machine
     const { engine, rec } = buildEngine({ ...fake.env(), ...ENV, PIPELINE_STAGE_TIMEOUT_MS: '5000' });
     await engine.start();
     await feed(engine, speech(), PCMU_8K);
