@@ -81,9 +81,9 @@ function script(conv: ScriptedConversation, changes: EventEmitter, agentAudioMs 
       voicedMs = 0;
       const turn = ++turns;
       channel.sendText?.(`(caller spoke for ${(spoke / 1000).toFixed(1)} s)`, 'caller');
+      const chunk = tone16k(100, 6000, 300);
       for (let i = 0; i < agentAudioMs / 100; i++) {
         const marker = `${turn}.${i}`;
-        const chunk = tone16k(100, 6000, 300);
         conv.sentAudio.push({ marker, atMs: performance.now() - t0, bytes: chunk.length });
         channel.sendAudio(chunk, marker);
       }

@@ -89,6 +89,10 @@ test('a voice conversation over /voice-gateway: transcripts both ways, agent aud
   const out = client.ofType('audio_out').map((m) => Buffer.from(m.chunk as string, 'base64'));
   expect(out.length).toBeGreaterThan(0);
   expect(out.every((b) => b.length % 2 === 0)).toBe(true);
+  // The person hears the reply in real time: hang up once it has played (an earlier hang-up would
+  // rightly store the unheard part apart).
+  const audioMs = out.reduce((n, b) => n + b.length, 0) / 32;
+  await new Promise((r) => setTimeout(r, audioMs + 500));
   await client.close();
   const detail = await eventually(async () => {
     const d = await api<Detail>(`/calls/${callId}`);

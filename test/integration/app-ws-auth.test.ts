@@ -42,6 +42,14 @@ async function refusal(path: string, headers: Record<string, string> = {}): Prom
 
 const bearer = (t: string) => ({ Authorization: `Bearer ${t}` });
 
+async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 describe('app WebSocket authentication and limits', () => {
   test.each(['/ws', '/voice-gateway'])('%s opens with the API token in the Authorization header', async (path) => {
     const client = await open(path, bearer(TOKEN));
@@ -109,7 +117,7 @@ describe('app WebSocket authentication and limits', () => {
     const { token } = sessions.mint('default');
     expect((await refusal(`/ws?session_token=${token}`)).status).toBe(503);
     await open3[0].close();
-    await new Promise((r) => setTimeout(r, 100));
+    await until(() => server.module.counters.connections === 2);
     const again = await open(`/ws?session_token=${token}`);
     again.send({ type: 'ping' });
     await again.waitForType('pong');
@@ -177,7 +185,7 @@ describe('app WebSocket authentication and limits', () => {
     const client = await open('/voice-gateway');
     // The client's socket stops reading: no pong goes back.
     (client.ws as unknown as { _socket: { pause(): void } })._socket.pause();
-    await new Promise((r) => setTimeout(r, 800));
+    await until(() => server.module.counters.protocolErrors.heartbeat === 1);
     expect(server.module.counters.protocolErrors.heartbeat).toBe(1);
     expect(server.module.counters.connections).toBe(0);
     (client.ws as unknown as { _socket: { resume(): void } })._socket.resume();

@@ -82,7 +82,7 @@ describe('orchestrator /ws', () => {
     server = await startAppWsServer({ agentAudioMs: 70_000 });
     const { client } = await open();
     client.send({ type: 'audio', audio_data: tone16k(300).toString('base64') });
-    const [reply] = await client.waitForType('audio_response');
+    const [reply] = await client.waitForType('audio_response', 1, 20_000);
     const wav = Buffer.from(await (await fetch(reply.voice_url as string)).arrayBuffer());
     expect(parseWavHeader(wav).dataBytes).toBe(60 * 32_000);
   });

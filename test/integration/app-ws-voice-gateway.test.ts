@@ -106,15 +106,21 @@ describe('voice gateway', () => {
   });
 
   test('barge-in: clear reaches the client and unplayed markers are never acknowledged', async () => {
+    await server.close();
+    server = await startAppWsServer({ agentAudioMs: 3000 });
     const client = await open();
     await ready(client);
     streamAudio(client, Buffer.concat([tone16k(300), Buffer.alloc(16000 * 2 * 0.4)]));
-    await client.waitForType('audio_out', 5);
+    await client.waitForType('audio_out', 30);
     const conv = server.conversations[0];
     conv.channel.clear();
+    const playedAtClear = conv.played.length;
     await client.waitForType('clear');
-    await new Promise((r) => setTimeout(r, 700));
-    expect(conv.played.length).toBeLessThan(5);
+    // The agent's next audio plays at once, and only its marker is acknowledged.
+    conv.channel.sendAudio(tone16k(100), 'after.0');
+    await new Promise((r) => setTimeout(r, 800));
+    expect(playedAtClear).toBeLessThan(30);
+    expect(conv.played.slice(playedAtClear).map((p) => p.marker)).toEqual(['after.0']);
   });
 
   test('closing the socket ends the conversation (channel-closed)', async () => {
