@@ -16,7 +16,7 @@ import type { Logger } from '../logging/logger';
 import type { CallManager } from '../calls/call-manager';
 import type { CallStatus, EndReason } from '../calls/call-status';
 import type { Metrics } from '../observability/metrics';
-import { CallToolCalls, type AgentRuntime, type StreamEndAction } from '../agent/tool-calls';
+import { CallToolCalls, type AgentRuntime } from '../agent/tool-calls';
 import type { AgentProfile } from '../agent/profiles';
 import { bytesPerMs, durationMs } from './audio-format';
 import { negotiateSeam, type AudioSeam } from './audio-seam';
@@ -361,4 +361,3 @@ export class Conversation {
   }
 }
 
-export type { StreamEndAction };

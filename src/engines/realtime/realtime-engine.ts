@@ -239,7 +239,7 @@ export class RealtimeEngine extends EventEmitter<AgentEngineEvents> implements A
         this.emit('caller-transcript-failed', event.item_id);
         break;
       case 'response.created':
-        if (event.response.metadata && isAsk(event.response)) break;
+        if (isAsk(event.response)) break;
         this.activeResponseId = event.response.id;
         this.emit('response-started', event.response.id);
         break;
@@ -322,8 +322,7 @@ export class RealtimeEngine extends EventEmitter<AgentEngineEvents> implements A
 }
 
 function isAsk(response: RealtimeResponse): boolean {
-  const metadata = response.metadata as { purpose?: unknown } | null | undefined;
-  return metadata?.purpose === ASK_PURPOSE;
+  return response.metadata?.purpose === ASK_PURPOSE;
 }
 
 function usageOf(usage: RealtimeUsage | null | undefined): Partial<EngineUsage> | undefined {
