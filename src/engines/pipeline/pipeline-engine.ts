@@ -239,7 +239,11 @@ export class PipelineEngine extends EventEmitter<AgentEngineEvents> implements A
         onStarted: () => undefined,
         onText: (delta) => this.emit('agent-text-delta', response.itemId, response.responseId, delta),
         onAudio: (chunk, at) => this.emit('agent-audio', response.itemId, response.responseId, chunk, at),
-        onLatency: (latency) => this.emit('turn-latency', latency),
+        onLatency: (latency) => {
+          // Logged too: operators see where a turn's time went before the core stores the figures.
+          this.o.logger.info('pipeline turn latency', { callId: this.o.callId, ...latency });
+          this.emit('turn-latency', latency);
+        },
       },
       timing,
     );
