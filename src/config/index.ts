@@ -8,6 +8,7 @@
 import { bool, cleanEnv, str, makeValidator, EnvError, type CleanedEnv } from 'envalid';
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
+import { parseTokenEntries, type ApiTokenEntry } from '../supervision/roles';
 
 export const DEFAULT_DATABASE_URL = 'file:./data/switchboard.db';
 export const DEFAULT_REALTIME_URL = 'wss://api.openai.com/v1/realtime';
@@ -33,13 +34,17 @@ const sqliteUrl = makeValidator<string>((input) => {
   return input;
 });
 
-const tokenList = makeValidator<string[]>((input) => {
-  const tokens = input
+/** API_TOKENS: `token`, `role:token` or `role:name:token` entries (src/supervision/roles.ts). */
+const tokenList = makeValidator<ApiTokenEntry[]>((input) => {
+  const entries = input
     .split(',')
     .map((t) => t.trim())
     .filter(Boolean);
-  if (tokens.some((t) => t.length < 16)) throw new EnvError('each token must be at least 16 characters');
-  return tokens;
+  try {
+    return parseTokenEntries(entries);
+  } catch (err) {
+    throw new EnvError((err as Error).message);
+  }
 });
 
 /** Comma-separated STUN/TURN server URLs for WebRTC calls (stun:, stuns:, turn:, turns:). */
@@ -200,7 +205,10 @@ const SPEC = {
   RECORDING_STORAGE_PATH: str({ default: './recordings' }),
   LOG_LEVEL: str({ choices: [...LOG_LEVELS], default: 'info' }),
   LOG_PII: bool({ default: false, desc: 'Log phone numbers and transcript text' }),
-  API_TOKENS: tokenList({ default: [], desc: 'Comma-separated bearer tokens protecting /api' }),
+  API_TOKENS: tokenList({
+    default: [],
+    desc: 'Comma-separated bearer tokens protecting /api, each `token` (admin) or `read-only|supervisor|admin:[name:]token`',
+  }),
   TWILIO_ACCOUNT_SID: str({ default: '' }),
   TWILIO_AUTH_TOKEN: str({ default: '' }),
   TWILIO_PHONE_NUMBER: str({ default: '' }),
@@ -391,6 +399,8 @@ export interface Config {
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly logPii: boolean;
   readonly apiTokens: readonly string[];
+  /** The same tokens with their roles and names (src/supervision/roles.ts). */
+  readonly apiTokenEntries: readonly ApiTokenEntry[];
   readonly twilio: {
     readonly accountSid: string;
     readonly authToken: string;
@@ -662,7 +672,8 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     recordingsDir: env.RECORDING_STORAGE_PATH,
     logLevel: env.LOG_LEVEL as Config['logLevel'],
     logPii: env.LOG_PII,
-    apiTokens: env.API_TOKENS,
+    apiTokens: env.API_TOKENS.map((e) => e.token),
+    apiTokenEntries: env.API_TOKENS,
     twilio: {
       accountSid: env.TWILIO_ACCOUNT_SID,
       authToken: env.TWILIO_AUTH_TOKEN,
