@@ -38,7 +38,12 @@ const CSP_REPORTER = `document.addEventListener('securitypolicyviolation', (e) =
 });`;
 
 export async function launchBrowser(
-  options: { viewport?: { width: number; height: number }; deviceScaleFactor?: number } = {},
+  options: {
+    viewport?: { width: number; height: number };
+    deviceScaleFactor?: number;
+    /** More chromium flags (e.g. a fake microphone fed from a WAV file). */
+    args?: string[];
+  } = {},
 ): Promise<BrowserSession> {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(
@@ -53,7 +58,7 @@ export async function launchBrowser(
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM_PATH,
       headless: true,
-      args: CHROMIUM_ARGS,
+      args: [...CHROMIUM_ARGS, ...(options.args ?? [])],
       viewport: options.viewport ?? { width: 1366, height: 900 },
       deviceScaleFactor: options.deviceScaleFactor ?? 1,
       acceptDownloads: true,

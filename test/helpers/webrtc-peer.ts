@@ -28,31 +28,37 @@ export function rmsOf(samples: Int16Array, channels = 1): number {
   return n ? Math.sqrt(sum / n) : 0;
 }
 
+interface NativePeer {
+  pc: RtcPeerConnection;
+  control: RtcDataChannel;
+  track: MediaStreamTrack;
+  remoteTrack?: MediaStreamTrack;
+  sink?: RtcAudioSink;
+}
+
 export class TestPeer {
-  readonly pc: RtcPeerConnection;
-  readonly control: RtcDataChannel;
   readonly heard: HeardFrame[] = [];
+  /** The native objects, dropped at close so that nothing keeps them from being collected. */
+  private native: NativePeer | undefined;
   /** Tone amplitude sent (0 = silence). */
   amplitude = 8000;
   toneHz = 1000;
-  private sink: RtcAudioSink | undefined;
-  private readonly track: MediaStreamTrack;
-  private remoteTrack: MediaStreamTrack | undefined;
   private readonly timer: NodeJS.Timeout;
   private phase = 0;
 
   constructor() {
     const wrtc = loadWrtc();
-    this.pc = new wrtc.RTCPeerConnection({ iceServers: [] });
+    const pc = new wrtc.RTCPeerConnection({ iceServers: [] });
     const source = new wrtc.nonstandard.RTCAudioSource();
-    this.track = source.createTrack();
-    this.pc.addTrack(this.track);
-    this.control = this.pc.createDataChannel('control');
-    this.pc.ontrack = (event) => {
-      if (this.sink) return;
-      this.remoteTrack = event.track;
-      this.sink = new wrtc.nonstandard.RTCAudioSink(event.track);
-      this.sink.ondata = (data) =>
+    const track = source.createTrack();
+    pc.addTrack(track);
+    const native: NativePeer = { pc, track, control: pc.createDataChannel('control') };
+    this.native = native;
+    pc.ontrack = (event) => {
+      if (native.sink) return;
+      native.remoteTrack = event.track;
+      native.sink = new wrtc.nonstandard.RTCAudioSink(event.track);
+      native.sink.ondata = (data) =>
         this.heard.push({ at: performance.now(), rms: rmsOf(data.samples, data.channelCount ?? 1) });
     };
     const samples = new Int16Array(480);
@@ -68,6 +74,16 @@ export class TestPeer {
         source.onData({ samples, sampleRate: 48000, bitsPerSample: 16, channelCount: 1, numberOfFrames: 480 });
       }
     }, 10);
+  }
+
+  get pc(): RtcPeerConnection {
+    if (!this.native) throw new Error('test peer closed');
+    return this.native.pc;
+  }
+
+  get control(): RtcDataChannel {
+    if (!this.native) throw new Error('test peer closed');
+    return this.native.control;
   }
 
   /** An offer with complete candidates. */
@@ -100,13 +116,17 @@ export class TestPeer {
 
   close(): void {
     clearInterval(this.timer);
-    if (this.sink) {
-      this.sink.ondata = null;
-      this.sink.stop();
+    const native = this.native;
+    if (!native) return;
+    this.native = undefined;
+    if (native.sink) {
+      native.sink.ondata = null;
+      native.sink.stop();
     }
-    this.track.stop();
-    this.remoteTrack?.stop();
-    this.pc.close();
+    native.track.stop();
+    native.remoteTrack?.stop();
+    native.pc.ontrack = null;
+    native.pc.close();
   }
 }
 
@@ -129,8 +149,10 @@ export async function waitFor(check: () => boolean, timeoutMs: number, what: str
 export async function collectWrtcGarbage(): Promise<void> {
   v8.setFlagsFromString('--expose-gc');
   const gc = vm.runInNewContext('gc') as () => void;
-  for (let i = 0; i < 4; i++) {
+  // Closed peer connections finish closing on libwebrtc's threads first.
+  await new Promise((r) => setTimeout(r, 300));
+  for (let i = 0; i < 10; i++) {
     gc();
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -131,7 +131,7 @@ describe('WebRTC channel over a real peer connection', () => {
     await new Promise((r) => setTimeout(r, 300));
     const loudHeard = peer.energyBetween(sentAt + 200, sentAt + 900);
     expect(quiet).toBeLessThan(300);
-    expect(loudHeard).toBeGreaterThan(3000); // 10,000-amplitude tone: RMS ~7071 before Opus
+    expect(loudHeard).toBeGreaterThan(1500); // 10,000-amplitude tone: RMS ~7071 before Opus; silence < 300
   });
 
   it('clear drops the queued agent audio: no more acks, silence in the browser', async () => {
@@ -147,7 +147,7 @@ describe('WebRTC channel over a real peer connection', () => {
     await new Promise((r) => setTimeout(r, 1000));
     expect(call.played.length).toBe(acksAtClear);
     expect(call.channel.queuedMs).toBe(0);
-    expect(peer.energyBetween(sentAt + 200, clearedAt - 50)).toBeGreaterThan(3000);
+    expect(peer.energyBetween(sentAt + 200, clearedAt - 50)).toBeGreaterThan(1500);
     expect(peer.energyBetween(clearedAt + 400, performance.now())).toBeLessThan(300);
   });
 
@@ -177,7 +177,7 @@ describe('WebRTC channel over a real peer connection', () => {
 
   it('our side ending the call closes the peer connection without an end event', async () => {
     const { peer, call } = await connect();
-    await waitFor(() => peer.control.readyState === 'open', 5_000, 'control channel open');
+    await waitFor(() => call.channel.controlOpen, 5_000, 'control channel open on our side');
     const said: unknown[] = [];
     peer.control.onmessage = (event) => said.push(JSON.parse(String(event.data)));
     call.channel.end('agent-hangup');

@@ -13,6 +13,8 @@ const MAX_CATCH_UP_FRAMES = 6;
 export interface PacedOutput {
   /** Feeds one 10 ms frame to the track. */
   pump(): void;
+  /** `frames` of real time went by unplayed (a stall of the event loop). */
+  skipped?(frames: number): void;
 }
 
 interface Entry {
@@ -55,6 +57,7 @@ export class AudioPacer {
       let behind = due - entry.framesFed;
       if (behind > MAX_CATCH_UP_FRAMES) {
         this.skippedFrames += behind - MAX_CATCH_UP_FRAMES;
+        output.skipped?.(behind - MAX_CATCH_UP_FRAMES);
         entry.framesFed = due - MAX_CATCH_UP_FRAMES;
         behind = MAX_CATCH_UP_FRAMES;
       }

@@ -34,6 +34,7 @@ export function createWebRtcChannelModule(services: ChannelServices & { sessionT
             name: p.name,
             engine: p.engine,
             default: p.name === agentSettings.defaultProfile,
+            ...(p.engine === 'echo' ? { echoDelayMs: config.pipeline.echoDelayMs } : {}),
           }))
         : [{ name: 'default', engine: 'realtime', default: true }],
     startCall: (channel, channelStart, info) =>

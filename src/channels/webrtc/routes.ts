@@ -65,7 +65,7 @@ export interface WebCallsDeps {
   /** True when a profile of this name exists. */
   hasProfile: (name: string) => boolean;
   /** The agent profiles a softphone may pick (GET /api/web-calls/profiles, API token only). */
-  listProfiles?: () => { name: string; engine: string; default: boolean }[];
+  listProfiles?: () => { name: string; engine: string; default: boolean; echoDelayMs?: number }[];
   startCall: WebCallStarter;
   logger: Logger;
   maxCalls?: number;

@@ -37,6 +37,8 @@ const OUT_FRAME_BYTES = OUT_FRAME_SAMPLES * 2;
 export const DEFAULT_MAX_QUEUED_MS = 120_000;
 /** A peer connection `disconnected` this long (ICE lost and not restored) ends the call. */
 export const DEFAULT_DISCONNECTED_GRACE_MS = 5_000;
+/** Samples within +-this count as silence (-54 dBFS). */
+const SILENCE_LEVEL = 64;
 /** How long the peer stays open after our `ended` message so it reaches the page. */
 const END_MESSAGE_GRACE_MS = 250;
 /** Largest control message read from the data channel. */
@@ -49,6 +51,8 @@ export interface WebRtcChannelStats {
   droppedAgentBytes: number;
   resampledFrames: number;
   badControlMessages: number;
+  /** Silent agent frames dropped to make up for stalls. */
+  silenceSkippedFrames: number;
 }
 
 export interface WebRtcChannelOptions {
@@ -75,6 +79,7 @@ export class WebRtcChannel extends EventEmitter<CallerChannelEvents> implements 
     droppedAgentBytes: 0,
     resampledFrames: 0,
     badControlMessages: 0,
+    silenceSkippedFrames: 0,
   };
 
   private readonly pacer: AudioPacer;
@@ -88,6 +93,8 @@ export class WebRtcChannel extends EventEmitter<CallerChannelEvents> implements 
   private readonly outData: RtcAudioData;
   private readonly inFrame = new Int16Array(CALLER_FRAME_SAMPLES);
   private readonly inFrameBytes = Buffer.from(this.inFrame.buffer);
+  /** 10 ms frames of real time lost to stalls while agent audio was queued: made up by skipping silence. */
+  private lagFrames = 0;
   /** Markers whose last frame went out in the current pump (reused). */
   private readonly donePlaying: string[] = [];
   private inFill = 0;
@@ -100,12 +107,14 @@ export class WebRtcChannel extends EventEmitter<CallerChannelEvents> implements 
   private connectTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
-  constructor(
-    private readonly pc: RtcPeerConnection,
-    private readonly source: RtcAudioSource,
-    options: WebRtcChannelOptions = {},
-  ) {
+  /** The native objects, dropped once closed (a channel kept in a record holds no peer connection). */
+  private pc: RtcPeerConnection | undefined;
+  private source: RtcAudioSource | undefined;
+
+  constructor(pc: RtcPeerConnection, source: RtcAudioSource, options: WebRtcChannelOptions = {}) {
     super();
+    this.pc = pc;
+    this.source = source;
     this.pacer = options.pacer ?? sharedPacer;
     this.maxQueuedBytes = ((options.maxQueuedMs ?? DEFAULT_MAX_QUEUED_MS) * CHANNEL_RATE_HZ * 2) / 1000;
     this.disconnectedGraceMs = options.disconnectedGraceMs ?? DEFAULT_DISCONNECTED_GRACE_MS;
@@ -121,6 +130,11 @@ export class WebRtcChannel extends EventEmitter<CallerChannelEvents> implements 
     pc.ondatachannel = (event) => this.attachControl(event.channel);
   }
 
+  /** True while the page's control data channel is open (hang-up and transcript lines travel on it). */
+  get controlOpen(): boolean {
+    return this.control?.readyState === 'open';
+  }
+
   get isClosed(): boolean {
     return this.closed;
   }
@@ -132,7 +146,7 @@ export class WebRtcChannel extends EventEmitter<CallerChannelEvents> implements 
 
   /** Ends the call (`channel-closed`) unless the peer connection is connected within `timeoutMs`. */
   expectConnection(timeoutMs: number): void {
-    if (this.closed || this.pc.connectionState === 'connected') return;
+    if (this.closed || this.pc?.connectionState === 'connected') return;
     this.connectTimer ??= setTimeout(() => this.remoteEnded('channel-closed'), timeoutMs);
   }
 
@@ -191,14 +205,42 @@ export class WebRtcChannel extends EventEmitter<CallerChannelEvents> implements 
     this.close(told ? END_MESSAGE_GRACE_MS : 0);
   }
 
+  /** A stall of the event loop: the queued agent audio is now late by `frames` x 10 ms. */
+  skipped(frames: number): void {
+    if (this.queuedBytes > 0) this.lagFrames = Math.min(this.lagFrames + frames, 1000);
+  }
+
   /** The pacer's 10 ms tick: the next frame of agent audio, or silence. */
   pump(): void {
     if (this.closed) return;
+    // Late after a stall: drop silent frames at the head of the queue until the lag is made up, so
+    // that a stall never adds lasting delay to a stream that keeps playing (an echo, long answers).
+    while (this.lagFrames > 0 && this.queuedBytes >= OUT_FRAME_BYTES && this.headIsSilent()) {
+      this.lagFrames--;
+      this.stats.silenceSkippedFrames++;
+      this.take(null);
+    }
+    if (this.queuedBytes === 0) this.lagFrames = 0;
+    const filled = this.take(this.outBytes);
+    if (filled === 0) this.stats.silentFrames++;
+    else this.stats.agentFramesPlayed++;
+    if (filled < OUT_FRAME_BYTES) this.outBytes.fill(0, filled);
+    this.source?.onData(this.outData);
+    if (this.donePlaying.length === 0) return;
+    for (const marker of this.donePlaying) {
+      if (this.closed) break;
+      this.emit('played', marker);
+    }
+    this.donePlaying.length = 0;
+  }
+
+  /** Moves the next 10 ms of queued audio into `into` (or drops it); returns the bytes taken. */
+  private take(into: Buffer | null): number {
     let filled = 0;
     while (filled < OUT_FRAME_BYTES && this.queue.length > 0) {
       const head = this.queue[0];
       const take = Math.min(OUT_FRAME_BYTES - filled, (head.bytes.length & ~1) - head.offset);
-      head.bytes.copy(this.outBytes, filled, head.offset, head.offset + take);
+      if (into) head.bytes.copy(into, filled, head.offset, head.offset + take);
       head.offset += take;
       filled += take;
       this.queuedBytes -= take;
@@ -207,16 +249,20 @@ export class WebRtcChannel extends EventEmitter<CallerChannelEvents> implements 
         this.donePlaying.push(head.marker);
       }
     }
-    if (filled === 0) this.stats.silentFrames++;
-    else this.stats.agentFramesPlayed++;
-    if (filled < OUT_FRAME_BYTES) this.outBytes.fill(0, filled);
-    this.source.onData(this.outData);
-    if (this.donePlaying.length === 0) return;
-    for (const marker of this.donePlaying) {
-      if (this.closed) break;
-      this.emit('played', marker);
+    return filled;
+  }
+
+  /** True when the next 10 ms of queued audio is silence (every sample within +-64). */
+  private headIsSilent(): boolean {
+    let checked = 0;
+    for (const chunk of this.queue) {
+      for (let i = chunk.offset; i + 1 < (chunk.bytes.length & ~1) && checked < OUT_FRAME_SAMPLES; i += 2, checked++) {
+        const v = chunk.bytes.readInt16LE(i);
+        if (v > SILENCE_LEVEL || v < -SILENCE_LEVEL) return false;
+      }
+      if (checked >= OUT_FRAME_SAMPLES) break;
     }
-    this.donePlaying.length = 0;
+    return true;
   }
 
   private onCallerAudio(data: RtcAudioData): void {
@@ -291,7 +337,7 @@ export class WebRtcChannel extends EventEmitter<CallerChannelEvents> implements 
   }
 
   private onConnectionState(): void {
-    const state = this.pc.connectionState;
+    const state = this.pc?.connectionState;
     if (state === 'failed' || state === 'closed') {
       this.remoteEnded('channel-closed');
     } else if (state === 'disconnected') {
@@ -327,8 +373,10 @@ export class WebRtcChannel extends EventEmitter<CallerChannelEvents> implements 
       this.sink.ondata = null;
       this.sink.stop();
     }
-    this.pc.onconnectionstatechange = null;
-    this.pc.ondatachannel = null;
+    if (this.pc) {
+      this.pc.onconnectionstatechange = null;
+      this.pc.ondatachannel = null;
+    }
     if (this.control) {
       this.control.onclose = null;
       this.control.onmessage = null;
@@ -339,12 +387,14 @@ export class WebRtcChannel extends EventEmitter<CallerChannelEvents> implements 
   }
 
   private closePeer(): void {
+    const { pc, control } = this;
+    this.pc = this.source = this.sink = this.control = undefined;
     try {
-      this.control?.close();
+      control?.close();
     } catch {
       // already closed
     }
-    for (const track of this.tracks) track.stop();
-    this.pc.close();
+    for (const track of this.tracks.splice(0)) track.stop();
+    pc?.close();
   }
 }

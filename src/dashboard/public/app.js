@@ -1,12 +1,13 @@
 /**
- * Switchboard supervisor dashboard: a hash router over four views (live board, history, call
- * detail, analytics), the API-token log-in, and one live SSE connection shared by every view.
+ * Switchboard supervisor dashboard: a hash router over five views (live board, history, call
+ * detail, analytics, the softphone), the API-token log-in, and one live SSE connection shared by every view.
  */
 import { auth, getJson, loadServerConfig, LiveStream, UnauthorizedError } from './js/api.js';
 import { LiveStore, renderLive, startDurationTicker } from './js/live.js';
 import { renderHistory } from './js/history.js';
 import { renderDetail } from './js/detail.js';
 import { renderAnalytics } from './js/analytics.js';
+import { renderTalk } from './js/talk.js';
 
 const view = document.getElementById('view');
 const loginPanel = document.getElementById('login');
@@ -61,6 +62,10 @@ function route() {
     case 'analytics':
       document.title = 'Analytics · Switchboard';
       cleanup = renderAnalytics(view, params, navigate, stream);
+      break;
+    case 'talk':
+      document.title = 'Talk to the agent · Switchboard';
+      cleanup = renderTalk(view, stream);
       break;
     default:
       document.title = 'Live calls · Switchboard';
