@@ -15,97 +15,18 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import type { Logger } from '../../logging/logger';
-import {
-  appendAudioMessage,
-  base64AudioDurationMs,
-  parseServerEvent,
-  type AudioFormatName,
-  type RealtimeClientEvent,
-  type RealtimeServerEvent,
-} from './protocol';
+import { appendAudioMessage, parseServerEvent, type RealtimeClientEvent } from './protocol';
+import type {
+  RealtimeClientEvents,
+  RealtimeClientOptions,
+  RealtimeClientState,
+  RealtimeClientStats,
+  RealtimeOpenInfo,
+} from './client-options';
+import { backoffDelayMs } from './client-options';
+import { Outbox } from './outbox';
 
-export type RealtimeClientState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed' | 'failed';
-
-export interface ReconnectPolicy {
-  /** Reconnect attempts after a drop (0 = give up at once). */
-  attempts: number;
-  /** Backoff ceiling of the first attempt; doubles each attempt. */
-  baseMs: number;
-  /** Upper bound of any backoff delay. */
-  maxMs: number;
-}
-
-export interface RealtimeOpenInfo {
-  /** True when a session was open before on this client (the conversation must be re-created). */
-  reconnect: boolean;
-  /** Attempt number that succeeded: 0 for a first try or a planned replacement. */
-  attempt: number;
-  /** True for a planned replacement (replaceSession). */
-  replacement: boolean;
-}
-
-export interface RealtimeClientOptions {
-  url: string;
-  model: string;
-  apiKey?: string;
-  logger: Logger;
-  reconnect: ReconnectPolicy;
-  /** A connect that does not complete in this time counts as a failed attempt. Default 10 000. */
-  connectTimeoutMs?: number;
-  /** No server message for this long while a response is pending/in progress → treated as a drop. */
-  idleTimeoutMs?: number;
-  /**
-   * Send a WebSocket ping this often while open; a ping not answered by the next one means the
-   * connection is dead (a network black hole between responses, which idleTimeoutMs cannot see).
-   * Default 10 000; 0 disables.
-   */
-  keepaliveMs?: number;
-  /** Caller audio kept while disconnected. Default 2000. */
-  maxBufferedAudioMs?: number;
-  /** Format of appended audio, to size the buffer in ms. Default 'pcmu'. */
-  audioFormat?: AudioFormatName;
-  /** Non-audio events kept while disconnected. Default 1000; beyond, the oldest are dropped. */
-  maxQueuedEvents?: number;
-  /** Called on every (re)connect; its messages are sent first, before anything queued. */
-  onOpen: (info: RealtimeOpenInfo) => RealtimeClientEvent[];
-  /** Randomness for the jitter (tests). Default Math.random. */
-  random?: () => number;
-}
-
-export interface RealtimeClientStats {
-  /** Successful reconnects after a drop. */
-  reconnects: number;
-  /** Connection attempts made after drops (successful or not). */
-  reconnectAttempts: number;
-  /** Planned replacements completed (replaceSession). */
-  replacements: number;
-  audioFramesSent: number;
-  /** Frames queued while disconnected (cumulative). */
-  audioFramesBuffered: number;
-  /** Frames dropped because the buffer was full or the client was closed/failed (cumulative). */
-  audioFramesDropped: number;
-  eventsDropped: number;
-  protocolErrors: number;
-  messagesIn: number;
-  messagesOut: number;
-}
-
-export interface RealtimeClientEvents {
-  open: [RealtimeOpenInfo];
-  event: [RealtimeServerEvent];
-  reconnecting: [{ attempt: number; delayMs: number; reason: string }];
-  replaced: [{ reason: string }];
-  'replace-failed': [{ reason: string; error: string }];
-  failed: [{ reason: string; attempts: number }];
-  'protocol-error': [{ reason: string }];
-  closed: [];
-}
-
-/** Full-jitter exponential backoff: uniform in [0, min(maxMs, baseMs * 2^(attempt-1))]. */
-export function backoffDelayMs(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random) {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
-  return Math.floor(random() * ceiling);
-}
+export * from './client-options';
 
 interface Connection {
   ws: WebSocket;
@@ -141,15 +62,10 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
   /** Failed attempts in the current reconnect cycle. */
   private attempt = 0;
   private retryTimer?: NodeJS.Timeout;
-  private readonly pendingEvents: string[] = [];
-  private readonly pendingAudio: string[] = [];
-  private readonly pendingAudioDurations: number[] = [];
-  private pendingAudioMs = 0;
+  /** What waits for the next socket: control events, then caller audio. */
+  private readonly outbox: Outbox;
   private readonly log: Logger;
   private readonly connectTimeoutMs: number;
-  private readonly maxBufferedAudioMs: number;
-  private readonly maxQueuedEvents: number;
-  private readonly audioFormat: AudioFormatName;
   private readonly random: () => number;
   private readonly endpoint: string;
   // stall detection
@@ -179,9 +95,12 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
     this.endpoint = parsed.toString();
     this.log = opts.logger;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
-    this.maxBufferedAudioMs = opts.maxBufferedAudioMs ?? 2000;
-    this.maxQueuedEvents = opts.maxQueuedEvents ?? 1000;
-    this.audioFormat = opts.audioFormat ?? 'pcmu';
+    this.outbox = new Outbox(
+      this.stats,
+      opts.maxQueuedEvents ?? 1000,
+      opts.maxBufferedAudioMs ?? 2000,
+      opts.audioFormat ?? 'pcmu',
+    );
     this.random = opts.random ?? Math.random;
   }
 
@@ -196,7 +115,7 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
 
   /** Milliseconds of caller audio currently buffered while disconnected. */
   get bufferedAudioMs(): number {
-    return this.pendingAudioMs;
+    return this.outbox.audioMs;
   }
 
   /** performance.now() when the server message being dispatched was received (before parsing). */
@@ -216,11 +135,7 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
     this.trackOutgoing(event);
     const data = JSON.stringify(event);
     if (this._state === 'open' && this.write(data)) return;
-    if (this.pendingEvents.length >= this.maxQueuedEvents) {
-      this.pendingEvents.shift();
-      this.stats.eventsDropped++;
-    }
-    this.pendingEvents.push(data);
+    this.outbox.queueEvent(data);
   }
 
   /**
@@ -246,17 +161,7 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
       this.stats.audioFramesDropped++;
       return;
     }
-    const ms = base64AudioDurationMs(base64, this.audioFormat);
-    this.pendingAudio.push(data);
-    this.pendingAudioDurations.push(ms);
-    this.pendingAudioMs += ms;
-    this.stats.audioFramesBuffered++;
-    // Oldest frames go first: after a gap, what the caller is saying now matters most.
-    while (this.pendingAudioMs > this.maxBufferedAudioMs + 1e-6 && this.pendingAudio.length > 0) {
-      this.pendingAudio.shift();
-      this.pendingAudioMs -= this.pendingAudioDurations.shift() as number;
-      this.stats.audioFramesDropped++;
-    }
+    this.outbox.queueAudio(data, base64);
   }
 
   /**
@@ -373,16 +278,8 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
   private flushQueues(): void {
     const conn = this.current;
     if (!conn) return;
-    for (const data of this.pendingEvents.splice(0)) this.writeTo(conn, data);
-    if (this.pendingAudio.length > 0) {
-      this.log.info('realtime buffered audio flushed', { frames: this.pendingAudio.length, ms: this.pendingAudioMs });
-    }
-    for (const data of this.pendingAudio.splice(0)) {
-      if (this.writeTo(conn, data)) this.stats.audioFramesSent++;
-      else this.stats.audioFramesDropped++;
-    }
-    this.pendingAudioDurations.length = 0;
-    this.pendingAudioMs = 0;
+    const flushed = this.outbox.drain((data) => this.writeTo(conn, data));
+    if (flushed.frames > 0) this.log.info('realtime buffered audio flushed', flushed);
   }
 
   private onMessage(conn: Connection, data: WebSocket.RawData, isBinary: boolean): void {
@@ -497,11 +394,7 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
     if (this.current) this.discard(this.current, 1000, 'client closed');
     if (this.replacement) this.discard(this.replacement.conn, 1000, 'client closed');
     this.replacement = undefined;
-    this.stats.audioFramesDropped += this.pendingAudio.length;
-    this.pendingAudio.length = 0;
-    this.pendingAudioDurations.length = 0;
-    this.pendingAudioMs = 0;
-    this.pendingEvents.length = 0;
+    this.outbox.discard();
   }
 
   private discard(conn: Connection, code: number, reason: string): void {
