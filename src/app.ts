@@ -32,6 +32,8 @@ import {
 import { SseClients } from './http/sse';
 import { createApiDocsRouter, createApiRouter } from './http/api-router';
 import { requireApiToken } from './http/auth';
+import { refuseReadOnlyWrites } from './supervision/role-guard';
+import { createSupervisionRouter } from './http/supervision-routes';
 import { errorHandler, notFoundHandler } from './http/errors';
 import { createChannelModules } from './channels';
 import { SessionTokens } from './channels/webrtc/session-token';
@@ -301,6 +303,9 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     apiRateLimit({ limit: config.api.rateLimitPerMin, windowMs: 60_000, apiTokens: config.apiTokens }),
     // Header tokens; ?access_token= on the SSE stream only; signed URLs on a call's recording only.
     requireApiToken(config.apiTokens, { sseQueryToken: true, urlSigningSecret: config.http.urlSigningSecret }),
+    // Token roles: a read-only token reads and does nothing else (src/supervision/roles.ts).
+    refuseReadOnlyWrites(config.apiTokenEntries),
+    createSupervisionRouter({ bridge, bus, tokens: config.apiTokenEntries }),
     createOutboundRouter({ outbound, apiTokens: config.apiTokens }),
     text.messages,
     createApiRouter({ config, db, reads: readPool, bus, callManager, logger, recordingsDir }, { sseClients }),

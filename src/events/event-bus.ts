@@ -13,6 +13,8 @@ export interface BusEventMap {
   'analytics.ready': { callId: string; analytics: Analytics };
   /** Frequent live figures of an active call (interruptions, latency so far); not persisted. */
   'call.stats': { callId: string; stats: LiveCallStats };
+  /** A supervisor's whisper to a live call's agent (src/supervision/whisper.ts): never heard by the caller. */
+  'supervisor.note': { callId: string; by: string; text: string; offsetMs: number };
 }
 
 export type TranscriptEventData = Omit<Transcript, 'id' | 'createdAt'> & { createdAt: Date };

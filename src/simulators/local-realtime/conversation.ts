@@ -15,6 +15,8 @@ export class ConversationState {
   /** Everything the caller said in this session (transcripts and user text items), for out-of-band answers. */
   readonly callerTexts: string[] = [];
   audioMs = 0;
+  /** A supervisor's whisper not yet reflected in a reply (replies.ts, supervisorNoteOf). */
+  supervisorNote: string | undefined;
   textChars = 0;
   private lastInputTokens = 0;
 

@@ -27,6 +27,24 @@ export function replyText(opts: LocalRealtimeServerOptions, ctx: ReplyContext, l
   return 'I hear you. Could you tell me a little more about that?';
 }
 
+/**
+ * A supervisor's whisper (a system item starting "Supervisor guidance", see src/supervision/whisper.ts):
+ * the local AI has no model to act on it, so its next spoken reply quotes it recognisably instead.
+ */
+export function supervisorNoteOf(systemText: string): string | undefined {
+  if (!systemText.startsWith('Supervisor guidance')) return undefined;
+  const at = systemText.indexOf('): ');
+  const note = (at >= 0 ? systemText.slice(at + 3) : systemText).trim();
+  return note || undefined;
+}
+
+/** The reply as the local AI speaks it after a whisper: "Following my supervisor's note: <note>. <reply>". */
+export function withSupervisorNote(text: string, note: string | undefined): string {
+  if (!note) return text;
+  const stop = /[.!?]$/.test(note) ? '' : '.';
+  return `Following my supervisor's note: ${note}${stop} ${text}`;
+}
+
 /** The transcript reported for the caller's turn `turnIndex` that lasted `spokenMs`. */
 export function callerTranscript(opts: LocalRealtimeServerOptions, turnIndex: number, spokenMs: number): string {
   return opts.callerTranscripts?.[turnIndex] ?? `(caller spoke for ${(Math.round(spokenMs / 100) / 10).toFixed(1)} s)`;

@@ -6,7 +6,7 @@ import type { Logger } from '../../logging/logger';
 import { synthesize } from '../tts';
 import { BYTES_PER_MS, ClientInputError, newId } from './client-input';
 import type { ConversationState } from './conversation';
-import { localSentimentJson, replyText } from './replies';
+import { localSentimentJson, replyText, withSupervisorNote } from './replies';
 import type { LocalRealtimeServerOptions, ReplyContext, ResponseInfo, SessionInfo, ToolCallRequest } from './types';
 
 /** What a response needs of its session. */
@@ -148,7 +148,8 @@ export class ResponseRunner {
     };
     this.pendingToolOutput = undefined;
     const toolCall = host.opts.toolCalls?.({ ...ctx, tools: conv.tools });
-    const text = toolCall ? '' : replyText(host.opts, ctx, host.log);
+    const text = toolCall ? '' : withSupervisorNote(replyText(host.opts, ctx, host.log), conv.supervisorNote);
+    if (!toolCall) conv.supervisorNote = undefined;
     const info: ResponseInfo = {
       id: newId('resp'),
       itemId: newId('item'),

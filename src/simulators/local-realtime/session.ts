@@ -10,7 +10,7 @@ import type { TurnDetection } from '../../engines/realtime/protocol';
 import { BYTES_PER_MS, ClientInputError, isObject, isOutOfBandText, newId, validateItem } from './client-input';
 import { describeSession, parseSessionUpdate } from './session-config';
 import { ConversationState } from './conversation';
-import { callerTranscript } from './replies';
+import { callerTranscript, supervisorNoteOf } from './replies';
 import { ResponseRunner, type ResponseHost } from './responses';
 import type { LocalRealtimeServerOptions, SessionInfo } from './types';
 import { EnergyVad, type VadListener } from './vad';
@@ -351,7 +351,9 @@ export class LocalSession implements ResponseHost, VadListener {
     if (stored.type === 'function_call_output') this.responses.pendingToolOutput = stored.output;
     if (stored.type === 'message') {
       for (const part of stored.content) {
-        if ('text' in part) conv.textChars += part.text.length;
+        if (!('text' in part)) continue;
+        conv.textChars += part.text.length;
+        if (stored.role === 'system') conv.supervisorNote = supervisorNoteOf(part.text) ?? conv.supervisorNote;
       }
     }
     const previous = conv.append(stored.id);
