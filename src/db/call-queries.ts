@@ -22,6 +22,8 @@ export interface CallFilters {
   agent?: string;
   status?: string;
   sentiment?: string;
+  /** The conversation's language hint (CallMetadata.language: 'auto' or an ISO 639 code). */
+  language?: string;
   /** Inclusive bounds on Call.startedAt. */
   startDate?: Date;
   endDate?: Date;
@@ -84,6 +86,10 @@ function whereClause(filters: CallFilters, extra: Prisma.Sql[] = []): Prisma.Sql
   if (filters.agent !== undefined) parts.push(Prisma.sql`c."agent" = ${filters.agent}`);
   if (filters.status !== undefined) parts.push(Prisma.sql`c."status" = ${filters.status}`);
   if (filters.sentiment !== undefined) parts.push(Prisma.sql`a."sentimentLabel" = ${filters.sentiment}`);
+  if (filters.language !== undefined)
+    parts.push(
+      Prisma.sql`c."id" IN (SELECT m."callId" FROM "CallMetadata" m WHERE m."language" = ${filters.language})`,
+    );
   if (filters.startDate) parts.push(Prisma.sql`c."startedAt" >= ${filters.startDate.getTime()}`);
   if (filters.endDate) parts.push(Prisma.sql`c."startedAt" <= ${filters.endDate.getTime()}`);
   if (filters.q !== undefined) {

@@ -22,8 +22,17 @@ import {
 import { iterateCallBatches, setCallNotes, toFtsQuery, type CallFilters, type CallListItem } from '../db/call-queries';
 
 export const MAX_OFFSET = 1_000_000_000;
+/** A conversation's language hint: 'auto' or an ISO 639 code with an optional region ('en', 'pt-BR'). */
+export const LANGUAGE_PATTERN = /^(auto|[a-z]{2,3}(-[A-Za-z0-9]{2,8})?)$/;
 /** Calls per CSV export batch (one read query each). */
 export const EXPORT_BATCH_SIZE = 1000;
+
+function languageParam(query: Query): string | undefined {
+  const language = optionalString(query, 'language', 16);
+  if (language !== undefined && !LANGUAGE_PATTERN.test(language))
+    throw ApiError.invalid('language', 'must be "auto" or an ISO 639 language code such as "en" or "pt-BR"');
+  return language;
+}
 
 /** The filters shared by the list and the CSV export. */
 export function parseCallFilters(query: Query): CallFilters {
@@ -34,6 +43,7 @@ export function parseCallFilters(query: Query): CallFilters {
     agent: optionalString(query, 'agent'),
     status: statusParam(query),
     sentiment: enumParam(query, 'sentiment', SENTIMENTS),
+    language: languageParam(query),
     ...dateRange(query),
     q,
   };

@@ -47,6 +47,10 @@ const FILTER_PARAMS = [
   queryParam('agent', 'Exact agent name.', { type: 'string', maxLength: 100 }),
   queryParam('status', 'Call status.', { type: 'string', enum: [...CALL_STATUSES] }),
   queryParam('sentiment', 'Sentiment label from the call analytics.', { type: 'string', enum: [...SENTIMENTS] }),
+  queryParam('language', "The conversation's language hint (metadata.language): `auto` or an ISO 639 code.", {
+    type: 'string',
+    pattern: '^(auto|[a-z]{2,3}(-[A-Za-z0-9]{2,8})?)$',
+  }),
   queryParam('startDate', `Calls started at or after this instant. ${DATE_DESCRIPTION}`, {
     type: 'string',
     format: 'date-time',

@@ -105,6 +105,17 @@ test('a softphone call with a minted session token: agent heard, both transcript
   expect(detail.recordings[0]).toMatchObject({ channels: 2 });
   const listed = await api<{ items: { id: string }[] }>('/calls?q=order');
   expect(listed.body.items.map((c) => c.id)).toContain(callId);
+  // Filterable by its language hint, in the list and the CSV export.
+  const english = await api<{ items: { id: string }[] }>('/calls?language=en');
+  expect(english.body.items.map((c) => c.id)).toEqual([callId]);
+  expect((await api<{ items: unknown[] }>('/calls?language=fr')).body.items).toEqual([]);
+  const bad = await api<{ error: { field: string } }>('/calls?language=english%20please');
+  expect(bad.status).toBe(400);
+  expect(bad.body.error.field).toBe('language');
+  const csv = await fetch(`${t.baseUrl}/api/calls/export.csv?language=fr`, {
+    headers: { Authorization: `Bearer ${TOKEN}` },
+  });
+  expect((await csv.text()).trim().split('\n')).toHaveLength(1);
 });
 
 test('the echo profile plays the caller back after ECHO_DELAY_MS', async () => {
