@@ -15,6 +15,7 @@ import {
   SENTIMENTS,
 } from './validation';
 
+import { WEB_CALLS_OPENAPI_PATHS } from '../channels/webrtc/openapi';
 type Schema = Record<string, unknown>;
 
 const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
@@ -88,6 +89,7 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
     servers: [{ url: '/api' }],
     security: [{ bearer: [] }],
     paths: {
+      ...WEB_CALLS_OPENAPI_PATHS,
       '/calls': {
         get: {
           summary: 'List calls, newest first',

@@ -71,6 +71,9 @@ describe('API token protection and the OpenAPI document', () => {
         '/messages',
         '/openapi.json',
         '/status',
+        '/web-calls',
+        '/web-calls/offer',
+        '/web-calls/profiles',
       ].sort(),
     );
     const listParams = res.body.paths['/calls'].get.parameters.map((p: { name: string }) => p.name);
@@ -82,6 +85,7 @@ describe('API token protection and the OpenAPI document', () => {
         'agent',
         'status',
         'sentiment',
+        'language',
         'startDate',
         'endDate',
         'q',
