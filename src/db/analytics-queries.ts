@@ -10,9 +10,12 @@
  * - p95LatencyMs: 95th percentile (nearest rank) over analysed calls of each call's own p95
  *   latency (latencyP95Ms): "95% of calls had a p95 latency at or below this".
  * - talk ratio: caller talk time / (caller + agent talk time), over all analysed calls.
+ * - stages (cascaded-engine calls only, Analytics.stageLatencies): per stage, `avgP50Ms` is the mean
+ *   of each call's median, `p95Ms` the 95th percentile (nearest rank) of each call's own p95.
  */
 import { Prisma } from '../generated/prisma/client';
 import type { Db } from './prisma';
+import { STAGES, type Stage } from '../calls/stage-latency';
 
 export type AnalyticsInterval = 'hour' | 'day' | 'week';
 
@@ -52,6 +55,14 @@ export interface AnalyticsSummary {
   sentiment: { positive: number; neutral: number; negative: number; unknown: number };
   talk: { callerTalkMs: number; agentTalkMs: number; callerTalkRatio: number | null };
   cost: { totalUsd: number; avgPerCallUsd: number | null; inputTokens: number; outputTokens: number };
+  /** Per-stage turn latency of cascaded-engine calls, by stage (absent stages: no such call). */
+  stages: Partial<Record<Stage, StageAggregate>>;
+}
+
+export interface StageAggregate {
+  calls: number;
+  avgP50Ms: number | null;
+  p95Ms: number | null;
 }
 
 export interface AnalyticsReport {
@@ -147,6 +158,7 @@ export async function analyticsReport(
       sum(outputTokens) AS outputTokens,
       (SELECT p95 FROM p) AS p95LatencyMs
     FROM r GROUP BY bucket ORDER BY bucket`;
+  const stages = await stageAggregates(db, startMs, endMs);
 
   const byBucket = new Map<number, BucketRow>(rows.map((r) => [Number(r.bucket), r]));
   let p95LatencyMs: number | null = null;
@@ -222,7 +234,46 @@ export async function analyticsReport(
         inputTokens: t.inputTokens,
         outputTokens: t.outputTokens,
       },
+      stages,
     },
     series,
   };
+}
+
+interface StageRow {
+  stage: string;
+  calls: bigint | number;
+  avgP50: number | null;
+  p95: bigint | number | null;
+}
+
+/** Per-stage figures of the cascaded-engine calls started in [startMs, endMs] (see the header). */
+async function stageAggregates(db: Db, startMs: number, endMs: number): Promise<AnalyticsSummary['stages']> {
+  const perStage = STAGES.map(
+    (stage) => Prisma.sql`SELECT ${stage} AS stage,
+      json_extract(j, ${`$.summary.${stage}.p50`}) AS p50, json_extract(j, ${`$.summary.${stage}.p95`}) AS p95 FROM s`,
+  );
+  const rows = await db.$queryRaw<StageRow[]>`
+    WITH s AS MATERIALIZED (
+      SELECT a."stageLatencies" AS j FROM "Call" c JOIN "Analytics" a ON a."callId" = c."id"
+      WHERE c."startedAt" >= ${startMs} AND c."startedAt" <= ${endMs} AND a."stageLatencies" IS NOT NULL
+    ),
+    v AS (${Prisma.join(perStage, ' UNION ALL ')}),
+    w AS (
+      SELECT stage, p50, p95, row_number() OVER (PARTITION BY stage ORDER BY p95) AS rn,
+        count(*) OVER (PARTITION BY stage) AS n
+      FROM v WHERE p95 IS NOT NULL
+    )
+    SELECT stage, count(*) AS calls, avg(p50) AS avgP50, max(CASE WHEN rn = (n * 95 + 99) / 100 THEN p95 END) AS p95
+    FROM w GROUP BY stage`;
+  const out: AnalyticsSummary['stages'] = {};
+  for (const r of rows) {
+    if (!(STAGES as readonly string[]).includes(r.stage)) continue;
+    out[r.stage as Stage] = {
+      calls: n(r.calls),
+      avgP50Ms: round(r.avgP50 === null ? null : Number(r.avgP50), 1),
+      p95Ms: r.p95 === null ? null : Number(r.p95),
+    };
+  }
+  return out;
 }

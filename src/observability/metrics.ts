@@ -66,6 +66,8 @@ export class Metrics {
    */
   readonly exact: { uplink: LatencyRecorder; downlink: LatencyRecorder; bargeIn: LatencyRecorder } | undefined;
   readonly dbWriteMs: Histogram;
+  /** Cascaded engine: caller's end of speech -> each stage's first result, per turn (stage label). */
+  readonly pipelineStageMs: Histogram<'stage'>;
   private readonly loopDelay: IntervalHistogram;
 
   constructor(options: { defaultMetrics?: boolean; exactLatency?: boolean } = {}) {
@@ -122,6 +124,14 @@ export class Metrics {
       name: 'switchboard_db_write_ms',
       help: 'Duration of batched database writes',
       buckets: [0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000],
+      registers: [r],
+    });
+
+    this.pipelineStageMs = new Histogram({
+      name: 'switchboard_pipeline_stage_ms',
+      help: 'Cascaded engine, per turn: caller speech end -> final transcript (transcript), first model token (first_token), first speech byte (first_speech_byte), first agent audio (first_audio)',
+      labelNames: ['stage'],
+      buckets: [10, 25, 50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 8000],
       registers: [r],
     });
 
