@@ -14,7 +14,8 @@ import {
   type TalkSegment,
   type TokenUsage,
 } from '../calls/call-analytics';
-import type { EngineUsage } from './engine';
+import { MAX_STAGE_TURNS, stageTurn, summarizeStageLatencies, type StageTurn } from '../calls/stage-latency';
+import type { EngineUsage, TurnLatency } from './engine';
 
 export interface SessionMetrics {
   bargeIns: number;
@@ -39,6 +40,8 @@ export class CallStats {
   readonly callerTexts: string[] = [];
   readonly latenciesMs: number[] = [];
   readonly interruptionsAtMs: number[] = [];
+  /** Per-stage latency of each turn (engines with stages: the cascaded pipeline). */
+  readonly stageTurns: StageTurn[] = [];
   agentTurns = 0;
   private readonly usage: TokenUsage = { ...EMPTY_USAGE };
   /** performance.now() when the caller stopped speaking: the next agent audio measures the latency. */
@@ -60,6 +63,13 @@ export class CallStats {
     u.outputAudioTokens += n(usage.outputAudioTokens);
     u.inputTokens += n(usage.inputTextTokens) + n(usage.inputAudioTokens);
     u.outputTokens += n(usage.outputTextTokens) + n(usage.outputAudioTokens);
+  }
+
+  /** One turn's stage latency (kept for the analytics row); the stored form, or undefined when dropped. */
+  turnLatency(latency: TurnLatency): StageTurn | undefined {
+    const turn = stageTurn(latency);
+    if (turn && this.stageTurns.length < MAX_STAGE_TURNS) this.stageTurns.push(turn);
+    return turn;
   }
 
   callerStopped(now: number): void {
@@ -106,7 +116,13 @@ export class CallStats {
         config.pricing,
         sentiment,
       );
-      await this.callManager.saveAnalytics({ callId: this.callId, ...analytics, latenciesMs: analytics.latenciesMs });
+      const stageLatencies = summarizeStageLatencies(this.stageTurns);
+      await this.callManager.saveAnalytics({
+        callId: this.callId,
+        ...analytics,
+        latenciesMs: analytics.latenciesMs,
+        ...(stageLatencies ? { stageLatencies } : {}),
+      });
     } catch (err) {
       log.error('could not store analytics', { error: (err as Error).message });
     }

@@ -6,6 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Conversation } from './conversation';
+import { STAGES, STAGE_LABELS } from '../calls/stage-latency';
 
 export function wireEngine(c: Conversation): void {
   const { engine } = c;
@@ -159,6 +160,18 @@ export function wireEngine(c: Conversation): void {
       c.responseActive = false;
       c.tools?.reset();
       c.addEvent('ai.session_replaced', info.reason === 'session-age' ? {} : { reason: info.reason });
+    }),
+  );
+  engine.on(
+    'turn-latency',
+    on('turn latency', (latency) => {
+      const turn = c.stats.turnLatency(latency);
+      const histogram = c.deps.metrics?.pipelineStageMs;
+      if (!turn || !histogram) return;
+      for (const stage of STAGES) {
+        const ms = turn[stage];
+        if (ms !== undefined) histogram.observe({ stage: STAGE_LABELS[stage] }, ms);
+      }
     }),
   );
   engine.on('failed', (info) => {
