@@ -76,6 +76,8 @@ describe('GET /api/analytics', () => {
       sentiment: { positive: 2, neutral: 1, negative: 1, unknown: 1 },
       talk: { callerTalkMs: 60_000, agentTalkMs: 70_000, callerTalkRatio: 0.4615 },
       cost: { totalUsd: 0.45, avgPerCallUsd: 0.1125, inputTokens: 110, outputTokens: 220 },
+      // No cascaded-engine call in the range: no stage figures.
+      stages: {},
     });
   });
 
