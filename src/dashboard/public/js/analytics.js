@@ -16,6 +16,7 @@ import {
   loading,
   usdTick,
 } from './dom.js';
+import { stageLatencyKpis } from './stage-latency.js';
 
 const PERIODS = {
   '24h': { label: 'Last 24 hours', ms: 86_400_000, interval: 'hour' },
@@ -172,6 +173,7 @@ export function renderAnalytics(root, params, navigate, stream) {
         kpi('Caller talk', formatPercent(s.talk.callerTalkRatio), 'of all talk time'),
         kpi('Cost', formatUsd(s.cost.totalUsd), `${formatUsd(s.cost.avgPerCallUsd)} per call`),
       ),
+      stageLatencyKpis(s.stages, kpi),
       h(
         'div',
         { class: 'chart-grid' },

@@ -20,6 +20,7 @@ import {
   sentimentBadge,
   statusBadge,
 } from './dom.js';
+import { stageLatencyPanel } from './stage-latency.js';
 
 const MAX_NOTES_LENGTH = 10_000;
 
@@ -455,6 +456,9 @@ export function renderDetail(root, callId) {
             'div',
             { class: 'detail-side' },
             section('Analytics', analyticsPanel(call.analytics, call)),
+            call.analytics?.stageLatencies
+              ? section('Turn latency by stage', stageLatencyPanel(call.analytics.stageLatencies))
+              : null,
             section('Notes', notesEditor(call)),
             section('Timeline', timeline(call)),
           ),
