@@ -42,6 +42,8 @@ export interface AgentProfile {
   readonly defaultTransferTarget?: string;
   /** send_sms rules of this profile (the file's top-level `sms`, overridden by the profile's own). */
   readonly sms: SmsSettings;
+  /** The language its conversations are in ('auto' or an ISO 639 code) when the client names none. */
+  readonly languageHint?: string;
 }
 
 /** A variable of an SMS template, filled by the model. */
@@ -203,6 +205,7 @@ const FILE_SCHEMA = {
           numbers: { type: 'array', items: { type: 'string', pattern: E164 }, uniqueItems: true },
           defaultTransferTarget: { type: 'string' },
           sms: SMS_SCHEMA,
+          languageHint: { type: 'string', pattern: '^(auto|[a-z]{2,3}(-[A-Za-z0-9]{2,8})?)$' },
         },
         additionalProperties: false,
       },

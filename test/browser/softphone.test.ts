@@ -26,6 +26,7 @@ let page: Page;
 type Detail = {
   provider: string;
   status: string;
+  endedAt: string | null;
   transcripts: { speaker: string; text: string }[];
   recordings: { channels: number }[];
 };
@@ -92,7 +93,7 @@ test('a softphone call: agent heard, live transcript of both sides, hang-up, his
   await waitForJs(page, `document.getElementById('talk-status').dataset.state === 'ended'`, 10_000);
   const detail = await eventually(async () => {
     const d = await api<Detail>(`/calls/${callId}`);
-    return d.status !== 'in-progress' && d.recordings.length > 0 && d;
+    return d.endedAt && d.recordings.length > 0 && d;
   }, 15_000);
   expect(detail).toMatchObject({ provider: 'webrtc', status: 'completed' });
   expect(detail.recordings[0].channels).toBe(2);

@@ -138,16 +138,17 @@ describe('WebRTC channel over a real peer connection', () => {
     const { peer, call } = await connect();
     const sentAt = performance.now();
     toneChunks(5000).forEach((chunk, i) => call.channel.sendAudio(chunk, `c${i}`));
-    await new Promise((r) => setTimeout(r, 600));
+    await new Promise((r) => setTimeout(r, 1000));
     call.channel.clear();
     const clearedAt = performance.now();
     const acksAtClear = call.played.length;
-    expect(acksAtClear).toBeGreaterThan(10);
-    expect(acksAtClear).toBeLessThan(60);
+    expect(acksAtClear).toBeGreaterThan(20);
+    expect(acksAtClear).toBeLessThan(100);
     await new Promise((r) => setTimeout(r, 1000));
     expect(call.played.length).toBe(acksAtClear);
     expect(call.channel.queuedMs).toBe(0);
-    expect(peer.energyBetween(sentAt + 200, clearedAt - 50)).toBeGreaterThan(1500);
+    // The tone is heard once it has crossed the path (a few hundred ms on a busy machine), until the clear.
+    expect(peer.energyBetween(sentAt + 500, clearedAt - 50)).toBeGreaterThan(1500);
     expect(peer.energyBetween(clearedAt + 400, performance.now())).toBeLessThan(300);
   });
 

@@ -5,6 +5,9 @@
  * the agent is heard in the browser, both sides are transcribed, the record carries provider
  * `webrtc`, the language hint and a stereo recording. The built-in echo profile plays the caller back.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { LocalRealtimeServer } from '../../src/simulators/local-realtime-server';
 import { startTestApp, type TestApp } from '../../scripts/lib/test-app';
 import { eventually } from '../../scripts/lib/bridge-harness';
@@ -14,6 +17,7 @@ const TOKEN = 'e2e-webrtc-token-0123456789';
 let ai: LocalRealtimeServer | undefined;
 let t: TestApp;
 const peers: TestPeer[] = [];
+let dir: string;
 
 beforeAll(async () => {
   ai = await LocalRealtimeServer.start({
@@ -21,7 +25,15 @@ beforeAll(async () => {
     replies: ['Hello, this is the agent speaking.', 'Your order shipped yesterday.'],
     callerTranscripts: ['Where is my order'],
   });
-  t = await startTestApp({ OPENAI_REALTIME_URL: ai.url, API_TOKENS: TOKEN, ECHO_DELAY_MS: '300' });
+  dir = mkdtempSync(path.join(os.tmpdir(), 'webrtc-profiles-'));
+  const profiles = path.join(dir, 'profiles.json');
+  writeFileSync(profiles, JSON.stringify({ profiles: { spanish: { languageHint: 'es' } } }));
+  t = await startTestApp({
+    OPENAI_REALTIME_URL: ai.url,
+    API_TOKENS: TOKEN,
+    ECHO_DELAY_MS: '300',
+    AGENT_PROFILES_FILE: profiles,
+  });
 });
 
 afterAll(async () => {
@@ -30,6 +42,7 @@ afterAll(async () => {
   await ai?.close();
   // Nothing may keep a peer connection reachable when the garbage is collected.
   t = undefined as unknown as TestApp;
+  rmSync(dir, { recursive: true, force: true });
   ai = undefined;
   await collectWrtcGarbage();
 });
@@ -37,6 +50,7 @@ afterAll(async () => {
 type Detail = {
   provider: string;
   status: string;
+  endedAt: string | null;
   agent: string | null;
   metadata: { language: string | null } | null;
   transcripts: { speaker: string; text: string }[];
@@ -97,7 +111,7 @@ test('a softphone call with a minted session token: agent heard, both transcript
   peer.control.send(JSON.stringify({ type: 'hangup' }));
   const detail = await eventually(async () => {
     const d = (await api<Detail>(`/calls/${callId}`)).body;
-    return d.status !== 'in-progress' && d.recordings.length > 0 && d;
+    return d.endedAt && d.recordings.length > 0 && d;
   }, 15_000);
   expect(detail.provider).toBe('webrtc');
   expect(detail.status).toBe('completed');
@@ -131,7 +145,7 @@ test('the echo profile plays the caller back after ECHO_DELAY_MS', async () => {
   expect(roundTripMs).toBeLessThan(1500);
   peer.amplitude = 0;
   peer.control.send(JSON.stringify({ type: 'hangup' }));
-  await eventually(async () => (await api<Detail>(`/calls/${callId}`)).body.status !== 'in-progress', 10_000);
+  await eventually(async () => Boolean((await api<Detail>(`/calls/${callId}`)).body.endedAt), 10_000);
 });
 
 test('GET /api/web-calls/profiles lists the profiles for an API token only', async () => {
@@ -146,4 +160,15 @@ test('GET /api/web-calls/profiles lists the profiles for an API token only', asy
     ]),
   );
   expect((await api('/web-calls/profiles', {}, 'wrong-token-0123456789')).status).toBe(401);
+});
+
+test("a call to a profile with a language hint stores the profile's hint when the client names none", async () => {
+  const { peer, callId } = await call(TOKEN, { profile: 'spanish' });
+  peer.control.send(JSON.stringify({ type: 'hangup' }));
+  const detail = await eventually(async () => {
+    const d = (await api<Detail>(`/calls/${callId}`)).body;
+    return d.endedAt && d;
+  }, 10_000);
+  expect(detail.metadata?.language).toBe('es');
+  expect((await api<{ items: { id: string }[] }>('/calls?language=es')).body.items.map((c) => c.id)).toEqual([callId]);
 });

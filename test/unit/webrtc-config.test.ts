@@ -54,3 +54,14 @@ describe('built-in echo profile', () => {
     expect(settings.profiles.get('echo')).toMatchObject({ engine: 'realtime', instructions: 'Mine.' });
   });
 });
+
+describe('a profile language hint', () => {
+  it('is read from the profiles file and checked', () => {
+    const file = { profiles: { spanish: { languageHint: 'es' } } };
+    const settings = loadAgentSettings(testConfig(), BUILT_IN_SKILLS, JSON.stringify(file));
+    expect(settings.profiles.get('spanish')?.languageHint).toBe('es');
+    expect(settings.profiles.get('default')?.languageHint).toBeUndefined();
+    const bad = { profiles: { spanish: { languageHint: 'Spanish please' } } };
+    expect(() => loadAgentSettings(testConfig(), BUILT_IN_SKILLS, JSON.stringify(bad))).toThrow(/languageHint/);
+  });
+});

@@ -26,12 +26,14 @@ export function createConversationStarter(
       throw new ApiError('unavailable', 'all lines are busy; try again shortly');
     }
     let agent: string | undefined;
+    let profileLanguage: string | undefined;
     if (agentSettings) {
       const profile = request.profile
         ? agentSettings.profiles.get(request.profile)
         : profileForNumber(agentSettings, start.to);
       if (!profile) throw new ApiError('invalid_parameter', `no agent profile named "${request.profile}"`, 'profile');
       agent = profile.name;
+      profileLanguage = profile.languageHint;
     }
     const custom: Record<string, string> = { channel: start.provider };
     for (const key of KEPT_PARAMETERS) if (start.parameters[key]) custom[key] = start.parameters[key];
@@ -42,7 +44,8 @@ export function createConversationStarter(
       ...(agent ? { agent } : {}),
       status: 'in-progress',
       provider: start.provider,
-      metadata: { language: request.languageHint ?? null, custom },
+      // The client's language hint, else the profile's.
+      metadata: { language: request.languageHint ?? profileLanguage ?? null, custom },
     };
     const call = await callManager.createCall(input);
     try {

@@ -242,6 +242,7 @@ export function createWebCallsRouter(deps: WebCallsDeps): WebCallsRouter {
       deps.logger.warn('web call could not start', { error: (err as Error).message });
       throw refuse('start-failed', new ApiError('unavailable', 'the call could not be started; try again shortly'));
     }
+    channel.begin();
     deps.logger.info('web call answered', { callId, streamId: start.streamId, auth });
     res.json({ callId, type: 'answer', sdp });
   });

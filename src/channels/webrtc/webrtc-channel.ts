@@ -105,6 +105,8 @@ export class WebRtcChannel extends EventEmitter<CallerChannelEvents> implements 
   private control: RtcDataChannel | undefined;
   private disconnectedTimer: NodeJS.Timeout | undefined;
   private connectTimer: NodeJS.Timeout | undefined;
+  /** Set by begin(): the call exists, audio flows. */
+  private live = false;
   private closed = false;
 
   /** The native objects, dropped once closed (a channel kept in a record holds no peer connection). */
@@ -150,7 +152,7 @@ export class WebRtcChannel extends EventEmitter<CallerChannelEvents> implements 
     this.connectTimer ??= setTimeout(() => this.remoteEnded('channel-closed'), timeoutMs);
   }
 
-  /** Starts reading caller audio from `sink` and playing agent audio (silence until some is sent). */
+  /** The browser's audio track: read (and agent audio played) once `begin()` says the call is set up. */
   start(sink: RtcAudioSink, tracks: MediaStreamTrack[] = []): void {
     this.tracks.push(...tracks);
     if (this.closed) {
@@ -159,8 +161,23 @@ export class WebRtcChannel extends EventEmitter<CallerChannelEvents> implements 
       return;
     }
     this.sink = sink;
+    if (this.live) this.flow();
+  }
+
+  /**
+   * The call is set up (its record, its engine): audio starts flowing both ways. Until then the
+   * decoder's frames are not read, so the event-loop stalls of call set-up never reach the agent
+   * as a burst of stale caller audio (which an echo would play back as lasting delay).
+   */
+  begin(): void {
+    if (this.closed || this.live) return;
+    this.live = true;
+    if (this.sink) this.flow();
+  }
+
+  private flow(): void {
     this.startedAt = performance.now();
-    sink.ondata = (data) => this.onCallerAudio(data);
+    this.sink!.ondata = (data) => this.onCallerAudio(data);
     this.pacer.add(this);
   }
 
