@@ -93,7 +93,7 @@ test('a softphone call: agent heard, live transcript of both sides, hang-up, his
   await waitForJs(page, `document.getElementById('talk-status').dataset.state === 'ended'`, 10_000);
   const detail = await eventually(async () => {
     const d = await api<Detail>(`/calls/${callId}`);
-    return d.endedAt && d.recordings.length > 0 && d;
+    return d.endedAt !== null && d.recordings.length > 0 && d;
   }, 15_000);
   expect(detail).toMatchObject({ provider: 'webrtc', status: 'completed' });
   expect(detail.recordings[0].channels).toBe(2);

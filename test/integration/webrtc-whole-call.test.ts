@@ -111,7 +111,7 @@ test('a softphone call with a minted session token: agent heard, both transcript
   peer.control.send(JSON.stringify({ type: 'hangup' }));
   const detail = await eventually(async () => {
     const d = (await api<Detail>(`/calls/${callId}`)).body;
-    return d.endedAt && d.recordings.length > 0 && d;
+    return d.endedAt !== null && d.recordings.length > 0 && d;
   }, 15_000);
   expect(detail.provider).toBe('webrtc');
   expect(detail.status).toBe('completed');
@@ -167,7 +167,7 @@ test("a call to a profile with a language hint stores the profile's hint when th
   peer.control.send(JSON.stringify({ type: 'hangup' }));
   const detail = await eventually(async () => {
     const d = (await api<Detail>(`/calls/${callId}`)).body;
-    return d.endedAt && d;
+    return d.endedAt !== null && d;
   }, 10_000);
   expect(detail.metadata?.language).toBe('es');
   expect((await api<{ items: { id: string }[] }>('/calls?language=es')).body.items.map((c) => c.id)).toEqual([callId]);
