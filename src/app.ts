@@ -55,6 +55,7 @@ import { OutboundCalls } from './calls/outbound-calls';
 import { createOutboundRouter } from './http/outbound-routes';
 import { TwilioRestService } from './channels/twilio/twilio-rest-service';
 import { createDashboardRouter } from './http/dashboard-routes';
+import { createCallPrivacy } from './privacy';
 
 export const VERSION: string = (
   JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }
@@ -110,6 +111,8 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       pii: config.logPii,
       silent: config.env === 'test' && config.logLevel === 'error' && !process.env.SWITCHBOARD_TEST_LOGS,
     });
+  // The privacy policy (redaction, recording, retention per profile) is checked before any I/O too.
+  const privacy = createCallPrivacy(config, logger, path.resolve(PROJECT_ROOT, config.recordingsDir));
   // Agent profiles and skills are checked before any I/O: a bad AGENT_PROFILES_FILE stops the start with clear errors.
   const agentSettings = loadAgentSettings(config, BUILT_IN_SKILLS);
   // A profile may only name an engine this build registers (src/engines/index.ts).
@@ -166,7 +169,9 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     logger,
     onWrite: (ms) => metrics.dbWriteMs.observe(ms),
     deadLetterDir: deadLetterDirFor(config.databaseUrl),
+    privacy: privacy.hook,
   });
+  privacy.hook.attachTimeline((callId, type, data, offsetMs) => callManager.addEvent(callId, type, data, offsetMs));
   metrics.trackWriteQueue(callManager);
   bus.subscribe((event) => {
     if (event.type === 'call.ended') metrics.callsEnded.inc({ reason: event.data.call.endReason ?? 'unknown' });

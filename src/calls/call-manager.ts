@@ -34,6 +34,7 @@ import { canTransition, FINAL_STATUSES, isFinalStatus, type CallStatus } from '.
 import { WriteQueue, type CloseReport, type WriteQueueState } from './write-queue';
 import type { CreateCallInput, EndCallInput, TranscriptInput } from './call-inputs';
 import { RecentEvents } from './recent-events';
+import type { CallPrivacyHook } from '../privacy/call-privacy';
 export type { CreateCallInput, EndCallInput, TranscriptInput } from './call-inputs';
 
 export {
@@ -64,6 +65,8 @@ export interface CallManagerOptions {
   queueWarnRatio?: number;
   /** Folder of the dead-letter files (see deadLetterDirFor); without it rows that cannot be written are lost (counted as dropped). */
   deadLetterDir?: string;
+  /** Redaction of transcripts and recordings (src/privacy/call-privacy.ts). */
+  privacy?: CallPrivacyHook;
 }
 
 export class CallManager {
@@ -75,11 +78,13 @@ export class CallManager {
   private readonly ending = new Map<string, Promise<Call>>();
   private readonly writes: WriteQueue;
   private readonly recentAiEvents = new RecentEvents();
+  private readonly privacy: CallPrivacyHook | undefined;
 
   constructor(options: CallManagerOptions) {
     this.repo = options.repository;
     this.bus = options.bus;
     this.log = options.logger;
+    this.privacy = options.privacy;
     this.writes = new WriteQueue({
       ...options,
       store: options.repository,
@@ -196,7 +201,9 @@ export class CallManager {
   }
 
   /** Queues a transcript row and publishes it live at once. */
-  addTranscript(callId: string, t: TranscriptInput): void {
+  addTranscript(callId: string, input: TranscriptInput): void {
+    // Redacted here, before the queue, the database, SSE or anything else sees the text.
+    const t = this.privacy ? this.privacy.transcript(callId, this.active.get(callId)?.agent ?? null, input) : input;
     const row: NewTranscript = {
       callId,
       speaker: t.speaker,
@@ -264,6 +271,7 @@ export class CallManager {
   }
 
   async addRecording(data: NewRecording): Promise<Recording> {
+    await this.privacy?.recording(data);
     const recording = await this.writes.withRetry('add recording', () => this.repo.addRecording(data));
     this.log.info('recording registered', {
       callId: data.callId,
@@ -314,6 +322,7 @@ export class CallManager {
       }),
     );
     this.untrack(call);
+    this.privacy?.ended(callId);
     this.log.info('call ended', { callId, reason: call.endReason, status: call.status, durationMs: call.durationMs });
     this.bus.publish('call.ended', { call });
     return call;

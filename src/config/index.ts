@@ -205,6 +205,8 @@ const SPEC = {
   RECORDING_STORAGE_PATH: str({ default: './recordings' }),
   LOG_LEVEL: str({ choices: [...LOG_LEVELS], default: 'info' }),
   LOG_PII: bool({ default: false, desc: 'Log phone numbers and transcript text' }),
+  PRIVACY_POLICY_FILE: str({ default: '', desc: 'JSON file of per-profile privacy policy (src/privacy/policy.ts)' }),
+  RECORDING_ENABLED: bool({ default: true, desc: 'Record calls unless a profile says otherwise' }),
   API_TOKENS: tokenList({
     default: [],
     desc: 'Comma-separated bearer tokens protecting /api, each `token` (admin) or `read-only|supervisor|admin:[name:]token`',
@@ -398,6 +400,8 @@ export interface Config {
   readonly recordingsDir: string;
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly logPii: boolean;
+  /** Redaction, consent, retention (src/privacy/policy.ts). */
+  readonly privacy: { readonly policyFile: string; readonly recordingEnabled: boolean };
   readonly apiTokens: readonly string[];
   /** The same tokens with their roles and names (src/supervision/roles.ts). */
   readonly apiTokenEntries: readonly ApiTokenEntry[];
@@ -672,6 +676,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     recordingsDir: env.RECORDING_STORAGE_PATH,
     logLevel: env.LOG_LEVEL as Config['logLevel'],
     logPii: env.LOG_PII,
+    privacy: { policyFile: env.PRIVACY_POLICY_FILE, recordingEnabled: env.RECORDING_ENABLED },
     apiTokens: env.API_TOKENS.map((e) => e.token),
     apiTokenEntries: env.API_TOKENS,
     twilio: {

@@ -1,0 +1,134 @@
+/**
+ * CallPrivacy: the CallManager's privacy hook. Every transcript passes through `transcript()` where
+ * it enters the CallManager, before it is queued for the database, published on SSE or handed to
+ * anything else, so the original text is kept nowhere. What was redacted is noted on the call's
+ * timeline (`privacy.redacted`: speaker, kinds, span — never the text), and its span is silenced in
+ * the recording when the recording is finalized (`recording()`, before it is registered): the turn's
+ * span, as the engines give no word timing.
+ */
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from '../logging/logger';
+import type { TranscriptInput } from '../calls/call-inputs';
+import type { NewRecording } from '../db/call-repository';
+import type { PrivacyPolicy } from './policy';
+import { redactText, type RedactionKind } from './redactor';
+import { silenceSpans, type SilenceSpan } from './recording-silence';
+
+/** The CallManager's view of the hook (src/calls/call-manager.ts). */
+export interface CallPrivacyHook {
+  /** A transcript about to be stored and published: returns what may be (redacted). Never throws. */
+  transcript(callId: string, profile: string | null, t: TranscriptInput): TranscriptInput;
+  /** A finished recording about to be registered; rejects when it must not be (it was deleted). */
+  recording(rec: NewRecording): Promise<void>;
+  /** The call has ended: forget what was kept about it. */
+  ended(callId: string): void;
+}
+
+/** A card read out makes short digit runs in the next minute its CVV or expiry. */
+const CARD_CONTEXT_MS = 60_000;
+/** Margin around a redacted turn's span (VAD padding, the recorder's rounding). */
+const SPAN_MARGIN_MS = 300;
+
+interface CallState {
+  cardAtMs?: number;
+  spans: SilenceSpan[];
+}
+
+export interface CallPrivacyOptions {
+  policy: PrivacyPolicy;
+  recordingsDir: string;
+  logger: Logger;
+}
+
+export class CallPrivacy implements CallPrivacyHook {
+  private readonly calls = new Map<string, CallState>();
+  private timeline:
+    ((callId: string, type: string, data: Record<string, unknown>, offsetMs?: number) => void) | undefined;
+  /** Redactions made since start, by kind (metrics, tests). */
+  readonly counts = new Map<RedactionKind | 'error', number>();
+
+  constructor(private readonly options: CallPrivacyOptions) {}
+
+  /** Where `privacy.*` timeline events go (the CallManager's addEvent, wired after it exists). */
+  attachTimeline(fn: (callId: string, type: string, data: Record<string, unknown>, offsetMs?: number) => void): void {
+    this.timeline = fn;
+  }
+
+  transcript(callId: string, profile: string | null, t: TranscriptInput): TranscriptInput {
+    const policy = this.options.policy.forProfile(profile);
+    if (policy.redact.size === 0) return t;
+    const state = this.calls.get(callId) ?? { spans: [] };
+    const cardRecent = state.cardAtMs !== undefined && t.startMs - state.cardAtMs <= CARD_CONTEXT_MS;
+    let text: string;
+    let unheardText: string | null | undefined;
+    let kinds: Array<RedactionKind | 'error'>;
+    try {
+      const main = redactText(t.text, policy.redact, { cardRecent });
+      const rest = t.unheardText
+        ? redactText(t.unheardText, policy.redact, { cardRecent: cardRecent || main.foundCard })
+        : undefined;
+      text = main.text;
+      unheardText = rest ? rest.text : t.unheardText;
+      kinds = [...new Set([...main.kinds, ...(rest?.kinds ?? [])])];
+      if (main.foundCard || rest?.foundCard) state.cardAtMs = t.endMs ?? t.startMs;
+    } catch (err) {
+      // Never store what could not be checked.
+      this.options.logger.error('transcript redaction failed; the text is withheld', {
+        callId,
+        error: (err as Error).message,
+      });
+      text = '[redacted]';
+      unheardText = t.unheardText ? '[redacted]' : t.unheardText;
+      kinds = ['error'];
+    }
+    if (kinds.length === 0) {
+      if (state.cardAtMs !== undefined) this.calls.set(callId, state);
+      return t;
+    }
+    for (const k of kinds) this.counts.set(k, (this.counts.get(k) ?? 0) + 1);
+    const endMs = t.endMs ?? undefined;
+    if (endMs !== undefined) {
+      state.spans.push({
+        channel: t.speaker,
+        startMs: Math.max(0, t.startMs - SPAN_MARGIN_MS),
+        endMs: endMs + SPAN_MARGIN_MS,
+      });
+    }
+    this.calls.set(callId, state);
+    this.timeline?.(
+      callId,
+      'privacy.redacted',
+      { speaker: t.speaker, kinds, startMs: t.startMs, endMs: endMs ?? null },
+      t.startMs,
+    );
+    return { ...t, text, unheardText };
+  }
+
+  async recording(rec: NewRecording): Promise<void> {
+    const state = this.calls.get(rec.callId);
+    if (!state || state.spans.length === 0) return;
+    const spans = state.spans.splice(0);
+    try {
+      const ms = await silenceSpans(path.join(this.options.recordingsDir, rec.path), spans);
+      this.options.logger.info('redacted spans silenced in the recording', {
+        callId: rec.callId,
+        spans: spans.length,
+        silencedMs: Math.round(ms),
+      });
+      this.timeline?.(rec.callId, 'privacy.recording-silenced', { spans: spans.length, silencedMs: Math.round(ms) });
+    } catch (err) {
+      // A recording whose redacted words could not be silenced is not kept.
+      this.options.logger.error('could not silence redacted spans; the recording is deleted', {
+        callId: rec.callId,
+        error: (err as Error).message,
+      });
+      await rm(path.join(this.options.recordingsDir, rec.path), { force: true }).catch(() => undefined);
+      throw new Error('recording withheld: redacted spans could not be silenced');
+    }
+  }
+
+  ended(callId: string): void {
+    this.calls.delete(callId);
+  }
+}
