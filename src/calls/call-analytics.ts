@@ -40,6 +40,15 @@ export function addUsage(total: TokenUsage, usage: unknown): void {
   total.outputTextTokens += n(outD.text_tokens);
 }
 
+/** Prices of an engine whose usage costs nothing (the in-process local AI server). */
+export const FREE_PRICING: Config['pricing'] = Object.freeze({
+  audioInputPerMTok: 0,
+  textInputPerMTok: 0,
+  cachedInputPerMTok: 0,
+  audioOutputPerMTok: 0,
+  textOutputPerMTok: 0,
+});
+
 /** Estimated cost in USD from token usage and the configured prices (per million tokens). */
 export function estimateCostUsd(usage: TokenUsage, pricing: Config['pricing']): number {
   const cached = Math.min(usage.cachedTokens, usage.inputAudioTokens + usage.inputTextTokens);

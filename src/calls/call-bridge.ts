@@ -45,6 +45,8 @@ export interface CallBridgeDeps {
   recordingsDir: string;
   /** Endpoint overrides by engine kind (e.g. `realtime`: the local Realtime server's URL). */
   endpoints: Readonly<Record<string, string | undefined>>;
+  /** Engine kinds whose usage costs nothing (answered by the in-process local AI server): priced at 0. */
+  freeEngines?: readonly string[];
   /** The engine registry (src/engines/index.ts). */
   engineFactory(name: string): EngineFactory | undefined;
   metrics?: Metrics;
@@ -129,6 +131,7 @@ export class CallBridge {
         agent: this.deps.agent,
         engineFactory,
         endpoints: this.deps.endpoints,
+        freeEngines: this.deps.freeEngines,
         mode,
         metrics: this.deps.metrics,
         onClosed: (c) => this.conversations.delete(c.callId),

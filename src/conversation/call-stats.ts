@@ -99,7 +99,12 @@ export class CallStats {
   }
 
   /** Computes and stores the call's analytics; logs (never throws) when it cannot. */
-  async save(durationMs: number, config: Config, sentiment: SentimentResult | undefined, log: Logger): Promise<void> {
+  async save(
+    durationMs: number,
+    pricing: Config['pricing'],
+    sentiment: SentimentResult | undefined,
+    log: Logger,
+  ): Promise<void> {
     try {
       const analytics = computeAnalytics(
         {
@@ -113,7 +118,7 @@ export class CallStats {
           usage: this.usage,
           callerTexts: this.callerTexts,
         },
-        config.pricing,
+        pricing,
         sentiment,
       );
       const stageLatencies = summarizeStageLatencies(this.stageTurns);

@@ -47,6 +47,8 @@ export interface ConversationDeps {
   engineFactory: EngineFactory;
   /** Endpoint overrides resolved at start, by engine kind (EngineContext.endpoints). */
   endpoints: Readonly<Record<string, string | undefined>>;
+  /** Engine kinds whose usage costs nothing here (answered by the in-process local AI server). */
+  freeEngines?: readonly string[];
   mode: ConversationMode;
   metrics?: Metrics;
   /** Called once when the conversation has fully closed (the bridge forgets it). */
@@ -360,4 +362,3 @@ export class Conversation {
     }
   }
 }
-

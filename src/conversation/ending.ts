@@ -5,7 +5,12 @@
  * Every step logs its failure and the next one still runs.
  */
 import type { CallStatus, EndReason } from '../calls/call-status';
-import { MODEL_SENTIMENT_INSTRUCTIONS, parseModelSentiment, type SentimentResult } from '../calls/call-analytics';
+import {
+  FREE_PRICING,
+  MODEL_SENTIMENT_INSTRUCTIONS,
+  parseModelSentiment,
+  type SentimentResult,
+} from '../calls/call-analytics';
 import type { Conversation } from './conversation';
 import type { RecordingTap } from './recording-tap';
 
@@ -28,7 +33,9 @@ export async function finishCall(c: Conversation, opts: FinishOptions): Promise<
   c.log.info('call ending', { reason: opts.reason, framesIn: c.metrics.framesIn, framesOut: c.metrics.framesOut });
   c.turns.finalizeAll();
   await opts.tap?.finish(c.callId, opts.durationMs, callManager, c.log);
-  await c.stats.save(opts.durationMs, config, sentiment, c.log);
+  // An engine answered by the in-process local AI server costs nothing (its token counts stay, for reference).
+  const pricing = c.deps.freeEngines?.includes(c.engine.kind) ? FREE_PRICING : config.pricing;
+  await c.stats.save(opts.durationMs, pricing, sentiment, c.log);
   try {
     await callManager.endCall(c.callId, { reason: opts.reason, status: opts.status });
   } catch (err) {
