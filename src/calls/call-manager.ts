@@ -112,13 +112,13 @@ export class CallManager {
     if (input.callSid) {
       const known = this.bySid.get(input.callSid);
       if (known) return this.active.get(known)!;
-      const existing = await this.repo.findByCallSid(input.callSid);
-      if (existing) return existing;
     }
     const { metadata, ...fields } = input;
-    const call = await this.writes.withRetry('create call', () =>
-      this.repo.create({ ...fields, status: input.status ?? 'initiated' }, metadata),
+    // Find (a repeated webhook) and create in one step: one round trip to the writer thread.
+    const { call, created } = await this.writes.withRetry('create call', () =>
+      this.repo.findOrCreate({ ...fields, status: input.status ?? 'initiated' }, metadata),
     );
+    if (!created) return call;
     this.track(call);
     this.log.info('call created', {
       callId: call.id,

@@ -44,6 +44,7 @@ export type CallStore = Pick<
   | 'upsertAnalytics'
   | 'findOpenCalls'
   | 'ping'
+  | 'findOrCreate'
 >;
 
 export class CallRepository implements CallStore {
@@ -53,6 +54,18 @@ export class CallRepository implements CallStore {
     return this.db.call.create({
       data: { ...data, ...(metadata ? { metadata: { create: metadata } } : {}) },
     } as Prisma.CallCreateArgs);
+  }
+
+  /**
+   * The call of this CallSid if there is one (Twilio repeats webhooks), else a new one: one step, so
+   * through the writer thread it is one round trip, not two.
+   */
+  async findOrCreate(data: NewCall, metadata?: Omit<NewMetadata, 'callId'>): Promise<{ call: Call; created: boolean }> {
+    if (data.callSid) {
+      const existing = await this.findByCallSid(data.callSid);
+      if (existing) return { call: existing, created: false };
+    }
+    return { call: await this.create(data, metadata), created: true };
   }
 
   findById(id: string): Promise<Call | null> {

@@ -147,6 +147,9 @@ export class DbWriter implements CallStore {
   create(data: NewCall, metadata?: Omit<NewMetadata, 'callId'>): Promise<Call> {
     return this.run('create', [data, metadata]) as Promise<Call>;
   }
+  findOrCreate(data: NewCall, metadata?: Omit<NewMetadata, 'callId'>): Promise<{ call: Call; created: boolean }> {
+    return this.run('findOrCreate', [data, metadata]) as Promise<{ call: Call; created: boolean }>;
+  }
   findById(id: string): Promise<Call | null> {
     return this.run('findById', [id]) as Promise<Call | null>;
   }

@@ -121,6 +121,18 @@ describe('database writer thread (real SQLite)', () => {
     expect(writer.stats.writes).toBeGreaterThan(4);
   });
 
+  it('creates a call in one round trip to the thread, and a repeated CallSid finds the existing call', async () => {
+    const writer = await startWriter();
+    const manager = makeManager(writer);
+    const before = writer.stats.writes;
+    const call = await manager.createCall({ callSid: 'CAw1rt', from: '+15550002' });
+    expect(writer.stats.writes - before).toBe(1);
+    // Another process's (or a restarted one's) webhook for the same CallSid: found, not created twice.
+    const again = await makeManager(writer).createCall({ callSid: 'CAw1rt' });
+    expect(again.id).toBe(call.id);
+    expect(await db.call.count({ where: { callSid: 'CAw1rt' } })).toBe(1);
+  });
+
   it('keeps errors classifiable across the thread: a foreign-key violation is permanent and dead-lettered', async () => {
     const writer = await startWriter();
     const err = await writer
