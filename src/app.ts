@@ -34,9 +34,6 @@ import { createApiDocsRouter, createApiRouter } from './http/api-router';
 import { requireApiToken } from './http/auth';
 import { refuseReadOnlyWrites } from './supervision/role-guard';
 import { createSupervisionRouter } from './http/supervision-routes';
-import { createAlertRulesRouter } from './http/alert-rules-routes';
-import { AlertRuleStore } from './supervision/alert-rule-store';
-import { AlertEngine } from './supervision/alert-engine';
 import { errorHandler, notFoundHandler } from './http/errors';
 import { createChannelModules } from './channels';
 import { SessionTokens } from './channels/webrtc/session-token';
@@ -48,6 +45,7 @@ import { recoverInterruptedCalls } from './calls/crash-recovery';
 import { StreamTokens } from './calls/stream-token';
 import { createUpgradeGate, newUpgradeCounters, type UpgradeCounters } from './http/upgrades';
 import { LocalRealtimeServer } from './simulators/local-realtime-server';
+import { localRecognizerAvailable } from './engines/pipeline/stt/pocketsphinx';
 import { Metrics } from './observability/metrics';
 import { createMetricsRouter } from './http/metrics-route';
 import { BUILT_IN_SKILLS } from './agent/skills';
@@ -123,13 +121,6 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     .filter((p) => !engineFactory(p.engine))
     .map((p) => `AGENT_PROFILES_FILE: profiles.${p.name}.engine: "${p.engine}" is not available in this build`);
   if (unavailable.length > 0) throw new ConfigError(unavailable);
-  // Alert rules are checked before any I/O too: a bad ALERT_RULES_FILE names the bad field.
-  let alertRules: AlertRuleStore;
-  try {
-    alertRules = AlertRuleStore.load(config.alertRulesFile || undefined);
-  } catch (err) {
-    throw new ConfigError([(err as Error).message]);
-  }
   let twilioRest: TwilioRestService | undefined;
   if (config.twilio.accountSid && config.twilio.authToken) {
     try {
@@ -195,12 +186,25 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   let realtimeUrl = options.realtimeUrl ?? config.openai.realtimeUrl;
   try {
     if (!options.realtimeUrl && config.openai.useLocalServer) {
+      // The caller's words come from the local recognizer when it is installed (PIPELINE_LOCAL_STT_WORDS: a vocabulary).
+      const recognizer = localRecognizerAvailable();
+      if (!recognizer) {
+        logger.warn(
+          'pocketsphinx is not installed: the local AI describes the caller audio instead of transcribing it (apt-get install pocketsphinx pocketsphinx-en-us)',
+        );
+      }
       localRealtime = await LocalRealtimeServer.start({
         port: config.openai.localServerPort,
         logger: logger.child({ component: 'local-realtime' }),
+        responseDelayMs: config.openai.localThinkMs,
+        recognizer: recognizer ? { words: [...config.pipeline.localSttWords] } : undefined,
       });
       realtimeUrl = localRealtime.url;
-      logger.info('no OPENAI_API_KEY set: calls are answered by the local Realtime server', { url: realtimeUrl });
+      logger.info('no OPENAI_API_KEY set: calls are answered by the local Realtime server', {
+        url: realtimeUrl,
+        thinkMs: config.openai.localThinkMs,
+        recognizer,
+      });
     }
     await recoverInterruptedCalls(callManager, recordingsDir, logger);
   } catch (err) {
@@ -220,20 +224,12 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     logger,
     recordingsDir,
     endpoints: { realtime: realtimeUrl },
+    // The local AI's calls cost nothing (its token counts are kept, priced at 0).
+    freeEngines: localRealtime ? ['realtime'] : [],
     engineFactory,
     metrics,
     agent,
     streamTokens,
-  });
-  // Alert rules evaluated live on every call of this instance, off the audio path (src/supervision/).
-  const alerts = new AlertEngine({
-    bus,
-    rules: alertRules,
-    calls: () => bridge.all(),
-    call: (callId) => bridge.get(callId),
-    addEvent: (callId, type, data, offsetMs) => callManager.addEvent(callId, type, data, offsetMs),
-    logger,
-    registry: metrics.registry,
   });
   const admission = new CallAdmission({ config, callManager, bridge, logger, agentSettings, counters });
   // Every caller channel: its webhooks under /<name>, its WebSocket paths (src/channels/index.ts).
@@ -331,7 +327,6 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     // Token roles: a read-only token reads and does nothing else (src/supervision/roles.ts).
     refuseReadOnlyWrites(config.apiTokenEntries),
     createSupervisionRouter({ bridge, bus, tokens: config.apiTokenEntries }),
-    createAlertRulesRouter({ store: alertRules, tokens: config.apiTokenEntries }),
     createOutboundRouter({ outbound, apiTokens: config.apiTokens }),
     text.messages,
     createApiRouter({ config, db, reads: readPool, bus, callManager, logger, recordingsDir }, { sseClients }),
@@ -376,7 +371,6 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     close(options = {}) {
       closing ??= (async () => {
         // Stop taking calls, end the live ones cleanly (recordings finalized, analytics stored).
-        alerts.close();
         text.conversations.closeAll();
         const cut = await bridge.drain(options.graceMs ?? 0, 'server-shutdown');
         if (options.graceMs) logger.info('calls drained', { closedAfterGrace: cut });

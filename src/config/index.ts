@@ -249,10 +249,6 @@ const SPEC = {
   TRANSCRIPTION_MODEL: str({ default: 'gpt-4o-transcribe' }),
   AGENT_TOOLS: str({ default: 'end_call', desc: 'Comma-separated tools of the default agent profile' }),
   AGENT_PROFILES_FILE: str({ default: '', desc: 'JSON file with agent profiles, transfer targets, HTTP endpoints' }),
-  ALERT_RULES_FILE: str({
-    default: '',
-    desc: 'JSON file of alert rules (src/supervision/alert-rules.ts); API changes are written back',
-  }),
   TRANSFER_NUMBER: transferNumber({ default: '', desc: 'Default transfer_call destination (E.164 or sip:)' }),
   TOOL_TIMEOUT_MS: intIn(100, 60_000)({ default: 5000, desc: 'Default time a tool call may run' }),
   TWILIO_API_BASE_URL: httpUrlOrEmpty({
@@ -324,6 +320,7 @@ const SPEC = {
     desc: 'Requests per minute per API token (or IP) on /api',
   }),
   LOCAL_REALTIME_PORT: intIn(0, 65535)({ default: 0, desc: 'Port of the in-process local Realtime server (0 = any)' }),
+  LOCAL_AI_THINK_MS: intIn(0, 10_000)({ default: 300, desc: 'Local AI think time before each answer' }),
   URL_SIGNING_SECRET: signingSecret({
     default: '',
     desc: 'HMAC key of signed recording URLs (default: random per process; URLs then die with a restart)',
@@ -409,8 +406,6 @@ export interface Config {
   readonly apiTokens: readonly string[];
   /** The same tokens with their roles and names (src/supervision/roles.ts). */
   readonly apiTokenEntries: readonly ApiTokenEntry[];
-  /** Alert rules file ('' = none: rules only through the API, kept in memory). */
-  readonly alertRulesFile: string;
   readonly twilio: {
     readonly accountSid: string;
     readonly authToken: string;
@@ -441,6 +436,8 @@ export interface Config {
     /** True when no API key is set and the default URL is used: run the local Realtime server. */
     readonly useLocalServer: boolean;
     readonly localServerPort: number;
+    /** The in-process local Realtime server's think time before each answer (ms). */
+    readonly localThinkMs: number;
     readonly reconnectAttempts: number;
     readonly reconnectBaseMs: number;
     readonly reconnectMaxMs: number;
@@ -685,7 +682,6 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     privacy: { policyFile: env.PRIVACY_POLICY_FILE, recordingEnabled: env.RECORDING_ENABLED },
     apiTokens: env.API_TOKENS.map((e) => e.token),
     apiTokenEntries: env.API_TOKENS,
-    alertRulesFile: env.ALERT_RULES_FILE,
     twilio: {
       accountSid: env.TWILIO_ACCOUNT_SID,
       authToken: env.TWILIO_AUTH_TOKEN,
@@ -709,6 +705,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       audioFormat: env.OPENAI_AUDIO_FORMAT as 'pcmu' | 'pcm16',
       useLocalServer,
       localServerPort: env.LOCAL_REALTIME_PORT,
+      localThinkMs: env.LOCAL_AI_THINK_MS,
       reconnectAttempts: env.AI_RECONNECT_ATTEMPTS,
       reconnectBaseMs: env.AI_RECONNECT_BASE_MS,
       reconnectMaxMs: env.AI_RECONNECT_MAX_MS,

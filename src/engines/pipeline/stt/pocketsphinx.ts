@@ -7,6 +7,7 @@
  * Recognizer processes run at most one per core at a time; the rest wait their turn.
  */
 import { spawn } from 'node:child_process';
+import { accessSync, constants as fsConstants } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,6 +84,33 @@ export function recognize(pcm: Buffer, grammarFile?: string): Promise<string> {
         child.stdin.end(pcm);
       }),
   );
+}
+
+/**
+ * Whether the recognizer is installed: its command on PATH and its US-English model (checked once,
+ * at start-up; synchronous file checks, never on a call's path).
+ */
+export function localRecognizerAvailable(
+  pathVar = process.env.PATH ?? '',
+  modelDir = '/usr/share/pocketsphinx/model/en-us',
+): boolean {
+  const canRun = (file: string): boolean => {
+    try {
+      accessSync(file, fsConstants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const exists = (file: string): boolean => {
+    try {
+      accessSync(file, fsConstants.R_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return pathVar.split(':').some((dir) => dir && canRun(join(dir, COMMAND))) && exists(modelDir);
 }
 
 /** A JSGF grammar accepting any sequence of `words`. */
