@@ -34,6 +34,9 @@ import { createApiDocsRouter, createApiRouter } from './http/api-router';
 import { requireApiToken } from './http/auth';
 import { refuseReadOnlyWrites } from './supervision/role-guard';
 import { createSupervisionRouter } from './http/supervision-routes';
+import { createAlertRulesRouter } from './http/alert-rules-routes';
+import { AlertRuleStore } from './supervision/alert-rule-store';
+import { AlertEngine } from './supervision/alert-engine';
 import { errorHandler, notFoundHandler } from './http/errors';
 import { createChannelModules } from './channels';
 import { SessionTokens } from './channels/webrtc/session-token';
@@ -121,6 +124,13 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     .filter((p) => !engineFactory(p.engine))
     .map((p) => `AGENT_PROFILES_FILE: profiles.${p.name}.engine: "${p.engine}" is not available in this build`);
   if (unavailable.length > 0) throw new ConfigError(unavailable);
+  // Alert rules are checked before any I/O too: a bad ALERT_RULES_FILE names the bad field.
+  let alertRules: AlertRuleStore;
+  try {
+    alertRules = AlertRuleStore.load(config.alertRulesFile || undefined);
+  } catch (err) {
+    throw new ConfigError([(err as Error).message]);
+  }
   let twilioRest: TwilioRestService | undefined;
   if (config.twilio.accountSid && config.twilio.authToken) {
     try {
@@ -231,6 +241,16 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     agent,
     streamTokens,
   });
+  // Alert rules evaluated live on every call of this instance, off the audio path (src/supervision/).
+  const alerts = new AlertEngine({
+    bus,
+    rules: alertRules,
+    calls: () => bridge.all(),
+    call: (callId) => bridge.get(callId),
+    addEvent: (callId, type, data, offsetMs) => callManager.addEvent(callId, type, data, offsetMs),
+    logger,
+    registry: metrics.registry,
+  });
   const admission = new CallAdmission({ config, callManager, bridge, logger, agentSettings, counters });
   // Every caller channel: its webhooks under /<name>, its WebSocket paths (src/channels/index.ts).
   // Session tokens minted by POST /api/web-calls: one instance for web calls and app sockets.
@@ -327,6 +347,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     // Token roles: a read-only token reads and does nothing else (src/supervision/roles.ts).
     refuseReadOnlyWrites(config.apiTokenEntries),
     createSupervisionRouter({ bridge, bus, tokens: config.apiTokenEntries }),
+    createAlertRulesRouter({ store: alertRules, tokens: config.apiTokenEntries }),
     createOutboundRouter({ outbound, apiTokens: config.apiTokens }),
     text.messages,
     createApiRouter({ config, db, reads: readPool, bus, callManager, logger, recordingsDir }, { sseClients }),
@@ -371,6 +392,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     close(options = {}) {
       closing ??= (async () => {
         // Stop taking calls, end the live ones cleanly (recordings finalized, analytics stored).
+        alerts.close();
         text.conversations.closeAll();
         const cut = await bridge.drain(options.graceMs ?? 0, 'server-shutdown');
         if (options.graceMs) logger.info('calls drained', { closedAfterGrace: cut });

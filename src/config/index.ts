@@ -249,6 +249,10 @@ const SPEC = {
   TRANSCRIPTION_MODEL: str({ default: 'gpt-4o-transcribe' }),
   AGENT_TOOLS: str({ default: 'end_call', desc: 'Comma-separated tools of the default agent profile' }),
   AGENT_PROFILES_FILE: str({ default: '', desc: 'JSON file with agent profiles, transfer targets, HTTP endpoints' }),
+  ALERT_RULES_FILE: str({
+    default: '',
+    desc: 'JSON file of alert rules (src/supervision/alert-rules.ts); API changes are written back',
+  }),
   TRANSFER_NUMBER: transferNumber({ default: '', desc: 'Default transfer_call destination (E.164 or sip:)' }),
   TOOL_TIMEOUT_MS: intIn(100, 60_000)({ default: 5000, desc: 'Default time a tool call may run' }),
   TWILIO_API_BASE_URL: httpUrlOrEmpty({
@@ -406,6 +410,8 @@ export interface Config {
   readonly apiTokens: readonly string[];
   /** The same tokens with their roles and names (src/supervision/roles.ts). */
   readonly apiTokenEntries: readonly ApiTokenEntry[];
+  /** Alert rules file ('' = none: rules only through the API, kept in memory). */
+  readonly alertRulesFile: string;
   readonly twilio: {
     readonly accountSid: string;
     readonly authToken: string;
@@ -682,6 +688,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     privacy: { policyFile: env.PRIVACY_POLICY_FILE, recordingEnabled: env.RECORDING_ENABLED },
     apiTokens: env.API_TOKENS.map((e) => e.token),
     apiTokenEntries: env.API_TOKENS,
+    alertRulesFile: env.ALERT_RULES_FILE,
     twilio: {
       accountSid: env.TWILIO_ACCOUNT_SID,
       authToken: env.TWILIO_AUTH_TOKEN,

@@ -15,6 +15,8 @@ export interface BusEventMap {
   'call.stats': { callId: string; stats: LiveCallStats };
   /** A supervisor's whisper to a live call's agent (src/supervision/whisper.ts): never heard by the caller. */
   'supervisor.note': { callId: string; by: string; text: string; offsetMs: number };
+  /** An alert rule fired on a live call (src/supervision/alert-engine.ts). */
+  'alert.fired': { callId: string; ruleId: string; kind: string; message: string; offsetMs: number };
 }
 
 export type TranscriptEventData = Omit<Transcript, 'id' | 'createdAt'> & { createdAt: Date };
