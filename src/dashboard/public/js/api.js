@@ -115,6 +115,7 @@ const EVENT_TYPES = [
   'call.stats',
   'call.ended',
   'analytics.ready',
+  'alert.fired',
 ];
 const RETRY_MAX_MS = 15_000;
 

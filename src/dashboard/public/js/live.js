@@ -35,7 +35,7 @@ export class LiveStore {
   entry(call) {
     let entry = this.calls.get(call.id);
     if (!entry) {
-      entry = { call, transcripts: new Map(), stats: null };
+      entry = { call, transcripts: new Map(), stats: null, alerts: [] };
       this.calls.set(call.id, entry);
     }
     return entry;
@@ -66,6 +66,14 @@ export class LiveStore {
         if (!entry) return;
         entry.stats = data.stats;
         this.emit('stats', data.callId);
+        break;
+      }
+      case 'alert.fired': {
+        // An alert rule fired on this call (src/supervision/alert-engine.ts): the card is highlighted.
+        const entry = this.calls.get(data.callId);
+        if (!entry) return;
+        entry.alerts = [...entry.alerts.filter((a) => a.ruleId !== data.ruleId), data].slice(-5);
+        this.emit('alerts', data.callId);
         break;
       }
       case 'call.ended': {
@@ -193,6 +201,7 @@ function callCard(entry) {
       statCell('Latency (avg)', '—', 'latencyAvgMs'),
       statCell('AI reconnects', '0', 'aiReconnects'),
     ),
+    h('ul', { class: 'live-alerts', role: 'alert', hidden: true }),
     h(
       'ol',
       { class: 'live-transcript', 'aria-live': 'polite' },
@@ -217,6 +226,15 @@ function updateCard(card, entry, what) {
     card.querySelector('[data-stat="latencyAvgMs"]').textContent = formatMs(s.latencyAvgMs);
     card.querySelector('[data-stat="aiReconnects"]').textContent = String(s.aiReconnects);
     card.querySelector('[data-stat="aiReconnects"]').classList.toggle('warn-text', s.aiReconnects > 0);
+  }
+  if ((what === 'all' || what === 'alerts') && entry.alerts.length > 0) {
+    card.classList.add('live-card-alert');
+    const list = card.querySelector('.live-alerts');
+    list.hidden = false;
+    mount(
+      list,
+      entry.alerts.map((a) => h('li', { dataset: { rule: a.ruleId } }, h('strong', {}, a.ruleId), ` ${a.message}`)),
+    );
   }
   if ((what === 'all' || what === 'transcript') && entry.transcripts.size > 0) {
     const list = card.querySelector('.live-transcript');
