@@ -26,7 +26,7 @@
  * - close() writes what it could not flush to the dead letter and returns (and logs) the counts.
  * `npm run db:reimport` puts dead-lettered rows back into the database.
  */
-import type { Analytics, Call, Recording } from '../generated/prisma/client';
+import type { Analytics, Call, Prisma, Recording } from '../generated/prisma/client';
 import type { EventBus, LiveCallStats } from '../events/event-bus';
 import type { Logger } from '../logging/logger';
 import type { CallStore, NewAnalytics, NewRecording, NewTranscript } from '../db/call-repository';
@@ -279,6 +279,11 @@ export class CallManager {
       sizeBytes: data.sizeBytes,
     });
     return recording;
+  }
+
+  /** Merges fields into the call's metadata (`custom`), e.g. the intents the agent's router classified. */
+  async mergeMetadata(callId: string, patch: Record<string, Prisma.InputJsonValue>): Promise<void> {
+    await this.writes.withRetry('merge metadata', () => this.repo.mergeMetadataCustom(callId, patch));
   }
 
   async saveAnalytics(data: NewAnalytics): Promise<Analytics> {

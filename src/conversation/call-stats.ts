@@ -26,6 +26,9 @@ export interface SessionMetrics {
   aiErrors: number;
 }
 
+/** Intents kept per call (the metadata keeps the list; the timeline has every one). */
+const MAX_INTENTS = 50;
+
 export class CallStats {
   readonly counts: SessionMetrics = {
     bargeIns: 0,
@@ -42,6 +45,8 @@ export class CallStats {
   readonly interruptionsAtMs: number[] = [];
   /** Per-stage latency of each turn (engines with stages: the cascaded pipeline). */
   readonly stageTurns: StageTurn[] = [];
+  /** The intents the engine's router classified, in order (at most MAX_INTENTS). */
+  readonly intents: string[] = [];
   agentTurns = 0;
   private readonly usage: TokenUsage = { ...EMPTY_USAGE };
   /** performance.now() when the caller stopped speaking: the next agent audio measures the latency. */
@@ -70,6 +75,10 @@ export class CallStats {
     const turn = stageTurn(latency);
     if (turn && this.stageTurns.length < MAX_STAGE_TURNS) this.stageTurns.push(turn);
     return turn;
+  }
+
+  intent(intent: string): void {
+    if (this.intents.length < MAX_INTENTS) this.intents.push(intent);
   }
 
   callerStopped(now: number): void {

@@ -36,6 +36,13 @@ export async function finishCall(c: Conversation, opts: FinishOptions): Promise<
   // An engine answered by the in-process local AI server costs nothing (its token counts stay, for reference).
   const pricing = c.deps.freeEngines?.includes(c.engine.kind) ? FREE_PRICING : config.pricing;
   await c.stats.save(opts.durationMs, pricing, sentiment, c.log);
+  const intents = c.stats.intents;
+  if (intents.length > 0) {
+    // The call's metadata says what the caller wanted: the last intent, and every one in order.
+    await callManager.mergeMetadata(c.callId, { intent: intents[intents.length - 1], intents }).catch((err: Error) => {
+      c.log.error('could not store the intents', { error: err.message });
+    });
+  }
   try {
     await callManager.endCall(c.callId, { reason: opts.reason, status: opts.status });
   } catch (err) {

@@ -174,6 +174,13 @@ export function wireEngine(c: Conversation): void {
       }
     }),
   );
+  engine.on(
+    'intent',
+    on('intent', (info) => {
+      c.stats.intent(info.intent);
+      c.addEvent('ai.intent', { intent: info.intent, itemId: info.itemId });
+    }),
+  );
   engine.on('failed', (info) => {
     c.log.error('AI connection lost for good; ending the stream so the fallback plays', info);
     c.addEvent('ai.failed', info);

@@ -98,6 +98,8 @@ export interface AgentEngineEvents {
   failed: [info: { reason: string; attempts: number }];
   /** Optional: per-stage latency of a turn (engines that have stages). */
   'turn-latency': [latency: TurnLatency];
+  /** Optional: what the caller wants, as the engine's router classified a turn (the pipeline's orchestrator). */
+  intent: [info: { itemId: string; responseId: string | undefined; intent: string }];
 }
 
 export interface EngineHost {

@@ -45,6 +45,7 @@ export type CallStore = Pick<
   | 'findOpenCalls'
   | 'ping'
   | 'findOrCreate'
+  | 'mergeMetadataCustom'
 >;
 
 export class CallRepository implements CallStore {
@@ -104,6 +105,15 @@ export class CallRepository implements CallStore {
 
   addRecording(data: NewRecording): Promise<Recording> {
     return this.db.recording.create({ data });
+  }
+
+  /** Merges `patch` into the call's CallMetadata.custom (creating the row when the call has none). */
+  async mergeMetadataCustom(callId: string, patch: Record<string, Prisma.InputJsonValue>): Promise<void> {
+    const current = await this.db.callMetadata.findUnique({ where: { callId }, select: { custom: true } });
+    const old = current?.custom;
+    const base = old && typeof old === 'object' && !Array.isArray(old) ? (old as Prisma.InputJsonObject) : {};
+    const custom = { ...base, ...patch };
+    await this.db.callMetadata.upsert({ where: { callId }, create: { callId, custom }, update: { custom } });
   }
 
   upsertAnalytics(data: NewAnalytics): Promise<Analytics> {

@@ -23,7 +23,7 @@
  */
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { Analytics, Call, Recording } from '../generated/prisma/client';
+import type { Analytics, Call, Prisma, Recording } from '../generated/prisma/client';
 import type {
   CallPatch,
   CallStore,
@@ -170,6 +170,9 @@ export class DbWriter implements CallStore {
   }
   upsertAnalytics(data: NewAnalytics): Promise<Analytics> {
     return this.run('upsertAnalytics', [data]) as Promise<Analytics>;
+  }
+  mergeMetadataCustom(callId: string, patch: Record<string, Prisma.InputJsonValue>): Promise<void> {
+    return this.run('mergeMetadataCustom', [callId, patch]) as Promise<void>;
   }
   findOpenCalls(finalStatuses: readonly string[]): Promise<Call[]> {
     return this.run('findOpenCalls', [finalStatuses]) as Promise<Call[]>;
