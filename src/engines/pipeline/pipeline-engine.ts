@@ -261,6 +261,8 @@ export class PipelineEngine extends EventEmitter<AgentEngineEvents> implements A
     });
     if (this.current === response) this.current = undefined;
     if (this.closed) return;
+    const intent = outcome.result.intent;
+    if (intent) this.emit('intent', { itemId: response.itemId, responseId: response.responseId, intent });
     const failed = outcome.status === 'failed' ? outcome.error : undefined;
     if (failed) await this.speakApology(response, failed);
     // A failed response said what left the engine before the failure, then the apology.
