@@ -17,6 +17,7 @@
 import { EventEmitter } from 'node:events';
 import { PCM16_48K, type AudioFormat } from '../../conversation/audio-format';
 import type { CallerChannel, CallerChannelEvents, ChannelEndCause } from '../../conversation/channel';
+import { CallerFramer, CHANNEL_RATE_HZ } from './caller-framer';
 import { sharedPacer, PACER_FRAME_MS, type AudioPacer, type PacedOutput } from './audio-pacer';
 import type {
   MediaStreamTrack,
@@ -27,10 +28,6 @@ import type {
   RtcPeerConnection,
 } from './wrtc';
 
-export const CHANNEL_RATE_HZ = 48_000;
-/** Caller frames are emitted 20 ms at a time (50 per second, like telephony media). */
-export const CALLER_FRAME_MS = 20;
-const CALLER_FRAME_SAMPLES = (CHANNEL_RATE_HZ * CALLER_FRAME_MS) / 1000;
 const OUT_FRAME_SAMPLES = (CHANNEL_RATE_HZ * PACER_FRAME_MS) / 1000;
 const OUT_FRAME_BYTES = OUT_FRAME_SAMPLES * 2;
 /** Agent audio queued beyond this is dropped (counted): a response far longer than anyone listens to. */
@@ -45,11 +42,9 @@ const END_MESSAGE_GRACE_MS = 250;
 const MAX_CONTROL_MESSAGE_CHARS = 1024;
 
 export interface WebRtcChannelStats {
-  callerFrames: number;
   agentFramesPlayed: number;
   silentFrames: number;
   droppedAgentBytes: number;
-  resampledFrames: number;
   badControlMessages: number;
   /** Silent agent frames dropped to make up for stalls. */
   silenceSkippedFrames: number;
@@ -73,11 +68,9 @@ export class WebRtcChannel extends EventEmitter<CallerChannelEvents> implements 
   readonly provider = 'webrtc';
   readonly format: AudioFormat = PCM16_48K;
   readonly stats: WebRtcChannelStats = {
-    callerFrames: 0,
     agentFramesPlayed: 0,
     silentFrames: 0,
     droppedAgentBytes: 0,
-    resampledFrames: 0,
     badControlMessages: 0,
     silenceSkippedFrames: 0,
   };
@@ -91,13 +84,13 @@ export class WebRtcChannel extends EventEmitter<CallerChannelEvents> implements 
   private readonly outSamples = new Int16Array(OUT_FRAME_SAMPLES);
   private readonly outBytes = Buffer.from(this.outSamples.buffer);
   private readonly outData: RtcAudioData;
-  private readonly inFrame = new Int16Array(CALLER_FRAME_SAMPLES);
-  private readonly inFrameBytes = Buffer.from(this.inFrame.buffer);
+  private readonly framer = new CallerFramer((bytes, timestampMs) =>
+    this.emit('audio', { bytes, timestampMs, receivedAt: performance.now() }),
+  );
   /** 10 ms frames of real time lost to stalls while agent audio was queued: made up by skipping silence. */
   private lagFrames = 0;
   /** Markers whose last frame went out in the current pump (reused). */
   private readonly donePlaying: string[] = [];
-  private inFill = 0;
   private startedAt = 0;
   private sink: RtcAudioSink | undefined;
   /** Tracks to stop at close (a live native track keeps the process from exiting). */
@@ -130,6 +123,11 @@ export class WebRtcChannel extends EventEmitter<CallerChannelEvents> implements 
     };
     pc.onconnectionstatechange = () => this.onConnectionState();
     pc.ondatachannel = (event) => this.attachControl(event.channel);
+  }
+
+  /** Caller frames emitted so far (20 ms each). */
+  get callerFrames(): number {
+    return this.framer.frames;
   }
 
   /** True while the page's control data channel is open (hang-up and transcript lines travel on it). */
@@ -283,42 +281,7 @@ export class WebRtcChannel extends EventEmitter<CallerChannelEvents> implements 
   }
 
   private onCallerAudio(data: RtcAudioData): void {
-    if (this.closed) return;
-    const channels = data.channelCount ?? 1;
-    const frames = data.numberOfFrames ?? Math.floor(data.samples.length / channels);
-    const samples = data.samples;
-    if (data.sampleRate === CHANNEL_RATE_HZ) {
-      for (let i = 0; i < frames; i++) {
-        let v = samples[i * channels];
-        if (channels > 1) v = (v + samples[i * channels + 1]) >> 1;
-        this.pushCallerSample(v);
-      }
-      return;
-    }
-    // Another decoder rate: linear interpolation to 48 kHz (rare: the silent frames before the first packet).
-    if (!(data.sampleRate > 0) || frames === 0) return;
-    this.stats.resampledFrames++;
-    const outCount = Math.round((frames * CHANNEL_RATE_HZ) / data.sampleRate);
-    const step = data.sampleRate / CHANNEL_RATE_HZ;
-    for (let j = 0; j < outCount; j++) {
-      const pos = j * step;
-      const i = Math.floor(pos);
-      const next = Math.min(i + 1, frames - 1);
-      const a = samples[i * channels];
-      const b = samples[next * channels];
-      this.pushCallerSample(Math.round(a + (b - a) * (pos - i)));
-    }
-  }
-
-  private pushCallerSample(value: number): void {
-    this.inFrame[this.inFill++] = value;
-    if (this.inFill < CALLER_FRAME_SAMPLES) return;
-    this.inFill = 0;
-    const frameIndex = this.stats.callerFrames++;
-    // A copy per frame: listeners may keep it (recording, engine buffers).
-    const bytes = Buffer.allocUnsafe(this.inFrameBytes.length);
-    this.inFrameBytes.copy(bytes);
-    this.emit('audio', { bytes, timestampMs: frameIndex * CALLER_FRAME_MS, receivedAt: performance.now() });
+    if (!this.closed) this.framer.push(data);
   }
 
   private attachControl(channel: RtcDataChannel): void {
