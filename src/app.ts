@@ -60,6 +60,9 @@ import { createOutboundRouter } from './http/outbound-routes';
 import { TwilioRestService } from './channels/twilio/twilio-rest-service';
 import { createDashboardRouter } from './http/dashboard-routes';
 import { createCallPrivacy } from './privacy';
+import { AuditLog, auditReads } from './privacy/audit';
+import { CallErasure } from './privacy/erasure';
+import { createPrivacyRouter } from './http/privacy-routes';
 
 export const VERSION: string = (
   JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }
@@ -188,6 +191,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     if (event.type === 'call.ended') metrics.callsEnded.inc({ reason: event.data.call.endReason ?? 'unknown' });
   });
   const recordingsDir = path.resolve(PROJECT_ROOT, config.recordingsDir);
+  const audit = new AuditLog(db, logger.child({ component: 'audit' }));
   mkdirSync(recordingsDir, { recursive: true });
   const startedAt = Date.now();
   const counters = { signatureFailures: 0, callsRefused: 0, ...newUpgradeCounters() };
@@ -348,6 +352,21 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     refuseReadOnlyWrites(config.apiTokenEntries),
     createSupervisionRouter({ bridge, bus, tokens: config.apiTokenEntries }),
     createAlertRulesRouter({ store: alertRules, tokens: config.apiTokenEntries }),
+    // Every read of call data is audited; erasure, export, legal hold and the audit itself (admin).
+    auditReads(audit, config.apiTokenEntries),
+    createPrivacyRouter({
+      db,
+      tokens: config.apiTokenEntries,
+      audit,
+      erasure: new CallErasure({
+        db,
+        recordingsDir,
+        logger,
+        isActive: (id) => callManager.getActive(id) !== undefined,
+      }),
+      exports: { db, recordingsDir, logger },
+      logger,
+    }),
     createOutboundRouter({ outbound, apiTokens: config.apiTokens }),
     text.messages,
     createApiRouter({ config, db, reads: readPool, bus, callManager, logger, recordingsDir }, { sseClients }),
@@ -405,6 +424,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
         for (const client of upgrades.wss.clients) client.terminate();
         upgrades.wss.close();
         await callManager.close();
+        await audit.close();
         await callStore.close();
         await localRealtime?.close();
         metrics.stop();

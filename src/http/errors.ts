@@ -13,6 +13,7 @@ export const ERROR_STATUS = {
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  conflict: 409,
   payload_too_large: 413,
   range_not_satisfiable: 416,
   rate_limited: 429,
