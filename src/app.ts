@@ -37,6 +37,8 @@ import { createSupervisionRouter } from './http/supervision-routes';
 import { createAlertRulesRouter } from './http/alert-rules-routes';
 import { AlertRuleStore } from './supervision/alert-rule-store';
 import { AlertEngine } from './supervision/alert-engine';
+import { Webhooks } from './supervision/webhooks';
+import { createWebhooksRouter } from './http/webhooks-routes';
 import { errorHandler, notFoundHandler } from './http/errors';
 import { createChannelModules } from './channels';
 import { SessionTokens } from './channels/webrtc/session-token';
@@ -255,6 +257,8 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     logger,
     registry: metrics.registry,
   });
+  // Outgoing webhooks: the bus listener only queues; deliveries run apart from every call.
+  const webhooks = new Webhooks({ bus, logger, registry: metrics.registry });
   const admission = new CallAdmission({ config, callManager, bridge, logger, agentSettings, counters });
   // Every caller channel: its webhooks under /<name>, its WebSocket paths (src/channels/index.ts).
   // Session tokens minted by POST /api/web-calls: one instance for web calls and app sockets.
@@ -352,6 +356,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     refuseReadOnlyWrites(config.apiTokenEntries),
     createSupervisionRouter({ bridge, bus, tokens: config.apiTokenEntries }),
     createAlertRulesRouter({ store: alertRules, tokens: config.apiTokenEntries }),
+    createWebhooksRouter({ webhooks, tokens: config.apiTokenEntries, requireHttps: config.env === 'production' }),
     // Every read of call data is audited; erasure, export, legal hold and the audit itself (admin).
     auditReads(audit, config.apiTokenEntries),
     createPrivacyRouter({
@@ -412,6 +417,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       closing ??= (async () => {
         // Stop taking calls, end the live ones cleanly (recordings finalized, analytics stored).
         alerts.close();
+        webhooks.close();
         text.conversations.closeAll();
         const cut = await bridge.drain(options.graceMs ?? 0, 'server-shutdown');
         if (options.graceMs) logger.info('calls drained', { closedAfterGrace: cut });
