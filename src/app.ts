@@ -64,6 +64,7 @@ import { createDashboardRouter } from './http/dashboard-routes';
 import { createCallPrivacy } from './privacy';
 import { AuditLog, auditReads } from './privacy/audit';
 import { CallErasure } from './privacy/erasure';
+import { RetentionJob } from './privacy/retention';
 import { createPrivacyRouter } from './http/privacy-routes';
 
 export const VERSION: string = (
@@ -194,6 +195,15 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   });
   const recordingsDir = path.resolve(PROJECT_ROOT, config.recordingsDir);
   const audit = new AuditLog(db, logger.child({ component: 'audit' }));
+  // Per-profile retention: at start, then hourly (only when some profile limits it).
+  const retention = new RetentionJob({
+    db,
+    policy: privacy.policy,
+    recordingsDir,
+    logger: logger.child({ component: 'retention' }),
+    isActive: (id) => callManager.getActive(id) !== undefined,
+  });
+  retention.start();
   mkdirSync(recordingsDir, { recursive: true });
   const startedAt = Date.now();
   const counters = { signatureFailures: 0, callsRefused: 0, ...newUpgradeCounters() };
@@ -430,6 +440,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
         for (const client of upgrades.wss.clients) client.terminate();
         upgrades.wss.close();
         await callManager.close();
+        await retention.stop();
         await audit.close();
         await callStore.close();
         await localRealtime?.close();
