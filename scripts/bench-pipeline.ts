@@ -16,6 +16,7 @@ import { PipelineEngine } from '../src/engines/pipeline/pipeline-engine';
 import { FakeProviders } from '../src/simulators/providers';
 import { synthesizeTone } from '../src/simulators/tts';
 import { fork } from 'node:child_process';
+import WebSocket from 'ws';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -54,7 +55,7 @@ async function main(): Promise<void> {
     PIPELINE_TTS: 'elevenlabs',
   });
   const logger = createLogger({ level: 'error', json: false, silent: true });
-  const latencies: TurnLatency[] = [];
+  const latencies: (TurnLatency & { turn: number })[] = [];
   const engines: PipelineEngine[] = [];
   for (let i = 0; i < calls; i++) {
     const engine = new PipelineEngine({
@@ -69,7 +70,8 @@ async function main(): Promise<void> {
       stageTimeoutMs: 10_000,
       conversationEnabled: true,
     });
-    engine.on('turn-latency', (l) => latencies.push(l));
+    let turn = 0;
+    engine.on('turn-latency', (l) => latencies.push({ ...l, turn: turn++ }));
     await engine.start();
     engines.push(engine);
   }
@@ -139,6 +141,10 @@ async function main(): Promise<void> {
   );
   console.log(row('speech end → first agent audio', first));
   console.log(row('pipeline overhead (minus delays)', overhead));
+  for (let t = 0; t < turns; t++) {
+    const v = latencies.filter((l) => l.turn === t).map((l) => l.firstAudioMs! - configured);
+    if (v.length) console.log(row(`  overhead, turn ${t + 1} of each call`, v));
+  }
   console.log(
     `process CPU ${(((cpu.user + cpu.system) / 1000 / wallMs) * 100).toFixed(1)}% of one core over ${(wallMs / 1000).toFixed(1)} s`,
   );
@@ -155,8 +161,39 @@ async function serveFakes(json: string): Promise<void> {
     chat: { firstTokenDelayMs: o.chat.firstTokenDelayMs, reply: () => ({ text: o.chat.reply }) },
     speech: o.speech,
   });
+  // The fakes stand for providers that are always warm: one request of each kind first, so the
+  // fake process's own start-up (its HTTP client and handlers' first runs) is not in the figures.
+  await warmFakes(fake);
+  fake.stt.utterances = 0;
   process.send?.(fake.env());
   process.on('SIGTERM', () => void fake.close().then(() => process.exit(0)));
+}
+
+async function warmFakes(fake: FakeProviders): Promise<void> {
+  const post = async (path: string, body: unknown): Promise<void> => {
+    const res = await fetch(`${fake.baseUrl}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer fake-key', 'xi-api-key': 'fake-key' },
+      body: JSON.stringify(body),
+    });
+    await res.arrayBuffer();
+  };
+  await post('/v1/chat/completions', { model: 'm', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+  await post('/v1/text-to-speech/v/stream?output_format=ulaw_8000', { text: 'Hello.', model_id: 'm' });
+  const ws = new WebSocket(`${fake.wsBaseUrl}/v1/listen?encoding=mulaw&sample_rate=8000`, {
+    headers: { Authorization: 'Token fake-key' },
+  });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('error', reject);
+    ws.once('open', () => {
+      ws.send(Buffer.alloc(1600, 0xff));
+      ws.send(JSON.stringify({ type: 'Finalize' }));
+    });
+    ws.on('message', (data) => {
+      if (String(data).includes('"from_finalize":true')) resolve();
+    });
+  });
+  ws.close();
 }
 
 const fakesAt = process.argv.indexOf('--fakes');

@@ -31,6 +31,7 @@ import {
 import { PipelineResponse, type ResponseTiming } from './response';
 import { SttConnection } from './stt-connection';
 import { EnergyVad, type VadOptions } from './vad';
+import { warmHttpClient } from './warmup';
 
 export interface PipelineEngineOptions {
   callId: string;
@@ -92,6 +93,8 @@ export class PipelineEngine extends EventEmitter<AgentEngineEvents> implements A
   }
 
   async start(): Promise<void> {
+    // Providers over HTTP: the process's HTTP client starts now, not inside the first turn (warmup.ts).
+    if (this.o.llm.name !== 'local' || this.o.tts.name !== 'espeak') void warmHttpClient();
     await this.stt.open();
     if (this.o.greeting && this.o.conversationEnabled && (this.o.host?.nothingSaidYet() ?? true)) {
       this.enqueue(() => this.respond(undefined, this.o.greeting, { callerItemId: undefined }));
