@@ -116,6 +116,7 @@ const EVENT_TYPES = [
   'call.ended',
   'analytics.ready',
   'alert.fired',
+  'supervisor.note',
 ];
 const RETRY_MAX_MS = 15_000;
 

@@ -3,7 +3,7 @@
  * transcript.added / call.stats / call.ended). The store lives as long as the page, so the board is
  * current whenever it is shown; the view updates cards in place (no re-render per event).
  */
-import { getJson } from './api.js';
+import { getJson, postJson } from './api.js';
 import { h, mount, emptyState, formatDuration, formatMs, formatOffset, formatTime, statusBadge } from './dom.js';
 
 const RECENT_MAX = 6;
@@ -76,6 +76,20 @@ export class LiveStore {
         this.emit('alerts', data.callId);
         break;
       }
+      case 'supervisor.note': {
+        // A supervisor's whisper to the agent, shown in the transcript as a note (the caller never hears it).
+        const entry = this.calls.get(data.callId);
+        if (!entry) return;
+        const note = {
+          speaker: 'supervisor',
+          text: `${data.by}: ${data.text}`,
+          startMs: data.offsetMs,
+          itemId: `note-${payload.id}`,
+        };
+        this.addTranscript(entry, note);
+        this.emit('transcript', data.callId);
+        break;
+      }
       case 'call.ended': {
         this.ended.add(data.call.id);
         if (!this.calls.delete(data.call.id)) return;
@@ -141,7 +155,11 @@ function transcriptLine(t) {
   return h(
     'li',
     { class: `line line-${t.speaker}` },
-    h('span', { class: 'line-who' }, t.speaker === 'agent' ? 'Agent' : 'Caller'),
+    h(
+      'span',
+      { class: 'line-who' },
+      t.speaker === 'agent' ? 'Agent' : t.speaker === 'supervisor' ? 'Supervisor note' : 'Caller',
+    ),
     h('span', { class: 'line-time' }, formatOffset(t.startMs)),
     h(
       'span',
@@ -161,6 +179,37 @@ function statCell(label, value, name) {
     h('span', { class: 'stat-label' }, label),
     h('span', { class: 'stat-value', dataset: { stat: name } }, value),
   );
+}
+
+/** Guidance for the agent (POST /api/calls/:id/whisper, a supervisor token): never heard by the caller. */
+function whisperForm(callId) {
+  const input = h('input', {
+    type: 'text',
+    class: 'whisper-text',
+    maxlength: '1000',
+    placeholder: 'Whisper to the agent…',
+    'aria-label': 'Whisper to the agent',
+  });
+  const status = h('span', { class: 'whisper-status muted', 'aria-live': 'polite' });
+  const send = h('button', { type: 'submit', class: 'whisper-send' }, 'Whisper');
+  const form = h('form', { class: 'whisper' }, input, send, status);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const text = input.value.trim();
+    if (!text) return;
+    send.disabled = true;
+    status.textContent = 'Sending…';
+    try {
+      await postJson(`/api/calls/${encodeURIComponent(callId)}/whisper`, { text });
+      input.value = '';
+      status.textContent = 'Sent to the agent';
+    } catch (err) {
+      status.textContent = `Not sent: ${err.message}`;
+    } finally {
+      send.disabled = false;
+    }
+  });
+  return form;
 }
 
 function callCard(entry) {
@@ -207,6 +256,7 @@ function callCard(entry) {
       { class: 'live-transcript', 'aria-live': 'polite' },
       h('li', { class: 'line-empty muted' }, 'Waiting for the first words…'),
     ),
+    whisperForm(call.id),
     h('footer', { class: 'live-card-foot' }, h('a', { href: `#/calls/${encodeURIComponent(call.id)}` }, 'Open call →')),
   );
   updateCard(card, entry, 'all');
