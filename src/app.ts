@@ -59,6 +59,7 @@ import { loadAgentSettings } from './agent/profiles';
 import type { AgentRuntime } from './agent/tool-calls';
 import { OutboundCalls } from './calls/outbound-calls';
 import { createOutboundRouter } from './http/outbound-routes';
+import { PersonalisationStore } from './campaigns/personalisation';
 import { TwilioRestService } from './channels/twilio/twilio-rest-service';
 import { createDashboardRouter } from './http/dashboard-routes';
 import { createCallPrivacy } from './privacy';
@@ -244,7 +245,10 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   }
   // Per-call single-use tokens that a stream's start must carry (issued in the webhook's TwiML).
   const streamTokens = new StreamTokens(config.twilio.streamTokenSecret, config.twilio.streamTokenTtlMs);
+  // Outbound calls' personalisations (contact fields, fixed messages) until their conversation starts.
+  const personalisations = new PersonalisationStore();
   const bridge = new CallBridge({
+    personalise: (callId, profile) => personalisations.apply(callId, profile),
     config,
     callManager,
     logger,
@@ -287,7 +291,14 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   const channels = createChannelModules(channelServices);
   // SMS in (/twilio/sms) and out (/api/messages); the chat runs over the app WebSocket channel.
   const text = createTextChannels(channelServices, twilioRest);
-  const outbound = new OutboundCalls({ config, callManager, settings: agentSettings, twilio: twilioRest, logger });
+  const outbound = new OutboundCalls({
+    config,
+    callManager,
+    settings: agentSettings,
+    twilio: twilioRest,
+    logger,
+    personalisations,
+  });
   metrics.trackBridge(bridge, counters);
   metrics.trackAppChannels(() => appChannelStats(channels, text));
 

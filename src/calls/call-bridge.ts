@@ -54,6 +54,8 @@ export interface CallBridgeDeps {
   agent: AgentRuntime;
   /** Checks the single-use token a channel's start must carry (issued by the webhook that prepared the call). */
   streamTokens: StreamTokens;
+  /** The profile a call actually runs with (e.g. an outbound call's templates filled, src/campaigns/). */
+  personalise?(callId: string, profile: AgentProfile): AgentProfile;
 }
 
 /** Why a channel's start was refused (counted in `streamsRejected`, logged with the reason). */
@@ -118,7 +120,8 @@ export class CallBridge {
   async prepare(call: Call, mode: ConversationMode = 'voice'): Promise<Conversation> {
     const existing = this.conversations.get(call.id);
     if (existing) return existing;
-    const profile = this.profileOf(call.agent);
+    const base = this.profileOf(call.agent);
+    const profile = this.deps.personalise ? this.deps.personalise(call.id, base) : base;
     const engineFactory = this.deps.engineFactory(profile.engine);
     if (!engineFactory) throw new Error(`agent engine "${profile.engine}" is not available in this build`);
     const conversation = new Conversation(

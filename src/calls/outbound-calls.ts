@@ -11,6 +11,7 @@ import type { Logger } from '../logging/logger';
 import { webhookUrl } from '../channels/twilio/signature';
 import { TwilioRestError, type TwilioRestService } from '../channels/twilio/twilio-rest-service';
 import type { AgentSettings } from '../agent/profiles';
+import { personalisationRecord, type Personalisation, type PersonalisationStore } from '../campaigns/personalisation';
 
 export interface OutboundCallRequest {
   /** E.164 number to call. */
@@ -19,6 +20,8 @@ export interface OutboundCallRequest {
   agent?: string;
   /** Free-form data kept with the call (CallMetadata.custom). */
   metadata?: Record<string, unknown>;
+  /** Who is called (fills the profile's templates), or a fixed message (src/campaigns/personalisation.ts). */
+  personalisation?: Personalisation;
 }
 
 export class OutboundCallError extends Error {
@@ -37,6 +40,8 @@ export interface OutboundCallsDeps {
   settings: AgentSettings;
   twilio: TwilioRestService | undefined;
   logger: Logger;
+  /** Keeps each call's personalisation until the bridge prepares it. */
+  personalisations?: PersonalisationStore;
 }
 
 export class OutboundCalls {
@@ -59,6 +64,11 @@ export class OutboundCalls {
       throw new OutboundCallError('unknown_agent', `no agent profile named ${agent}`);
     }
     const from = config.twilio.phoneNumber;
+    const { personalisation } = request;
+    const custom = {
+      ...(request.metadata ?? {}),
+      ...(personalisation ? { personalisation: personalisationRecord(personalisation) } : {}),
+    };
     const call = await callManager.createCall({
       direction: 'outbound',
       agent,
@@ -66,8 +76,10 @@ export class OutboundCalls {
       from,
       accountSid: twilio.accountSid,
       status: 'queued',
-      metadata: request.metadata ? { custom: request.metadata as never } : undefined,
+      metadata: Object.keys(custom).length > 0 ? { custom: custom as never } : undefined,
     });
+    // Before dialling: the answer webhook may come before Twilio's reply to us.
+    if (personalisation) this.deps.personalisations?.set(call.id, personalisation);
     const query = `callId=${encodeURIComponent(call.id)}`;
     try {
       const placed = await twilio.createCall({
@@ -84,6 +96,7 @@ export class OutboundCalls {
       logger.info('outbound call requested', { callId: call.id, callSid: placed.sid, agent });
       return updated ?? call;
     } catch (err) {
+      this.deps.personalisations?.forget(call.id);
       await callManager.endCall(call.id, { reason: 'error', status: 'failed' }).catch(() => undefined);
       if (err instanceof TwilioRestError) {
         const rejected = err.httpStatus !== null && err.httpStatus >= 400 && err.httpStatus < 500;
