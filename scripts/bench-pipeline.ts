@@ -16,6 +16,7 @@ import { PipelineEngine } from '../src/engines/pipeline/pipeline-engine';
 import { FakeProviders } from '../src/simulators/providers';
 import { synthesizeTone } from '../src/simulators/tts';
 import { fork } from 'node:child_process';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
 
 function arg(name: string, fallback: number): number {
@@ -81,6 +82,9 @@ async function main(): Promise<void> {
   const script = Buffer.concat(Array.from({ length: turns }, () => [speech, silence]).flat());
   const frames = script.length / 160;
   const offsets = engines.map((_, i) => i % 50);
+  // The engine process's own stalls (GC, synchronous work): a tail beyond them is waiting elsewhere.
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await new Promise<void>((resolve) => {
@@ -103,6 +107,7 @@ async function main(): Promise<void> {
   });
   await new Promise((r) => setTimeout(r, 1000));
   const cpu = process.cpuUsage(cpu0);
+  loop.disable();
   const wallMs = performance.now() - t0;
   for (const e of engines) e.close();
   await fake.close();
@@ -145,6 +150,10 @@ async function main(): Promise<void> {
     const v = latencies.filter((l) => l.turn === t).map((l) => l.firstAudioMs! - configured);
     if (v.length) console.log(row(`  overhead, turn ${t + 1} of each call`, v));
   }
+  const ms = (ns: number): string => (ns / 1e6).toFixed(1);
+  console.log(
+    `engine process event-loop delay p50 ${ms(loop.percentile(50))} p99 ${ms(loop.percentile(99))} max ${ms(loop.max)} ms (1 ms sampling)`,
+  );
   console.log(
     `process CPU ${(((cpu.user + cpu.system) / 1000 / wallMs) * 100).toFixed(1)}% of one core over ${(wallMs / 1000).toFixed(1)} s`,
   );
