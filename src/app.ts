@@ -260,6 +260,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     metrics,
     agent,
     streamTokens,
+    privacy: privacy.hook,
   });
   // Alert rules evaluated live on every call of this instance, off the audio path (src/supervision/).
   const alerts = new AlertEngine({

@@ -15,6 +15,7 @@ import type { EndReason } from './call-status';
 import type { Metrics } from '../observability/metrics';
 import type { AgentRuntime } from '../agent/tool-calls';
 import { profileByName, type AgentProfile } from '../agent/profiles';
+import { withAnnouncement, type CallConsent } from '../privacy/consent';
 import { STREAM_TOKEN_PARAMETER, type StreamTokens } from './stream-token';
 import { Conversation } from '../conversation/conversation';
 import type { CallerChannel, ChannelStart } from '../conversation/channel';
@@ -54,6 +55,8 @@ export interface CallBridgeDeps {
   agent: AgentRuntime;
   /** Checks the single-use token a channel's start must carry (issued by the webhook that prepared the call). */
   streamTokens: StreamTokens;
+  /** Recording consent and keypad privacy per call (src/privacy/call-privacy.ts). */
+  privacy?: { consentFor(callId: string, profile: string | null): CallConsent };
   /** The profile a call actually runs with (e.g. an outbound call's templates filled, src/campaigns/). */
   personalise?(callId: string, profile: AgentProfile): AgentProfile;
 }
@@ -124,19 +127,22 @@ export class CallBridge {
     const profile = this.deps.personalise ? this.deps.personalise(call.id, base) : base;
     const engineFactory = this.deps.engineFactory(profile.engine);
     if (!engineFactory) throw new Error(`agent engine "${profile.engine}" is not available in this build`);
+    // Recording consent, keypad privacy and the recording announcement (src/privacy/consent.ts).
+    const consent = this.deps.privacy?.consentFor(call.id, call.agent);
     const conversation = new Conversation(
       {
         config: this.deps.config,
         callManager: this.deps.callManager,
         logger: this.deps.logger,
         recordingsDir: this.deps.recordingsDir,
-        profile,
+        profile: consent ? withAnnouncement(profile, consent.policy) : profile,
         agent: this.deps.agent,
         engineFactory,
         endpoints: this.deps.endpoints,
         freeEngines: this.deps.freeEngines,
         mode,
         metrics: this.deps.metrics,
+        consent,
         onClosed: (c) => this.conversations.delete(c.callId),
       },
       call,

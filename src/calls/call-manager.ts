@@ -204,6 +204,7 @@ export class CallManager {
   addTranscript(callId: string, input: TranscriptInput): void {
     // Redacted here, before the queue, the database, SSE or anything else sees the text.
     const t = this.privacy ? this.privacy.transcript(callId, this.active.get(callId)?.agent ?? null, input) : input;
+    if (!t) return;
     const row: NewTranscript = {
       callId,
       speaker: t.speaker,

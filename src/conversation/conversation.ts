@@ -18,7 +18,7 @@ import type { CallStatus, EndReason } from '../calls/call-status';
 import type { Metrics } from '../observability/metrics';
 import { CallToolCalls, type AgentRuntime } from '../agent/tool-calls';
 import type { AgentProfile } from '../agent/profiles';
-import { bytesPerMs, durationMs } from './audio-format';
+import { bytesPerMs, durationMs, type AudioFormat } from './audio-format';
 import { negotiateSeam, type AudioSeam } from './audio-seam';
 import type { CallerAudioFrame, CallerChannel, ChannelStart, EndAction } from './channel';
 import type { AgentEngine, ConversationMode, ConversationTurn, EngineFactory } from './engine';
@@ -30,6 +30,16 @@ import { CallStats, type SessionMetrics } from './call-stats';
 import { AgentEndings } from './agent-endings';
 import { finishCall } from './ending';
 import { wireEngine } from './engine-events';
+import type { CallConsent } from '../privacy/consent';
+
+/**
+ * A live listener's tap on the call's audio (src/supervision/listen.ts), in the channel's format:
+ * what the caller sent and what is played to them. Unset while nobody listens: no per-frame cost.
+ */
+export interface ConversationAudioTap {
+  caller(bytes: Buffer, format: AudioFormat): void;
+  agent(bytes: Buffer, format: AudioFormat): void;
+}
 
 /** Agent audio held while the channel has not attached yet (60 s). */
 const MAX_HELD_AUDIO_MS = 60_000;
@@ -51,6 +61,8 @@ export interface ConversationDeps {
   freeEngines?: readonly string[];
   mode: ConversationMode;
   metrics?: Metrics;
+  /** Recording consent and keypad privacy of the call (src/privacy/consent.ts). */
+  consent?: CallConsent;
   /** Called once when the conversation has fully closed (the bridge forgets it). */
   onClosed?: (conversation: Conversation) => void;
 }
@@ -89,6 +101,8 @@ export class Conversation {
   private readonly timers = new Set<NodeJS.Timeout>();
   /** How our side ends the call (hang-up, transfer), handed to the channel when it ends. */
   endAction: EndAction | undefined;
+  /** Supervisors listening in (set by src/supervision/listen.ts; undefined when nobody listens). */
+  audioTap: ConversationAudioTap | undefined;
 
   constructor(
     readonly deps: ConversationDeps,
@@ -194,13 +208,17 @@ export class Conversation {
           this.log.error('no audio conversion between channel and engine', { error: (err as Error).message });
           return undefined;
         }),
-        RecordingTap.open(this.deps.recordingsDir, this.callId, answeredAt, format, this.log),
+        this.deps.consent?.recording === false
+          ? undefined
+          : RecordingTap.open(this.deps.recordingsDir, this.callId, answeredAt, format, this.log),
       ]);
       // A call that ends meanwhile waits for these, so it closes the seam and finishes the recording.
       this.audioReady = ready;
       const [seam, tap] = await ready;
       this.seam = seam;
       this.tap = tap;
+      // A caller's opt-out stops the recording and deletes it.
+      this.deps.consent?.onStopRecording(() => this.tap?.discard(this.log));
       if (this.state !== 'attaching') return;
       if (!seam) {
         void this.close('error');
@@ -240,6 +258,7 @@ export class Conversation {
     this.stats.counts.framesIn++;
     this.callerClockMs = frame.timestampMs + durationMs(format, frame.bytes.length);
     this.tap?.writeCaller(frame.bytes, frame.timestampMs);
+    this.audioTap?.caller(frame.bytes, format);
     const up = this.seam.up;
     if (up) this.engine.appendAudio(up.process(frame.bytes), undefined, this.callerClockMs);
     else this.engine.appendAudio(frame.bytes, frame.base64, this.callerClockMs);
@@ -258,8 +277,12 @@ export class Conversation {
   }
 
   private onDtmf(digit: string): void {
-    this.addEvent('dtmf', { digit });
-    const text = `[The caller pressed ${digit} on the keypad]`;
+    // Opt-out and "sensitive entry" (src/privacy/consent.ts): the digit is then neither stored nor told.
+    const decision = this.deps.consent?.dtmf(digit);
+    if (decision) this.addEvent(decision.event.type, decision.event.data);
+    else this.addEvent('dtmf', { digit });
+    const text = decision ? decision.tellAgent : `[The caller pressed ${digit} on the keypad]`;
+    if (!text) return;
     // Kept in the context too, so a re-made engine session still knows what was keyed in.
     this.context.push({ role: 'user', text });
     this.engine.sendText(text);
@@ -296,7 +319,9 @@ export class Conversation {
     }
     if (this.state !== 'active' || !this.playout) return;
     const down = this.seam?.down;
-    this.playout.play(itemId, responseId, down ? down.process(bytes) : bytes, this.callerClockMs);
+    const out = down ? down.process(bytes) : bytes;
+    if (this.audioTap && this.channel?.format) this.audioTap.agent(out, this.channel.format);
+    this.playout.play(itemId, responseId, out, this.callerClockMs);
   }
 
   /** Stores an event on the call's timeline, at the current call time. */

@@ -5,6 +5,7 @@
  * resampling to 8 kHz). The recorder writes in the background; nothing here touches the disk
  * synchronously.
  */
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { StereoWavRecorder } from '../audio/wav-recorder';
 import type { Logger } from '../logging/logger';
@@ -14,11 +15,15 @@ import { PCMU_8K, type AudioFormat } from './audio-format';
 import { createConverter, type AudioConverter } from './audio-seam';
 
 export class RecordingTap {
+  /** The caller opted out: nothing more is written, and the file is deleted (discard()). */
+  private discarded = false;
+
   private constructor(
     private readonly recorder: StereoWavRecorder,
     readonly relativePath: string,
     private readonly callerIn: AudioConverter | undefined,
     private readonly agentIn: AudioConverter | undefined,
+    private readonly file: string,
   ) {}
 
   /** Opens the call's recording (the file opens in the background); undefined when it cannot start. */
@@ -42,16 +47,24 @@ export class RecordingTap {
     recorder.ready().catch((err: unknown) => {
       log.error('could not open the recording file; the call goes on without it', { error: (err as Error).message });
     });
-    return new RecordingTap(recorder, relativePath, converters[0], converters[1]);
+    return new RecordingTap(
+      recorder,
+      relativePath,
+      converters[0],
+      converters[1],
+      path.join(recordingsDir, relativePath),
+    );
   }
 
   /** Caller audio (channel format) captured at call time atMs. */
   writeCaller(bytes: Uint8Array, atMs: number): void {
+    if (this.discarded) return;
     this.recorder.writeCaller(this.callerIn ? this.callerIn.process(bytes) : bytes, atMs);
   }
 
   /** Agent audio (channel format) scheduled to play at call time atMs. */
   writeAgent(bytes: Uint8Array, atMs: number): void {
+    if (this.discarded) return;
     this.recorder.writeAgent(this.agentIn ? this.agentIn.process(bytes) : bytes, atMs);
   }
 
@@ -60,10 +73,25 @@ export class RecordingTap {
     this.recorder.cutAgentAfter(atMs);
   }
 
+  /**
+   * Stops recording and deletes the file (a caller's opt-out, src/privacy/consent.ts): nothing is
+   * written from now on and finish() registers nothing. Never throws.
+   */
+  discard(log: Logger): void {
+    if (this.discarded) return;
+    this.discarded = true;
+    void this.recorder
+      .close(0)
+      .then(() => rm(this.file, { force: true }))
+      .then(() => log.info('recording stopped and deleted'))
+      .catch((err: unknown) => log.error('could not delete a discarded recording', { error: (err as Error).message }));
+  }
+
   /** Finalizes the file and registers it on the call. Logs (never throws) when it cannot. */
   async finish(callId: string, durationMs: number, callManager: CallManager, log: Logger): Promise<void> {
     this.callerIn?.close();
     this.agentIn?.close();
+    if (this.discarded) return;
     try {
       const rec = await this.recorder.close(durationMs);
       if (!rec.created) throw rec.error ?? new Error('the recording file was never created');

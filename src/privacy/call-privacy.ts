@@ -14,11 +14,12 @@ import type { NewRecording } from '../db/call-repository';
 import type { PrivacyPolicy } from './policy';
 import { redactText, type RedactionKind } from './redactor';
 import { silenceSpans, type SilenceSpan } from './recording-silence';
+import { CallConsent } from './consent';
 
 /** The CallManager's view of the hook (src/calls/call-manager.ts). */
 export interface CallPrivacyHook {
-  /** A transcript about to be stored and published: returns what may be (redacted). Never throws. */
-  transcript(callId: string, profile: string | null, t: TranscriptInput): TranscriptInput;
+  /** A transcript about to be stored and published: what may be (redacted), or null: nothing. Never throws. */
+  transcript(callId: string, profile: string | null, t: TranscriptInput): TranscriptInput | null;
   /** A finished recording about to be registered; rejects when it must not be (it was deleted). */
   recording(rec: NewRecording): Promise<void>;
   /** The call has ended: forget what was kept about it. */
@@ -43,6 +44,7 @@ export interface CallPrivacyOptions {
 
 export class CallPrivacy implements CallPrivacyHook {
   private readonly calls = new Map<string, CallState>();
+  private readonly consents = new Map<string, CallConsent>();
   private timeline:
     ((callId: string, type: string, data: Record<string, unknown>, offsetMs?: number) => void) | undefined;
   /** Redactions made since start, by kind (metrics, tests). */
@@ -55,7 +57,30 @@ export class CallPrivacy implements CallPrivacyHook {
     this.timeline = fn;
   }
 
-  transcript(callId: string, profile: string | null, t: TranscriptInput): TranscriptInput {
+  /** The consent state of a call (made once, when its conversation is prepared). */
+  consentFor(callId: string, profile: string | null): CallConsent {
+    let consent = this.consents.get(callId);
+    if (!consent) {
+      consent = new CallConsent(this.options.policy.forProfile(profile), (type, data) =>
+        this.timeline?.(callId, type, data),
+      );
+      this.consents.set(callId, consent);
+      if (!consent.recording) this.timeline?.(callId, 'consent.recording-off', { reason: 'profile' });
+      if (consent.policy.announcement && consent.recording)
+        this.timeline?.(callId, 'consent.announcement', { text: consent.policy.announcement });
+    }
+    return consent;
+  }
+
+  transcript(callId: string, profile: string | null, t: TranscriptInput): TranscriptInput | null {
+    const redacted = this.redact(callId, profile, t);
+    const consent = this.consents.get(callId);
+    if (!consent) return redacted;
+    if (t.speaker === 'caller') consent.heard(redacted.text);
+    return consent.keepTranscript ? redacted : null;
+  }
+
+  private redact(callId: string, profile: string | null, t: TranscriptInput): TranscriptInput {
     const policy = this.options.policy.forProfile(profile);
     if (policy.redact.size === 0) return t;
     const state = this.calls.get(callId) ?? { spans: [] };
@@ -130,5 +155,6 @@ export class CallPrivacy implements CallPrivacyHook {
 
   ended(callId: string): void {
     this.calls.delete(callId);
+    this.consents.delete(callId);
   }
 }
