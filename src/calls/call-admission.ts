@@ -71,6 +71,7 @@ export class CallAdmission {
       ...(profile ? { agent: profile.name } : {}),
       status: status && isCallStatus(status) && !isFinalStatus(status) ? status : 'ringing',
       metadata: {
+        language: profile?.languageHint ?? null,
         region: incoming.region,
         custom: incoming.callerName ? { callerName: incoming.callerName } : undefined,
       },

@@ -119,12 +119,20 @@ export class CallBridge {
     return [...this.conversations.values()];
   }
 
-  /** Creates the conversation of a new call with its profile's engine, and starts the engine. */
-  async prepare(call: Call, mode: ConversationMode = 'voice'): Promise<Conversation> {
+  /**
+   * Creates the conversation of a new call with its profile's engine, and starts the engine.
+   * `languageHint`: the conversation's language when the client named one (else the profile's).
+   */
+  async prepare(
+    call: Call,
+    mode: ConversationMode = 'voice',
+    opts: { languageHint?: string | null } = {},
+  ): Promise<Conversation> {
     const existing = this.conversations.get(call.id);
     if (existing) return existing;
     const base = this.profileOf(call.agent);
-    const profile = this.deps.personalise ? this.deps.personalise(call.id, base) : base;
+    const own = this.deps.personalise ? this.deps.personalise(call.id, base) : base;
+    const profile = opts.languageHint ? { ...own, languageHint: opts.languageHint } : own;
     const engineFactory = this.deps.engineFactory(profile.engine);
     if (!engineFactory) throw new Error(`agent engine "${profile.engine}" is not available in this build`);
     // Recording consent, keypad privacy and the recording announcement (src/privacy/consent.ts).

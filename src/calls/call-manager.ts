@@ -287,6 +287,12 @@ export class CallManager {
     await this.writes.withRetry('merge metadata', () => this.repo.mergeMetadataCustom(callId, patch));
   }
 
+  /** Sets the conversation's language hint (CallMetadata.language), e.g. from a stream's start. */
+  async setLanguage(callId: string, language: string): Promise<void> {
+    const metadata = { upsert: { create: { language }, update: { language } } };
+    await this.writes.withRetry('set language', () => this.repo.update(callId, { metadata }));
+  }
+
   async saveAnalytics(data: NewAnalytics): Promise<Analytics> {
     const analytics = await this.writes.withRetry('save analytics', () => this.repo.upsertAnalytics(data));
     this.bus.publish('analytics.ready', { callId: data.callId, analytics });

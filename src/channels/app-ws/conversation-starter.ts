@@ -49,7 +49,7 @@ export function createConversationStarter(
     };
     const call = await callManager.createCall(input);
     try {
-      await bridge.prepare(call, request.mode);
+      await bridge.prepare(call, request.mode, { languageHint: request.languageHint });
     } catch (err) {
       logger.error('could not start the conversation', { callId: call.id, error: (err as Error).message });
       await bridge.end(call.id, 'error');

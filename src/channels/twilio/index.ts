@@ -6,7 +6,8 @@
  */
 import type { ChannelModule, ChannelServices } from '../index';
 import type { EndAction } from '../../conversation/channel';
-import { createTwilioRouter } from './routes';
+import { parseLanguageHint } from '../../agent/language';
+import { createTwilioRouter, LANGUAGE_PARAMETER } from './routes';
 import { STREAM_PATH, validateStreamHandshake } from './signature';
 import { TwilioMediaStream } from './media-stream';
 import { TwilioChannel, twilioChannelStart } from './twilio-channel';
@@ -15,7 +16,7 @@ import { TwilioChannel, twilioChannelStart } from './twilio-channel';
 const STREAM_ENDING_TTL_MS = 120_000;
 
 export function createTwilioChannelModule(services: ChannelServices): ChannelModule {
-  const { config, bridge, logger } = services;
+  const { config, bridge, logger, callManager } = services;
   /** Why our side ended a call's stream (hang-up, transfer): what <Connect action> answers Twilio. */
   const streamEndings = new Map<string, EndAction>();
   const remember = (callId: string, action: EndAction): void => {
@@ -26,6 +27,19 @@ export function createTwilioChannelModule(services: ChannelServices): ChannelMod
     const action = streamEndings.get(callId);
     streamEndings.delete(callId);
     return action;
+  };
+
+  /** A `language` parameter on the stream's start (from our TwiML or the caller's own) goes to the call's metadata. */
+  const storeLanguage = (callId: string, value: string | undefined): void => {
+    if (value === undefined) return;
+    const language = parseLanguageHint(value);
+    if (!language) {
+      logger.warn('ignored a malformed language parameter on a stream start', { callId });
+      return;
+    }
+    callManager.setLanguage(callId, language).catch((err: Error) => {
+      logger.warn('could not store the call language', { callId, error: err.message });
+    });
   };
 
   return {
@@ -55,7 +69,10 @@ export function createTwilioChannelModule(services: ChannelServices): ChannelMod
           if (callId) remember(callId, action);
         });
         bridge
-          .attach(channel, start, (accepted) => stream.setLogger(logger.child({ callId: accepted })))
+          .attach(channel, start, (accepted) => {
+            stream.setLogger(logger.child({ callId: accepted }));
+            storeLanguage(accepted, start.parameters[LANGUAGE_PARAMETER]);
+          })
           .then((refused) => {
             if (refused) stream.close(refused.closeCode, refused.closeReason);
           })

@@ -17,6 +17,8 @@ import { isCallStatus } from '../../calls/call-status';
 import type { EndAction } from '../../conversation/channel';
 
 export const FALLBACK_MESSAGE = 'We are sorry, our assistant is not available right now. Please call again later.';
+/** The stream parameter naming the conversation's language ('auto' or an ISO 639 code). */
+export const LANGUAGE_PARAMETER = 'language';
 export const BUSY_MESSAGE = 'We are sorry, all our lines are busy right now. Please call again in a few minutes.';
 
 export interface TwilioRouteDeps extends ChannelServices {
@@ -58,6 +60,12 @@ export function createTwilioRouter(deps: TwilioRouteDeps): Router {
     res.type('text/xml').send(body);
   };
 
+  /** The profile's language hint as a <Parameter name="language"> (the stream's start carries it back). */
+  const languageParameter = (call: Call): Record<string, string> => {
+    const hint = deps.bridge.profileOf(call.agent).languageHint;
+    return hint ? { [LANGUAGE_PARAMETER]: hint } : {};
+  };
+
   /** <Connect><Stream> for a prepared call; <Connect action> asks us what to do when the stream ends. */
   const connectTwiml = (call: Call): string =>
     connectStreamTwiml({
@@ -66,6 +74,7 @@ export function createTwilioRouter(deps: TwilioRouteDeps): Router {
         callId: call.id,
         agent: call.agent,
         [STREAM_TOKEN_PARAMETER]: deps.streamTokens.issue(call.id),
+        ...languageParameter(call),
       },
       // Ignored by Twilio when the action answers; kept for a stream that ends before it is asked.
       fallbackMessage: FALLBACK_MESSAGE,

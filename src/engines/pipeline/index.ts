@@ -16,22 +16,33 @@ import { ElevenLabsTts } from './tts/elevenlabs';
 import { EspeakTts } from './tts/espeak';
 import { OpenAiSpeechTts } from './tts/openai-speech';
 import type { Config } from '../../config';
+import { bcp47Language, instructionsWithLanguage, transcriptionLanguage } from '../../agent/language';
 
 /** One local recognizer per process (it holds the grammar file). */
 let localStt: { words: string; provider: PocketsphinxStt } | undefined;
 
-export function sttProvider(config: Config): SttProvider {
+/** `languageHint`: the conversation's language, for providers that take one (the local one does not). */
+export function sttProvider(config: Config, languageHint?: string): SttProvider {
   const p = config.pipeline;
   switch (p.stt) {
-    case 'deepgram':
-      return new DeepgramStt({ ...p.deepgram, connectTimeoutMs: config.ai.connectTimeoutMs });
-    case 'openai':
+    case 'deepgram': {
+      const language = bcp47Language(languageHint);
+      return new DeepgramStt({
+        ...p.deepgram,
+        connectTimeoutMs: config.ai.connectTimeoutMs,
+        ...(language ? { language } : {}),
+      });
+    }
+    case 'openai': {
+      const language = transcriptionLanguage(languageHint);
       return new OpenAiTranscriptionStt({
         url: p.openaiTranscriptionUrl,
         apiKey: config.openai.apiKey,
         model: config.agent.transcriptionModel,
         connectTimeoutMs: config.ai.connectTimeoutMs,
+        ...(language ? { language } : {}),
       });
+    }
     default: {
       const words = p.localSttWords.join(',');
       if (localStt?.words !== words) localStt = { words, provider: new PocketsphinxStt(p.localSttWords) };
@@ -73,10 +84,10 @@ export function createPipelineEngine(ctx: EngineContext): AgentEngine {
   return new PipelineEngine({
     callId: ctx.callId,
     logger: ctx.logger,
-    stt: sttProvider(config),
+    stt: sttProvider(config, profile.languageHint),
     llm,
     tts: ttsProvider(config, profile.voice),
-    instructions: profile.instructions,
+    instructions: instructionsWithLanguage(profile.instructions, profile.languageHint),
     greeting: profile.greetsFirst ? profile.greeting : undefined,
     tools: ctx.tools,
     vad: { threshold: vad.threshold, silenceMs: vad.silenceMs },

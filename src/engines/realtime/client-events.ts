@@ -93,6 +93,8 @@ export interface SessionOptions {
   audioFormat: AudioFormatName;
   vad: VadOptions;
   transcriptionModel?: string;
+  /** The caller's language (ISO-639-1) for input transcription; absent: the model detects it. */
+  transcriptionLanguage?: string;
   tools?: ToolDefinition[];
   /**
    * Whether the server cancels its own response when the caller starts speaking. Default false:
@@ -141,7 +143,14 @@ export function buildSessionUpdate(opts: SessionOptions): SessionUpdateEvent {
       input: {
         format,
         turn_detection: turnDetection,
-        ...(opts.transcriptionModel ? { transcription: { model: opts.transcriptionModel } } : {}),
+        ...(opts.transcriptionModel
+          ? {
+              transcription: {
+                model: opts.transcriptionModel,
+                ...(opts.transcriptionLanguage ? { language: opts.transcriptionLanguage } : {}),
+              },
+            }
+          : {}),
         ...(opts.noiseReduction ? { noise_reduction: { type: opts.noiseReduction } } : {}),
       },
       output: { format: { ...format }, voice: opts.voice },

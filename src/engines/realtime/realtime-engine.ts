@@ -19,6 +19,7 @@ import type {
 } from '../../conversation/engine';
 import { PCM16_24K, PCMU_8K, type AudioFormat } from '../../conversation/audio-format';
 import type { Logger } from '../../logging/logger';
+import { instructionsWithLanguage, transcriptionLanguage } from '../../agent/language';
 import { RealtimeClient, type RealtimeOpenInfo } from './realtime-client';
 import {
   assistantMessageItem,
@@ -167,19 +168,21 @@ export class RealtimeEngine extends EventEmitter<AgentEngineEvents> implements A
     const { config, profile, host } = this.ctx;
     this.sessionStartedAt = performance.now();
     this.audioBaseMs = this.callMs;
+    const instructions = instructionsWithLanguage(profile.instructions, profile.languageHint);
     const events: RealtimeClientEvent[] = [
       buildSessionUpdate({
         model: config.openai.model,
-        instructions: profile.instructions,
+        instructions,
         voice: profile.voice,
         audioFormat: config.openai.audioFormat,
         vad: profile.vad,
         transcriptionModel: config.agent.transcriptionModel,
+        transcriptionLanguage: transcriptionLanguage(profile.languageHint),
         tools: this.ctx.tools,
         ...(this.ctx.mode === 'text' ? { outputModalities: ['text' as const] } : {}),
       }),
     ];
-    const greeting = responseCreateEvent({ instructions: `${profile.instructions}\n\n${profile.greeting}` });
+    const greeting = responseCreateEvent({ instructions: `${instructions}\n\n${profile.greeting}` });
     if (!info.reconnect) {
       if (profile.greetsFirst) events.push(greeting);
       return events;

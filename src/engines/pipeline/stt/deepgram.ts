@@ -16,6 +16,8 @@ export interface DeepgramOptions {
   apiKey: string;
   model: string;
   connectTimeoutMs: number;
+  /** BCP-47 tag of the caller's language (`language=`); absent: the model's default. */
+  language?: string;
 }
 
 interface ResultsMessage {
@@ -42,6 +44,7 @@ export class DeepgramStt implements SttProvider {
       channels: '1',
       interim_results: 'true',
       punctuate: 'true',
+      ...(this.options.language ? { language: this.options.language } : {}),
     };
     for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
     const ws = new WebSocket(url, {

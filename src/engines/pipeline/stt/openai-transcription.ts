@@ -17,6 +17,8 @@ export interface OpenAiTranscriptionOptions {
   apiKey: string;
   model: string;
   connectTimeoutMs: number;
+  /** ISO-639-1 code of the caller's language; absent: the model detects it. */
+  language?: string;
 }
 
 interface ServerEvent {
@@ -55,7 +57,10 @@ export class OpenAiTranscriptionStt implements SttProvider {
           audio: {
             input: {
               format: { type: 'audio/pcmu' },
-              transcription: { model: this.options.model },
+              transcription: {
+                model: this.options.model,
+                ...(this.options.language ? { language: this.options.language } : {}),
+              },
               turn_detection: null,
             },
           },
