@@ -18,7 +18,7 @@ import type { CallStatus, EndReason } from '../calls/call-status';
 import type { Metrics } from '../observability/metrics';
 import { CallToolCalls, type AgentRuntime } from '../agent/tool-calls';
 import type { AgentProfile } from '../agent/profiles';
-import { bytesPerMs, durationMs } from './audio-format';
+import { bytesPerMs, durationMs, type AudioFormat } from './audio-format';
 import { negotiateSeam, type AudioSeam } from './audio-seam';
 import type { CallerAudioFrame, CallerChannel, ChannelStart, EndAction } from './channel';
 import type { AgentEngine, ConversationMode, ConversationTurn, EngineFactory } from './engine';
@@ -31,6 +31,15 @@ import { AgentEndings } from './agent-endings';
 import { finishCall } from './ending';
 import { wireEngine } from './engine-events';
 import type { CallConsent } from '../privacy/consent';
+
+/**
+ * A live listener's tap on the call's audio (src/supervision/listen.ts), in the channel's format:
+ * what the caller sent and what is played to them. Unset while nobody listens: no per-frame cost.
+ */
+export interface ConversationAudioTap {
+  caller(bytes: Buffer, format: AudioFormat): void;
+  agent(bytes: Buffer, format: AudioFormat): void;
+}
 
 /** Agent audio held while the channel has not attached yet (60 s). */
 const MAX_HELD_AUDIO_MS = 60_000;
@@ -92,6 +101,8 @@ export class Conversation {
   private readonly timers = new Set<NodeJS.Timeout>();
   /** How our side ends the call (hang-up, transfer), handed to the channel when it ends. */
   endAction: EndAction | undefined;
+  /** Supervisors listening in (set by src/supervision/listen.ts; undefined when nobody listens). */
+  audioTap: ConversationAudioTap | undefined;
 
   constructor(
     readonly deps: ConversationDeps,
@@ -247,6 +258,7 @@ export class Conversation {
     this.stats.counts.framesIn++;
     this.callerClockMs = frame.timestampMs + durationMs(format, frame.bytes.length);
     this.tap?.writeCaller(frame.bytes, frame.timestampMs);
+    this.audioTap?.caller(frame.bytes, format);
     const up = this.seam.up;
     if (up) this.engine.appendAudio(up.process(frame.bytes), undefined, this.callerClockMs);
     else this.engine.appendAudio(frame.bytes, frame.base64, this.callerClockMs);
@@ -307,7 +319,9 @@ export class Conversation {
     }
     if (this.state !== 'active' || !this.playout) return;
     const down = this.seam?.down;
-    this.playout.play(itemId, responseId, down ? down.process(bytes) : bytes, this.callerClockMs);
+    const out = down ? down.process(bytes) : bytes;
+    if (this.audioTap && this.channel?.format) this.audioTap.agent(out, this.channel.format);
+    this.playout.play(itemId, responseId, out, this.callerClockMs);
   }
 
   /** Stores an event on the call's timeline, at the current call time. */

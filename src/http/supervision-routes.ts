@@ -1,6 +1,7 @@
 /**
  * Supervisor actions on live calls, under /api behind the token check:
  *   POST /api/calls/:id/whisper   {"text": string}  (supervisor or admin): guidance for the agent
+ *   GET  /api/calls/:id/listen    (supervisor or admin): the call's live audio (listen-routes.ts)
  * The call must be live on this instance (404 otherwise).
  */
 import express, { Router } from 'express';
@@ -10,6 +11,7 @@ import { ApiError } from './errors';
 import { requireRole, type Actor } from '../supervision/role-guard';
 import type { ApiTokenEntry } from '../supervision/roles';
 import { cleanWhisper, whisper } from '../supervision/whisper';
+import { createListenRouter } from './listen-routes';
 
 /** Largest body of a supervisor action (a whisper is at most 1000 characters). */
 export const MAX_SUPERVISION_BODY_BYTES = 16 * 1024;
@@ -37,5 +39,7 @@ export function createSupervisionRouter(deps: SupervisionRoutesDeps): Router {
     const { offsetMs } = whisper(conversation, deps.bus, actor, checked.text);
     res.status(202).json({ callId: conversation.callId, by: actor.name, offsetMs });
   });
+  // Listen in (a streamed GET): src/http/listen-routes.ts.
+  router.use(createListenRouter(deps));
   return router;
 }
