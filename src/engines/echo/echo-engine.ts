@@ -3,6 +3,13 @@
  * microphone checks and round-trip measurement: what the caller hears is exactly what they sent,
  * `delayMs` later, in the same format (mu-law 8 kHz, so nothing is converted at the seam).
  *
+ * Playback is scheduled by the audio's own timestamps (`callMs`), not by when each frame reached
+ * the engine: a frame is due `delayMs` after the call time it ends at, mapped to the clock by the
+ * earliest arrival seen (the on-time path; it may creep later by DRIFT_ALLOWANCE to follow a caller
+ * clock slower than ours). Frames held up by a stall (set-up, a busy event loop) and delivered in a
+ * burst are therefore late, not re-timed: a late silent frame is dropped (`lateDropped`), a late
+ * frame with sound is played at once. So a stall costs at most one burst, never a lasting delay.
+ *
  * One timer per call drains a queue of frames as they come due (never one timer per frame). Each
  * stretch of audio that follows a pause of the queue is one agent item (its own response), so a
  * core that truncates on barge-in has an item to name. The engine never reports caller speech, so
@@ -14,10 +21,23 @@ import type { AgentEngine, AgentEngineEvents, EngineContext } from '../../conver
 
 /** Most audio held back at once (a delay of 10 s at 50 frames/s is 500 frames). */
 const MAX_QUEUED_FRAMES = 1000;
+/** A frame this far past its due time is late (one 20 ms frame of slack for timer jitter). */
+const LATE_AFTER_MS = 20;
+/** How fast the call-time → clock mapping may move later on its own: 1 ms per second of audio. */
+const DRIFT_ALLOWANCE = 0.001;
+/** mu-law bytes whose segment (exponent) is at most this are quiet (|sample| ≤ 372 of 32124). */
+const QUIET_SEGMENT = 1;
 
 interface QueuedFrame {
   bytes: Buffer;
-  dueAt: number;
+  /** The end of the frame in call time. */
+  callMs: number;
+}
+
+/** True when every sample of a mu-law frame is quiet (silence, or nearly). */
+function isQuiet(ulaw: Buffer): boolean {
+  for (let i = 0; i < ulaw.length; i++) if (((~ulaw[i] >> 4) & 7) > QUIET_SEGMENT) return false;
+  return true;
 }
 
 export interface EchoEngineOptions {
@@ -35,8 +55,13 @@ export class EchoEngine extends EventEmitter<AgentEngineEvents> implements Agent
   private item: { itemId: string; responseId: string } | undefined;
   private items = 0;
   private closed = false;
+  /** performance.now() − callMs of the on-time path (undefined until the first frame). */
+  private lag: number | undefined;
+  private lastCallMs = 0;
   /** Frames dropped because the queue was full. */
   dropped = 0;
+  /** Silent frames dropped because a stall made them late. */
+  lateDropped = 0;
 
   constructor(private readonly options: EchoEngineOptions) {
     super();
@@ -46,14 +71,20 @@ export class EchoEngine extends EventEmitter<AgentEngineEvents> implements Agent
     return Promise.resolve();
   }
 
-  appendAudio(bytes: Buffer, _base64?: string, _callMs?: number): void {
+  appendAudio(bytes: Buffer, _base64?: string, callMs?: number): void {
     if (this.closed || bytes.length === 0) return;
     if (this.queue.length - this.head >= MAX_QUEUED_FRAMES) {
       this.dropped++;
       return;
     }
+    const now = performance.now();
+    const time = Number.isFinite(callMs) && callMs! > this.lastCallMs ? callMs! : this.lastCallMs + 20;
+    const lag = now - time;
+    const allowed = this.lag === undefined ? lag : this.lag + (time - this.lastCallMs) * DRIFT_ALLOWANCE;
+    this.lag = Math.min(allowed, lag);
+    this.lastCallMs = time;
     // The caller's buffer may be reused by the channel: keep a copy.
-    this.queue.push({ bytes: Buffer.from(bytes), dueAt: performance.now() + this.options.delayMs });
+    this.queue.push({ bytes: Buffer.from(bytes), callMs: time });
     if (!this.timer) this.schedule();
   }
 
@@ -91,13 +122,22 @@ export class EchoEngine extends EventEmitter<AgentEngineEvents> implements Agent
       this.finishItem('completed');
       return;
     }
-    this.timer = setTimeout(() => this.drain(), Math.max(0, next.dueAt - performance.now()));
+    this.timer = setTimeout(() => this.drain(), Math.max(0, this.dueAt(next) - performance.now()));
+  }
+
+  /** When a frame plays: `delayMs` after its call time, on the on-time path's clock. */
+  private dueAt(frame: QueuedFrame): number {
+    return frame.callMs + (this.lag ?? 0) + this.options.delayMs;
   }
 
   private drain(): void {
     const now = performance.now();
-    while (this.head < this.queue.length && this.queue[this.head].dueAt <= now + 1) {
+    while (this.head < this.queue.length && this.dueAt(this.queue[this.head]) <= now + 1) {
       const frame = this.queue[this.head++];
+      if (this.dueAt(frame) < now - LATE_AFTER_MS && isQuiet(frame.bytes)) {
+        this.lateDropped++;
+        continue;
+      }
       if (!this.item) {
         this.items++;
         this.item = { itemId: `echo_item_${this.items}`, responseId: `echo_resp_${this.items}` };
