@@ -93,6 +93,7 @@ interface Thread {
   pending: Map<number, Pending>;
   retired: boolean;
   ready: Promise<void>;
+  isReady: boolean;
 }
 
 export const DEFAULT_WRITE_TIMEOUT_MS = 30_000;
@@ -205,6 +206,7 @@ export class DbWriter implements CallStore {
         () => undefined,
       );
       thread.pending.set(id, pending);
+      thread.worker.ref();
       const request: WriteRequest = { id, method, args };
       try {
         thread.worker.postMessage(request);
@@ -223,7 +225,9 @@ export class DbWriter implements CallStore {
     if (this.restartTimer) clearTimeout(this.restartTimer);
     const thread = this.thread;
     if (thread.retired) return;
-    // Writes already posted are answered before the close message (one queue, in order).
+    // Writes already posted are answered before the close message (one queue, in order). Referenced
+    // until it has exited: the process must not end with the last writes still in the thread.
+    thread.worker.ref();
     const exited = new Promise<void>((resolve) => thread.worker.once('exit', () => resolve()));
     try {
       thread.worker.postMessage({ id: 0, method: 'close' } satisfies WriteRequest);
@@ -238,9 +242,9 @@ export class DbWriter implements CallStore {
 
   private spawn(): Thread {
     const { file, execArgv } = workerEntry();
+    // Kept referenced while it starts and while writes are waiting for it (the process must not
+    // exit under an awaited write); unreferenced when idle, so an app never closed can still exit.
     const worker = new Worker(file, { workerData: this.data, execArgv });
-    // An app that is never closed must not be kept alive by its writer.
-    worker.unref();
     let onReady!: () => void;
     let onFailed!: (err: Error) => void;
     const ready = new Promise<void>((resolve, reject) => {
@@ -248,12 +252,12 @@ export class DbWriter implements CallStore {
       onFailed = reject;
     });
     ready.catch(() => undefined);
-    const thread: Thread = { worker, pending: new Map(), retired: false, ready };
-    let isReady = false;
+    const thread: Thread = { worker, pending: new Map(), retired: false, ready, isReady: false };
     worker.on('message', (msg: WriteReply | WriterStatus) => {
       if ('ready' in msg) {
         if (msg.ready) {
-          isReady = true;
+          thread.isReady = true;
+          this.refIfBusy(thread);
           onReady();
         } else onFailed(new WriteError(msg.error));
         return;
@@ -262,17 +266,18 @@ export class DbWriter implements CallStore {
       const p = thread.pending.get(msg.id);
       if (!p) return; // timed out already
       thread.pending.delete(msg.id);
+      this.refIfBusy(thread);
       clearTimeout(p.timer);
       if (msg.ok) p.resolve(msg.value);
       else p.reject(new WriteError(msg.error));
     });
     worker.on('error', (err) => {
-      if (!isReady) onFailed(err);
-      this.retire(thread, `worker error: ${err.message}`, isReady);
+      if (!thread.isReady) onFailed(err);
+      this.retire(thread, `worker error: ${err.message}`, thread.isReady);
     });
     worker.on('exit', (code) => {
-      if (!isReady) onFailed(new Error(`database writer exited with code ${code} before it was ready`));
-      this.retire(thread, `worker exited with code ${code}`, isReady);
+      if (!thread.isReady) onFailed(new Error(`database writer exited with code ${code} before it was ready`));
+      this.retire(thread, `worker exited with code ${code}`, thread.isReady);
     });
     return thread;
   }
@@ -294,6 +299,13 @@ export class DbWriter implements CallStore {
       this.restartTimer = setTimeout(restart, RESTART_DELAY_MS);
       this.restartTimer.unref();
     }
+  }
+
+  /** Referenced while starting or while writes wait for it; otherwise it does not keep the process alive. */
+  private refIfBusy(thread: Thread): void {
+    if (thread.retired && !this.closed) return;
+    if (thread.isReady && thread.pending.size === 0 && !this.closed) thread.worker.unref();
+    else thread.worker.ref();
   }
 
   private failAll(thread: Thread, message: string): void {

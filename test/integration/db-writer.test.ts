@@ -5,15 +5,17 @@
  * without losing a row, close() ends it cleanly, and a write waiting for SQLite's lock no longer
  * freezes the main thread's event loop.
  */
+import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { CallManager } from '../../src/calls/call-manager';
 import { CallRepository, type CallStore } from '../../src/db/call-repository';
 import { openCallStore } from '../../src/db/call-store';
 import { DbWriter, WriterUnavailableError } from '../../src/db/db-writer';
-import { sqliteFilePath } from '../../src/db/migrations';
+import { PROJECT_ROOT, sqliteFilePath } from '../../src/db/migrations';
 import { createDb, type Db } from '../../src/db/prisma';
 import { isPermanentWriteError } from '../../src/db/write-errors';
 import { EventBus, type AnyBusEvent } from '../../src/events/event-bus';
@@ -21,6 +23,7 @@ import { createLogger } from '../../src/logging/logger';
 import { createTempDatabase, type TempDir } from '../../scripts/lib/test-db';
 import { startTestApp } from '../../scripts/lib/test-app';
 
+const run = promisify(execFile);
 const logger = createLogger({ level: 'error', json: true, silent: true });
 
 async function eventually(check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
@@ -205,6 +208,22 @@ describe('database writer thread (real SQLite)', () => {
     }, 10_000);
     // At least one: on a busy machine a fresh thread can itself need longer than this short timeout to start.
     expect(writer.stats.workerRestarts).toBeGreaterThanOrEqual(1);
+  });
+
+  it('keeps the process alive while it starts and while a write is awaited, not when idle', async () => {
+    // A process with nothing else to keep it alive (as main.ts is while the app starts): it must not
+    // exit under an awaited start or write, and must exit on its own once the writer is idle.
+    const script = `
+      const { DbWriter } = require(${JSON.stringify(path.join(PROJECT_ROOT, 'src/db/db-writer.ts'))});
+      DbWriter.start(${JSON.stringify(tmp.databaseUrl)})
+        .then((w) => { console.log('ready'); return w.create({ callSid: 'CAalive', status: 'ringing' }); })
+        .then(() => console.log('written'));`;
+    const { stdout } = await run(process.execPath, ['--require', require.resolve('tsx/cjs'), '-e', script], {
+      cwd: PROJECT_ROOT,
+      timeout: 30_000,
+    });
+    expect(stdout.trim().split('\n')).toEqual(['ready', 'written']);
+    expect(await db.call.count({ where: { callSid: 'CAalive' } })).toBe(1);
   });
 
   it('close() lets the writes in flight finish, then refuses new ones', async () => {
