@@ -77,6 +77,9 @@ async function request(path, init = {}) {
   return res;
 }
 
+/** A streamed GET with the token (listen in): the Response, its body not read yet. */
+export const openStream = (path, signal) => request(path, { signal });
+
 export const getJson = async (path, params = {}) => (await request(`${path}${toQuery(params)}`)).json();
 
 export async function postJson(path, body) {

@@ -4,6 +4,7 @@
  * current whenever it is shown; the view updates cards in place (no re-render per event).
  */
 import { getJson, postJson } from './api.js';
+import { CallListener } from './listen.js';
 import { h, mount, emptyState, formatDuration, formatMs, formatOffset, formatTime, statusBadge } from './dom.js';
 
 const RECENT_MAX = 6;
@@ -212,6 +213,52 @@ function whisperForm(callId) {
   return form;
 }
 
+/** Listen in (GET /api/calls/:id/listen, a supervisor token): both sides mixed, or one side. */
+function listenControls(callId) {
+  let listener;
+  const side = h(
+    'select',
+    { class: 'listen-side', 'aria-label': 'Which side to hear' },
+    h('option', { value: 'both' }, 'Both sides'),
+    h('option', { value: 'caller' }, 'Caller'),
+    h('option', { value: 'agent' }, 'Agent'),
+  );
+  const status = h('span', { class: 'listen-status muted', 'aria-live': 'polite' });
+  const button = h('button', { type: 'button', class: 'listen-toggle' }, 'Listen');
+  const box = h('div', { class: 'listen' }, button, side, status);
+  const stop = () => {
+    listener?.stop();
+    listener = undefined;
+    button.textContent = 'Listen';
+    side.disabled = false;
+  };
+  button.addEventListener('click', () => {
+    if (listener) {
+      stop();
+      status.textContent = '';
+      return;
+    }
+    button.textContent = 'Stop listening';
+    side.disabled = true;
+    status.textContent = 'Listening…';
+    listener = new CallListener(callId, side.value, (rms, peak) => {
+      box.dataset.listenRms = String(Math.round(rms));
+      box.dataset.listenPeak = String(Math.max(peak, Number(box.dataset.listenPeak ?? 0)));
+      if (peak > 2000 && !box.dataset.listenFirstLoudAt) box.dataset.listenFirstLoudAt = String(Date.now());
+    });
+    listener
+      .start()
+      .then(() => {
+        status.textContent = 'The call ended';
+      })
+      .catch((err) => {
+        status.textContent = `Cannot listen: ${err.message}`;
+      })
+      .finally(stop);
+  });
+  return box;
+}
+
 function callCard(entry) {
   const { call } = entry;
   const card = h(
@@ -257,6 +304,7 @@ function callCard(entry) {
       h('li', { class: 'line-empty muted' }, 'Waiting for the first words…'),
     ),
     whisperForm(call.id),
+    listenControls(call.id),
     h('footer', { class: 'live-card-foot' }, h('a', { href: `#/calls/${encodeURIComponent(call.id)}` }, 'Open call →')),
   );
   updateCard(card, entry, 'all');
