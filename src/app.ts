@@ -42,6 +42,7 @@ import { createWebhooksRouter } from './http/webhooks-routes';
 import { errorHandler, notFoundHandler } from './http/errors';
 import { createChannelModules } from './channels';
 import { SessionTokens } from './channels/webrtc/session-token';
+import { webCallStats } from './channels/webrtc';
 import { appChannelStats, createTextChannels } from './channels/text';
 import { engineFactory } from './engines';
 import { CallAdmission } from './calls/call-admission';
@@ -302,6 +303,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   });
   metrics.trackBridge(bridge, counters);
   metrics.trackAppChannels(() => appChannelStats(channels, text));
+  metrics.trackWebCalls(() => webCallStats(channels));
 
   const app = express();
   app.disable('x-powered-by');

@@ -45,6 +45,12 @@ export interface AppChannelStats {
   smsRepliesRefused: number;
 }
 
+/** What trackWebCalls reads: live web calls (WebRTC) and refused requests by reason. */
+export interface WebCallStats {
+  active: number;
+  refusals: Readonly<Record<string, number>>;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   readonly callsEnded: Counter<'reason'>;
@@ -255,6 +261,28 @@ export class Metrics {
     gauge('switchboard_sms_inbound_total', 'Inbound SMS handed to a conversation', (s) => s.smsInbound);
     gauge('switchboard_sms_replies_total', 'Agent replies sent by SMS', (s) => s.smsReplies);
     gauge('switchboard_sms_replies_refused_total', 'Agent SMS replies refused by a limit', (s) => s.smsRepliesRefused);
+  }
+
+  /** The WebRTC channel's web calls, read at scrape time (src/channels/webrtc). */
+  trackWebCalls(read: () => WebCallStats): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'switchboard_web_calls',
+      help: 'Live web calls (WebRTC peer connections)',
+      registers,
+      collect() {
+        this.set(read().active);
+      },
+    });
+    new Gauge({
+      name: 'switchboard_web_calls_refused_total',
+      help: 'Web-call requests refused, by reason (credential, offer, capacity, shutdown, start)',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        for (const [reason, count] of Object.entries(read().refusals)) this.set({ reason }, count);
+      },
+    });
   }
 
   /**

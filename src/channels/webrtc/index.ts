@@ -8,8 +8,9 @@
  * profile's engine, the channel attached through the bridge's start check.
  */
 import type { ChannelModule, ChannelServices } from '../index';
+import type { WebCallStats } from '../../observability/metrics';
 import { createConversationStarter } from '../app-ws/conversation-starter';
-import { createWebCallsRouter, type WebCallsRouter } from './routes';
+import { createWebCallsRouter, WEB_CALL_REFUSALS, type WebCallsRouter } from './routes';
 import { SessionTokens } from './session-token';
 
 export const WEBRTC_MODULE_NAME = 'webrtc';
@@ -53,4 +54,12 @@ export function createWebRtcChannelModule(services: ChannelServices & { sessionT
       ws.close(1008, 'no WebSocket on this channel');
     },
   };
+}
+
+/** Live web calls and refusals by reason, for /metrics (Metrics.trackWebCalls); zeros without the module. */
+export function webCallStats(modules: readonly ChannelModule[]): WebCallStats {
+  const module = modules.find((m): m is WebRtcModule => m.name === WEBRTC_MODULE_NAME && 'webCalls' in m);
+  const refusals: Record<string, number> = {};
+  for (const reason of WEB_CALL_REFUSALS) refusals[reason] = module?.webCalls.refusals[reason] ?? 0;
+  return { active: module?.webCalls.active.size ?? 0, refusals };
 }

@@ -48,16 +48,19 @@ export type WebCallStarter = (
   info: WebCallInfo,
 ) => Promise<{ callId: string }>;
 
-export type WebCallRefusal =
-  | 'unauthorized'
-  | 'session-malformed'
-  | 'session-forged'
-  | 'session-expired'
-  | 'session-replayed'
-  | 'bad-offer'
-  | 'busy'
-  | 'draining'
-  | 'start-failed';
+/** Why a web-call request was refused (counted by reason; /metrics lists every one, 0 included). */
+export const WEB_CALL_REFUSALS = [
+  'unauthorized',
+  'session-malformed',
+  'session-forged',
+  'session-expired',
+  'session-replayed',
+  'bad-offer',
+  'busy',
+  'draining',
+  'start-failed',
+] as const;
+export type WebCallRefusal = (typeof WEB_CALL_REFUSALS)[number];
 
 export interface WebCallsDeps {
   apiTokens: readonly string[];
