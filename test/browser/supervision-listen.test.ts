@@ -40,7 +40,8 @@ describe('listen in from the live board', () => {
       await card.locator('.listen-status', { hasText: 'Listening' }).waitFor();
       const box = card.locator('.listen');
       await page.waitForFunction(
-        (el) => Number((el as HTMLElement).dataset.listenPeak ?? 0) > 2000,
+        (el) =>
+          Number((el as unknown as { dataset: Record<string, string | undefined> }).dataset.listenPeak ?? 0) > 2000,
         await box.elementHandle(),
         { timeout: 15000 },
       );
