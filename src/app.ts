@@ -393,7 +393,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
         logger,
         isActive: (id) => callManager.getActive(id) !== undefined,
       }),
-      exports: { db, recordingsDir, logger },
+      exports: { db, recordingsDir, logger, recordingKey: privacy.recordingKey },
       logger,
     }),
     createOutboundRouter({ outbound, apiTokens: config.apiTokens }),

@@ -272,8 +272,9 @@ export class CallManager {
   }
 
   async addRecording(data: NewRecording): Promise<Recording> {
-    await this.privacy?.recording(data);
-    const recording = await this.writes.withRetry('add recording', () => this.repo.addRecording(data));
+    // Silenced where redacted, sealed when recordings are encrypted: what is registered may differ.
+    const stored = this.privacy ? await this.privacy.recording(data) : data;
+    const recording = await this.writes.withRetry('add recording', () => this.repo.addRecording(stored));
     this.log.info('recording registered', {
       callId: data.callId,
       durationMs: data.durationMs,

@@ -207,6 +207,10 @@ const SPEC = {
   LOG_PII: bool({ default: false, desc: 'Log phone numbers and transcript text' }),
   PRIVACY_POLICY_FILE: str({ default: '', desc: 'JSON file of per-profile privacy policy (src/privacy/policy.ts)' }),
   RECORDING_ENABLED: bool({ default: true, desc: 'Record calls unless a profile says otherwise' }),
+  RECORDING_ENCRYPTION_KEY: str({
+    default: '',
+    desc: 'AES-256-GCM key of recordings at rest: 64 hex or base64 of 32 bytes',
+  }),
   API_TOKENS: tokenList({
     default: [],
     desc: 'Comma-separated bearer tokens protecting /api, each `token` (admin) or `read-only|supervisor|admin:[name:]token`',
@@ -406,7 +410,12 @@ export interface Config {
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly logPii: boolean;
   /** Redaction, consent, retention (src/privacy/policy.ts). */
-  readonly privacy: { readonly policyFile: string; readonly recordingEnabled: boolean };
+  readonly privacy: {
+    readonly policyFile: string;
+    readonly recordingEnabled: boolean;
+    /** RECORDING_ENCRYPTION_KEY ('' = recordings stored in the clear); checked at start (src/privacy/index.ts). */
+    readonly recordingKey: string;
+  };
   readonly apiTokens: readonly string[];
   /** The same tokens with their roles and names (src/supervision/roles.ts). */
   readonly apiTokenEntries: readonly ApiTokenEntry[];
@@ -685,7 +694,11 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     recordingsDir: env.RECORDING_STORAGE_PATH,
     logLevel: env.LOG_LEVEL as Config['logLevel'],
     logPii: env.LOG_PII,
-    privacy: { policyFile: env.PRIVACY_POLICY_FILE, recordingEnabled: env.RECORDING_ENABLED },
+    privacy: {
+      policyFile: env.PRIVACY_POLICY_FILE,
+      recordingEnabled: env.RECORDING_ENABLED,
+      recordingKey: env.RECORDING_ENCRYPTION_KEY,
+    },
     apiTokens: env.API_TOKENS.map((e) => e.token),
     apiTokenEntries: env.API_TOKENS,
     alertRulesFile: env.ALERT_RULES_FILE,

@@ -16,6 +16,7 @@ import { apiReads, type ApiDeps } from './api-deps';
 import { ApiError } from './errors';
 import { UrlSigner } from './auth';
 import { booleanParam, idParam, type Query } from './validation';
+import { openSealedRange, parseRecordingKey, readSealedHeader, SEALED_EXT } from '../privacy/sealed-file';
 
 export type ByteRange = { start: number; end: number };
 
@@ -62,6 +63,8 @@ export function createRecordingsRouter(deps: ApiDeps): Router {
   const { recordingsDir, logger } = deps;
   const reads = apiReads(deps);
   const signer = new UrlSigner(deps.config.http.urlSigningSecret);
+  // Recordings sealed at rest (src/privacy/sealed-file.ts) are served by decrypting the chunks a range covers.
+  const sealKey = parseRecordingKey(deps.config.privacy.recordingKey);
 
   router.get('/calls/:id/recording-url', async (req, res) => {
     const id = idParam(req.params.id);
@@ -87,7 +90,9 @@ export function createRecordingsRouter(deps: ApiDeps): Router {
     try {
       const stat = await handle.stat();
       if (!stat.isFile()) throw ApiError.notFound('recording file');
-      const size = stat.size;
+      const sealed = file.endsWith(SEALED_EXT) ? await readSealedHeader(handle) : undefined;
+      if (sealed && !sealKey) throw new ApiError('unavailable', 'the recording is encrypted and no key is configured');
+      const size = sealed ? sealed.plainSize : stat.size;
       const etag = `"${size.toString(16)}-${Math.floor(stat.mtimeMs).toString(16)}"`;
       const lastModified = stat.mtime.toUTCString();
       res.setHeader('Accept-Ranges', 'bytes');
@@ -121,7 +126,9 @@ export function createRecordingsRouter(deps: ApiDeps): Router {
         res.end();
         return;
       }
-      const stream = handle.createReadStream({ start, end, autoClose: true });
+      const stream = sealed
+        ? openSealedRange(handle, sealed, sealKey!, start, end)
+        : handle.createReadStream({ start, end, autoClose: true });
       handle = undefined; // the stream owns it now and closes it when done or destroyed
       try {
         await pipeline(stream, res);

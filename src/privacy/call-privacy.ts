@@ -15,13 +15,17 @@ import type { PrivacyPolicy } from './policy';
 import { redactText, type RedactionKind } from './redactor';
 import { silenceSpans, type SilenceSpan } from './recording-silence';
 import { CallConsent } from './consent';
+import { sealFile, SEALED_EXT } from './sealed-file';
 
 /** The CallManager's view of the hook (src/calls/call-manager.ts). */
 export interface CallPrivacyHook {
   /** A transcript about to be stored and published: what may be (redacted), or null: nothing. Never throws. */
   transcript(callId: string, profile: string | null, t: TranscriptInput): TranscriptInput | null;
-  /** A finished recording about to be registered; rejects when it must not be (it was deleted). */
-  recording(rec: NewRecording): Promise<void>;
+  /**
+   * A finished recording about to be registered: what to register (it may have been sealed under
+   * another name); rejects when it must not be (it was deleted).
+   */
+  recording(rec: NewRecording): Promise<NewRecording>;
   /** The call has ended: forget what was kept about it. */
   ended(callId: string): void;
 }
@@ -40,6 +44,8 @@ export interface CallPrivacyOptions {
   policy: PrivacyPolicy;
   recordingsDir: string;
   logger: Logger;
+  /** RECORDING_ENCRYPTION_KEY: recordings are sealed (AES-256-GCM) before they are registered. */
+  recordingKey?: Buffer;
 }
 
 export class CallPrivacy implements CallPrivacyHook {
@@ -130,7 +136,26 @@ export class CallPrivacy implements CallPrivacyHook {
     return { ...t, text, unheardText };
   }
 
-  async recording(rec: NewRecording): Promise<void> {
+  async recording(rec: NewRecording): Promise<NewRecording> {
+    await this.silence(rec);
+    const key = this.options.recordingKey;
+    if (!key) return rec;
+    const file = path.join(this.options.recordingsDir, rec.path);
+    try {
+      const sizeBytes = await sealFile(file, file + SEALED_EXT, key);
+      return { ...rec, path: rec.path + SEALED_EXT, sizeBytes };
+    } catch (err) {
+      // Never kept in the clear when a key is set.
+      this.options.logger.error('could not encrypt the recording; it is deleted', {
+        callId: rec.callId,
+        error: (err as Error).message,
+      });
+      await rm(file, { force: true }).catch(() => undefined);
+      throw new Error('recording withheld: it could not be encrypted');
+    }
+  }
+
+  private async silence(rec: NewRecording): Promise<void> {
     const state = this.calls.get(rec.callId);
     if (!state || state.spans.length === 0) return;
     const spans = state.spans.splice(0);

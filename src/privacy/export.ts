@@ -10,13 +10,14 @@ import archiver from 'archiver';
 import type { Db } from '../db/prisma';
 import type { Logger } from '../logging/logger';
 import { resolveInside } from '../http/recordings-routes';
+import { openSealedFile, SEALED_EXT } from './sealed-file';
 
 export interface ExportDeps {
   db: Db;
   recordingsDir: string;
   logger: Logger;
-  /** A recording's bytes as stored (decrypted when recordings are encrypted); default: the file. */
-  openRecording?: (file: string) => NodeJS.ReadableStream;
+  /** RECORDING_ENCRYPTION_KEY: sealed recordings are decrypted into the zip. */
+  recordingKey?: Buffer;
 }
 
 /** The calls of a number, with everything stored about them. */
@@ -59,7 +60,10 @@ export async function streamNumberExport(
     for (const rec of call.recordings) {
       const file = await resolveInside(deps.recordingsDir, rec.path);
       if (!file) continue;
-      const stream = deps.openRecording ? deps.openRecording(file) : createReadStream(file);
+      if (file.endsWith(SEALED_EXT) && !deps.recordingKey) continue;
+      const stream = file.endsWith(SEALED_EXT)
+        ? await openSealedFile(file, deps.recordingKey!)
+        : createReadStream(file);
       zip.append(stream as Readable, {
         name: `recordings/${call.id}${rec.id === call.recordings[0].id ? '' : `-${rec.id}`}.wav`,
       });

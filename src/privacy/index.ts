@@ -6,6 +6,7 @@ import { ConfigError, type Config } from '../config';
 import type { Logger } from '../logging/logger';
 import { CallPrivacy } from './call-privacy';
 import { loadPrivacyPolicy, PrivacyPolicyError, type PrivacyPolicy } from './policy';
+import { parseRecordingKey } from './sealed-file';
 
 export { CallPrivacy, type CallPrivacyHook } from './call-privacy';
 export type { PrivacyPolicy, ProfilePrivacy } from './policy';
@@ -15,13 +16,17 @@ export function createCallPrivacy(
   config: Config,
   logger: Logger,
   recordingsDir: string,
-): { policy: PrivacyPolicy; hook: CallPrivacy } {
+): { policy: PrivacyPolicy; hook: CallPrivacy; recordingKey: Buffer | undefined } {
   let policy: PrivacyPolicy;
+  const recordingKey = config.privacy.recordingKey ? parseRecordingKey(config.privacy.recordingKey) : undefined;
+  if (config.privacy.recordingKey && !recordingKey)
+    throw new ConfigError(['RECORDING_ENCRYPTION_KEY: must be 64 hex characters or the base64 of 32 bytes']);
   try {
     policy = loadPrivacyPolicy(config.privacy.policyFile, config.privacy.recordingEnabled);
   } catch (err) {
     if (err instanceof PrivacyPolicyError) throw new ConfigError(err.problems);
     throw err;
   }
-  return { policy, hook: new CallPrivacy({ policy, recordingsDir, logger: logger.child({ component: 'privacy' }) }) };
+  const hook = new CallPrivacy({ policy, recordingsDir, recordingKey, logger: logger.child({ component: 'privacy' }) });
+  return { policy, hook, recordingKey };
 }
