@@ -349,7 +349,10 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
             '*completed* = status completed; *failed* = failed, busy, no-answer or canceled (interrupted calls are counted apart); ' +
             "*avgLatencyMs* = mean over analysed calls of each call's median response latency (latencyP50Ms); " +
             "*p95LatencyMs* = 95th percentile (nearest rank) over analysed calls of each call's own p95 latency; " +
-            '*callerTalkRatio* = caller talk time / (caller + agent talk time); cost = sum of the per-call estimates.',
+            '*callerTalkRatio* = caller talk time / (caller + agent talk time); cost = sum of the per-call estimates; ' +
+            '*stages* (cascaded-engine calls only, by stage transcriptMs, firstTokenMs, firstSpeechByteMs, firstAudioMs: ' +
+            "ms from the caller's end of speech): *avgP50Ms* = mean of the calls' medians, *p95Ms* = 95th percentile " +
+            "(nearest rank) of the calls' own p95.",
           parameters: [
             queryParam('startDate', DATE_DESCRIPTION, { type: 'string', format: 'date-time' }),
             queryParam('endDate', `${DATE_DESCRIPTION} A date-only value includes that whole day.`, {
@@ -538,6 +541,18 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
                     avgPerCallUsd: nullable('number'),
                     inputTokens: { type: 'integer' },
                     outputTokens: { type: 'integer' },
+                  },
+                },
+                stages: {
+                  type: 'object',
+                  description: 'Per-stage turn latency of cascaded-engine calls; a stage no such call had is absent',
+                  additionalProperties: {
+                    type: 'object',
+                    properties: {
+                      calls: { type: 'integer' },
+                      avgP50Ms: nullable('number'),
+                      p95Ms: nullable('number'),
+                    },
                   },
                 },
               },
