@@ -1,11 +1,19 @@
 /**
  * Redaction on a whole call over real sockets: the caller reads a card number (digits, then words),
  * its expiry and CVV, and an e-mail address; none of it reaches the database file, SSE or the
- * recording (silence at those turns, measured), while an ordinary turn is kept as said.
+ * recording (silence at those turns, measured) nor the logs (debug level, JSON), while an ordinary
+ * turn is kept as said.
  */
 import path from 'node:path';
 import { readdirSync, readFileSync } from 'node:fs';
-import { startBridgeHarness, eventually, type BridgeHarness } from '../../scripts/lib/bridge-harness';
+import { Writable } from 'node:stream';
+import { eventually, TEST_AUTH_TOKEN, TEST_PUBLIC_URL } from '../../scripts/lib/bridge-harness';
+import { createTempDatabase, type TempDir } from '../../scripts/lib/test-db';
+import { createApp, type SwitchboardApp } from '../../src/app';
+import { testConfig } from '../../src/config';
+import { createLogger } from '../../src/logging/logger';
+import { LocalRealtimeServer } from '../../src/simulators/local-realtime-server';
+import { placeCall } from '../../src/simulators/twilio-caller';
 import { connectSse, type SseConnection } from '../../scripts/lib/sse-client';
 import { readStereoWav, rmsBetween } from '../helpers/wav-read';
 
@@ -21,25 +29,55 @@ const AGENT_LINES = ['Hello, how can I help?', 'Go on.', 'Thanks.', 'Noted.', 'G
 const SECRETS = ['4111', 'four one one one', 'seven three seven', 'oh eight two seven', 'jane', 'example dot com'];
 
 describe('redaction of a call as it is transcribed', () => {
-  let h: BridgeHarness;
+  let ai: LocalRealtimeServer;
+  let sb: SwitchboardApp;
+  let tmp: TempDir;
+  let baseUrl: string;
   let sse: SseConnection | undefined;
+  const logs: string[] = [];
 
   beforeAll(async () => {
-    h = await startBridgeHarness({ replies: AGENT_LINES, callerTranscripts: CALLER_LINES });
+    ai = await LocalRealtimeServer.start({ ttsEngine: 'auto', replies: AGENT_LINES, callerTranscripts: CALLER_LINES });
+    tmp = createTempDatabase();
+    const config = testConfig({
+      DATABASE_URL: tmp.databaseUrl,
+      RECORDING_STORAGE_PATH: tmp.recordingsDir,
+      TWILIO_AUTH_TOKEN: TEST_AUTH_TOKEN,
+      PUBLIC_URL: TEST_PUBLIC_URL,
+      OPENAI_REALTIME_URL: ai.url,
+    });
+    // Every log line the app writes, at debug level, as JSON.
+    const stream = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        logs.push(chunk.toString('utf8'));
+        done();
+      },
+    });
+    sb = await createApp(config, { logger: createLogger({ level: 'debug', json: true, stream }) });
+    baseUrl = `http://127.0.0.1:${await sb.listen(0, '127.0.0.1')}`;
   });
   afterAll(async () => {
     sse?.close();
-    await h.close();
+    await sb.close();
+    tmp.cleanup();
+    await ai.close();
   });
 
   it('stores and publishes only redacted text, and silences the redacted turns in the recording', async () => {
-    sse = await connectSse(`${h.t.baseUrl}/api/status`);
+    sse = await connectSse(`${baseUrl}/api/status`);
     const script = [{ untilAgentSilentMs: 500 }] as Array<Record<string, unknown>>;
     for (const line of CALLER_LINES) script.push({ say: line }, { untilAgentSilentMs: 500 });
-    const summary = await h.call({ script: script as never }).done;
+    const summary = await placeCall({
+      baseUrl,
+      publicUrl: TEST_PUBLIC_URL,
+      authToken: TEST_AUTH_TOKEN,
+      from: '+15550001001',
+      to: '+15559990000',
+      script: script as never,
+    }).done;
     expect(summary.ok).toBe(true);
 
-    const db = h.t.sb.db;
+    const db = sb.db;
     const call = await eventually(async () => {
       const c = await db.call.findFirst({
         where: { callSid: summary.callSid },
@@ -68,19 +106,22 @@ describe('redaction of a call as it is transcribed', () => {
     expect(published.some((p) => p.includes('[card number]'))).toBe(true);
 
     // The database file (and its WAL), byte for byte, and everything SSE carried.
-    await h.t.sb.callManager.flush();
-    const dbFiles = readdirSync(h.t.tmp.dir).filter((f) => /\.db(-wal)?$/.test(f));
+    await sb.callManager.flush();
+    const dbFiles = readdirSync(tmp.dir).filter((f) => /\.db(-wal)?$/.test(f));
     expect(dbFiles.length).toBeGreaterThan(0);
-    const stored = dbFiles.map((f) => readFileSync(path.join(h.t.tmp.dir, f)).toString('latin1')).join('\n');
+    const stored = dbFiles.map((f) => readFileSync(path.join(tmp.dir, f)).toString('latin1')).join('\n');
     const streamed = sse.messages.map((m) => m.data).join('\n');
+    const logged = logs.join('');
+    expect(logged).toContain('call ended');
     for (const secret of SECRETS) {
       expect(stored.toLowerCase()).not.toContain(secret);
       expect(streamed.toLowerCase()).not.toContain(secret);
+      expect(logged.toLowerCase()).not.toContain(secret);
     }
     expect(stored).toContain('Thank you, that is all. Goodbye.');
 
     // The recording: the redacted caller turns are silent on the left; the ordinary one is not.
-    const wav = readStereoWav(path.join(h.t.sb.recordingsDir, call.recordings[0].path));
+    const wav = readStereoWav(path.join(sb.recordingsDir, call.recordings[0].path));
     for (const t of caller.slice(0, 4)) {
       expect(t.endMs! - t.startMs).toBeGreaterThan(500);
       expect(rmsBetween(wav.left, 8000, t.startMs, t.endMs!)).toBe(0);
