@@ -61,6 +61,10 @@ import type { AgentRuntime } from './agent/tool-calls';
 import { OutboundCalls } from './calls/outbound-calls';
 import { createOutboundRouter } from './http/outbound-routes';
 import { PersonalisationStore } from './campaigns/personalisation';
+import { CampaignStore } from './campaigns/store';
+import { CampaignDialler } from './campaigns/dialler';
+import { Campaigns } from './campaigns/campaigns';
+import { createCampaignRouter } from './http/campaign-routes';
 import { TwilioRestService } from './channels/twilio/twilio-rest-service';
 import { createDashboardRouter } from './http/dashboard-routes';
 import { createCallPrivacy } from './privacy';
@@ -289,6 +293,8 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     agentSettings,
     counters,
     sessionTokens,
+    // Campaign calls answered by a machine (created below, called only once calls run).
+    answeredByMachine: (callId: string) => campaigns.answeredByMachine(callId),
   };
   const channels = createChannelModules(channelServices);
   // SMS in (/twilio/sms) and out (/api/messages); the chat runs over the app WebSocket channel.
@@ -301,6 +307,15 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     logger,
     personalisations,
   });
+  // Campaigns (src/campaigns/): the dialler starts once the server listens (answer webhooks need it).
+  const campaignStore = new CampaignStore(db);
+  const dialler = new CampaignDialler({
+    store: campaignStore,
+    outbound,
+    bus,
+    logger: logger.child({ component: 'campaigns' }),
+  });
+  const campaigns = new Campaigns(campaignStore, dialler, agentSettings);
   metrics.trackBridge(bridge, counters);
   metrics.trackAppChannels(() => appChannelStats(channels, text));
   metrics.trackWebCalls(() => webCallStats(channels));
@@ -397,6 +412,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       logger,
     }),
     createOutboundRouter({ outbound, apiTokens: config.apiTokens }),
+    createCampaignRouter({ campaigns, tokens: config.apiTokenEntries }),
     text.messages,
     createApiRouter({ config, db, reads: readPool, bus, callManager, logger, recordingsDir }, { sseClients }),
   );
@@ -428,18 +444,21 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     realtimeUrl,
     localRealtime,
     counters,
-    listen(port = config.port, host = config.host) {
-      return new Promise((resolve, reject) => {
+    async listen(port = config.port, host = config.host) {
+      const bound = await new Promise<number>((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, host, () => {
           server.off('error', reject);
           resolve((server.address() as AddressInfo).port);
         });
       });
+      if (!closing) await dialler.start();
+      return bound;
     },
     close(options = {}) {
       closing ??= (async () => {
         // Stop taking calls, end the live ones cleanly (recordings finalized, analytics stored).
+        await dialler.stop();
         alerts.close();
         webhooks.close();
         text.conversations.closeAll();

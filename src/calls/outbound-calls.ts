@@ -22,6 +22,8 @@ export interface OutboundCallRequest {
   metadata?: Record<string, unknown>;
   /** Who is called (fills the profile's templates), or a fixed message (src/campaigns/personalisation.ts). */
   personalisation?: Personalisation;
+  /** Ask the provider to detect an answering machine (the answer webhook then says who answered). */
+  machineDetection?: boolean;
 }
 
 export class OutboundCallError extends Error {
@@ -88,6 +90,7 @@ export class OutboundCalls {
         url: webhookUrl(config.publicUrl, `/twilio/outbound-call?${query}`),
         statusCallback: webhookUrl(config.publicUrl, `/twilio/call-status?${query}`),
         statusCallbackEvent: ['initiated', 'ringing', 'answered', 'completed'],
+        ...(request.machineDetection ? { machineDetection: 'DetectMessageEnd' as const } : {}),
       });
       const current = await callManager.findCall(call.id);
       // The answer webhook may already have stored the CallSid.

@@ -40,6 +40,11 @@ export interface ChannelServices {
   counters: { signatureFailures: number; callsRefused: number };
   /** Short-lived session tokens minted by POST /api/web-calls (one instance: web calls and app sockets). */
   sessionTokens?: SessionTokens;
+  /**
+   * An outbound call placed with machine detection was answered by a machine (Twilio's AnsweredBy):
+   * what to leave (`message`, spoken then hang up) or `{}` to hang up; null bridges it as usual.
+   */
+  answeredByMachine?(callId: string, answeredBy: string): Promise<{ message?: string } | null>;
 }
 
 /** Why a module refuses an upgrade of its path (answered before any 101; counted as `signature`). */

@@ -12,6 +12,7 @@ import { createRecordingsRouter } from './recordings-routes';
 import { createAnalyticsRouter } from './analytics-routes';
 import { createStatusHandler, type SseClients, type SseOptions } from './sse';
 import { buildOpenApiDocument } from './openapi';
+import { addPrivacyPaths } from '../privacy/openapi';
 import { PROJECT_ROOT } from '../db/migrations';
 
 function packageVersion(): string {
@@ -37,7 +38,7 @@ export interface ApiRouterOptions {
  */
 export function createApiDocsRouter(options: Pick<ApiRouterOptions, 'version'> = {}): Router {
   const router = Router();
-  const openApi = buildOpenApiDocument(options.version ?? packageVersion());
+  const openApi = addPrivacyPaths(buildOpenApiDocument(options.version ?? packageVersion()));
   router.get('/openapi.json', (_req, res) => {
     res.json(openApi);
   });

@@ -24,6 +24,7 @@ export const AUDIT_ACTIONS = [
   'hold',
   'release',
   'audit-read',
+  'watch',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
@@ -137,6 +138,7 @@ export function auditActionOf(req: Request): { action: AuditAction; target?: str
   const p = req.path.replace(/\/+$/, '') || '/';
   let m: RegExpExecArray | null;
   if (/^\/calls$/i.test(p)) return { action: 'list' };
+  if (/^\/status$/i.test(p)) return { action: 'watch', target: 'live', once: true };
   if (/^\/calls\/export\.csv$/i.test(p)) return { action: 'export' };
   if ((m = /^\/calls\/([^/]+)\/recording$/i.exec(p))) {
     const download = req.query.download === 'true' || req.query.download === '1';
@@ -168,6 +170,12 @@ export function auditReads(audit: AuditLog, tokens: readonly ApiTokenEntry[]): R
       return;
     }
     const actor = actorOf(req, tokens);
+    if (what.action === 'watch') {
+      // The live stream (SSE) lasts as long as the page is open: audited when it opens.
+      audit.recordOnce({ actor: actor.name, role: actor.role, action: 'watch', target: 'live', ip: req.ip ?? null });
+      next();
+      return;
+    }
     res.on('finish', () => {
       if (res.statusCode >= 400) return;
       const entry: AuditRecord = {

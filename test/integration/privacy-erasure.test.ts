@@ -8,6 +8,7 @@ import path from 'node:path';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import request from 'supertest';
 import yauzl from 'yauzl';
+import { connectSse } from '../../scripts/lib/sse-client';
 import { startBridgeHarness, eventually, type BridgeHarness } from '../../scripts/lib/bridge-harness';
 
 const ADMIN = 'admin-token-0123456789abcdef';
@@ -166,6 +167,10 @@ describe('erasure, export, legal hold and the access audit', () => {
       .get(`/api/calls?caller=${encodeURIComponent(NUMBER)}`)
       .set(auth(READER))
       .expect(200);
+    // The live stream (SSE) is audited when it opens.
+    const sse = await connectSse(`${h.t.baseUrl}/api/status`, auth(READER));
+    await sse.waitFor((m) => m.event === 'snapshot');
+    sse.close();
 
     await api().put(`/api/calls/${ids.b}/legal-hold`).set(auth(ADMIN)).send({ hold: true }).expect(200);
     const first = await api().post('/api/privacy/erasure').set(auth(ADMIN)).send({ number: NUMBER }).expect(200);
@@ -225,6 +230,7 @@ describe('erasure, export, legal hold and the access audit', () => {
     expect(items.filter((e) => e.actor === 'bob' && e.action === 'listen' && e.target === ids.a)).toHaveLength(1);
     expect(has('bob', 'download', ids.a)).toBe(true);
     expect(has('bob', 'list')).toBe(true);
+    expect(has('bob', 'watch', 'live')).toBe(true);
     expect(has('alice', 'export', '+*********34')).toBe(true);
     expect(has('alice', 'erase', '+*********34')).toBe(true);
     expect(has('alice', 'hold', ids.b)).toBe(true);

@@ -122,6 +122,18 @@ export function createTwilioRouter(deps: TwilioRouteDeps): Router {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const callSid = required(body, 'CallSid', 64);
     const callId = required({ callId: req.query.callId }, 'callId', 64);
+    // Machine detection (MachineDetection on the placed call): leave a message or hang up.
+    const answeredBy = str(body.AnsweredBy, 32);
+    if (answeredBy && /^(machine_|fax$)/.test(answeredBy) && deps.answeredByMachine) {
+      const onMachine = await deps.answeredByMachine(callId, answeredBy);
+      if (onMachine) {
+        const response = new twilio.twiml.VoiceResponse();
+        if (onMachine.message) response.say(onMachine.message);
+        response.hangup();
+        twiml(res, response.toString());
+        return;
+      }
+    }
     const admitted = await admission.admitAnswered(callId, callSid, str(body.AccountSid, 64));
     if (!admitted.admitted) {
       twiml(res, refusalTwiml(BUSY_MESSAGE));

@@ -30,6 +30,8 @@ export interface CreateCallInput {
   statusCallbackEvent?: Array<'initiated' | 'ringing' | 'answered' | 'completed'>;
   /** Seconds to ring before giving up (Twilio's default 60). */
   ringTimeoutSec?: number;
+  /** Answering machine detection: the answer webhook then carries AnsweredBy (after the greeting's end with DetectMessageEnd). */
+  machineDetection?: 'Enable' | 'DetectMessageEnd';
 }
 
 export interface TwilioResource {
@@ -83,6 +85,7 @@ export class TwilioRestService {
             }
           : {}),
         ...(input.ringTimeoutSec ? { timeout: input.ringTimeoutSec } : {}),
+        ...(input.machineDetection ? { machineDetection: input.machineDetection } : {}),
       }),
     );
     this.log.info('outbound call placed', { callSid: call.sid, status: call.status });
