@@ -10,6 +10,8 @@ export interface SeedCallInput {
   from?: string;
   to?: string;
   agent?: string;
+  /** The caller channel (default twilio). */
+  provider?: string;
   /** Final statuses end the call; other statuses leave it active. */
   status?: CallStatus;
   startedAt: Date;
@@ -26,6 +28,7 @@ export async function seedCall(sb: SwitchboardApp, input: SeedCallInput): Promis
     from: input.from ?? '+15550000001',
     to: input.to ?? '+15559990000',
     agent: input.agent ?? 'default',
+    ...(input.provider ? { provider: input.provider } : {}),
     startedAt: input.startedAt,
     metadata: { language: 'en', region: 'us' },
   });

@@ -30,6 +30,8 @@ export interface IncomingCall {
   from: string | null;
   to: string | null;
   direction: 'inbound' | 'outbound';
+  /** The caller channel the webhook came from ('twilio', 'telnyx'). */
+  provider: string;
   /** The provider's status, when it is one of ours and not final. */
   status: string | null;
   region: string | null;
@@ -68,6 +70,7 @@ export class CallAdmission {
       from: incoming.from,
       to: incoming.to,
       direction: incoming.direction,
+      provider: incoming.provider,
       ...(profile ? { agent: profile.name } : {}),
       status: status && isCallStatus(status) && !isFinalStatus(status) ? status : 'ringing',
       metadata: {

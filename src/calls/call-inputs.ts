@@ -9,6 +9,8 @@ export interface CreateCallInput {
   from?: string | null;
   to?: string | null;
   direction?: string;
+  /** The caller channel ('twilio', 'telnyx', 'webrtc', 'app-ws', 'chat', 'sms'); default 'twilio'. */
+  provider?: string;
   agent?: string;
   status?: CallStatus;
   startedAt?: Date;

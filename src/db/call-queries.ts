@@ -24,6 +24,8 @@ export interface CallFilters {
   sentiment?: string;
   /** The conversation's language hint (CallMetadata.language: 'auto' or an ISO 639 code). */
   language?: string;
+  /** The caller channel (Call.provider: twilio, telnyx, webrtc, app-ws, chat, sms). */
+  provider?: string;
   /** Inclusive bounds on Call.startedAt. */
   startDate?: Date;
   endDate?: Date;
@@ -37,6 +39,7 @@ export interface CallListItem {
   from: string | null;
   to: string | null;
   direction: string;
+  provider: string;
   agent: string;
   status: string;
   startedAt: string;
@@ -83,6 +86,7 @@ export function toFtsQuery(text: string): string | undefined {
 function whereClause(filters: CallFilters, extra: Prisma.Sql[] = []): Prisma.Sql {
   const parts: Prisma.Sql[] = [...extra];
   if (filters.caller !== undefined) parts.push(Prisma.sql`c."from" = ${filters.caller}`);
+  if (filters.provider !== undefined) parts.push(Prisma.sql`c."provider" = ${filters.provider}`);
   if (filters.agent !== undefined) parts.push(Prisma.sql`c."agent" = ${filters.agent}`);
   if (filters.status !== undefined) parts.push(Prisma.sql`c."status" = ${filters.status}`);
   if (filters.sentiment !== undefined) parts.push(Prisma.sql`a."sentimentLabel" = ${filters.sentiment}`);
@@ -119,7 +123,7 @@ function pageFrom(filters: CallFilters): Prisma.Sql {
     : FROM;
 }
 
-const LIST_COLUMNS = Prisma.sql`c."id", c."callSid", c."from", c."to", c."direction", c."agent", c."status",
+const LIST_COLUMNS = Prisma.sql`c."id", c."callSid", c."from", c."to", c."direction", c."provider", c."agent", c."status",
   c."startedAt", c."answeredAt", c."endedAt", c."durationMs", c."endReason", c."notes",
   a."sentimentLabel", a."sentimentScore", a."interruptions", a."latencyP50Ms", a."latencyP95Ms",
   a."estimatedCostUsd",
@@ -139,6 +143,7 @@ function toListItem(r: Row): CallListItem {
     from: str(r.from),
     to: str(r.to),
     direction: String(r.direction),
+    provider: String(r.provider ?? 'twilio'),
     agent: String(r.agent),
     status: String(r.status),
     startedAt: iso(r.startedAt) as string,

@@ -34,6 +34,16 @@ function languageParam(query: Query): string | undefined {
   return language;
 }
 
+/** A caller channel's name as stored on Call.provider. */
+const PROVIDER_PATTERN = /^[a-z][a-z0-9-]{1,31}$/;
+
+function providerParam(query: Query): string | undefined {
+  const provider = optionalString(query, 'provider', 32);
+  if (provider !== undefined && !PROVIDER_PATTERN.test(provider))
+    throw ApiError.invalid('provider', 'must be a channel name such as "twilio", "telnyx", "webrtc", "chat" or "sms"');
+  return provider;
+}
+
 /** The filters shared by the list and the CSV export. */
 export function parseCallFilters(query: Query): CallFilters {
   const q = optionalString(query, 'q', MAX_QUERY_TEXT_LENGTH);
@@ -44,6 +54,7 @@ export function parseCallFilters(query: Query): CallFilters {
     status: statusParam(query),
     sentiment: enumParam(query, 'sentiment', SENTIMENTS),
     language: languageParam(query),
+    provider: providerParam(query),
     ...dateRange(query),
     q,
   };

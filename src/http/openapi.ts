@@ -52,6 +52,10 @@ const FILTER_PARAMS = [
     type: 'string',
     pattern: '^(auto|[a-z]{2,3}(-[A-Za-z0-9]{2,8})?)$',
   }),
+  queryParam('provider', 'The caller channel (Call.provider): twilio, telnyx, webrtc, app-ws, chat or sms.', {
+    type: 'string',
+    pattern: '^[a-z][a-z0-9-]{1,31}$',
+  }),
   queryParam('startDate', `Calls started at or after this instant. ${DATE_DESCRIPTION}`, {
     type: 'string',
     format: 'date-time',

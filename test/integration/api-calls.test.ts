@@ -23,6 +23,7 @@ describe('calls API (/api/calls)', () => {
     ids.bob = await seedCall(t.sb, {
       from: '+15550000002',
       agent: 'support',
+      provider: 'telnyx',
       status: 'failed',
       startedAt: new Date('2026-03-02T10:00:00Z'),
       transcripts: [{ speaker: 'caller', text: 'Le café était froid, résumé demain', startMs: 500 }],
@@ -53,6 +54,26 @@ describe('calls API (/api/calls)', () => {
 
   const list = (query: string) => request(t.baseUrl).get(`/api/calls${query}`);
   const idsOf = (body: { items: { id: string }[] }): string[] => body.items.map((c) => c.id);
+
+  describe('filter by caller channel', () => {
+    it('lists each call with its channel and filters on it', async () => {
+      const all = await list('').expect(200);
+      const bob = (all.body.items as { id: string; provider: string }[]).find((c) => c.id === ids.bob);
+      expect(bob?.provider).toBe('telnyx');
+      const telnyx = await list('?provider=telnyx').expect(200);
+      expect(idsOf(telnyx.body)).toEqual([ids.bob]);
+      const twilio = await list('?provider=twilio').expect(200);
+      expect(twilio.body.total).toBe(4);
+      expect(idsOf(twilio.body)).not.toContain(ids.bob);
+    });
+
+    it('refuses a malformed channel name with 400 naming the field', async () => {
+      for (const bad of ['TWILIO', "x' OR 1=1", 'a'.repeat(40), '-x']) {
+        const res = await list(`?provider=${encodeURIComponent(bad)}`).expect(400);
+        expect(JSON.stringify(res.body)).toContain('provider');
+      }
+    });
+  });
 
   describe('listing and pagination', () => {
     it('lists every call newest first with the total and the default limit', async () => {

@@ -37,7 +37,7 @@ export function createConversationStarter(
     }
     const custom: Record<string, string> = { channel: start.provider };
     for (const key of KEPT_PARAMETERS) if (start.parameters[key]) custom[key] = start.parameters[key];
-    const input: CreateCallInput & { provider: string } = {
+    const input: CreateCallInput = {
       from: start.from ?? null,
       to: start.to ?? null,
       direction: 'inbound',

@@ -116,23 +116,6 @@ export function createTelnyxRouter(deps: TelnyxRouteDeps): Router {
       afterStreamUrl: `${config.publicUrl.replace(/\/+$/, '')}/telnyx/stream-ended?callId=${encodeURIComponent(call.id)}`,
     });
 
-  /**
-   * provider = 'telnyx' on the call record. CallAdmission creates calls without a provider (the
-   * column defaults to twilio), so the route sets it right after; CallManager.updateCall passes the
-   * patch through to the repository. To move into IncomingCall once the calls layer takes it.
-   */
-  const markTelnyx = async (call: Call): Promise<void> => {
-    if (call.provider === TELNYX_PROVIDER) return;
-    const patch: Parameters<ChannelServices['callManager']['updateCall']>[1] & { provider: string } = {
-      provider: TELNYX_PROVIDER,
-    };
-    try {
-      await deps.callManager.updateCall(call.id, patch);
-    } catch (err) {
-      logger.warn('could not mark the call as a Telnyx call', { callId: call.id, error: (err as Error).message });
-    }
-  };
-
   router.post('/voice', checkSignature, async (req, res) => {
     const body = form(req);
     const callSid = required(body, 'CallSid', 128);
@@ -143,6 +126,7 @@ export function createTelnyxRouter(deps: TelnyxRouteDeps): Router {
       from: str(body.From, 64),
       to: str(body.To, 64),
       direction: direction.startsWith('outbound') ? 'outbound' : 'inbound',
+      provider: TELNYX_PROVIDER,
       status: str(body.CallStatus, 32),
       region: null,
       callerName: str(body.CallerName, 128) ?? str(body.CallerId, 128),
@@ -152,7 +136,6 @@ export function createTelnyxRouter(deps: TelnyxRouteDeps): Router {
       return;
     }
     const answer = connectTexml(admitted.call);
-    await markTelnyx(admitted.call);
     texml(res, (await admission.prepare(admitted.call)) ? answer : sayAndHangupTexml(FALLBACK_MESSAGE));
   });
 

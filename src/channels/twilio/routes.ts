@@ -105,6 +105,7 @@ export function createTwilioRouter(deps: TwilioRouteDeps): Router {
       from: str(body.From, 64),
       to: str(body.To, 64),
       direction: direction.startsWith('outbound') ? 'outbound' : 'inbound',
+      provider: 'twilio',
       status: str(body.CallStatus, 32),
       region:
         [str(body.FromCity, 64), str(body.FromState, 64), str(body.FromCountry, 8)].filter(Boolean).join(', ') || null,
