@@ -132,6 +132,11 @@ export interface AgentEngine extends EventEmitter<AgentEngineEvents> {
   sendToolResult(toolCallId: string, output: string): void;
   /** Asks for the next agent turn (after tool results; `instructions` for this turn only). */
   createResponse(instructions?: string): void;
+  /**
+   * Optional: the conversation's language hint became known after start (a Twilio stream's
+   * `language` parameter): transcription and the agent's instructions follow it from now on.
+   */
+  setLanguage?(languageHint: string): void;
   /** A one-off question outside the conversation (text answer), e.g. the caller's sentiment; undefined if unavailable. */
   ask?(instructions: string, timeoutMs: number): Promise<string | undefined>;
   close(): void;

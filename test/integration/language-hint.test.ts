@@ -3,7 +3,8 @@
  * the local Realtime server receives carries `audio.input.transcription.language` (ISO-639-1) and an
  * instructions line naming the language, for a profile's hint on a Twilio call (which also travels
  * as the TwiML's <Parameter name="language">) and for an app client's own hint. A `language`
- * parameter on a Twilio stream's start is stored in the call's metadata; a malformed one is ignored.
+ * parameter on a Twilio stream's start is stored in the call's metadata and switches the live
+ * session (a second session.update); a malformed one is ignored.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -148,10 +149,15 @@ async function hangUp(ws: WebSocket, callSid: string): Promise<void> {
   await eventually(async () => (await h.t.sb.db.call.findFirst({ where: { callSid } }))?.endedAt);
 }
 
-test("a `language` parameter on the stream's start is stored in metadata.language", async () => {
+test("a `language` parameter on the stream's start: metadata.language, and the live session follows it", async () => {
   const callSid = 'CAlanguage000000000000000000000001';
+  const before = h.ai.sessions.length;
   const ws = await startStream(callSid, { language: 'de' });
   expect(await eventually(async () => (await metadataLanguage({ callSid })) === 'de' && 'de')).toBe('de');
+  // The engine started with the profile's (no) hint; a second session.update switches it to German.
+  const update = await eventually(() => h.ai.sessions[before]?.sessionUpdates[1] as SessionConfig | undefined);
+  expect(update.audio?.input?.transcription).toMatchObject({ language: 'de' });
+  expect(update.instructions).toContain('The caller speaks German; answer in it.');
   await hangUp(ws, callSid);
 });
 
@@ -162,5 +168,6 @@ test('a malformed `language` parameter is ignored and the call goes on', async (
   await new Promise((r) => setTimeout(r, 300));
   expect(h.t.sb.bridge.all().some((c) => c.call.callSid === callSid)).toBe(true);
   expect(await metadataLanguage({ callSid })).toBeNull();
+  expect(h.ai.sessions[h.ai.sessions.length - 1].sessionUpdates).toHaveLength(1);
   await hangUp(ws, callSid);
 });

@@ -29,7 +29,7 @@ export function createTwilioChannelModule(services: ChannelServices): ChannelMod
     return action;
   };
 
-  /** A `language` parameter on the stream's start (from our TwiML or the caller's own) goes to the call's metadata. */
+  /** A `language` parameter on the stream's start (from our TwiML or the caller's own): the call's language. */
   const storeLanguage = (callId: string, value: string | undefined): void => {
     if (value === undefined) return;
     const language = parseLanguageHint(value);
@@ -37,6 +37,8 @@ export function createTwilioChannelModule(services: ChannelServices): ChannelMod
       logger.warn('ignored a malformed language parameter on a stream start', { callId });
       return;
     }
+    // The engine started with the profile's hint: a different one changes its transcription and instructions.
+    bridge.get(callId)?.engine.setLanguage?.(language);
     callManager.setLanguage(callId, language).catch((err: Error) => {
       logger.warn('could not store the call language', { callId, error: err.message });
     });

@@ -163,6 +163,26 @@ export function buildSessionUpdate(opts: SessionOptions): SessionUpdateEvent {
   return { type: 'session.update', session };
 }
 
+/** A session.update that changes only the instructions and the input transcription (its language). */
+export function buildLanguageUpdate(opts: {
+  instructions: string;
+  transcriptionModel?: string;
+  transcriptionLanguage?: string;
+}): SessionUpdateEvent {
+  const session: RealtimeSessionConfig = { type: 'realtime', instructions: opts.instructions };
+  if (opts.transcriptionModel) {
+    session.audio = {
+      input: {
+        transcription: {
+          model: opts.transcriptionModel,
+          ...(opts.transcriptionLanguage ? { language: opts.transcriptionLanguage } : {}),
+        },
+      },
+    };
+  }
+  return { type: 'session.update', session };
+}
+
 const APPEND_PREFIX = '{"type":"input_audio_buffer.append","audio":"';
 const APPEND_SUFFIX = '"}';
 

@@ -23,6 +23,7 @@ import { instructionsWithLanguage, transcriptionLanguage } from '../../agent/lan
 import { RealtimeClient, type RealtimeOpenInfo } from './realtime-client';
 import {
   assistantMessageItem,
+  buildLanguageUpdate,
   buildSessionUpdate,
   functionCallOutputItem,
   isKnownServerEvent,
@@ -57,11 +58,14 @@ export class RealtimeEngine extends EventEmitter<AgentEngineEvents> implements A
   private closed = false;
   private replacing = false;
   private askAnswer: ((text: string | undefined) => void) | undefined;
+  /** The conversation's language hint (the profile's, or one learned later: setLanguage). */
+  private languageHint: string | undefined;
 
   constructor(private readonly ctx: EngineContext) {
     super();
     const { config } = ctx;
     this.log = ctx.logger;
+    this.languageHint = ctx.profile.languageHint;
     const format = config.openai.audioFormat === 'pcm16' ? PCM16_24K : PCMU_8K;
     this.inputFormat = format;
     this.outputFormat = format;
@@ -129,6 +133,19 @@ export class RealtimeEngine extends EventEmitter<AgentEngineEvents> implements A
     this.client.sendIfOpen(itemCreateEvent(functionCallOutputItem(toolCallId, output)));
   }
 
+  setLanguage(languageHint: string): void {
+    if (languageHint === this.languageHint) return;
+    this.languageHint = languageHint;
+    // An open session changes now; a later (re)connection's session.update carries it anyway.
+    this.client.sendIfOpen(
+      buildLanguageUpdate({
+        instructions: instructionsWithLanguage(this.ctx.profile.instructions, languageHint),
+        transcriptionModel: this.ctx.config.agent.transcriptionModel,
+        transcriptionLanguage: transcriptionLanguage(languageHint),
+      }),
+    );
+  }
+
   createResponse(instructions?: string): void {
     this.client.sendIfOpen(responseCreateEvent(instructions === undefined ? undefined : { instructions }));
   }
@@ -168,7 +185,7 @@ export class RealtimeEngine extends EventEmitter<AgentEngineEvents> implements A
     const { config, profile, host } = this.ctx;
     this.sessionStartedAt = performance.now();
     this.audioBaseMs = this.callMs;
-    const instructions = instructionsWithLanguage(profile.instructions, profile.languageHint);
+    const instructions = instructionsWithLanguage(profile.instructions, this.languageHint);
     const events: RealtimeClientEvent[] = [
       buildSessionUpdate({
         model: config.openai.model,
@@ -177,7 +194,7 @@ export class RealtimeEngine extends EventEmitter<AgentEngineEvents> implements A
         audioFormat: config.openai.audioFormat,
         vad: profile.vad,
         transcriptionModel: config.agent.transcriptionModel,
-        transcriptionLanguage: transcriptionLanguage(profile.languageHint),
+        transcriptionLanguage: transcriptionLanguage(this.languageHint),
         tools: this.ctx.tools,
         ...(this.ctx.mode === 'text' ? { outputModalities: ['text' as const] } : {}),
       }),
