@@ -259,6 +259,32 @@ function listenControls(callId) {
   return box;
 }
 
+/** Take over (POST /api/calls/:id/take-over, a supervisor token): transfer with the AI's summary, or end politely. */
+function takeOverControls(callId) {
+  const status = h('span', { class: 'takeover-status muted', 'aria-live': 'polite' });
+  const summary = h('p', { class: 'takeover-summary', hidden: true });
+  const act = async (action, button) => {
+    button.disabled = true;
+    status.textContent = action === 'transfer' ? 'Transferring…' : 'Ending…';
+    try {
+      const res = await postJson(`/api/calls/${encodeURIComponent(callId)}/take-over`, { action });
+      status.textContent = action === 'transfer' ? `Transferred to ${res.destination}` : 'Ending the call';
+      if (res.summary) {
+        summary.textContent = `AI summary: ${res.summary}`;
+        summary.hidden = false;
+      }
+    } catch (err) {
+      status.textContent = `Not done: ${err.message}`;
+      button.disabled = false;
+    }
+  };
+  const transfer = h('button', { type: 'button', class: 'takeover-transfer' }, 'Transfer to a human');
+  const end = h('button', { type: 'button', class: 'takeover-end' }, 'End politely');
+  transfer.addEventListener('click', () => act('transfer', transfer));
+  end.addEventListener('click', () => act('end', end));
+  return h('div', { class: 'takeover' }, transfer, end, status, summary);
+}
+
 function callCard(entry) {
   const { call } = entry;
   const card = h(
@@ -305,6 +331,7 @@ function callCard(entry) {
     ),
     whisperForm(call.id),
     listenControls(call.id),
+    takeOverControls(call.id),
     h('footer', { class: 'live-card-foot' }, h('a', { href: `#/calls/${encodeURIComponent(call.id)}` }, 'Open call →')),
   );
   updateCard(card, entry, 'all');
