@@ -20,8 +20,11 @@
  * Memory is therefore bounded by the agent look-ahead plus the window plus the disk queue, which is capped
  * (`maxPendingWriteBytes`; past it, audio is written as silence and counted in `stats.overflowSamples`).
  *
- * Disk. One FileHandle, writes serialized by a single async pump in ~chunkMs pieces; nothing on the per-frame
- * path waits for or touches the disk. After a write, if `headerPatchIntervalMs` has passed since the last
+ * Disk. One FileHandle, writes serialized by a single async pump; nothing on the per-frame path waits for or
+ * touches the disk. Committed chunks are interleaved into one block of `flushMs` (default 1000) that is handed
+ * to the writer when full (or at a silent stretch, `drain()`, `close()`), so a recorder issues one data write
+ * per flushMs instead of one per chunk: fewer syscalls and promise round trips on the main thread, which
+ * under a burst of aligned calls all land in the same tick. After a write, if `headerPatchIntervalMs` has passed since the last
  * patch, the header's RIFF and data sizes are rewritten to cover exactly the bytes already written (never
  * more), so the file is valid whenever the process dies. A write error (disk full, ...) is stored in
  * `stats.error`, never thrown at the writer's caller; the recorder then stops writing and `close()` still
@@ -48,12 +51,17 @@ export interface StereoWavRecorderOptions {
   sampleRateHz?: 8000;
   /** How often the header sizes are patched while recording (default 2000; 0 = after every write). */
   headerPatchIntervalMs?: number;
-  /** Size of one disk write, in ms of audio (default 500). */
+  /** Step in which audio leaves the staging window, in ms (default 500). */
   chunkMs?: number;
+  /**
+   * Size of one disk write, in ms of audio (default 1000; at least chunkMs). Audio committed but not yet
+   * flushed is in memory: a crash loses at most jitterMs + flushMs.
+   */
+  flushMs?: number;
   /**
    * How far behind the caller clock audio may still be placed (default 500): caller frames arriving late or
    * out of order, agent audio scheduled slightly in the past. Audio within it is not on disk yet, so a crash
-   * loses at most this plus chunkMs (plus headerPatchIntervalMs until the file is repaired).
+   * loses at most this plus flushMs (plus headerPatchIntervalMs until the file is repaired).
    */
   jitterMs?: number;
   /** Cap on audio waiting for the disk (default 4 MiB, ~2 min); past it audio is written as silence. */
@@ -155,6 +163,7 @@ function resolveOptions(opts: StereoWavRecorderOptions): RecorderSettings {
   return {
     headerPatchIntervalMs: positiveOption('headerPatchIntervalMs', opts.headerPatchIntervalMs, 2000, true),
     chunkMs: positiveOption('chunkMs', opts.chunkMs, 500),
+    flushMs: positiveOption('flushMs', opts.flushMs, 1000),
     jitterMs: positiveOption('jitterMs', opts.jitterMs, 500, true),
     maxPendingWriteBytes: positiveOption('maxPendingWriteBytes', opts.maxPendingWriteBytes, 4 * 1024 * 1024),
     maxAgentLookaheadMs: positiveOption('maxAgentLookaheadMs', opts.maxAgentLookaheadMs, 600_000),
@@ -168,6 +177,11 @@ export class StereoWavRecorder {
   private handle: FileHandle | null = null;
   private readonly headerPatchIntervalMs: number;
   private readonly chunkFrames: number;
+  /** Frames of one disk block (flushMs, at least one chunk). */
+  private readonly blockCapacityFrames: number;
+  /** Interleaved stereo samples committed and not yet handed to the writer; allocated on first use. */
+  private block: Int16Array | null = null;
+  private blockFrames = 0;
   private readonly capacityFrames: number;
   private readonly maxPendingWriteBytes: number;
   private readonly maxAgentLookaheadFrames: number;
@@ -218,6 +232,7 @@ export class StereoWavRecorder {
     );
     this.headerPatchIntervalMs = settings.headerPatchIntervalMs;
     this.chunkFrames = Math.max(1, Math.round(settings.chunkMs * SAMPLES_PER_MS));
+    this.blockCapacityFrames = Math.max(this.chunkFrames, Math.round(settings.flushMs * SAMPLES_PER_MS));
     this.capacityFrames = this.chunkFrames + Math.round(settings.jitterMs * SAMPLES_PER_MS);
     this.maxPendingWriteBytes = settings.maxPendingWriteBytes;
     this.maxAgentLookaheadFrames = Math.round(settings.maxAgentLookaheadMs * SAMPLES_PER_MS);
@@ -350,6 +365,7 @@ export class StereoWavRecorder {
 
   /** Resolves once everything handed to the writer is on disk (header patched per the interval). */
   async drain(): Promise<void> {
+    this.flushBlock();
     while (this.pumping !== null) await this.pumping;
   }
 
@@ -451,17 +467,20 @@ export class StereoWavRecorder {
         const nextAgent = segments.length > 0 ? segments[0].start : Number.POSITIVE_INFINITY;
         const silentEnd = Math.min(target, nextAgent);
         if (silentEnd > this.base) {
+          this.flushBlock();
           this.enqueue((silentEnd - this.base) * FRAME_BYTES);
           this.base = silentEnd;
           continue;
         }
       }
-      const frames = Math.min(this.chunkFrames, target - this.base);
+      const frames = Math.min(this.chunkFrames, target - this.base, this.blockCapacityFrames - this.blockFrames);
       const chunkEnd = this.base + frames;
-      const pcm = new Int16Array(frames * 2);
+      if (this.block === null) this.block = new Int16Array(this.blockCapacityFrames * 2);
+      const pcm = this.block;
+      const at = 2 * this.blockFrames; // pcm index of frame `base`
       const window = this.window;
       const callerFrames = Math.min(frames, Math.max(0, this.callerEnd - this.base));
-      for (let i = 0; i < callerFrames; i++) pcm[2 * i] = window[i];
+      for (let i = 0; i < callerFrames; i++) pcm[at + 2 * i] = window[i];
       const table = MULAW_DECODE_TABLE;
       let consumedBytes = 0;
       let finished = 0;
@@ -470,7 +489,7 @@ export class StereoWavRecorder {
         const from = Math.max(segment.start, this.base);
         const to = Math.min(segment.end, chunkEnd);
         const data = segment.data;
-        for (let t = from; t < to; t++) pcm[2 * (t - this.base) + 1] = table[data[t - segment.start]];
+        for (let t = from; t < to; t++) pcm[at + 2 * (t - this.base) + 1] = table[data[t - segment.start]];
         if (to > from) consumedBytes += to - from;
         if (segment.end <= chunkEnd) finished++;
       }
@@ -481,9 +500,19 @@ export class StereoWavRecorder {
       if (filled > frames) window.copyWithin(0, frames, filled);
       window.fill(0, Math.max(0, filled - frames), filled);
       this.base = chunkEnd;
-      const bytes = Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength);
-      this.enqueue(LITTLE_ENDIAN ? bytes : bytes.swap16()); // WAV samples are little-endian
+      this.blockFrames += frames;
+      if (this.blockFrames >= this.blockCapacityFrames) this.flushBlock();
     }
+  }
+
+  /** Hands the staged block (its filled part) to the disk writer. */
+  private flushBlock(): void {
+    const block = this.block;
+    if (block === null || this.blockFrames === 0) return;
+    const bytes = Buffer.from(block.buffer, block.byteOffset, this.blockFrames * FRAME_BYTES);
+    this.block = null;
+    this.blockFrames = 0;
+    this.enqueue(LITTLE_ENDIAN ? bytes : bytes.swap16()); // WAV samples are little-endian
   }
 
   private enqueue(op: WriteOp): void {
@@ -566,6 +595,8 @@ export class StereoWavRecorder {
   private fail(err: unknown): void {
     if (this.counters.error === null) this.counters.error = err instanceof Error ? err : new Error(String(err));
     this.failed = true;
+    this.block = null;
+    this.blockFrames = 0;
     this.queue.length = 0;
     this.pendingWriteBytes = 0;
   }

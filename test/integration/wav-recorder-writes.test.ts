@@ -1,0 +1,97 @@
+import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { decodeMulaw, encodeMulaw } from '../../src/audio/g711';
+import { sineInt16 } from '../../src/audio/tone';
+import { StereoWavRecorder } from '../../src/audio/wav-recorder';
+
+/** Disk writes of the recorder: coalesced into flushMs blocks, never one per 500 ms chunk. */
+describe('StereoWavRecorder disk writes', () => {
+  let dir: string;
+  let writeSpy: jest.SpyInstance;
+  /** Positions of every FileHandle.write (0 = a header patch). */
+  let positions: number[];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'wav-writes-'));
+    const probe = await open(path.join(dir, 'probe'), 'w');
+    const proto = Object.getPrototypeOf(probe) as { write: (...args: unknown[]) => Promise<unknown> };
+    await probe.close();
+    const original = proto.write;
+    writeSpy = jest.spyOn(proto, 'write').mockImplementation(function (this: unknown, ...args: unknown[]) {
+      positions.push(typeof args[3] === 'number' ? args[3] : -1);
+      return original.apply(this, args);
+    });
+  });
+  afterAll(async () => {
+    writeSpy.mockRestore();
+    await rm(dir, { recursive: true, force: true });
+  });
+  beforeEach(() => {
+    positions = [];
+  });
+
+  const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 50));
+  const tone = encodeMulaw(sineInt16(400, 8000, 1000, 0.5));
+  function feed(recorder: StereoWavRecorder, fromMs: number, toMs: number): void {
+    for (let ms = fromMs; ms < toMs; ms += 20)
+      recorder.writeCaller(tone.subarray((ms * 8) % 8000, ((ms * 8) % 8000) + 160), ms);
+  }
+
+  it('writes 10 s of a call in 1 s blocks (10 data writes, not 20), in place and complete', async () => {
+    const file = path.join(dir, 'ten.wav');
+    const recorder = await StereoWavRecorder.open(file);
+    positions = [];
+    for (let second = 0; second < 10; second++) {
+      feed(recorder, second * 1000, second * 1000 + 1000);
+      recorder.writeAgent(tone.subarray(0, 800), second * 1000 + 100);
+      await settle(); // the disk keeps up between seconds, as between socket events
+    }
+    const result = await recorder.close();
+    const dataWrites = positions.filter((p) => p > 0);
+    expect(dataWrites.length).toBe(10); // 9 full blocks while the call runs + the rest at close
+    expect(dataWrites.slice(0, 9)).toEqual(Array.from({ length: 9 }, (_, i) => 44 + i * 32000));
+    expect(result.sizeBytes).toBe(44 + 10_000 * 32);
+    const bytes = await readFile(file);
+    expect(bytes.length).toBe(result.sizeBytes);
+    const samples = new Int16Array(bytes.buffer.slice(bytes.byteOffset + 44, bytes.byteOffset + bytes.length));
+    const decodedTone = decodeMulaw(tone);
+    for (const at of [0, 7999, 8000, 40_123, 79_999]) {
+      expect(samples[2 * at]).toBe(decodedTone[at % 8000]); // caller, left
+    }
+    expect(samples[2 * 800 + 1]).toBe(decodedTone[0]); // agent at 100 ms, right
+    expect(samples[2 * 8800 + 1]).toBe(decodedTone[0]); // and at 1100 ms
+    expect(samples[2 * 1600 + 1]).toBe(0);
+  });
+
+  it('drain() writes a partly filled block at once', async () => {
+    const file = path.join(dir, 'drain.wav');
+    const recorder = await StereoWavRecorder.open(file);
+    feed(recorder, 0, 1300); // 500 ms committed (window 1 s), not a full block
+    await settle();
+    expect((await stat(file)).size).toBe(44); // held, not yet one write per chunk
+    await recorder.drain();
+    expect(recorder.stats.bytesWritten).toBe(500 * 32);
+    expect((await stat(file)).size).toBe(44 + 500 * 32);
+    await recorder.close();
+  });
+
+  it('a silent stretch flushes the block before it and costs no buffer', async () => {
+    const file = path.join(dir, 'gap.wav');
+    const recorder = await StereoWavRecorder.open(file);
+    feed(recorder, 0, 600);
+    feed(recorder, 60_000, 61_000); // a minute of nothing, then caller audio again
+    const result = await recorder.close();
+    expect(result.sizeBytes).toBe(44 + 61_000 * 32);
+    const bytes = await readFile(file);
+    const samples = new Int16Array(bytes.buffer.slice(bytes.byteOffset + 44, bytes.byteOffset + bytes.length));
+    expect(samples[2 * 100]).toBe(decodeMulaw(tone)[100]);
+    expect(samples[2 * 30 * 8000]).toBe(0);
+    expect(samples[2 * 60 * 8000 + 2 * 100]).toBe(decodeMulaw(tone)[100]);
+  });
+
+  it('rejects a bad flushMs before any I/O', () => {
+    expect(() => StereoWavRecorder.create(path.join(dir, 'bad.wav'), { flushMs: 0 })).toThrow(RangeError);
+    expect(() => StereoWavRecorder.create(path.join(dir, 'bad.wav'), { flushMs: Number.NaN })).toThrow(RangeError);
+  });
+});
