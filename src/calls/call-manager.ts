@@ -263,7 +263,10 @@ export class CallManager {
 
   /** Queues a timeline event (status change, reconnect, error, DTMF, barge-in...). */
   addEvent(callId: string, type: string, data?: Record<string, unknown>, offsetMs?: number): void {
-    this.queueEvent(callId, type, data, offsetMs);
+    // Tool arguments and the like may carry what the caller said: redacted as transcripts are.
+    const stored =
+      this.privacy && data ? this.privacy.event(callId, this.active.get(callId)?.agent ?? null, type, data) : data;
+    this.queueEvent(callId, type, stored, offsetMs);
   }
 
   /** Publishes live figures of an active call (not persisted). */

@@ -26,9 +26,14 @@ export interface CallPrivacyHook {
    * another name); rejects when it must not be (it was deleted).
    */
   recording(rec: NewRecording): Promise<NewRecording>;
+  /** A timeline event about to be queued: its data with personal data redacted (tool arguments, results). */
+  event(callId: string, profile: string | null, type: string, data: Record<string, unknown>): Record<string, unknown>;
   /** The call has ended: forget what was kept about it. */
   ended(callId: string): void;
 }
+
+/** Timeline events whose free text may carry personal data (the model's tool arguments and results, whispers). */
+const TEXT_EVENTS = new Set(['tool.call', 'supervisor.whisper']);
 
 /** A card read out makes short digit runs in the next minute its CVV or expiry. */
 const CARD_CONTEXT_MS = 60_000;
@@ -134,6 +139,24 @@ export class CallPrivacy implements CallPrivacyHook {
       t.startMs,
     );
     return { ...t, text, unheardText };
+  }
+
+  event(callId: string, profile: string | null, type: string, data: Record<string, unknown>): Record<string, unknown> {
+    if (!TEXT_EVENTS.has(type)) return data;
+    const kinds = this.options.policy.forProfile(profile).redact;
+    if (kinds.size === 0) return data;
+    const cardRecent = this.calls.get(callId)?.cardAtMs !== undefined;
+    const walk = (v: unknown, depth: number): unknown => {
+      if (typeof v === 'string') return redactText(v, kinds, { cardRecent }).text;
+      if (depth > 8 || v === null || typeof v !== 'object') return v;
+      if (Array.isArray(v)) return v.map((x) => walk(x, depth + 1));
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, depth + 1)]));
+    };
+    try {
+      return walk(data, 0) as Record<string, unknown>;
+    } catch {
+      return { redacted: true };
+    }
   }
 
   async recording(rec: NewRecording): Promise<NewRecording> {
