@@ -12,6 +12,7 @@ import type { Db } from '../db/prisma';
 import type { Logger } from '../logging/logger';
 import { actorOf } from '../supervision/role-guard';
 import type { ApiTokenEntry } from '../supervision/roles';
+import { withBusyRetry } from './erasure';
 
 export const AUDIT_ACTIONS = [
   'list',
@@ -87,7 +88,8 @@ export class AuditLog {
 
   /** Writes an entry before returning (erasure, export): the action is refused if it cannot be audited. */
   async recordNow(entry: AuditRecord): Promise<void> {
-    await this.db.auditEntry.create({ data: toRow({ ...entry, at: new Date() }) });
+    const data = toRow({ ...entry, at: new Date() });
+    await withBusyRetry(() => this.db.auditEntry.create({ data }));
   }
 
   /** Writes what is queued. */
@@ -96,7 +98,7 @@ export class AuditLog {
       const rows = this.buffer.splice(0);
       if (rows.length === 0) return;
       try {
-        await this.db.auditEntry.createMany({ data: rows.map(toRow) });
+        await withBusyRetry(() => this.db.auditEntry.createMany({ data: rows.map(toRow) }));
       } catch (err) {
         this.lost += rows.length;
         this.logger.error('audit entries could not be written', { count: rows.length, error: (err as Error).message });

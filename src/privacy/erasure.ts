@@ -131,7 +131,7 @@ export class CallErasure {
 }
 
 /** The writer thread may hold the database for a moment: retry a busy transaction a few times. */
-async function withBusyRetry<T>(fn: () => Promise<T>, attempts = 10): Promise<T> {
+export async function withBusyRetry<T>(fn: () => Promise<T>, attempts = 10): Promise<T> {
   for (let i = 1; ; i++) {
     try {
       return await fn();

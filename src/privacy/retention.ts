@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Db } from '../db/prisma';
 import type { Logger } from '../logging/logger';
 import type { PrivacyPolicy, RetentionPolicy } from './policy';
-import { removeInside } from './erasure';
+import { removeInside, withBusyRetry } from './erasure';
 import type { Prisma } from '../generated/prisma/client';
 
 const DAY_MS = 86_400_000;
@@ -140,7 +140,8 @@ export class RetentionJob {
       await this.removeFiles(calls.flatMap((c) => c.recordings));
       report.recordings += calls.reduce((n, c) => n + c.recordings.length, 0);
       // Transcripts, recordings, analytics, metadata and events go with the row (ON DELETE CASCADE).
-      const { count } = await this.deps.db.call.deleteMany({ where: { id: { in: calls.map((c) => c.id) } } });
+      const ids = calls.map((c) => c.id);
+      const { count } = await withBusyRetry(() => this.deps.db.call.deleteMany({ where: { id: { in: ids } } }));
       report.calls += count;
     });
   }
@@ -150,10 +151,12 @@ export class RetentionJob {
       { ...this.eligible(where, before), OR: [{ transcripts: { some: {} } }, { events: { some: {} } }] },
       async (calls) => {
         const ids = calls.map((c) => c.id);
-        const [t, e] = await this.deps.db.$transaction([
-          this.deps.db.transcript.deleteMany({ where: { callId: { in: ids } } }),
-          this.deps.db.callEvent.deleteMany({ where: { callId: { in: ids } } }),
-        ]);
+        const [t, e] = await withBusyRetry(() =>
+          this.deps.db.$transaction([
+            this.deps.db.transcript.deleteMany({ where: { callId: { in: ids } } }),
+            this.deps.db.callEvent.deleteMany({ where: { callId: { in: ids } } }),
+          ]),
+        );
         report.transcripts += t.count;
         report.events += e.count;
       },
@@ -164,7 +167,8 @@ export class RetentionJob {
     await this.batches({ ...this.eligible(where, before), recordings: { some: {} } }, async (calls) => {
       const recordings = calls.flatMap((c) => c.recordings);
       await this.removeFiles(recordings);
-      const { count } = await this.deps.db.recording.deleteMany({ where: { id: { in: recordings.map((r) => r.id) } } });
+      const ids = recordings.map((r) => r.id);
+      const { count } = await withBusyRetry(() => this.deps.db.recording.deleteMany({ where: { id: { in: ids } } }));
       report.recordings += count;
     });
   }
