@@ -9,6 +9,8 @@
  * clock slower than ours). Frames held up by a stall (set-up, a busy event loop) and delivered in a
  * burst are therefore late, not re-timed: a late silent frame is dropped (`lateDropped`), a late
  * frame with sound is played at once. So a stall costs at most one burst, never a lasting delay.
+ * Lateness is judged from when the drain timer was meant to fire, so a timer that merely fires a
+ * little late (TIMER_JITTER_MS) drops nothing that was on time.
  *
  * One timer per call drains a queue of frames as they come due (never one timer per frame). Each
  * stretch of audio that follows a pause of the queue is one agent item (its own response), so a
@@ -21,8 +23,13 @@ import type { AgentEngine, AgentEngineEvents, EngineContext } from '../../conver
 
 /** Most audio held back at once (a delay of 10 s at 50 frames/s is 500 frames). */
 const MAX_QUEUED_FRAMES = 1000;
-/** A frame this far past its due time is late (one 20 ms frame of slack for timer jitter). */
+/** A frame this far past its due time is late (one 20 ms frame of slack). */
 const LATE_AFTER_MS = 20;
+/**
+ * A drain timer that fires up to this much after it was meant to (a busy machine) is jitter: what
+ * was on time when it was set still plays. Beyond it, our own event loop stalled.
+ */
+const TIMER_JITTER_MS = 100;
 /** How fast the call-time → clock mapping may move later on its own: 1 ms per second of audio. */
 const DRIFT_ALLOWANCE = 0.001;
 /** mu-law bytes whose segment (exponent) is at most this are quiet (|sample| ≤ 372 of 32124). */
@@ -52,6 +59,8 @@ export class EchoEngine extends EventEmitter<AgentEngineEvents> implements Agent
   private readonly queue: QueuedFrame[] = [];
   private head = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** When the pending drain timer was meant to fire (lateness is judged from there). */
+  private timerFor = 0;
   private item: { itemId: string; responseId: string } | undefined;
   private items = 0;
   private closed = false;
@@ -81,11 +90,17 @@ export class EchoEngine extends EventEmitter<AgentEngineEvents> implements Agent
     const time = Number.isFinite(callMs) && callMs! > this.lastCallMs ? callMs! : this.lastCallMs + 20;
     const lag = now - time;
     const allowed = this.lag === undefined ? lag : this.lag + (time - this.lastCallMs) * DRIFT_ALLOWANCE;
+    const earlier = this.lag !== undefined && lag < this.lag - 1;
     this.lag = Math.min(allowed, lag);
     this.lastCallMs = time;
     // The caller's buffer may be reused by the channel: keep a copy.
     this.queue.push({ bytes: Buffer.from(bytes), callMs: time });
     if (!this.timer) this.schedule();
+    else if (earlier) {
+      // The frames before this one arrived late (a stall): what is queued is due sooner than planned.
+      clearTimeout(this.timer);
+      this.schedule();
+    }
   }
 
   sendText(): void {}
@@ -122,7 +137,9 @@ export class EchoEngine extends EventEmitter<AgentEngineEvents> implements Agent
       this.finishItem('completed');
       return;
     }
-    this.timer = setTimeout(() => this.drain(), Math.max(0, this.dueAt(next) - performance.now()));
+    const now = performance.now();
+    this.timerFor = Math.max(now, this.dueAt(next));
+    this.timer = setTimeout(() => this.drain(), this.timerFor - now);
   }
 
   /** When a frame plays: `delayMs` after its call time, on the on-time path's clock. */
@@ -132,9 +149,10 @@ export class EchoEngine extends EventEmitter<AgentEngineEvents> implements Agent
 
   private drain(): void {
     const now = performance.now();
+    const lateBefore = Math.max(this.timerFor, now - TIMER_JITTER_MS) - LATE_AFTER_MS;
     while (this.head < this.queue.length && this.dueAt(this.queue[this.head]) <= now + 1) {
       const frame = this.queue[this.head++];
-      if (this.dueAt(frame) < now - LATE_AFTER_MS && isQuiet(frame.bytes)) {
+      if (this.dueAt(frame) < lateBefore && isQuiet(frame.bytes)) {
         this.lateDropped++;
         continue;
       }
