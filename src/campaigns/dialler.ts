@@ -238,6 +238,8 @@ export class CampaignDialler {
     const contact = await this.deps.store.byCallId(callId);
     if (!contact) return false;
     await this.deps.store.update(contact.id, { disposition });
+    // Asked on the call never to be called again: onto the do-not-call list, for every campaign.
+    if (disposition === 'do-not-call') await this.deps.store.addDoNotCall([contact.phone], 'asked on a campaign call');
     return true;
   }
 }

@@ -132,7 +132,7 @@ describe('loadAgentSettings', () => {
       'AGENT_PROFILES_FILE: profiles.a.numbers.0: must match pattern "^\\+[1-9][0-9]{1,14}$"',
     ]);
     expect(problems({ profiles: { a: { tools: ['fly'] }, b: { tools: ['transfer_call', 'send_sms'] } } })).toEqual([
-      'AGENT_PROFILES_FILE: profiles.a: unknown tool "fly" (known: end_call, transfer_call, http_lookup, send_sms)',
+      'AGENT_PROFILES_FILE: profiles.a: unknown tool "fly" (known: end_call, transfer_call, http_lookup, send_sms, set_disposition)',
       'AGENT_PROFILES_FILE: profiles.b: tool transfer_call needs a transfer destination (TRANSFER_NUMBER or transferTargets in AGENT_PROFILES_FILE)',
       'AGENT_PROFILES_FILE: profiles.b: tool send_sms needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_PHONE_NUMBER to send messages',
     ]);

@@ -37,6 +37,8 @@ export interface SkillServices {
   settings: AgentSettings;
   /** send_sms daily counters (default: one per process, shared by every call). */
   smsLimiter?: SmsLimiter;
+  /** Where set_disposition records a call's disposition (the call's metadata, its campaign contact). */
+  dispositions?: { set(callId: string, disposition: string, note?: string): Promise<void> };
 }
 
 export interface SkillContext {
