@@ -1,10 +1,12 @@
 /**
  * Prometheus metrics of one app instance (its own registry: tests run several apps in a process).
- * The per-frame path only calls `observe()` on a histogram (a few array increments), never I/O.
+ * The per-frame path (frame counters, bridge latency) counts in plain numbers (`plain-metrics.ts`): no
+ * allocation, no I/O; prom-client reads them at scrape time.
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { LatencyRecorder } from './latency-recorder';
+import { PlainCounter, PlainHistogram, foldCounter, foldHistogram } from './plain-metrics';
 
 /** Sub-millisecond buckets: the bridge's own work per frame is microseconds. */
 const BRIDGE_BUCKETS_MS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 50];
@@ -55,12 +57,13 @@ export class Metrics {
   readonly registry = new Registry();
   readonly callsEnded: Counter<'reason'>;
   readonly aiReconnects: Counter;
-  readonly framesIn: Counter;
-  readonly framesOut: Counter;
+  /** Per-frame counts (plain numbers; exported as switchboard_frames_in_total / _out_total). */
+  readonly framesIn = new PlainCounter();
+  readonly framesOut = new PlainCounter();
   readonly bargeIns: Counter;
   readonly bridgeLatencyMs: Histogram<'direction'>;
   readonly bargeInReactionMs: Histogram;
-  /** Pre-bound children of bridgeLatencyMs (no label lookup on the per-frame path). */
+  /** bridgeLatencyMs by direction, counted in plain numbers and folded in at scrape time. */
   readonly uplinkLatency: Observer;
   readonly downlinkLatency: Observer;
   /** speech_started received -> clear sent (bargeInReactionMs, plus the exact recorder in benchmark mode). */
@@ -93,15 +96,22 @@ export class Metrics {
       help: 'AI sessions re-made after a drop',
       registers: [r],
     });
-    this.framesIn = new Counter({
+    const { framesIn, framesOut } = this;
+    new Counter({
       name: 'switchboard_frames_in_total',
       help: 'Caller 20 ms frames received from Twilio',
       registers: [r],
+      collect() {
+        foldCounter(this, framesIn);
+      },
     });
-    this.framesOut = new Counter({
+    new Counter({
       name: 'switchboard_frames_out_total',
       help: 'Agent 20 ms frames sent to Twilio',
       registers: [r],
+      collect() {
+        foldCounter(this, framesOut);
+      },
     });
     this.bargeIns = new Counter({
       name: 'switchboard_barge_ins_total',
@@ -114,9 +124,13 @@ export class Metrics {
       labelNames: ['direction'],
       buckets: BRIDGE_BUCKETS_MS,
       registers: [r],
+      collect() {
+        foldHistogram(this, 'direction', bridge);
+      },
     });
-    const uplink = this.bridgeLatencyMs.labels('uplink');
-    const downlink = this.bridgeLatencyMs.labels('downlink');
+    const uplink = new PlainHistogram(BRIDGE_BUCKETS_MS);
+    const downlink = new PlainHistogram(BRIDGE_BUCKETS_MS);
+    const bridge = [['uplink', uplink] as const, ['downlink', downlink] as const];
     this.uplinkLatency = this.exact ? tee(uplink, this.exact.uplink) : uplink;
     this.downlinkLatency = this.exact ? tee(downlink, this.exact.downlink) : downlink;
     this.bargeInReactionMs = new Histogram({
