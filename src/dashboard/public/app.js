@@ -8,6 +8,7 @@ import { renderHistory } from './js/history.js';
 import { renderDetail } from './js/detail.js';
 import { renderAnalytics } from './js/analytics.js';
 import { renderTalk } from './js/talk.js';
+import { renderCampaigns } from './js/campaigns.js';
 
 const view = document.getElementById('view');
 const loginPanel = document.getElementById('login');
@@ -62,6 +63,10 @@ function route() {
     case 'analytics':
       document.title = 'Analytics · Switchboard';
       cleanup = renderAnalytics(view, params, navigate, stream);
+      break;
+    case 'campaigns':
+      document.title = 'Campaigns · Switchboard';
+      cleanup = renderCampaigns(view, parts[1] ? decodeURIComponent(parts[1]) : undefined, navigate);
       break;
     case 'talk':
       document.title = 'Talk to the agent · Switchboard';
