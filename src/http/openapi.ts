@@ -16,6 +16,7 @@ import {
 } from './validation';
 
 import { WEB_CALLS_OPENAPI_PATHS } from '../channels/webrtc/openapi';
+import { SUPERVISION_PATHS } from './openapi-supervision';
 type Schema = Record<string, unknown>;
 
 const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
@@ -93,6 +94,7 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
     servers: [{ url: '/api' }],
     security: [{ bearer: [] }],
     paths: {
+      ...SUPERVISION_PATHS,
       ...WEB_CALLS_OPENAPI_PATHS,
       '/calls': {
         get: {

@@ -79,6 +79,14 @@ describe('API token protection and the OpenAPI document', () => {
         '/web-calls',
         '/web-calls/offer',
         '/web-calls/profiles',
+        '/calls/{id}/whisper',
+        '/calls/{id}/listen',
+        '/calls/{id}/take-over',
+        '/alert-rules',
+        '/alert-rules/{id}',
+        '/webhooks',
+        '/webhooks/{id}',
+        '/webhooks/{id}/deliveries',
       ].sort(),
     );
     const listParams = res.body.paths['/calls'].get.parameters.map((p: { name: string }) => p.name);
