@@ -10,7 +10,7 @@
  * Costs: `create` instantiates a WASM module (~8 ms; ~2 MB resident, more reserved address space), so make
  * one per call direction at call start, never per frame. `process` allocates only its returned array.
  */
-import { ConverterType, create as createSrc } from '@alexanderolsen/libsamplerate-js';
+import type * as LibsamplerateModule from '@alexanderolsen/libsamplerate-js';
 import type { ConverterTypeValue } from '@alexanderolsen/libsamplerate-js/dist/converter-type';
 import type { SRC } from '@alexanderolsen/libsamplerate-js/dist/src';
 import { decodeMulaw, encodeMulaw } from './g711';
@@ -22,11 +22,24 @@ export interface StreamingResamplerOptions {
   quality?: ResamplerQuality;
 }
 
-const QUALITY: Record<ResamplerQuality, ConverterTypeValue> = {
-  best: ConverterType.SRC_SINC_BEST_QUALITY,
-  medium: ConverterType.SRC_SINC_MEDIUM_QUALITY,
-  fastest: ConverterType.SRC_SINC_FASTEST,
-};
+/** libsamplerate's converter types (SRC_SINC_BEST_QUALITY, _MEDIUM_QUALITY, _FASTEST). */
+const QUALITY: Record<ResamplerQuality, ConverterTypeValue> = { best: 0, medium: 1, fastest: 2 };
+
+type Libsamplerate = typeof LibsamplerateModule;
+let library: Promise<Libsamplerate> | null = null;
+/**
+ * libsamplerate is loaded on the first resampler that needs it (~5.5 MB resident once loaded): a server
+ * whose calls all pass G.711 through (the default) never loads it.
+ */
+function loadLibsamplerate(): Promise<Libsamplerate> {
+  library ??= import('@alexanderolsen/libsamplerate-js');
+  return library;
+}
+
+/** Whether libsamplerate has been loaded in this process (tests, diagnostics). */
+export function libsamplerateLoaded(): boolean {
+  return library !== null;
+}
 
 /** Input samples handed to libsamplerate per call (bounds the scratch buffers). */
 const MAX_BLOCK_SAMPLES = 8192;
@@ -77,7 +90,10 @@ export class StreamingResampler {
     const quality = options.quality ?? 'fastest';
     if (!(quality in QUALITY)) throw new RangeError(`StreamingResampler: unknown quality ${String(quality)}`);
     // Equal rates: a pass-through, no WASM module needed.
-    const src = fromHz === toHz ? null : await createSrc(1, fromHz, toHz, { converterType: QUALITY[quality] });
+    const src =
+      fromHz === toHz
+        ? null
+        : await (await loadLibsamplerate()).create(1, fromHz, toHz, { converterType: QUALITY[quality] });
     return new StreamingResampler(fromHz, toHz, src);
   }
 
