@@ -13,6 +13,7 @@ import { createAnalyticsRouter } from './analytics-routes';
 import { createStatusHandler, type SseClients, type SseOptions } from './sse';
 import { buildOpenApiDocument } from './openapi';
 import { addPrivacyPaths } from '../privacy/openapi';
+import { addCampaignPaths } from '../campaigns/openapi';
 import { PROJECT_ROOT } from '../db/migrations';
 
 function packageVersion(): string {
@@ -38,7 +39,7 @@ export interface ApiRouterOptions {
  */
 export function createApiDocsRouter(options: Pick<ApiRouterOptions, 'version'> = {}): Router {
   const router = Router();
-  const openApi = addPrivacyPaths(buildOpenApiDocument(options.version ?? packageVersion()));
+  const openApi = addCampaignPaths(addPrivacyPaths(buildOpenApiDocument(options.version ?? packageVersion())));
   router.get('/openapi.json', (_req, res) => {
     res.json(openApi);
   });

@@ -174,6 +174,24 @@ describe('campaigns', () => {
     expect(callees.dials.length - before).toBe(3);
   });
 
+  it('is described in the OpenAPI document, with the personalised outbound call', async () => {
+    const doc = (await request(h.t.sb.app).get('/api/openapi.json')).body;
+    for (const p of [
+      '/campaigns',
+      '/campaigns/{id}',
+      '/campaigns/{id}/results.csv',
+      '/campaigns/{id}/pause',
+      '/do-not-call',
+    ]) {
+      expect(doc.paths[p]).toBeDefined();
+    }
+    const outbound = doc.paths['/calls/outbound'].post;
+    expect(Object.keys(outbound.requestBody.content['application/json'].schema.properties)).toEqual(
+      expect.arrayContaining(['contactName', 'variables', 'message']),
+    );
+    expect(outbound.parameters.map((p: { name: string }) => p.name)).toContain('Idempotency-Key');
+  });
+
   it('refuses missing, read-only and supervisor tokens, bad bodies, huge CSVs, malformed rows and odd paths', async () => {
     const good = { name: 'x', contacts: [{ phone: num(300) }] };
     expect((await api('post', '/api/campaigns', null).send(good)).status).toBe(401);
