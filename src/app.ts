@@ -128,7 +128,10 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       silent: config.env === 'test' && config.logLevel === 'error' && !process.env.SWITCHBOARD_TEST_LOGS,
     });
   // The privacy policy (redaction, recording, retention per profile) is checked before any I/O too.
-  const privacy = createCallPrivacy(config, logger, path.resolve(PROJECT_ROOT, config.recordingsDir));
+  const privacy = createCallPrivacy(config, logger, path.resolve(PROJECT_ROOT, config.recordingsDir), (callId) =>
+    // Only for recordings of calls a crashed process left open (start-up recovery), after db exists.
+    db.callEvent.findMany({ where: { callId, type: 'privacy.redacted' }, select: { data: true } }),
+  );
   // Agent profiles and skills are checked before any I/O: a bad AGENT_PROFILES_FILE stops the start with clear errors.
   const agentSettings = loadAgentSettings(config, BUILT_IN_SKILLS);
   // A profile may only name an engine this build registers (src/engines/index.ts).

@@ -51,6 +51,11 @@ export interface CallPrivacyOptions {
   logger: Logger;
   /** RECORDING_ENCRYPTION_KEY: recordings are sealed (AES-256-GCM) before they are registered. */
   recordingKey?: Buffer;
+  /**
+   * The redacted spans stored on a call's timeline (`privacy.redacted`), for a recording this process
+   * did not record: a call a crashed process left open, whose recording is repaired at start-up.
+   */
+  storedSpans?: (callId: string) => Promise<SilenceSpan[]>;
 }
 
 export class CallPrivacy implements CallPrivacyHook {
@@ -180,8 +185,10 @@ export class CallPrivacy implements CallPrivacyHook {
 
   private async silence(rec: NewRecording): Promise<void> {
     const state = this.calls.get(rec.callId);
-    if (!state || state.spans.length === 0) return;
-    const spans = state.spans.splice(0);
+    // Not a call of this process (crash recovery): its spans are on its timeline.
+    const foreign = !state && !this.consents.has(rec.callId) && this.options.storedSpans;
+    const spans = foreign ? await foreign(rec.callId) : (state?.spans.splice(0) ?? []);
+    if (spans.length === 0) return;
     try {
       const ms = await silenceSpans(path.join(this.options.recordingsDir, rec.path), spans);
       this.options.logger.info('redacted spans silenced in the recording', {
@@ -205,4 +212,20 @@ export class CallPrivacy implements CallPrivacyHook {
     this.calls.delete(callId);
     this.consents.delete(callId);
   }
+}
+
+/** Silence spans from a call's `privacy.redacted` timeline events (with the same margin as live). */
+export function spansFromEvents(events: Array<{ data: unknown }>): SilenceSpan[] {
+  const spans: SilenceSpan[] = [];
+  for (const e of events) {
+    const d = e.data as { speaker?: unknown; startMs?: unknown; endMs?: unknown } | null;
+    if (!d || (d.speaker !== 'caller' && d.speaker !== 'agent')) continue;
+    if (typeof d.startMs !== 'number' || typeof d.endMs !== 'number') continue;
+    spans.push({
+      channel: d.speaker,
+      startMs: Math.max(0, d.startMs - SPAN_MARGIN_MS),
+      endMs: d.endMs + SPAN_MARGIN_MS,
+    });
+  }
+  return spans;
 }

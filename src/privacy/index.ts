@@ -4,7 +4,7 @@
  */
 import { ConfigError, type Config } from '../config';
 import type { Logger } from '../logging/logger';
-import { CallPrivacy } from './call-privacy';
+import { CallPrivacy, spansFromEvents } from './call-privacy';
 import { loadPrivacyPolicy, PrivacyPolicyError, type PrivacyPolicy } from './policy';
 import { parseRecordingKey } from './sealed-file';
 
@@ -16,6 +16,8 @@ export function createCallPrivacy(
   config: Config,
   logger: Logger,
   recordingsDir: string,
+  /** A call's `privacy.redacted` timeline events (crash recovery re-silences from them). */
+  redactedEvents?: (callId: string) => Promise<Array<{ data: unknown }>>,
 ): { policy: PrivacyPolicy; hook: CallPrivacy; recordingKey: Buffer | undefined } {
   let policy: PrivacyPolicy;
   const recordingKey = config.privacy.recordingKey ? parseRecordingKey(config.privacy.recordingKey) : undefined;
@@ -27,6 +29,12 @@ export function createCallPrivacy(
     if (err instanceof PrivacyPolicyError) throw new ConfigError(err.problems);
     throw err;
   }
-  const hook = new CallPrivacy({ policy, recordingsDir, recordingKey, logger: logger.child({ component: 'privacy' }) });
+  const hook = new CallPrivacy({
+    policy,
+    recordingsDir,
+    recordingKey,
+    logger: logger.child({ component: 'privacy' }),
+    storedSpans: redactedEvents ? async (callId) => spansFromEvents(await redactedEvents(callId)) : undefined,
+  });
   return { policy, hook, recordingKey };
 }

@@ -57,3 +57,44 @@ describe('the CallManager privacy hook', () => {
     ).rejects.toThrow(/withheld/);
   });
 });
+
+describe('silencing a recording this process did not record (crash recovery)', () => {
+  it('takes the spans from the timeline events and silences them in the file', async () => {
+    const { mkdtempSync, readFileSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    const { spansFromEvents } = await import('../../src/privacy/call-privacy');
+    const dir = mkdtempSync(path.join(tmpdir(), 'recover-'));
+    try {
+      // 2 s of stereo PCM16 8 kHz, every sample 1000.
+      const body = Buffer.alloc(2 * 8000 * 4);
+      for (let i = 0; i < body.length; i += 2) body.writeInt16LE(1000, i);
+      writeFileSync(path.join(dir, 'r.wav'), Buffer.concat([Buffer.alloc(44), body]));
+      const events = [{ data: { speaker: 'caller', kinds: ['card'], startMs: 800, endMs: 1000 } }, { data: null }];
+      const hook = new CallPrivacy({
+        policy: buildPrivacyPolicy(undefined),
+        recordingsDir: dir,
+        logger,
+        storedSpans: async () => spansFromEvents(events),
+      });
+      const rec = {
+        callId: 'crashed',
+        path: 'r.wav',
+        container: 'wav',
+        codec: 'pcm_s16le',
+        sampleRateHz: 8000,
+        channels: 2,
+        durationMs: 2000,
+        sizeBytes: body.length + 44,
+      };
+      await hook.recording(rec);
+      const out = readFileSync(path.join(dir, 'r.wav')).subarray(44);
+      const sample = (ms: number, ch: 0 | 1) => out.readInt16LE(Math.round(ms * 8) * 4 + ch * 2);
+      // 800-1000 ms plus 300 ms either side: 500-1300 ms of the left channel.
+      expect([sample(520, 0), sample(900, 0), sample(1290, 0)]).toEqual([0, 0, 0]);
+      expect([sample(480, 0), sample(1320, 0), sample(900, 1)]).toEqual([1000, 1000, 1000]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
