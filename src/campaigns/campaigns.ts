@@ -74,7 +74,7 @@ export class Campaigns {
       throw new CampaignConflict(`cannot ${action} a campaign that is ${campaign.status}`);
     }
     if (action === 'cancel') await this.store.skipRemaining(id, 'cancelled');
-    if (action === 'start' || action === 'resume') void this.dialler.tick();
+    if (action === 'start' || action === 'resume') this.dialler.wake();
     return (await this.store.get(id))!;
   }
 

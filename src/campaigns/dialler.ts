@@ -40,6 +40,8 @@ export class CampaignDialler {
   private readonly inFlight = new Set<Promise<unknown>>();
   private unsubscribe: (() => void) | undefined;
   private readonly now: () => Date;
+  /** Whether a campaign may be running: while none is, a tick costs no database query. */
+  private active = true;
 
   constructor(private readonly deps: DiallerDeps) {
     this.now = deps.now ?? (() => new Date());
@@ -90,12 +92,21 @@ export class CampaignDialler {
     }
   }
 
+  /** A campaign was started or resumed: look for due contacts now. */
+  wake(): void {
+    this.active = true;
+    this.track(this.tick());
+  }
+
   /** One pass over the running campaigns (never two at once). */
   async tick(): Promise<void> {
-    if (this.ticking || this.stopped) return;
+    if (this.ticking || this.stopped || !this.active) return;
     this.ticking = true;
     try {
-      for (const campaign of await this.deps.store.byStatus('running')) {
+      const running = await this.deps.store.byStatus('running');
+      // Calls still up keep their contacts settling through call.ended, which needs no tick.
+      if (running.length === 0) this.active = false;
+      for (const campaign of running) {
         if (this.stopped) return;
         await this.runCampaign(campaign);
       }
