@@ -48,10 +48,15 @@ export class CampaignInputError extends Error {
 
 const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/;
 
+/** Zones already checked (building an Intl.DateTimeFormat costs ~50 µs: not once per CSV row). */
+const knownZones = new Set<string>();
+
 export function isTimeZone(tz: unknown): tz is string {
   if (typeof tz !== 'string' || tz.length === 0 || tz.length > 64) return false;
+  if (knownZones.has(tz)) return true;
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    if (knownZones.size < 1000) knownZones.add(tz);
     return true;
   } catch {
     return false;

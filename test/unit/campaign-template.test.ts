@@ -2,6 +2,7 @@ import { renderTemplate, escapeValue, templateNames } from '../../src/campaigns/
 import { parsePersonalisation, personaliseProfile, PersonalisationStore } from '../../src/campaigns/personalisation';
 import { IdempotencyKeys, IdempotencyConflict } from '../../src/campaigns/idempotency';
 import type { AgentProfile } from '../../src/agent/profiles';
+import { parseContactsCsv } from '../../src/campaigns/csv';
 
 const profile = {
   name: 'sales',
@@ -92,5 +93,24 @@ describe('idempotency keys', () => {
     await expect(keys.once('key-00002', {}, () => Promise.reject(new Error('down')))).rejects.toThrow('down');
     expect(await keys.once('key-00002', {}, run)).toEqual({ value: 2, replayed: false });
     expect(runs).toBe(2);
+  });
+});
+
+describe('contacts CSV', () => {
+  it('parses 10,000 rows quickly enough to stay off the audio path (time zones checked once each)', () => {
+    const rows = Array.from({ length: 10_000 }, (_, i) => `+1555${String(i).padStart(7, '0')},P${i},Europe/Paris,gold`);
+    const csv = ['phone,name,timeZone,plan', ...rows].join('\n');
+    const t0 = performance.now();
+    const contacts = parseContactsCsv(csv);
+    const ms = performance.now() - t0;
+    expect(contacts).toHaveLength(10_000);
+    expect(contacts[9999]).toEqual({
+      phone: '+15550009999',
+      name: 'P9999',
+      timeZone: 'Europe/Paris',
+      variables: { plan: 'gold' },
+    });
+    // ~75 ms here; ~600 ms when every row built its own Intl.DateTimeFormat.
+    expect(ms).toBeLessThan(300);
   });
 });
