@@ -301,11 +301,15 @@ describe('the app writes through the writer thread', () => {
   });
 });
 
-describe('the main thread keeps no database connection of its own', () => {
-  it('serves calls and /health without connecting; connects (with its settings) only when queried here', async () => {
+describe("the main thread's own database connection", () => {
+  it('is opened at most once at start (the campaign dialler recovery), never for calls or /health, and has its settings', async () => {
     const connect = jest.spyOn(PrismaBetterSqlite3.prototype, 'connect');
     const app = await startTestApp();
     try {
+      // The campaign dialler's restart recovery (src/campaigns/dialler.ts) reads its contacts once at
+      // start on this thread; calls and /health must add nothing to that.
+      const atStart = connect.mock.calls.length;
+      expect(atStart).toBeLessThanOrEqual(1);
       const call = await app.sb.callManager.createCall({ callSid: 'CAlazy1' });
       await app.sb.callManager.endCall(call.id, { reason: 'caller-hangup' });
       const res = await fetch(`${app.baseUrl}/health`);
@@ -313,7 +317,7 @@ describe('the main thread keeps no database connection of its own', () => {
       expect(res.status).toBe(200);
       expect(((await res.json()) as { status: string }).status).not.toBe('down');
       // Workers load their own copy of the adapter: this spy counts this thread's connections only.
-      expect(connect).not.toHaveBeenCalled();
+      expect(connect).toHaveBeenCalledTimes(atStart);
       expect(await app.sb.db.call.count({ where: { id: call.id } })).toBe(1);
       expect(connect).toHaveBeenCalledTimes(1);
       const [fk] = await app.sb.db.$queryRawUnsafe<{ foreign_keys: bigint | number }[]>('PRAGMA foreign_keys');
