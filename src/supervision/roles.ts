@@ -67,6 +67,16 @@ export function entryOf(candidate: string, entries: readonly ApiTokenEntry[]): A
   return found;
 }
 
+/**
+ * True when `token` may start conversations (web calls, app sockets): any configured role but
+ * read-only. With no entries configured the API is open and everyone may.
+ */
+export function mayStartCalls(token: string, entries: readonly ApiTokenEntry[]): boolean {
+  if (entries.length === 0) return true;
+  const entry = entryOf(token, entries);
+  return entry !== undefined && entry.role !== 'read-only';
+}
+
 export function atLeast(role: Role, min: Role): boolean {
   return RANK[role] >= RANK[min];
 }

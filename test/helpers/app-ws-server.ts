@@ -4,6 +4,7 @@
  * chat line with text, and a caller turn (speech, then 300 ms of silence) with its transcript, 500 ms
  * of agent audio (a tone, in five 100 ms chunks with markers) and the agent's words.
  */
+import type { ApiTokenEntry } from '../../src/supervision/roles';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EventEmitter } from 'node:events';
@@ -104,6 +105,8 @@ function script(conv: ScriptedConversation, changes: EventEmitter, agentAudioMs 
 export async function startAppWsServer(
   opts: {
     apiTokens?: string[];
+    /** Roles of the API tokens (a read-only token may not open a conversation). */
+    apiTokenEntries?: ApiTokenEntry[];
     maxConnections?: number;
     sessions?: SessionTokenVerifier;
     greeting?: boolean;
@@ -125,7 +128,7 @@ export async function startAppWsServer(
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
   const module = createAppWsModule({
-    config: { apiTokens: opts.apiTokens ?? [], publicUrl: url } as Pick<Config, 'apiTokens' | 'publicUrl'>,
+    config: { apiTokens: opts.apiTokens ?? [], publicUrl: url, apiTokenEntries: opts.apiTokenEntries ?? [] },
     logger,
     sessionTokens: opts.sessions,
     maxConnections: opts.maxConnections,

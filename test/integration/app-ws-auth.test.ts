@@ -7,6 +7,7 @@ import { startAppWsServer, TestClient, type AppWsServer } from '../helpers/app-w
 import { SessionTokens } from '../../src/channels/webrtc/session-token';
 
 const TOKEN = 'app-ws-test-token-0123456789';
+const READ_ONLY = 'app-ws-read-only-token-0123456789';
 let server: AppWsServer;
 let sessions: SessionTokens;
 let nowMs = Date.now();
@@ -15,7 +16,15 @@ const clients: TestClient[] = [];
 beforeEach(async () => {
   nowMs = Date.now();
   sessions = new SessionTokens('app-ws-test-signing-secret-0123456789abcdef', () => nowMs);
-  server = await startAppWsServer({ apiTokens: [TOKEN], maxConnections: 3, sessions });
+  server = await startAppWsServer({
+    apiTokens: [TOKEN, READ_ONLY],
+    apiTokenEntries: [
+      { token: TOKEN, role: 'supervisor', name: 'app' },
+      { token: READ_ONLY, role: 'read-only', name: 'wallboard' },
+    ],
+    maxConnections: 3,
+    sessions,
+  });
 });
 
 afterEach(async () => {
@@ -51,6 +60,16 @@ async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
 }
 
 describe('app WebSocket authentication and limits', () => {
+  test.each(['/ws', '/voice-gateway'])(
+    '%s refuses a read-only API token with 403 before the socket opens',
+    async (path) => {
+      const res = await refusal(path, bearer(READ_ONLY));
+      expect(res.status).toBe(403);
+      expect(res.body).toMatch(/read-only/);
+      expect(server.conversations).toHaveLength(0);
+    },
+  );
+
   test.each(['/ws', '/voice-gateway'])('%s opens with the API token in the Authorization header', async (path) => {
     const client = await open(path, bearer(TOKEN));
     client.send({ type: 'ping' });

@@ -16,6 +16,7 @@ import { collectWrtcGarbage, TestPeer } from '../helpers/webrtc-peer';
 
 const logger = createLogger({ level: 'error', json: true, silent: true });
 const API_TOKEN = 'tok-'.padEnd(40, 'x');
+const READ_ONLY_TOKEN = 'ro-'.padEnd(40, 'y');
 
 describe('web calls: authentication, limits and floods', () => {
   let server: Server;
@@ -28,7 +29,11 @@ describe('web calls: authentication, limits and floods', () => {
 
   beforeAll(async () => {
     router = createWebCallsRouter({
-      apiTokens: [API_TOKEN],
+      apiTokens: [API_TOKEN, READ_ONLY_TOKEN],
+      apiTokenEntries: [
+        { token: API_TOKEN, role: 'admin', name: 'ops' },
+        { token: READ_ONLY_TOKEN, role: 'read-only', name: 'wallboard' },
+      ],
       sessions: new SessionTokens('s'.repeat(40), () => nowMs),
       hasProfile: (name) => name === 'default' || name === 'billing',
       logger,
@@ -82,6 +87,20 @@ describe('web calls: authentication, limits and floods', () => {
     expect(res.status).toBe(201);
     return res.body.token as string;
   }
+
+  it('lets a read-only token list profiles but neither mint a session nor start a call (403)', async () => {
+    const profiles = await fetch(`${base}/api/web-calls/profiles`, {
+      headers: { authorization: `Bearer ${READ_ONLY_TOKEN}` },
+    });
+    expect(profiles.status).toBe(200);
+    const minted = await post('/api/web-calls', { profile: 'default' }, READ_ONLY_TOKEN);
+    expect(minted.status).toBe(403);
+    expect(minted.body.error?.message).toMatch(/read-only/);
+    const before = started;
+    const offered = await post('/api/web-calls/offer', { type: 'offer', sdp: offerSdp }, READ_ONLY_TOKEN);
+    expect(offered.status).toBe(403);
+    expect(started).toBe(before);
+  });
 
   it('mints session tokens only for an API token, with checked fields', async () => {
     expect((await post('/api/web-calls', {})).status).toBe(401);

@@ -9,6 +9,7 @@
  * The session tokens are the web-call channel's (src/channels/webrtc/session-token.ts): one
  * instance is shared, so a token spent here cannot be spent there too.
  */
+import { mayStartCalls, type ApiTokenEntry } from '../../supervision/roles';
 import type { IncomingMessage } from 'node:http';
 import { bearerToken, tokenMatches } from '../../http/auth';
 
@@ -42,6 +43,8 @@ export function authenticateUpgrade(
   pathAndQuery: string,
   apiTokens: readonly string[],
   sessions: SessionTokenVerifier | undefined,
+  /** The tokens' roles: a read-only token may not start a conversation (403). */
+  apiTokenEntries: readonly ApiTokenEntry[] = [],
 ): AppWsAuth {
   const header = bearerToken(req.headers.authorization);
   const q = pathAndQuery.indexOf('?');
@@ -74,5 +77,8 @@ export function authenticateUpgrade(
     return deny(401, 'missing', 'send an API token (Authorization: Bearer <token>) or a session_token');
   }
   if (!tokenMatches(credential, apiTokens)) return deny(401, 'wrong-token', 'invalid API token');
+  if (apiTokenEntries.length > 0 && !mayStartCalls(credential, apiTokenEntries)) {
+    return deny(403, 'read-only', 'this token is read-only: it can watch calls but not start them');
+  }
   return { ok: true, kind: 'api-token' };
 }

@@ -23,7 +23,7 @@ export const VOICE_GATEWAY_PATH = '/voice-gateway';
 export const DEFAULT_MAX_APP_CONNECTIONS = 100;
 
 export interface AppWsDeps {
-  config: Pick<Config, 'apiTokens' | 'publicUrl'>;
+  config: Pick<Config, 'apiTokens' | 'publicUrl'> & Partial<Pick<Config, 'apiTokenEntries'>>;
   logger: Logger;
   start: ConversationStarter;
   /** The web-call channel's session tokens (one shared instance); without it only API tokens are accepted. */
@@ -69,7 +69,13 @@ export function createAppWsModule(deps: AppWsDeps): AppWsModule {
     checkUpgrade(req, _path, pathAndQuery) {
       // Capacity first: a full server spends no session token.
       if (counters.connections >= maxConnections) return refuse('capacity', 503, 'too many app connections');
-      const auth = authenticateUpgrade(req, pathAndQuery, deps.config.apiTokens, deps.sessionTokens);
+      const auth = authenticateUpgrade(
+        req,
+        pathAndQuery,
+        deps.config.apiTokens,
+        deps.sessionTokens,
+        deps.config.apiTokenEntries ?? [],
+      );
       if (!auth.ok) return refuse(auth.reason, auth.status, auth.message);
       authOf.set(req, auth);
       return undefined;

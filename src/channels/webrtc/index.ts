@@ -27,6 +27,7 @@ export function createWebRtcChannelModule(services: ChannelServices & { sessionT
   const start = createConversationStarter({ ...services, logger });
   const webCalls = createWebCallsRouter({
     apiTokens: config.apiTokens,
+    apiTokenEntries: config.apiTokenEntries,
     sessions: services.sessionTokens ?? new SessionTokens(config.http.urlSigningSecret),
     hasProfile: (name) => (agentSettings ? agentSettings.profiles.has(name) : name === 'default'),
     listProfiles: () =>

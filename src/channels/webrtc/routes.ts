@@ -9,6 +9,7 @@
  * the API's rate limit. Routes are case-sensitive and strict: other spellings fall through to the
  * token-checked API (401 or 404).
  */
+import { mayStartCalls, type ApiTokenEntry } from '../../supervision/roles';
 import { randomBytes } from 'node:crypto';
 import express, { Router, type Request } from 'express';
 import { PCM16_48K } from '../../conversation/audio-format';
@@ -64,6 +65,8 @@ export type WebCallRefusal = (typeof WEB_CALL_REFUSALS)[number];
 
 export interface WebCallsDeps {
   apiTokens: readonly string[];
+  /** The tokens' roles: a read-only token lists profiles but starts nothing (403). */
+  apiTokenEntries?: readonly ApiTokenEntry[];
   sessions: SessionTokens;
   /** True when a profile of this name exists. */
   hasProfile: (name: string) => boolean;
@@ -136,6 +139,17 @@ export function createWebCallsRouter(deps: WebCallsDeps): WebCallsRouter {
     return token !== undefined && !isSessionToken(token) && tokenMatches(token, deps.apiTokens);
   };
 
+  /** A valid API token that is read-only may look (profiles) but not start a call or mint a session. */
+  const refuseReadOnly = (req: Request): void => {
+    const token = bearerToken(req.headers.authorization);
+    if (deps.apiTokens.length === 0 || token === undefined || isSessionToken(token)) return;
+    if (!mayStartCalls(token, deps.apiTokenEntries ?? []) && (deps.apiTokenEntries ?? []).length > 0)
+      throw refuse(
+        'unauthorized',
+        new ApiError('forbidden', 'this token is read-only: it can watch calls but not start them'),
+      );
+  };
+
   router.use(express.json({ limit: MAX_WEB_CALL_BODY_BYTES }));
 
   router.get('/profiles', (req, res) => {
@@ -147,6 +161,7 @@ export function createWebCallsRouter(deps: WebCallsDeps): WebCallsRouter {
   router.post('/', (req, res) => {
     if (!apiTokenOk(req))
       throw unauthorized('unauthorized', 'minting a session token needs an API token (Authorization: Bearer <token>)');
+    refuseReadOnly(req);
     const body = bodyOf(req);
     const profile = optionalString(body, 'profile', 64) ?? 'default';
     if (!deps.hasProfile(profile)) throw ApiError.invalid('profile', `no agent profile named "${profile}"`);
@@ -176,6 +191,8 @@ export function createWebCallsRouter(deps: WebCallsDeps): WebCallsRouter {
       auth = 'session-token';
     } else if (!apiTokenOk(req)) {
       throw unauthorized('unauthorized', 'send an API token or a session token (Authorization: Bearer <token>)');
+    } else {
+      refuseReadOnly(req);
     }
     const body = bodyOf(req);
     if (body.type !== undefined && body.type !== 'offer') throw ApiError.invalid('type', 'must be "offer"');
