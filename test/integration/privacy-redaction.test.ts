@@ -4,6 +4,8 @@
  * recording (silence at those turns, measured) nor the logs (debug level, JSON), while an ordinary
  * turn is kept as said.
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { readdirSync, readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
@@ -35,6 +37,9 @@ describe('redaction of a call as it is transcribed', () => {
   let baseUrl: string;
   let sse: SseConnection | undefined;
   const logs: string[] = [];
+  /** Bodies of the outgoing webhook deliveries (a real receiver on a loopback port). */
+  const delivered: string[] = [];
+  let receiver: http.Server;
 
   beforeAll(async () => {
     ai = await LocalRealtimeServer.start({ ttsEngine: 'auto', replies: AGENT_LINES, callerTranscripts: CALLER_LINES });
@@ -55,9 +60,28 @@ describe('redaction of a call as it is transcribed', () => {
     });
     sb = await createApp(config, { logger: createLogger({ level: 'debug', json: true, stream }) });
     baseUrl = `http://127.0.0.1:${await sb.listen(0, '127.0.0.1')}`;
+    receiver = http.createServer((req, res) => {
+      const parts: Buffer[] = [];
+      req.on('data', (c: Buffer) => parts.push(c));
+      req.on('end', () => {
+        delivered.push(Buffer.concat(parts).toString('utf8'));
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const hook = await fetch(`${baseUrl}/api/webhooks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`,
+        events: ['transcript.added', 'call.ended'],
+      }),
+    });
+    expect(hook.status).toBe(201);
   });
   afterAll(async () => {
     sse?.close();
+    await new Promise((r) => receiver.close(r));
     await sb.close();
     tmp.cleanup();
     await ai.close();
@@ -113,10 +137,15 @@ describe('redaction of a call as it is transcribed', () => {
     const streamed = sse.messages.map((m) => m.data).join('\n');
     const logged = logs.join('');
     expect(logged).toContain('call ended');
+    // Outgoing webhooks: the receiver got the transcript lines and the call's end, redacted.
+    await eventually(async () => (delivered.some((d) => d.includes('call.ended')) ? true : null), 10_000);
+    const hooked = delivered.join('\n');
+    expect(hooked).toContain('[card number]');
     for (const secret of SECRETS) {
       expect(stored.toLowerCase()).not.toContain(secret);
       expect(streamed.toLowerCase()).not.toContain(secret);
       expect(logged.toLowerCase()).not.toContain(secret);
+      expect(hooked.toLowerCase()).not.toContain(secret);
     }
     expect(stored).toContain('Thank you, that is all. Goodbye.');
 
