@@ -87,4 +87,53 @@ describe('whisper to the agent', () => {
       await handle?.hangup().catch(() => undefined);
     }
   });
+
+  it('survives an AI reconnect: the new session is given the guidance again and the next reply follows it', async () => {
+    let handle: ReturnType<BridgeHarness['call']> | undefined;
+    try {
+      const live = h.call({
+        script: [
+          { untilAgentSilentMs: 600 },
+          { silenceMs: 5000 },
+          { say: 'I want to cancel my account' },
+          { untilAgentSilentMs: 800 },
+        ],
+      });
+      handle = live;
+      const db = h.t.sb.db;
+      const call = await eventually(async () => {
+        const c = await db.call.findFirst({ where: { callSid: live.callSid }, include: { transcripts: true } });
+        return c && c.transcripts.some((t) => t.speaker === 'agent') ? c : null;
+      });
+      await request(h.t.baseUrl)
+        .post(`/api/calls/${call.id}/whisper`)
+        .set('Authorization', `Bearer ${ALICE}`)
+        .send({ text: GUIDANCE })
+        .expect(202);
+      await eventually(async () => (h.ai.sessions.some((x) => x.contextItems.length > 0) ? true : null));
+      const before = h.ai.sessions.slice();
+      // The AI connection drops before the caller's next turn: a new session must still know the guidance.
+      h.ai.dropAllConnections();
+      const fresh = await eventually(async () => h.ai.sessions.find((x) => !before.includes(x)) ?? null);
+      const notes = () =>
+        fresh.contextItems.filter(
+          (i) => (i as { role?: string }).role === 'system' && JSON.stringify(i).includes(GUIDANCE),
+        );
+      await eventually(async () => (notes().length > 0 ? true : null));
+      expect(notes()).toHaveLength(1);
+      expect((await live.done).ok).toBe(true);
+      const done = await eventually(async () => {
+        const c = await db.call.findUnique({
+          where: { id: call.id },
+          include: { transcripts: { orderBy: { startMs: 'asc' } }, events: true, analytics: true },
+        });
+        return c?.analytics ? c : null;
+      });
+      expect(done.events.some((e) => e.type === 'ai.reconnected')).toBe(true);
+      const agent = done.transcripts.filter((t) => t.speaker === 'agent').map((t) => t.text);
+      expect(agent[agent.length - 1]).toContain(GUIDANCE);
+    } finally {
+      await handle?.hangup().catch(() => undefined);
+    }
+  });
 });

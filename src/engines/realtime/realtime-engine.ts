@@ -44,6 +44,9 @@ export const MAX_CONTEXT_TURNS = 40;
 /** Marks the out-of-band responses of `ask` (never part of the conversation the core sees). */
 const ASK_PURPOSE = 'switchboard.ask';
 
+/** Context notes (whispers) kept for re-made sessions. */
+const MAX_NOTES = 20;
+
 export class RealtimeEngine extends EventEmitter<AgentEngineEvents> implements AgentEngine {
   readonly kind = 'realtime';
   readonly inputFormat: AudioFormat;
@@ -56,6 +59,8 @@ export class RealtimeEngine extends EventEmitter<AgentEngineEvents> implements A
   private audioBaseMs = 0;
   private activeResponseId: string | undefined;
   private closed = false;
+  /** Context given with addContext (a supervisor's whispers): re-sent to every new session, the last MAX_NOTES. */
+  private readonly notes: string[] = [];
   private replacing = false;
   private askAnswer: ((text: string | undefined) => void) | undefined;
   /** The conversation's language hint (the profile's, or one learned later: setLanguage). */
@@ -116,7 +121,10 @@ export class RealtimeEngine extends EventEmitter<AgentEngineEvents> implements A
   }
 
   addContext(text: string): void {
-    this.client.send(itemCreateEvent(textMessageItem('system', text)));
+    this.notes.push(text);
+    if (this.notes.length > MAX_NOTES) this.notes.shift();
+    // While no session is open the note goes out with the next session's opening messages (once).
+    if (this.client.state === 'open') this.client.send(itemCreateEvent(textMessageItem('system', text)));
   }
 
   truncate(itemId: string, heardMs: number): void {
@@ -201,6 +209,7 @@ export class RealtimeEngine extends EventEmitter<AgentEngineEvents> implements A
     ];
     const greeting = responseCreateEvent({ instructions: `${instructions}\n\n${profile.greeting}` });
     if (!info.reconnect) {
+      for (const note of this.notes) events.push(itemCreateEvent(textMessageItem('system', note)));
       if (profile.greetsFirst) events.push(greeting);
       return events;
     }
@@ -211,6 +220,8 @@ export class RealtimeEngine extends EventEmitter<AgentEngineEvents> implements A
         itemCreateEvent(turn.role === 'user' ? textMessageItem('user', turn.text) : assistantMessageItem(turn.text)),
       );
     }
+    // ... and what it was told for its next turns (whispers), which no transcript holds.
+    for (const note of this.notes) events.push(itemCreateEvent(textMessageItem('system', note)));
     this.activeResponseId = undefined;
     // The first connection failed before any greeting audio came: greet on this one.
     if (profile.greetsFirst && host.nothingSaidYet()) events.push(greeting);
