@@ -37,7 +37,7 @@ import { createSupervisionRouter } from './http/supervision-routes';
 import { createAlertRulesRouter } from './http/alert-rules-routes';
 import { AlertRuleStore } from './supervision/alert-rule-store';
 import { AlertEngine } from './supervision/alert-engine';
-import { Webhooks } from './supervision/webhooks';
+import { loadSubscriptions, Webhooks } from './supervision/webhooks';
 import { createWebhooksRouter } from './http/webhooks-routes';
 import { errorHandler, notFoundHandler } from './http/errors';
 import { createChannelModules } from './channels';
@@ -143,6 +143,8 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   let alertRules: AlertRuleStore;
   try {
     alertRules = AlertRuleStore.load(config.alertRulesFile || undefined);
+    // ... and so is WEBHOOKS_FILE (read again when the webhooks start).
+    if (config.webhooksFile) loadSubscriptions(config.webhooksFile);
   } catch (err) {
     throw new ConfigError([(err as Error).message]);
   }
@@ -281,7 +283,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     registry: metrics.registry,
   });
   // Outgoing webhooks: the bus listener only queues; deliveries run apart from every call.
-  const webhooks = new Webhooks({ bus, logger, registry: metrics.registry });
+  const webhooks = new Webhooks({ bus, logger, registry: metrics.registry, file: config.webhooksFile || undefined });
   const admission = new CallAdmission({ config, callManager, bridge, logger, agentSettings, counters });
   // Every caller channel: its webhooks under /<name>, its WebSocket paths (src/channels/index.ts).
   // Session tokens minted by POST /api/web-calls: one instance for web calls and app sockets.

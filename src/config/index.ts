@@ -257,6 +257,10 @@ const SPEC = {
     default: '',
     desc: 'JSON file of alert rules (src/supervision/alert-rules.ts); API changes are written back',
   }),
+  WEBHOOKS_FILE: str({
+    default: '',
+    desc: 'JSON file keeping outgoing webhook subscriptions (with their secrets, 0600) across restarts; empty: memory only',
+  }),
   TRANSFER_NUMBER: transferNumber({ default: '', desc: 'Default transfer_call destination (E.164 or sip:)' }),
   TOOL_TIMEOUT_MS: intIn(100, 60_000)({ default: 5000, desc: 'Default time a tool call may run' }),
   TWILIO_API_BASE_URL: httpUrlOrEmpty({
@@ -421,6 +425,8 @@ export interface Config {
   readonly apiTokenEntries: readonly ApiTokenEntry[];
   /** Alert rules file ('' = none: rules only through the API, kept in memory). */
   readonly alertRulesFile: string;
+  /** Outgoing webhook subscriptions kept here across restarts ('' = memory only). */
+  readonly webhooksFile: string;
   readonly twilio: {
     readonly accountSid: string;
     readonly authToken: string;
@@ -702,6 +708,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     apiTokens: env.API_TOKENS.map((e) => e.token),
     apiTokenEntries: env.API_TOKENS,
     alertRulesFile: env.ALERT_RULES_FILE,
+    webhooksFile: env.WEBHOOKS_FILE,
     twilio: {
       accountSid: env.TWILIO_ACCOUNT_SID,
       authToken: env.TWILIO_AUTH_TOKEN,

@@ -13,6 +13,8 @@
  * without them after 15 s), alert.fired, transcript.added.
  */
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
 import { Counter, type Registry } from 'prom-client';
 import type { AnyBusEvent, EventBus } from '../events/event-bus';
 import type { Logger } from '../logging/logger';
@@ -68,6 +70,42 @@ export interface WebhooksOptions {
   registry?: Registry;
   /** Backoff before retry n (1-based); default 1 s · 2^(n-1). */
   retryDelayMs?: (attempt: number) => number;
+  /**
+   * JSON file keeping the subscriptions (secrets included) across restarts, written owner-only
+   * (0600) on every change; read at construction. Without it they live in memory only.
+   */
+  file?: string;
+}
+
+/** Reads a subscriptions file; throws an Error naming what is wrong (never echoing a secret). */
+export function loadSubscriptions(file: string): Subscription[] {
+  if (!existsSync(file)) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`WEBHOOKS_FILE ${file}: not JSON (${(err as Error).message})`);
+  }
+  const list = (parsed as { subscriptions?: unknown } | null)?.subscriptions;
+  if (!Array.isArray(list)) throw new Error(`WEBHOOKS_FILE ${file}: expected {"subscriptions": [...]}`);
+  if (list.length > MAX_SUBSCRIPTIONS)
+    throw new Error(`WEBHOOKS_FILE ${file}: at most ${MAX_SUBSCRIPTIONS} subscriptions`);
+  return list.map((raw, i) => {
+    const s = raw as Partial<Subscription> | null;
+    const ok =
+      s !== null &&
+      typeof s.id === 'string' &&
+      typeof s.url === 'string' &&
+      /^https?:\/\//.test(s.url) &&
+      typeof s.secret === 'string' &&
+      s.secret.length >= 16 &&
+      typeof s.createdAt === 'string' &&
+      Array.isArray(s.events) &&
+      s.events.length > 0 &&
+      s.events.every((e) => (WEBHOOK_EVENTS as readonly string[]).includes(e as string));
+    if (!ok) throw new Error(`WEBHOOKS_FILE ${file}: subscription ${i} is malformed`);
+    return { id: s.id!, url: s.url!, events: [...s.events!], secret: s.secret!, createdAt: s.createdAt! };
+  });
 }
 
 export function signBody(secret: string, timestamp: number, body: string): string {
@@ -81,9 +119,11 @@ export class Webhooks {
   private readonly analytics = new Map<string, unknown>();
   private readonly counter: Counter<'result'> | undefined;
   private readonly retryDelayMs: (attempt: number) => number;
+  private saving: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: WebhooksOptions) {
     this.retryDelayMs = opts.retryDelayMs ?? ((n) => 1000 * 2 ** (n - 1));
+    for (const sub of opts.file ? loadSubscriptions(opts.file) : []) this.track(sub);
     this.counter = opts.registry
       ? new Counter({
           name: 'switchboard_webhook_deliveries_total',
@@ -111,11 +151,45 @@ export class Webhooks {
       secret: `whsec_${randomBytes(24).toString('base64url')}`,
       createdAt: new Date().toISOString(),
     };
-    this.subs.set(sub.id, { sub, queue: [], busy: false, log: [], dropped: 0, timer: undefined, closed: false });
+    this.track(sub);
+    void this.save();
     return sub;
   }
 
+  /** Resolves when every change so far is on disk (no-op without a file). */
+  saved(): Promise<void> {
+    return this.saving;
+  }
+
+  private track(sub: Subscription): void {
+    this.subs.set(sub.id, { sub, queue: [], busy: false, log: [], dropped: 0, timer: undefined, closed: false });
+  }
+
+  /** Writes the subscriptions (atomically, 0600), one write at a time; a failure is logged, never thrown. */
+  private save(): Promise<void> {
+    const file = this.opts.file;
+    if (!file) return this.saving;
+    const body = `${JSON.stringify({ subscriptions: this.list() }, null, 2)}\n`;
+    this.saving = this.saving.then(async () => {
+      try {
+        const tmp = `${file}.${process.pid}.tmp`;
+        await writeFile(tmp, body, { mode: 0o600 });
+        await rename(tmp, file);
+      } catch (err) {
+        this.opts.logger.error('could not save the webhook subscriptions', { error: (err as Error).message });
+      }
+    });
+    return this.saving;
+  }
+
   remove(id: string): boolean {
+    if (!this.drop(id)) return false;
+    void this.save();
+    return true;
+  }
+
+  /** Stops a subscription's deliveries and forgets it (not saved: close() uses it too). */
+  private drop(id: string): boolean {
     const s = this.subs.get(id);
     if (!s) return false;
     s.closed = true;
@@ -126,7 +200,7 @@ export class Webhooks {
 
   close(): void {
     this.unsubscribe();
-    for (const id of [...this.subs.keys()]) this.remove(id);
+    for (const id of [...this.subs.keys()]) this.drop(id);
     for (const { timer } of this.endedCalls.values()) clearTimeout(timer);
     this.endedCalls.clear();
     this.analytics.clear();
