@@ -74,6 +74,8 @@ export class CallManager {
   private readonly bus: EventBus;
   private readonly log: Logger;
   private readonly active = new Map<string, Call>();
+  /** The change of each call's fields or status in progress (see oneAtATime). */
+  private readonly callChanges = new Map<string, Promise<unknown>>();
   private readonly bySid = new Map<string, string>();
   private readonly ending = new Map<string, Promise<Call>>();
   private readonly writes: WriteQueue;
@@ -158,6 +160,10 @@ export class CallManager {
       status?: CallStatus;
     },
   ): Promise<Call | null> {
+    return this.oneAtATime(callId, () => this.applyUpdate(callId, patch));
+  }
+
+  private async applyUpdate(callId: string, patch: Parameters<CallManager['updateCall']>[1]): Promise<Call | null> {
     const current = await this.findCall(callId);
     if (!current) return null;
     const data: Record<string, unknown> = { ...patch };
@@ -175,8 +181,31 @@ export class CallManager {
    * call backwards or out of a final status; Twilio's CallDuration is kept as the billed duration.
    */
   async applyTwilioStatus(callSid: string, status: CallStatus, durationSec?: number): Promise<Call | null> {
-    const current = await this.findByCallSid(callSid);
-    if (!current) return null;
+    const found = await this.findByCallSid(callSid);
+    if (!found) return null;
+    return this.oneAtATime(found.id, async () => {
+      const current = (await this.findCall(found.id)) ?? found;
+      return this.applyStatus(current, status, durationSec);
+    });
+  }
+
+  /**
+   * Runs one status/field change of a call after the previous one has been written: each reads the
+   * state the last one left (a status callback racing the stream start can never write `in-progress`
+   * over `streaming`).
+   */
+  private oneAtATime<T>(callId: string, change: () => Promise<T>): Promise<T> {
+    const previous = this.callChanges.get(callId) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(change);
+    this.callChanges.set(callId, next);
+    const forget = (): void => {
+      if (this.callChanges.get(callId) === next) this.callChanges.delete(callId);
+    };
+    next.then(forget, forget);
+    return next;
+  }
+
+  private async applyStatus(current: Call, status: CallStatus, durationSec?: number): Promise<Call | null> {
     const data: Record<string, unknown> = {};
     if (canTransition(current.status, status)) data.status = status;
     if (durationSec !== undefined && Number.isFinite(durationSec) && isFinalStatus(status))

@@ -32,6 +32,23 @@ describe('CallManager (real SQLite)', () => {
     tmp.cleanup();
   });
 
+  it('never lets a status callback racing the stream start write in-progress over streaming', async () => {
+    for (const [i, order] of (['stream-first', 'callback-first'] as const).entries()) {
+      const call = await manager.createCall({ callSid: `CArace${i}`, status: 'ringing' });
+      const stream = () => manager.updateCall(call.id, { status: 'streaming', streamSid: `MZrace${i}` });
+      const callback = () => manager.applyTwilioStatus(`CArace${i}`, 'in-progress');
+      // Both start before either write has landed (as the webhook and the media stream do).
+      await Promise.all(order === 'stream-first' ? [stream(), callback()] : [callback(), stream()]);
+      const row = await db.call.findUniqueOrThrow({ where: { id: call.id } });
+      expect({ order, status: row.status, answered: row.answeredAt !== null }).toEqual({
+        order,
+        status: 'streaming',
+        answered: true,
+      });
+      expect(manager.getActive(call.id)?.status).toBe('streaming');
+    }
+  });
+
   it('creates a call once per CallSid and publishes call.started', async () => {
     const a = await manager.createCall({ callSid: 'CA1', from: '+15550001', to: '+15550002', agent: 'sales' });
     const b = await manager.createCall({ callSid: 'CA1', from: '+15550001' });
