@@ -24,8 +24,6 @@ async function main(): Promise<void> {
   const applied = await applyPendingMigrationsInChild(config.databaseUrl);
   const sb = await createApp(config, { logger });
   if (applied.length) sb.logger.info('database migrations applied', { migrations: applied });
-  const port = await sb.listen();
-  sb.logger.info('switchboard listening', { port, publicUrl: config.publicUrl, env: config.env });
 
   // A stray rejection or exception is logged; it must not drop every live call with the process.
   process.on('unhandledRejection', (reason: unknown) => {
@@ -65,6 +63,11 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+
+  // Listening comes last: from the first request on, SIGTERM drains (the handlers are in place even
+  // while listen() still awaits the campaign dialler's start-up recovery).
+  const port = await sb.listen();
+  sb.logger.info('switchboard listening', { port, publicUrl: config.publicUrl, env: config.env });
 }
 
 main().catch((err: unknown) => {
