@@ -8,6 +8,7 @@
 import { bool, cleanEnv, str, makeValidator, EnvError, type CleanedEnv } from 'envalid';
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { parseTokenEntries, type ApiTokenEntry } from '../supervision/roles';
 
 export const DEFAULT_DATABASE_URL = 'file:./data/switchboard.db';
@@ -27,12 +28,36 @@ const wsUrl = makeValidator<string>((input) => {
   return input;
 });
 
-const sqliteUrl = makeValidator<string>((input) => {
-  if (!input.startsWith('file:') || input.length <= 'file:'.length) {
-    throw new EnvError('must be a SQLite URL such as file:./data/switchboard.db');
+/** SQLite (`file:…`, the embedded default) or PostgreSQL (`postgres://` / `postgresql://`, src/db). */
+const databaseUrl = makeValidator<string>((input) => {
+  if (input.startsWith('file:') && input.length > 'file:'.length) return input;
+  if (/^postgres(ql)?:\/\/./.test(input)) {
+    try {
+      new URL(input);
+      return input;
+    } catch {
+      throw new EnvError('is not a valid postgres:// URL');
+    }
   }
-  return input;
+  throw new EnvError(
+    'must be a SQLite URL such as file:./data/switchboard.db or a PostgreSQL URL such as postgres://user@host:5432/db',
+  );
 });
+
+/** An optional URL of one of the given schemes ('' = not used). */
+const optionalUrl = (schemes: string[]) =>
+  makeValidator<string>((input) => {
+    if (input === '') return input;
+    let parsed: URL;
+    try {
+      parsed = new URL(input);
+    } catch {
+      throw new EnvError(`must be a ${schemes.map((s) => `${s}//`).join(' or ')} URL`);
+    }
+    if (!schemes.includes(parsed.protocol))
+      throw new EnvError(`must be a ${schemes.map((s) => `${s}//`).join(' or ')} URL`);
+    return input;
+  });
 
 /** API_TOKENS: `token`, `role:token` or `role:name:token` entries (src/supervision/roles.ts). */
 const tokenList = makeValidator<ApiTokenEntry[]>((input) => {
@@ -201,7 +226,36 @@ const SPEC = {
   PORT: intIn(1, 65535)({ default: 3000 }),
   HOST: str({ default: '0.0.0.0', desc: 'Interface to listen on' }),
   PUBLIC_URL: publicUrlValidator({ default: '', desc: 'Externally reachable base URL (Twilio calls it)' }),
-  DATABASE_URL: sqliteUrl({ default: DEFAULT_DATABASE_URL }),
+  DATABASE_URL: databaseUrl({ default: DEFAULT_DATABASE_URL }),
+  // Scale-out (docs/scaling.md): all empty = one instance with an in-process bus and local files.
+  NATS_URL: optionalUrl(['nats:', 'tls:'])({
+    default: '',
+    desc: 'NATS with JetStream: the cluster bus (call events, instance heartbeats, call ownership leases)',
+  }),
+  NATS_PREFIX: str({ default: 'switchboard', desc: 'Prefix of the NATS subjects, stream and key-value buckets' }),
+  REDIS_URL: optionalUrl(['redis:', 'rediss:'])({
+    default: '',
+    desc: 'Redis: cluster-wide rate limits, concurrent-call cap and single-use stream secrets',
+  }),
+  REDIS_PREFIX: str({ default: 'switchboard:', desc: 'Prefix of every Redis key' }),
+  INSTANCE_ID: str({
+    default: '',
+    desc: "This instance's name in the cluster (default: host name, pid and a random suffix)",
+  }),
+  CLUSTER_LEASE_TTL_MS: intIn(
+    2000,
+    300_000,
+  )({ default: 15_000, desc: "How long an instance's lease on its calls lasts without a heartbeat" }),
+  RECORDINGS_S3_BUCKET: str({
+    default: '',
+    desc: 'Upload recordings to this S3 bucket when a call ends (empty: local disk only)',
+  }),
+  RECORDINGS_S3_PREFIX: str({ default: 'recordings/', desc: 'Key prefix of the recordings in the bucket' }),
+  S3_ENDPOINT: optionalUrl(['http:', 'https:'])({ default: '', desc: 'S3-compatible endpoint (empty: AWS)' }),
+  S3_REGION: str({ default: 'us-east-1' }),
+  S3_ACCESS_KEY_ID: str({ default: '' }),
+  S3_SECRET_ACCESS_KEY: str({ default: '' }),
+  S3_FORCE_PATH_STYLE: bool({ default: false, desc: 'Path-style bucket URLs (most S3-compatible servers)' }),
   RECORDING_STORAGE_PATH: str({ default: './recordings' }),
   LOG_LEVEL: str({ choices: [...LOG_LEVELS], default: 'info' }),
   LOG_PII: bool({ default: false, desc: 'Log phone numbers and transcript text' }),
@@ -411,6 +465,29 @@ export interface Config {
   readonly publicUrl: string;
   readonly databaseUrl: string;
   readonly recordingsDir: string;
+  /** Scale-out services (docs/scaling.md); '' = not used (one instance, in-process bus). */
+  readonly cluster: {
+    readonly natsUrl: string;
+    readonly natsPrefix: string;
+    readonly redisUrl: string;
+    readonly redisPrefix: string;
+    /** This instance's name (INSTANCE_ID or host-pid-random). */
+    readonly instanceId: string;
+    readonly leaseTtlMs: number;
+  };
+  /** Where finished recordings are kept besides RECORDING_STORAGE_PATH (src/recordings/storage). */
+  readonly recordingStorage: {
+    readonly s3: {
+      /** '' = no object storage: recordings stay on the local disk. */
+      readonly bucket: string;
+      readonly prefix: string;
+      readonly endpoint: string;
+      readonly region: string;
+      readonly accessKeyId: string;
+      readonly secretAccessKey: string;
+      readonly forcePathStyle: boolean;
+    };
+  };
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly logPii: boolean;
   /** Redaction, consent, retention (src/privacy/policy.ts). */
@@ -698,6 +775,25 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     publicUrl,
     databaseUrl: env.DATABASE_URL,
     recordingsDir: env.RECORDING_STORAGE_PATH,
+    cluster: {
+      natsUrl: env.NATS_URL,
+      natsPrefix: env.NATS_PREFIX,
+      redisUrl: env.REDIS_URL,
+      redisPrefix: env.REDIS_PREFIX,
+      instanceId: env.INSTANCE_ID || `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+      leaseTtlMs: env.CLUSTER_LEASE_TTL_MS,
+    },
+    recordingStorage: {
+      s3: {
+        bucket: env.RECORDINGS_S3_BUCKET,
+        prefix: env.RECORDINGS_S3_PREFIX,
+        endpoint: env.S3_ENDPOINT,
+        region: env.S3_REGION,
+        accessKeyId: env.S3_ACCESS_KEY_ID,
+        secretAccessKey: env.S3_SECRET_ACCESS_KEY,
+        forcePathStyle: env.S3_FORCE_PATH_STYLE,
+      },
+    },
     logLevel: env.LOG_LEVEL as Config['logLevel'],
     logPii: env.LOG_PII,
     privacy: {

@@ -48,7 +48,7 @@ describe('configuration', () => {
   it('reports every bad variable with its own message', () => {
     const problems = problemsOf({
       PORT: 'eighty',
-      DATABASE_URL: 'postgres://x',
+      DATABASE_URL: 'mysql://x',
       OPENAI_REALTIME_URL: 'http://not-a-ws',
       LOG_LEVEL: 'loud',
       API_TOKENS: 'short',
@@ -301,5 +301,26 @@ describe('.env.example', () => {
     expect(c.publicUrl).toBe('http://localhost:3000');
     expect(c.logPii).toBe(false);
     expect(c.agent.vad).toMatchObject({ type: 'server_vad', threshold: 0.5, silenceMs: 500 });
+  });
+});
+
+describe('scale-out configuration', () => {
+  it('takes a PostgreSQL DATABASE_URL and the cluster services, and names a bad one', () => {
+    const config = loadConfig({
+      DATABASE_URL: 'postgres://sb@db.internal:5432/switchboard',
+      NATS_URL: 'nats://127.0.0.1:4222',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      INSTANCE_ID: 'sb-1',
+      RECORDINGS_S3_BUCKET: 'calls',
+      S3_ENDPOINT: 'http://127.0.0.1:4569',
+    });
+    expect(config.databaseUrl).toBe('postgres://sb@db.internal:5432/switchboard');
+    expect(config.cluster).toMatchObject({ natsUrl: 'nats://127.0.0.1:4222', redisUrl: 'redis://127.0.0.1:6379' });
+    expect(config.cluster.instanceId).toBe('sb-1');
+    expect(config.recordingStorage.s3).toMatchObject({ bucket: 'calls', endpoint: 'http://127.0.0.1:4569' });
+    expect(loadConfig({}).cluster.natsUrl).toBe('');
+    expect(loadConfig({}).cluster.instanceId).toMatch(/-\d+-[0-9a-f]{6}$/);
+    const problems = problemsOf({ NATS_URL: 'http://nats', REDIS_URL: 'nope', DATABASE_URL: 'postgres://' });
+    expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(['DATABASE_URL', 'NATS_URL', 'REDIS_URL']);
   });
 });
