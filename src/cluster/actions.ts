@@ -1,0 +1,183 @@
+/**
+ * Supervisor actions on a call, routed to the instance that owns it. A supervisor's request (whisper,
+ * end, transfer, ...) may reach any instance behind the load balancer, but the call's conversation
+ * lives on one: the holder of its lease (src/cluster/ownership.ts). `routeAction` finds the holder
+ * and, when it is another instance, sends the action over NATS request/reply on
+ * `<prefix>.instances.<id>.actions`; each instance answers there with the injected `handleAction`
+ * (the app wires it to src/supervision/). An action for a call this instance owns runs here directly.
+ *
+ * Failures are ActionRoutingError with a code an HTTP route can map: `no-owner` (no live call by that
+ * id: 404), `owner-unreachable` (the holder does not answer on NATS, e.g. it just died: 503),
+ * `timeout` (no answer within timeoutMs: 504), `invalid` (a malformed request: 400), or the code a
+ * handler threw as ActionRoutingError (e.g. `not-found`, `invalid`); any other handler error is
+ * `action-failed` (500). Replies carry only the code and message, never a stack.
+ */
+import { RequestError, TimeoutError, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import type { Logger } from '../logging/logger';
+import type { CallOwnership } from './ownership';
+
+export const CALL_ACTIONS = ['whisper', 'end', 'transfer', 'listen'] as const;
+export type CallActionName = (typeof CALL_ACTIONS)[number];
+
+export interface CallActionRequest {
+  callId: string;
+  action: CallActionName;
+  /** Action-specific arguments (whisper text, transfer destination, the acting supervisor, ...). */
+  args: Record<string, unknown>;
+  /** The instance that routed it. */
+  from: string;
+}
+
+export type ActionErrorCode =
+  'no-owner' | 'owner-unreachable' | 'timeout' | 'invalid' | 'not-found' | 'action-failed' | (string & {});
+
+export class ActionRoutingError extends Error {
+  constructor(
+    readonly code: ActionErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ActionRoutingError';
+  }
+}
+
+export type CallActionHandler = (request: CallActionRequest) => Promise<unknown> | unknown;
+
+type ActionReply = { ok: true; result?: unknown } | { ok: false; error: { code: string; message: string } };
+
+export interface ClusterActionsOptions {
+  nc: NatsConnection;
+  ownership: Pick<CallOwnership, 'instanceId' | 'ownerOf'>;
+  /** `<prefix>.instances.<id>.actions` for an instance id (clusterNames(prefix).actionsSubject). */
+  subjectFor: (instanceId: string) => string;
+  handleAction: CallActionHandler;
+  logger: Logger;
+  /** How long a routed action may take before `timeout` (default 5000 ms; a transfer summary takes up to 5 s). */
+  timeoutMs?: number;
+}
+
+function validRequest(value: unknown): value is CallActionRequest {
+  const v = value as Partial<CallActionRequest> | null;
+  return (
+    !!v &&
+    typeof v.callId === 'string' &&
+    v.callId.length > 0 &&
+    typeof v.from === 'string' &&
+    (CALL_ACTIONS as readonly string[]).includes(v.action as string) &&
+    !!v.args &&
+    typeof v.args === 'object' &&
+    !Array.isArray(v.args)
+  );
+}
+
+export class ClusterActions {
+  private readonly log: Logger;
+  private readonly subscription: Subscription;
+  private readonly timeoutMs: number;
+  private readonly instanceId: string;
+
+  constructor(private readonly options: ClusterActionsOptions) {
+    this.instanceId = options.ownership.instanceId;
+    this.timeoutMs = options.timeoutMs ?? 5000;
+    this.log = options.logger.child({ component: 'cluster-actions', instanceId: this.instanceId });
+    this.subscription = options.nc.subscribe(options.subjectFor(this.instanceId), {
+      callback: (err, msg) => {
+        if (err) {
+          this.log.error('action subscription failed', { error: err.message });
+          return;
+        }
+        void this.answer(msg.data).then((reply) => msg.respond(JSON.stringify(reply)));
+      },
+    });
+  }
+
+  /** Runs `action` on the instance that owns the call and returns the handler's result. */
+  async routeAction(callId: string, action: CallActionName, args: Record<string, unknown> = {}): Promise<unknown> {
+    const request: CallActionRequest = { callId, action, args, from: this.instanceId };
+    if (!validRequest(request)) throw new ActionRoutingError('invalid', `not a valid call action: ${String(action)}`);
+    const owner = await this.options.ownership.ownerOf(callId);
+    if (!owner) throw new ActionRoutingError('no-owner', `no instance holds call ${callId}`);
+    if (owner === this.instanceId) return this.runHere(request);
+    const started = performance.now();
+    let raw: Uint8Array;
+    try {
+      const msg = await this.options.nc.request(this.options.subjectFor(owner), JSON.stringify(request), {
+        timeout: this.timeoutMs,
+      });
+      raw = msg.data;
+    } catch (err) {
+      throw this.requestFailure(err, callId, action, owner);
+    }
+    let reply: ActionReply;
+    try {
+      reply = JSON.parse(new TextDecoder().decode(raw)) as ActionReply;
+    } catch {
+      throw new ActionRoutingError('action-failed', `instance ${owner} sent an unreadable reply`);
+    }
+    this.log.info('call action routed', {
+      callId,
+      action,
+      owner,
+      ok: reply.ok,
+      ms: Math.round(performance.now() - started),
+    });
+    if (!reply.ok) throw new ActionRoutingError(reply.error.code, reply.error.message);
+    return reply.result;
+  }
+
+  close(): Promise<void> {
+    this.subscription.unsubscribe();
+    return Promise.resolve();
+  }
+
+  private async runHere(request: CallActionRequest): Promise<unknown> {
+    try {
+      return await this.options.handleAction(request);
+    } catch (err) {
+      if (err instanceof ActionRoutingError) throw err;
+      this.log.error('call action failed', {
+        callId: request.callId,
+        action: request.action,
+        error: (err as Error).message,
+      });
+      throw new ActionRoutingError('action-failed', (err as Error).message);
+    }
+  }
+
+  private async answer(data: Uint8Array): Promise<ActionReply> {
+    let request: unknown;
+    try {
+      request = JSON.parse(new TextDecoder().decode(data));
+    } catch {
+      request = undefined;
+    }
+    if (!validRequest(request))
+      return { ok: false, error: { code: 'invalid', message: 'not a valid call action request' } };
+    try {
+      const result = await this.runHere(request);
+      return { ok: true, ...(result === undefined ? {} : { result }) };
+    } catch (err) {
+      const e = err as ActionRoutingError;
+      return { ok: false, error: { code: e.code, message: e.message } };
+    }
+  }
+
+  private requestFailure(err: unknown, callId: string, action: string, owner: string): ActionRoutingError {
+    const cause = (err as Error).cause;
+    if (err instanceof RequestError && err.isNoResponders()) {
+      this.log.warn('owner of a call does not answer on NATS', { callId, action, owner });
+      return new ActionRoutingError(
+        'owner-unreachable',
+        `instance ${owner}, which holds call ${callId}, is not reachable`,
+      );
+    }
+    if (err instanceof TimeoutError || cause instanceof TimeoutError) {
+      this.log.warn('routed call action timed out', { callId, action, owner, timeoutMs: this.timeoutMs });
+      return new ActionRoutingError(
+        'timeout',
+        `instance ${owner} did not answer the ${action} action on call ${callId} within ${this.timeoutMs} ms`,
+      );
+    }
+    return new ActionRoutingError('action-failed', `could not reach instance ${owner}: ${(err as Error).message}`);
+  }
+}
