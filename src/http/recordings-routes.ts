@@ -1,22 +1,35 @@
 /**
- * GET /api/calls/:id/recording: the call's latest WAV, streamed from disk with HTTP Range support
- * (a browser <audio> element can seek), ETag / Last-Modified, and `?download=true` for an
- * attachment. The file is resolved through realpath and must lie inside the recordings folder:
- * a row pointing elsewhere (`../x`, an absolute path, a symlink out) is a 404.
+ * GET /api/calls/:id/recording: the call's latest WAV with HTTP Range support (a browser <audio>
+ * element can seek), ETag / Last-Modified, and `?download=true` for an attachment. The bytes come
+ * from the recording storage (src/recordings): the local file when this instance has it (resolved
+ * through realpath, it must lie inside the recordings folder: a row pointing elsewhere is a 404),
+ * else the S3 object, read with a GetObject of exactly the range asked for and piped through, never
+ * held whole in memory. Sealed recordings are decrypted chunk by chunk either way.
  *
  * GET /api/calls/:id/recording-url: a signed URL of that recording for players that cannot send an
  * Authorization header (the dashboard's <audio>): valid a few minutes, for that call only (see
  * UrlSigner in auth.ts; the token check in front of /api accepts it on the recording route).
  */
-import { open, realpath, type FileHandle } from 'node:fs/promises';
-import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Router } from 'express';
 import { apiReads, type ApiDeps } from './api-deps';
 import { ApiError } from './errors';
 import { UrlSigner } from './auth';
 import { booleanParam, idParam, type Query } from './validation';
-import { openSealedRange, parseRecordingKey, readSealedHeader, SEALED_EXT } from '../privacy/sealed-file';
+import { parseRecordingKey } from '../privacy/sealed-file';
+import {
+  createRecordingStorage,
+  RecordingStorageUnavailableError,
+  type RecordingObject,
+  type RecordingStorage,
+} from '../recordings/storage';
+import { plainView, RecordingKeyMissingError } from '../recordings/plain-view';
+
+// Kept here too for src/privacy/export.ts.
+export { resolveInside } from '../recordings/local-storage';
+
+/** The API's deps, plus the app's recording storage (without it: one built from config, for reads). */
+export type RecordingsRouterDeps = ApiDeps & { recordingStorage?: RecordingStorage };
 
 export type ByteRange = { start: number; end: number };
 
@@ -42,29 +55,17 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
   return { start, end: Math.min(end, size - 1) };
 }
 
-/** The real path of `relative` under `dir`, or undefined when it does not exist or lies outside. */
-export async function resolveInside(dir: string, relative: string): Promise<string | undefined> {
-  if (!relative || relative.includes('\0')) return undefined;
-  try {
-    const root = await realpath(dir);
-    const real = await realpath(path.resolve(root, relative));
-    const prefix = root.endsWith(path.sep) ? root : root + path.sep;
-    return real.startsWith(prefix) ? real : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 const etagMatches = (header: string | undefined, etag: string): boolean =>
   header !== undefined && header.split(',').some((t) => t.trim() === etag || t.trim() === '*');
 
-export function createRecordingsRouter(deps: ApiDeps): Router {
+export function createRecordingsRouter(deps: RecordingsRouterDeps): Router {
   const router = Router();
   const { recordingsDir, logger } = deps;
   const reads = apiReads(deps);
   const signer = new UrlSigner(deps.config.http.urlSigningSecret);
   // Recordings sealed at rest (src/privacy/sealed-file.ts) are served by decrypting the chunks a range covers.
   const sealKey = parseRecordingKey(deps.config.privacy.recordingKey);
+  const storage = deps.recordingStorage ?? createRecordingStorage(deps.config, recordingsDir, logger);
 
   router.get('/calls/:id/recording-url', async (req, res) => {
     const id = idParam(req.params.id);
@@ -80,21 +81,31 @@ export function createRecordingsRouter(deps: ApiDeps): Router {
     const download = booleanParam(req.query as Query, 'download');
     const recording = await reads.run('latestRecording', id);
     if (!recording) throw ApiError.notFound((await reads.run('callExists', id)) ? 'recording' : 'call');
-    const file = await resolveInside(recordingsDir, recording.path);
-    if (!file) {
+    let obj: RecordingObject | undefined;
+    try {
+      obj = await storage.open(recording.path);
+    } catch (err) {
+      if (!(err instanceof RecordingStorageUnavailableError)) throw err;
+      logger.warn('recording storage unavailable', { callId: id, error: err.message });
+      throw new ApiError('unavailable', 'the recording storage is temporarily unavailable; retry the request');
+    }
+    if (!obj) {
       logger.warn('recording file missing or outside the recordings folder', { callId: id, recordingId: recording.id });
       throw ApiError.notFound('recording file');
     }
 
-    let handle: FileHandle | undefined = await open(file, 'r');
+    let owned = false; // once a stream has the object, it closes it
     try {
-      const stat = await handle.stat();
-      if (!stat.isFile()) throw ApiError.notFound('recording file');
-      const sealed = file.endsWith(SEALED_EXT) ? await readSealedHeader(handle) : undefined;
-      if (sealed && !sealKey) throw new ApiError('unavailable', 'the recording is encrypted and no key is configured');
-      const size = sealed ? sealed.plainSize : stat.size;
-      const etag = `"${size.toString(16)}-${Math.floor(stat.mtimeMs).toString(16)}"`;
-      const lastModified = stat.mtime.toUTCString();
+      let view;
+      try {
+        view = await plainView(obj, recording.path, sealKey);
+      } catch (err) {
+        if (err instanceof RecordingKeyMissingError) throw new ApiError('unavailable', err.message);
+        throw err;
+      }
+      const size = view.size;
+      const etag = `"${size.toString(16)}-${obj.mtimeMs.toString(16)}"`;
+      const lastModified = new Date(obj.mtimeMs).toUTCString();
       res.setHeader('Accept-Ranges', 'bytes');
       res.setHeader('Content-Type', 'audio/wav');
       res.setHeader('ETag', etag);
@@ -126,19 +137,24 @@ export function createRecordingsRouter(deps: ApiDeps): Router {
         res.end();
         return;
       }
-      const stream = sealed
-        ? openSealedRange(handle, sealed, sealKey!, start, end)
-        : handle.createReadStream({ start, end, autoClose: true });
-      handle = undefined; // the stream owns it now and closes it when done or destroyed
+      let stream;
+      try {
+        stream = await view.stream(start, end);
+      } catch (err) {
+        if (!(err instanceof RecordingStorageUnavailableError)) throw err;
+        logger.warn('recording storage unavailable', { callId: id, error: err.message });
+        throw new ApiError('unavailable', 'the recording storage is temporarily unavailable; retry the request');
+      }
+      owned = true;
       try {
         await pipeline(stream, res);
       } catch (err) {
         // A listener that seeks or closes the tab aborts the response: normal, not an error.
         if ((err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE')
-          logger.warn('recording stream failed', { callId: id, error: (err as Error).message });
+          logger.warn('recording stream failed', { callId: id, from: obj.where, error: (err as Error).message });
       }
     } finally {
-      await handle?.close();
+      if (!owned) await obj.close();
     }
   });
 
