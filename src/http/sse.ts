@@ -10,13 +10,20 @@
  * `: ping` keep proxies from closing an idle stream. A client that stops reading is disconnected
  * once too much is queued for it (it reconnects and is replayed what it missed).
  *
+ * Clustered (NATS_URL: the bus has a `cluster` feed, src/cluster/nats/bus.ts), the stream carries
+ * every instance's events in the cluster stream's order: `id:` is the JetStream stream sequence and
+ * `data` also names the `instance` the event happened on. Last-Event-ID then works on any instance:
+ * the missed events are read back from the stream (up to the bus's replay cap); an id the stream no
+ * longer holds, or one from another stream, gets a fresh snapshot as with the ring. The snapshot's
+ * `activeCalls` are this instance's calls.
+ *
  * Open streams are capped in total and per API token (per client IP when the API is open):
  * SSE_MAX_CLIENTS / SSE_MAX_CLIENTS_PER_TOKEN; one more is a 429 JSON error. The count is in
  * /metrics (`switchboard_sse_clients`).
  */
 import type { Request, RequestHandler, Response } from 'express';
 import type { ApiDeps } from './api-deps';
-import type { AnyBusEvent, EventBus, LiveCallStats } from '../events/event-bus';
+import type { AnyBusEvent, ClusterBusEvent, ClusterFeed, EventBus, LiveCallStats } from '../events/event-bus';
 import { ApiError, sendError } from './errors';
 import { createHash } from 'node:crypto';
 import { bearerToken, queryToken } from './auth';
@@ -107,6 +114,13 @@ const busMessage = (event: AnyBusEvent): string =>
     data: { id: event.id, type: event.type, at: event.at, data: event.data },
   });
 
+const clusterMessage = (event: ClusterBusEvent): string =>
+  formatSseMessage({
+    id: event.seq,
+    event: event.type,
+    data: { id: event.seq, type: event.type, at: event.at, data: event.data, instance: event.origin },
+  });
+
 /**
  * The last `call.stats` of each call, fed by the bus, for snapshots. An entry goes with `call.ended`;
  * one that outlives its call (a late event) is dropped at the next snapshot.
@@ -181,7 +195,6 @@ export function createStatusHandler(
     res.flushHeaders();
 
     let closed = false;
-    let lastSentId = -1;
     const send = (chunk: string): void => {
       if (closed) return;
       res.write(chunk);
@@ -191,17 +204,21 @@ export function createStatusHandler(
         res.destroy();
       }
     };
-    const sendEvent = (event: AnyBusEvent): void => {
-      // De-duplicates the events both replayed and delivered live.
-      if (event.id <= lastSentId) return;
-      lastSentId = event.id;
-      send(busMessage(event));
+    const snapshot = (lastId: number): string => {
+      const activeCalls = callManager.activeCalls();
+      return formatSseMessage({
+        id: lastId,
+        event: 'snapshot',
+        data: {
+          activeCalls,
+          stats: liveStats.forCalls(activeCalls.map((c) => c.id)),
+          lastEventId: lastId,
+          at: new Date().toISOString(),
+        },
+      });
     };
-
-    // Subscribe before reading the snapshot or the replay ring: nothing published in between is
-    // lost (bus listeners run synchronously, and so does everything below up to the timer).
-    const unsubscribe = bus.subscribe(sendEvent);
     const heartbeat = setInterval(() => send(': ping\n\n'), heartbeatMs);
+    let unsubscribe: () => void = () => undefined;
     const cleanup = (): void => {
       if (closed) return;
       closed = true;
@@ -211,6 +228,24 @@ export function createStatusHandler(
     };
     res.on('close', cleanup);
 
+    if (bus.cluster) {
+      unsubscribe = serveClusterFeed(bus.cluster, lastEventId, send, snapshot, () => closed, logger);
+      if (closed) unsubscribe(); // cut off (too slow) while the first lines were written
+      return;
+    }
+
+    let lastSentId = -1;
+    const sendEvent = (event: AnyBusEvent): void => {
+      // De-duplicates the events both replayed and delivered live.
+      if (event.id <= lastSentId) return;
+      lastSentId = event.id;
+      send(busMessage(event));
+    };
+
+    // Subscribe before reading the snapshot or the replay ring: nothing published in between is
+    // lost (bus listeners run synchronously, and so does everything below).
+    unsubscribe = bus.subscribe(sendEvent);
+
     send(`retry: ${SSE_RETRY_MS}\n\n`);
     const replay = lastEventId !== undefined && lastEventId <= bus.lastId ? bus.since(lastEventId) : undefined;
     if (replay?.complete) {
@@ -218,19 +253,76 @@ export function createStatusHandler(
       for (const event of replay.events) sendEvent(event);
     } else {
       lastSentId = bus.lastId;
-      const activeCalls = callManager.activeCalls();
-      send(
-        formatSseMessage({
-          id: bus.lastId,
-          event: 'snapshot',
-          data: {
-            activeCalls,
-            stats: liveStats.forCalls(activeCalls.map((c) => c.id)),
-            lastEventId: bus.lastId,
-            at: new Date().toISOString(),
-          },
-        }),
-      );
+      send(snapshot(bus.lastId));
     }
   };
+}
+
+/**
+ * The clustered stream: events of every instance from the cluster feed, ids = stream sequence. A
+ * replay is read from the stream (async); live events arriving meanwhile wait and follow it, each
+ * sent once. Returns the unsubscribe function.
+ */
+function serveClusterFeed(
+  feed: ClusterFeed,
+  lastEventId: number | undefined,
+  send: (chunk: string) => void,
+  snapshot: (lastId: number) => string,
+  isClosed: () => boolean,
+  logger: ApiDeps['logger'],
+): () => void {
+  let lastSentId = -1;
+  let waiting: ClusterBusEvent[] | undefined = [];
+  const sendEvent = (event: ClusterBusEvent): void => {
+    if (event.seq <= lastSentId) return;
+    lastSentId = event.seq;
+    send(clusterMessage(event));
+  };
+  const sendSnapshot = (): void => {
+    lastSentId = feed.lastSeq;
+    send(snapshot(feed.lastSeq));
+  };
+  const release = (): void => {
+    const held = waiting ?? [];
+    waiting = undefined;
+    for (const event of held) sendEvent(event);
+  };
+  // Subscribed before the feed's position is read: every later event is held or sent.
+  const unsubscribe = feed.subscribe((event) => (waiting ? waiting.push(event) : sendEvent(event)));
+  send(`retry: ${SSE_RETRY_MS}\n\n`);
+  if (lastEventId === undefined) {
+    sendSnapshot();
+    release();
+    return unsubscribe;
+  }
+  const upto = feed.lastSeq;
+  void (async () => {
+    let replayed = false;
+    try {
+      if (lastEventId <= upto) {
+        const replay = await feed.replay(lastEventId, upto);
+        if (replay.complete && !isClosed()) {
+          lastSentId = lastEventId;
+          for (const event of replay.events) sendEvent(event);
+          replayed = true;
+        }
+      } else {
+        // The client saw events this instance's feed has not delivered yet (it came from a faster
+        // instance): they follow live, and the ones it has are skipped.
+        const streamLast = await feed.streamLastSeq();
+        if (streamLast !== undefined && lastEventId <= streamLast) {
+          lastSentId = lastEventId;
+          replayed = true;
+        }
+      }
+    } catch (err) {
+      logger.warn('SSE replay from the cluster stream failed; sending a snapshot', {
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
+    if (isClosed()) return;
+    if (!replayed) sendSnapshot();
+    release();
+  })();
+  return unsubscribe;
 }
