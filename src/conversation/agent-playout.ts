@@ -2,8 +2,8 @@
  * Agent audio on its way to the caller: cut into whole 20 ms frames of the channel's format, sent in
  * chunks of at most 100 ms, each with a playback marker (`<generation>.<seq>`, PlaybackTracker) that
  * the channel acknowledges once played; placed on the call's clock back to back (where the
- * recording puts it). A barge-in drops what is queued on both sides and starts a new generation, so
- * late acknowledgements of the cleared audio never count as heard.
+ * recording puts it, and where listeners in hear it). A barge-in drops what is queued on all sides
+ * and starts a new generation, so late acknowledgements of the cleared audio never count as heard.
  */
 import { MulawFramer } from '../audio/framer';
 import { ALAW_SILENCE, MULAW_SILENCE } from '../audio/g711';
@@ -14,9 +14,12 @@ import type { CallStats } from './call-stats';
 import type { CallerChannel } from './channel';
 import type { PlaybackTracker, CutResult } from './playback-tracker';
 import type { RecordingTap } from './recording-tap';
+import type { ConversationAudioTap } from './conversation';
 
 /** Agent audio goes to the channel in chunks of at most this many 20 ms frames, each with a marker. */
 export const MAX_FRAMES_PER_CHUNK = 5;
+/** Agent audio kept after sending until the call's clock reaches it (for a listener joining mid-answer). */
+const MAX_UNPLAYED_KEPT_MS = 3000;
 
 export class AgentPlayout {
   private readonly framer: MulawFramer;
@@ -25,6 +28,8 @@ export class AgentPlayout {
   private readonly silence: number;
   /** Where the next agent chunk starts playing, in call time (the channel plays queued audio back to back). */
   private queueEndMs = 0;
+  /** Sent agent audio the caller has not heard yet (by the call's clock), at most 3 s of it. */
+  private unplayed: { chunk: Buffer; playAtMs: number; endMs: number }[] = [];
 
   constructor(
     private readonly channel: CallerChannel,
@@ -34,6 +39,8 @@ export class AgentPlayout {
     private readonly stats: CallStats,
     private readonly tap: RecordingTap | undefined,
     private readonly metrics: Metrics | undefined,
+    /** Supervisors listening in, if any (they hear what the caller hears, cut included). */
+    private readonly listenTap: () => ConversationAudioTap | undefined = () => undefined,
   ) {
     this.frameBytes = frameBytes(format);
     this.maxChunkBytes = this.frameBytes * MAX_FRAMES_PER_CHUNK;
@@ -74,13 +81,22 @@ export class AgentPlayout {
     const cut = this.tracker.cut();
     this.framer.reset();
     this.tap?.cutAgentAfter(atMs);
+    this.listenTap()?.cut(atMs);
+    this.unplayed = [];
     this.queueEndMs = atMs;
     return cut;
   }
 
+  /** Agent audio already sent to the channel that plays from call time nowMs on (a new listener hears it). */
+  unplayedAudio(nowMs: number): readonly { chunk: Buffer; playAtMs: number }[] {
+    return this.unplayed.filter((u) => u.endMs > nowMs);
+  }
+
   private send(itemId: string, responseId: string | undefined, frames: Buffer, callMs: number): void {
     const item = this.turns.item(itemId, responseId);
+    const listen = this.listenTap();
     this.stats.agentResponded();
+    while (this.unplayed.length > 0 && this.unplayed[0].endMs <= callMs) this.unplayed.shift();
     for (let offset = 0; offset < frames.length; offset += this.maxChunkBytes) {
       const chunk = frames.subarray(offset, Math.min(frames.length, offset + this.maxChunkBytes));
       const chunkMs = durationMs(this.format, chunk.length);
@@ -89,6 +105,8 @@ export class AgentPlayout {
       item.firstPlayAtMs ??= playAtMs;
       item.sentMs += chunkMs;
       this.tap?.writeAgent(chunk, playAtMs);
+      listen?.agent(chunk, this.format, playAtMs);
+      if (playAtMs - callMs < MAX_UNPLAYED_KEPT_MS) this.unplayed.push({ chunk, playAtMs, endMs: this.queueEndMs });
       this.channel.sendAudio(chunk, this.tracker.sent(itemId, chunkMs));
       this.stats.counts.framesOut += chunk.length / this.frameBytes;
     }

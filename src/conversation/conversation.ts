@@ -33,12 +33,15 @@ import { wireEngine } from './engine-events';
 import type { CallConsent } from '../privacy/consent';
 
 /**
- * A live listener's tap on the call's audio (src/supervision/listen.ts), in the channel's format:
- * what the caller sent and what is played to them. Unset while nobody listens: no per-frame cost.
+ * A live listener's tap on the call's audio (src/supervision/listen.ts), in the channel's format and
+ * on the call's clock: what the caller sent (at its timestamp) and what is played to them (at the
+ * call time the playout placed it), cut where a barge-in clears the channel. Unset while nobody
+ * listens: no per-frame cost.
  */
 export interface ConversationAudioTap {
-  caller(bytes: Buffer, format: AudioFormat): void;
-  agent(bytes: Buffer, format: AudioFormat): void;
+  caller(bytes: Buffer, format: AudioFormat, atMs: number): void;
+  agent(bytes: Buffer, format: AudioFormat, playAtMs: number): void;
+  cut(atMs: number): void;
 }
 
 /** Agent audio held while the channel has not attached yet (60 s). */
@@ -224,7 +227,16 @@ export class Conversation {
         void this.close('error');
         return;
       }
-      this.playout = new AgentPlayout(channel, format, this.tracker, this.turns, this.stats, tap, this.deps.metrics);
+      this.playout = new AgentPlayout(
+        channel,
+        format,
+        this.tracker,
+        this.turns,
+        this.stats,
+        tap,
+        this.deps.metrics,
+        () => this.audioTap,
+      );
     }
     this.state = 'active';
     // Greeting audio generated while the channel was connecting plays now, then the caller's first frames.
@@ -258,7 +270,7 @@ export class Conversation {
     this.stats.counts.framesIn++;
     this.callerClockMs = frame.timestampMs + durationMs(format, frame.bytes.length);
     this.tap?.writeCaller(frame.bytes, frame.timestampMs);
-    this.audioTap?.caller(frame.bytes, format);
+    this.audioTap?.caller(frame.bytes, format, frame.timestampMs);
     const up = this.seam.up;
     if (up) this.engine.appendAudio(up.process(frame.bytes), undefined, this.callerClockMs);
     else this.engine.appendAudio(frame.bytes, frame.base64, this.callerClockMs);
@@ -320,7 +332,6 @@ export class Conversation {
     if (this.state !== 'active' || !this.playout) return;
     const down = this.seam?.down;
     const out = down ? down.process(bytes) : bytes;
-    if (this.audioTap && this.channel?.format) this.audioTap.agent(out, this.channel.format);
     this.playout.play(itemId, responseId, out, this.callerClockMs);
   }
 

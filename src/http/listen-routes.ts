@@ -78,7 +78,14 @@ export function createListenRouter(deps: ListenRoutesDeps): Router {
         }
       },
     };
+    const first = tap.listeners.size === 0;
     tap.listeners.add(listener);
+    if (first) {
+      // What the caller has still to hear of the agent (already sent to the channel) is heard here too.
+      const format = conversation.channel.format;
+      for (const u of conversation.playout?.unplayedAudio(conversation.callerClockMs) ?? [])
+        tap.agent(u.chunk, format, u.playAtMs);
+    }
     conversation.audioTap = tap;
     conversation.addEvent('supervisor.listen.started', { by: actor.name, side });
     conversation.log.info('supervisor listening', { by: actor.name, side });

@@ -3,10 +3,13 @@
  * (`audio/L16; rate=8000; channels=1`), of one side (`caller`, `agent`) or both mixed (`both`).
  *
  * The call's own audio path only hands each frame to the tap (Conversation.audioTap, unset while
- * nobody listens). The tap is paced by the caller's frames (real time, 20 ms): agent audio, which
- * arrives ahead of playback, waits in a bounded buffer (3 s) and is mixed in at the caller's pace.
- * A listener whose connection cannot keep up (over 32 KiB unsent, ~2 s) is dropped; the call never
- * waits for anyone. Every listen is on the call's timeline: who, which side, started and stopped.
+ * nobody listens). The tap follows what the caller hears, on the call's clock: it is paced by the
+ * caller's frames (real time, 20 ms), and agent audio, which the engine sends ahead of playback,
+ * waits (bounded, 30 s) until the call time the playout placed it at, as the recording does. A
+ * barge-in cuts it where the caller's channel dropped its queue (`cut`), so listeners never hear the
+ * cut-off rest of an answer, nor hear it earlier than the caller does. A listener whose connection
+ * cannot keep up (over 32 KiB unsent, ~2 s) is dropped; the call never waits for anyone. Every listen
+ * is on the call's timeline: who, which side, started and stopped.
  */
 import type { ServerResponse } from 'node:http';
 import { decodeAlaw, decodeMulaw } from '../audio/g711';
@@ -19,7 +22,8 @@ export const LISTEN_CONTENT_TYPE = 'audio/L16; rate=8000; channels=1';
 export const MAX_LISTENERS_PER_CALL = 10;
 /** Unsent bytes beyond which a listener is too slow and is dropped (~2 s of audio). */
 export const MAX_LISTENER_BACKLOG_BYTES = 32 * 1024;
-const AGENT_BUFFER_SAMPLES = 3 * 8000;
+/** Agent audio kept ahead of the caller's clock (30 s, ~480 KB while anyone listens). */
+const AGENT_BUFFER_SAMPLES = 30 * 8000;
 
 export interface Listener {
   res: ServerResponse;
@@ -44,15 +48,15 @@ export function toPcm8k(bytes: Buffer, format: AudioFormat): Int16Array {
 
 export class CallListenTap implements ConversationAudioTap {
   readonly listeners = new Set<Listener>();
-  private agentChunks: Int16Array[] = [];
-  private agentOffset = 0;
+  /** Agent audio not yet reached by the caller's clock, in play order, each at its call-time sample. */
+  private agentChunks: { at: number; samples: Int16Array }[] = [];
   private agentSamples = 0;
   dropped = 0;
 
-  caller(bytes: Buffer, format: AudioFormat): void {
+  caller(bytes: Buffer, format: AudioFormat, atMs: number): void {
     if (this.listeners.size === 0) return;
     const caller = toPcm8k(bytes, format);
-    const agent = this.takeAgent(caller.length);
+    const agent = this.takeAgent(Math.round(atMs * 8), caller.length);
     let both: Int16Array | undefined;
     for (const l of this.listeners) {
       let frame: Int16Array;
@@ -69,33 +73,48 @@ export class CallListenTap implements ConversationAudioTap {
     }
   }
 
-  agent(bytes: Buffer, format: AudioFormat): void {
+  agent(bytes: Buffer, format: AudioFormat, playAtMs: number): void {
     if (this.listeners.size === 0) return;
     const samples = toPcm8k(bytes, format);
-    this.agentChunks.push(samples);
+    this.agentChunks.push({ at: Math.round(playAtMs * 8), samples });
     this.agentSamples += samples.length;
-    // Bounded: the oldest agent audio goes first.
-    while (this.agentSamples - this.agentOffset > AGENT_BUFFER_SAMPLES && this.agentChunks.length > 1) {
-      const first = this.agentChunks.shift()!;
-      this.agentSamples -= first.length;
-      this.agentOffset = 0;
+    // Bounded: beyond it the newest audio is not kept (the listener hears a gap, the call nothing).
+    while (this.agentSamples > AGENT_BUFFER_SAMPLES && this.agentChunks.length > 1) {
+      this.agentSamples -= this.agentChunks.pop()!.samples.length;
     }
   }
 
-  private takeAgent(n: number): Int16Array {
+  /**
+   * Barge-in at call time atMs: the caller's channel dropped the agent audio it had queued, so the
+   * listeners must not hear it either: agent audio scheduled from atMs on goes.
+   */
+  cut(atMs: number): void {
+    const at = Math.round(atMs * 8);
+    const kept: { at: number; samples: Int16Array }[] = [];
+    let total = 0;
+    for (const c of this.agentChunks) {
+      if (c.at >= at) continue;
+      const samples = c.at + c.samples.length > at ? c.samples.subarray(0, at - c.at) : c.samples;
+      kept.push({ at: c.at, samples });
+      total += samples.length;
+    }
+    this.agentChunks = kept;
+    this.agentSamples = total;
+  }
+
+  /** The agent audio playing in samples [from, from + n) of the call, silence where none. */
+  private takeAgent(from: number, n: number): Int16Array {
     const out = new Int16Array(n);
-    let filled = 0;
-    while (filled < n && this.agentChunks.length > 0) {
-      const chunk = this.agentChunks[0];
-      const take = Math.min(n - filled, chunk.length - this.agentOffset);
-      out.set(chunk.subarray(this.agentOffset, this.agentOffset + take), filled);
-      filled += take;
-      this.agentOffset += take;
-      if (this.agentOffset >= chunk.length) {
-        this.agentChunks.shift();
-        this.agentSamples -= chunk.length;
-        this.agentOffset = 0;
-      }
+    const to = from + n;
+    while (this.agentChunks.length > 0) {
+      const c = this.agentChunks[0];
+      if (c.at >= to) break;
+      const a = Math.max(from, c.at);
+      const b = Math.min(to, c.at + c.samples.length);
+      if (b > a) out.set(c.samples.subarray(a - c.at, b - c.at), a - from);
+      if (c.at + c.samples.length > to) break;
+      this.agentChunks.shift();
+      this.agentSamples -= c.samples.length;
     }
     return out;
   }
@@ -115,7 +134,6 @@ export class CallListenTap implements ConversationAudioTap {
     if (this.listeners.size === 0) {
       this.agentChunks = [];
       this.agentSamples = 0;
-      this.agentOffset = 0;
     }
     l.onEnd(reason);
   }

@@ -149,8 +149,8 @@ describe('the listen tap', () => {
     const agent = fakeListener('agent');
     const both = fakeListener('both');
     for (const x of [caller, agent, both]) tap.listeners.add(x.l);
-    tap.agent(tone(400, 8000), PCMU_8K); // agent audio arrives ahead of playback
-    tap.caller(Buffer.alloc(160, 0xff), PCMU_8K); // caller silence (mu-law 0xff = 0)
+    tap.agent(tone(400, 8000), PCMU_8K, 0); // agent audio arrives ahead of playback
+    tap.caller(Buffer.alloc(160, 0xff), PCMU_8K, 0); // caller silence (mu-law 0xff = 0)
     expect(caller.written[0].length).toBe(320);
     expect(pcmOf(caller.written[0]).every((s) => Math.abs(s) < 10)).toBe(true);
     expect(Math.max(...pcmOf(agent.written[0]))).toBeGreaterThan(5000);
@@ -163,15 +163,37 @@ describe('the listen tap', () => {
     const ok = fakeListener('both');
     tap.listeners.add(slow.l);
     tap.listeners.add(ok.l);
-    tap.caller(tone(160, 1000), PCMU_8K);
+    tap.caller(tone(160, 1000), PCMU_8K, 0);
     expect(slow.ended).toEqual(['slow', 'destroyed']);
     expect(tap.listeners.size).toBe(1);
     expect(ok.written).toHaveLength(1);
     expect(tap.dropped).toBe(1);
     tap.remove(ok.l, 'client');
-    tap.agent(tone(8000, 1000), PCMU_8K);
-    tap.caller(tone(160, 1000), PCMU_8K);
+    tap.agent(tone(8000, 1000), PCMU_8K, 20);
+    tap.caller(tone(160, 1000), PCMU_8K, 20);
     expect(ok.written).toHaveLength(1);
+  });
+
+  it('plays agent audio at the call time the caller hears it, and drops what a barge-in cut', () => {
+    const tap = new CallListenTap();
+    const agent = fakeListener('agent');
+    tap.listeners.add(agent.l);
+    // 100 ms of agent audio placed at 40 ms of the call (sent ahead of time, as engines do).
+    tap.agent(tone(800, 8000), PCMU_8K, 40);
+    const silence = Buffer.alloc(160, 0xff);
+    for (let ms = 0; ms < 80; ms += 20) tap.caller(silence, PCMU_8K, ms);
+    const heard = agent.written.map((b) => Math.max(...pcmOf(b).map(Math.abs)));
+    expect(heard[0]).toBeLessThan(10); // 0–20 ms: nothing yet
+    expect(heard[1]).toBeLessThan(10); // 20–40 ms
+    expect(heard[2]).toBeGreaterThan(5000); // 40–60 ms: the agent, when the caller hears it
+    // A barge-in at 80 ms: the caller never hears 80–140 ms, so neither does the listener.
+    tap.cut(80);
+    for (let ms = 80; ms < 160; ms += 20) tap.caller(silence, PCMU_8K, ms);
+    expect(agent.written.slice(4).every((b) => pcmOf(b).every((s) => Math.abs(s) < 10))).toBe(true);
+    // Audio of the next answer, placed after the cut, is heard again.
+    tap.agent(tone(160, 8000), PCMU_8K, 160);
+    tap.caller(silence, PCMU_8K, 160);
+    expect(Math.max(...pcmOf(agent.written.at(-1)!))).toBeGreaterThan(5000);
   });
 
   it('reads PCM16 at 16 kHz as 8 kHz', () => {
