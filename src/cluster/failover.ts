@@ -15,6 +15,9 @@
  * leaseTtlMs + beatIntervalMs (beatIntervalMs = leaseTtlMs / 3 by default), plus a few KV round trips
  * and the closeOrphanedCall calls themselves.
  *
+ * A restart under a fixed INSTANCE_ID: the first sweep closes the leases this id took before this
+ * process started (their calls died with the previous process), the same way.
+ *
  * Once: the takeover marker lives for one TTL (the bucket's), so the other survivors skip that
  * instance. If the winner dies mid-way, or a closeOrphanedCall fails (its lease is kept), the marker
  * expires and the next sweep of any survivor takes over what is left: at least once per call, exactly
@@ -35,7 +38,7 @@ export interface TakeoverResult {
 export interface ClusterFailoverOptions {
   membership: Pick<
     NatsMembership,
-    'instanceId' | 'beatIntervalMs' | 'isAlive' | 'confirmDead' | 'tryTakeover' | 'onInstanceLost'
+    'instanceId' | 'startedAt' | 'beatIntervalMs' | 'isAlive' | 'confirmDead' | 'tryTakeover' | 'onInstanceLost'
   >;
   ownership: Pick<NatsOwnership, 'leaseHolders' | 'leasesHeldBy' | 'currentLease' | 'dropLease'>;
   closeOrphanedCall: CloseOrphanedCall;
@@ -53,11 +56,13 @@ export class ClusterFailover {
   private readonly inProgress = new Set<string>();
   private sweeping?: Promise<void>;
   private closed = false;
+  private pastLifeChecked = false;
 
   constructor(private readonly options: ClusterFailoverOptions) {
     this.log = options.logger.child({ component: 'cluster-failover', instanceId: options.membership.instanceId });
     this.unsubscribe = options.membership.onInstanceLost(() => void this.sweep());
     this.timer = setInterval(() => void this.sweep(), options.membership.beatIntervalMs);
+    void this.sweep();
   }
 
   /** Looks for lease holders that are gone and takes over the ones this instance wins. */
@@ -76,6 +81,14 @@ export class ClusterFailover {
 
   private async sweepOnce(): Promise<void> {
     const { membership, ownership } = this.options;
+    if (!this.pastLifeChecked) {
+      // A restart under the same INSTANCE_ID: leases this id took before this start belong to calls
+      // that died with the previous process; nobody else would close them (the id beats again).
+      this.pastLifeChecked = true;
+      const me = membership.instanceId;
+      const stale = ownership.leasesHeldBy(me).filter((l) => l.claimedAt < membership.startedAt);
+      if (stale.length > 0) this.options.onTakeover?.(await this.takeOver(me, stale));
+    }
     for (const holder of ownership.leaseHolders()) {
       if (this.closed) return;
       if (this.inProgress.has(holder) || membership.isAlive(holder)) continue;
@@ -99,9 +112,11 @@ export class ClusterFailover {
     }
   }
 
-  private async takeOver(lostInstanceId: string): Promise<TakeoverResult> {
+  private async takeOver(
+    lostInstanceId: string,
+    leases = this.options.ownership.leasesHeldBy(lostInstanceId),
+  ): Promise<TakeoverResult> {
     const { ownership, closeOrphanedCall } = this.options;
-    const leases = ownership.leasesHeldBy(lostInstanceId);
     this.log.warn('taking over the calls of a lost instance', { lostInstance: lostInstanceId, calls: leases.length });
     const result: TakeoverResult = { lostInstanceId, closed: [], failed: [] };
     const queue = [...leases];
@@ -110,7 +125,8 @@ export class ClusterFailover {
         const { callId } = lease;
         try {
           const current = await ownership.currentLease(callId);
-          if (!current || current.instanceId !== lostInstanceId) continue; // released or re-claimed meanwhile
+          // Released or re-claimed meanwhile (the same id re-claiming after a restart gets a new revision).
+          if (!current || current.instanceId !== lostInstanceId || current.revision !== lease.revision) continue;
           await closeOrphanedCall(callId, lostInstanceId);
           await ownership.dropLease(callId, current.revision);
           result.closed.push(callId);

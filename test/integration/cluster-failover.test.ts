@@ -236,4 +236,32 @@ describe('failover: the calls of an instance killed with SIGKILL', () => {
     ).toEqual([...deadCalls].sort());
     expect(await survivors[1].ownership.ownerOf(deadCalls[1])).toBeUndefined();
   });
+
+  it('closes the leases a restarted instance (same INSTANCE_ID) took in its previous life, and only those', async () => {
+    const id = `restarted-${uniqueSuffix()}`;
+    const kvm = new Kvm(connections[0]);
+    // The previous process's last beat is still within the TTL, so no other survivor may take it over.
+    await (
+      await kvm.open(names.instancesBucket)
+    ).put(
+      names.heartbeatKey(id),
+      JSON.stringify({ instanceId: id, startedAt: Date.now() - 60_000, lastBeat: Date.now() }),
+    );
+    const old = `past-life-${uniqueSuffix()}`;
+    await (
+      await kvm.open(names.callsBucket)
+    ).put(names.leaseKey(old), JSON.stringify({ callId: old, instanceId: id, claimedAt: Date.now() - 30_000 }));
+    const done = takeoverOf(id);
+    const restarted = await survivor(id);
+    const result = await done;
+    expect(result).toEqual({ lostInstanceId: id, closed: [old], failed: [] });
+    expect(closed.filter((c) => c.callId === old)).toEqual([expect.objectContaining({ by: id, lostInstanceId: id })]);
+    expect(await restarted.ownership.ownerOf(old)).toBeUndefined();
+    const fresh = `new-life-${uniqueSuffix()}`;
+    expect(await restarted.ownership.claim(fresh)).toBe(true);
+    await restarted.failover.sweep();
+    expect(await survivors[0].ownership.ownerOf(fresh)).toBe(id);
+    expect(closed.map((c) => c.callId)).not.toContain(fresh);
+    await restarted.ownership.release(fresh);
+  });
 });

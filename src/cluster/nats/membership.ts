@@ -65,7 +65,8 @@ export class NatsMembership {
   readonly leaseTtlMs: number;
   readonly beatIntervalMs: number;
   readonly names: ClusterNames;
-  private readonly startedAt = Date.now();
+  /** When this instance started (ms since the epoch): leases of this id claimed before are a past life's. */
+  readonly startedAt = Date.now();
   private readonly seen = new Map<string, Seen>();
   private readonly lostListeners = new Set<(instanceId: string) => void>();
   private readonly log: Logger;
