@@ -7,8 +7,13 @@
  * tests): the client's documented `edge`/`region` options only rewrite `api.<edge>.<region>.twilio.com`,
  * so the Api domain's `baseUrl` is replaced instead (twilio/lib/base/Domain.ts builds every request
  * URL from it).
+ *
+ * Memory: the REST client (`twilio/lib/rest/Twilio`, ~170 modules: every Twilio API domain, axios,
+ * jsonwebtoken) is loaded on the first request, not at start: a server that never places a call or
+ * sends an SMS never holds it (~14 MB resident, see docs/benchmarks/bridge.md). The first request pays
+ * the module load once (tens of ms on the main thread).
  */
-import twilio from 'twilio';
+import type TwilioClient from 'twilio/lib/rest/Twilio';
 import type { Logger } from '../../logging/logger';
 
 export interface TwilioRestOptions {
@@ -51,8 +56,13 @@ export class TwilioRestError extends Error {
   }
 }
 
+/** Whether this process has loaded Twilio's REST client (tests, diagnostics). */
+export function twilioRestClientLoaded(): boolean {
+  return Object.keys(require.cache).some((file) => /[\\/]twilio[\\/]lib[\\/]rest[\\/]Twilio\.js$/.test(file));
+}
+
 export class TwilioRestService {
-  private readonly client: twilio.Twilio;
+  private clientInstance: TwilioClient | undefined;
   private readonly log: Logger;
 
   constructor(private readonly opts: TwilioRestOptions) {
@@ -60,9 +70,22 @@ export class TwilioRestService {
       throw new TypeError('TwilioRestService: accountSid must look like AC followed by 32 hex digits');
     }
     if (!opts.authToken) throw new TypeError('TwilioRestService: authToken is required');
-    this.client = twilio(opts.accountSid, opts.authToken, { timeout: opts.timeoutMs ?? 10_000, autoRetry: true });
-    if (opts.baseUrl) this.client.api.baseUrl = opts.baseUrl.replace(/\/+$/, '');
     this.log = opts.logger.child({ component: 'twilio-rest' });
+  }
+
+  /** The REST client, created (and its module loaded) on first use; same options as before. */
+  private get client(): TwilioClient {
+    if (!this.clientInstance) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use (memory), see the header
+      const Twilio = require('twilio/lib/rest/Twilio') as typeof TwilioClient;
+      const client = new Twilio(this.opts.accountSid, this.opts.authToken, {
+        timeout: this.opts.timeoutMs ?? 10_000,
+        autoRetry: true,
+      });
+      if (this.opts.baseUrl) client.api.baseUrl = this.opts.baseUrl.replace(/\/+$/, '');
+      this.clientInstance = client;
+    }
+    return this.clientInstance;
   }
 
   get accountSid(): string {
