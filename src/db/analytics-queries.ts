@@ -16,6 +16,8 @@
 import { Prisma } from '../generated/prisma/client';
 import type { Db } from './prisma';
 import { STAGES, type Stage } from '../calls/stage-latency';
+import { dialectOf } from './dialect';
+import { bucketRowsPg, stageRowsPg } from './analytics-pg';
 
 export type AnalyticsInterval = 'hour' | 'day' | 'week';
 
@@ -119,45 +121,10 @@ export async function analyticsReport(
   const endMs = range.end.getTime();
   const size = INTERVAL_MS[range.interval];
   const origin = range.interval === 'week' ? WEEK_ORIGIN_MS : 0;
-  // Integer division truncates toward zero; dates before 1970-01-05 are not call-center dates.
-  // The bucket arithmetic needs integer parameters (JS numbers are bound as REAL): BigInt.
-  // One pass over the calls in range (joined to their analytics) is materialized, then grouped by
-  // bucket; the p95 is picked from the same rows (nearest rank: ceil(0.95 n), in integers).
-  const rows = await db.$queryRaw<BucketRow[]>`
-    WITH r AS MATERIALIZED (
-      SELECT (c."startedAt" - ${BigInt(origin)}) / ${BigInt(size)} * ${BigInt(size)} + ${BigInt(origin)} AS bucket,
-        c."status" AS status, c."durationMs" AS durationMs, a."id" AS analyticsId,
-        a."latencyP50Ms" AS p50, a."latencyP95Ms" AS p95, a."interruptions" AS interruptions,
-        a."estimatedCostUsd" AS cost, a."sentimentLabel" AS sentiment, a."callerTalkMs" AS callerTalkMs,
-        a."agentTalkMs" AS agentTalkMs, a."inputTokens" AS inputTokens, a."outputTokens" AS outputTokens
-      FROM "Call" c LEFT JOIN "Analytics" a ON a."callId" = c."id"
-      WHERE c."startedAt" >= ${startMs} AND c."startedAt" <= ${endMs}
-    ),
-    p AS (
-      SELECT p95 FROM r WHERE p95 IS NOT NULL ORDER BY p95
-      LIMIT 1 OFFSET (SELECT max(0, (count(p95) * 95 + 99) / 100 - 1) FROM r)
-    )
-    SELECT bucket,
-      count(*) AS calls,
-      sum(status = 'completed') AS completed,
-      sum(status IN (${Prisma.join(FAILED_STATUSES)})) AS failed,
-      sum(status = 'interrupted') AS interrupted,
-      count(durationMs) AS durationCount,
-      sum(durationMs) AS durationSum,
-      count(p50) AS latencyCount,
-      sum(p50) AS latencySum,
-      count(analyticsId) AS analyzed,
-      sum(interruptions) AS interruptions,
-      total(cost) AS costUsd,
-      sum(sentiment = 'positive') AS positive,
-      sum(sentiment = 'neutral') AS neutral,
-      sum(sentiment = 'negative') AS negative,
-      sum(callerTalkMs) AS callerTalkMs,
-      sum(agentTalkMs) AS agentTalkMs,
-      sum(inputTokens) AS inputTokens,
-      sum(outputTokens) AS outputTokens,
-      (SELECT p95 FROM p) AS p95LatencyMs
-    FROM r GROUP BY bucket ORDER BY bucket`;
+  const rows =
+    dialectOf(db) === 'postgres'
+      ? await bucketRowsPg<BucketRow>(db, { startMs, endMs, size, origin, failed: FAILED_STATUSES })
+      : await bucketRowsSqlite(db, { startMs, endMs, size, origin });
   const stages = await stageAggregates(db, startMs, endMs);
 
   const byBucket = new Map<number, BucketRow>(rows.map((r) => [Number(r.bucket), r]));
@@ -240,6 +207,52 @@ export async function analyticsReport(
   };
 }
 
+/** The SQLite SQL of the bucket rows (dates are Unix milliseconds; see analytics-pg.ts for PostgreSQL). */
+function bucketRowsSqlite(
+  db: Db,
+  { startMs, endMs, size, origin }: { startMs: number; endMs: number; size: number; origin: number },
+): Promise<BucketRow[]> {
+  // Integer division truncates toward zero; dates before 1970-01-05 are not call-center dates.
+  // The bucket arithmetic needs integer parameters (JS numbers are bound as REAL): BigInt.
+  // One pass over the calls in range (joined to their analytics) is materialized, then grouped by
+  // bucket; the p95 is picked from the same rows (nearest rank: ceil(0.95 n), in integers).
+  return db.$queryRaw<BucketRow[]>`
+    WITH r AS MATERIALIZED (
+      SELECT (c."startedAt" - ${BigInt(origin)}) / ${BigInt(size)} * ${BigInt(size)} + ${BigInt(origin)} AS bucket,
+        c."status" AS status, c."durationMs" AS durationMs, a."id" AS analyticsId,
+        a."latencyP50Ms" AS p50, a."latencyP95Ms" AS p95, a."interruptions" AS interruptions,
+        a."estimatedCostUsd" AS cost, a."sentimentLabel" AS sentiment, a."callerTalkMs" AS callerTalkMs,
+        a."agentTalkMs" AS agentTalkMs, a."inputTokens" AS inputTokens, a."outputTokens" AS outputTokens
+      FROM "Call" c LEFT JOIN "Analytics" a ON a."callId" = c."id"
+      WHERE c."startedAt" >= ${startMs} AND c."startedAt" <= ${endMs}
+    ),
+    p AS (
+      SELECT p95 FROM r WHERE p95 IS NOT NULL ORDER BY p95
+      LIMIT 1 OFFSET (SELECT max(0, (count(p95) * 95 + 99) / 100 - 1) FROM r)
+    )
+    SELECT bucket,
+      count(*) AS calls,
+      sum(status = 'completed') AS completed,
+      sum(status IN (${Prisma.join(FAILED_STATUSES)})) AS failed,
+      sum(status = 'interrupted') AS interrupted,
+      count(durationMs) AS durationCount,
+      sum(durationMs) AS durationSum,
+      count(p50) AS latencyCount,
+      sum(p50) AS latencySum,
+      count(analyticsId) AS analyzed,
+      sum(interruptions) AS interruptions,
+      total(cost) AS costUsd,
+      sum(sentiment = 'positive') AS positive,
+      sum(sentiment = 'neutral') AS neutral,
+      sum(sentiment = 'negative') AS negative,
+      sum(callerTalkMs) AS callerTalkMs,
+      sum(agentTalkMs) AS agentTalkMs,
+      sum(inputTokens) AS inputTokens,
+      sum(outputTokens) AS outputTokens,
+      (SELECT p95 FROM p) AS p95LatencyMs
+    FROM r GROUP BY bucket ORDER BY bucket`;
+}
+
 interface StageRow {
   stage: string;
   calls: bigint | number;
@@ -249,11 +262,29 @@ interface StageRow {
 
 /** Per-stage figures of the cascaded-engine calls started in [startMs, endMs] (see the header). */
 async function stageAggregates(db: Db, startMs: number, endMs: number): Promise<AnalyticsSummary['stages']> {
+  const rows =
+    dialectOf(db) === 'postgres'
+      ? await stageRowsPg(db, startMs, endMs, STAGES)
+      : await stageRowsSqlite(db, startMs, endMs);
+  const out: AnalyticsSummary['stages'] = {};
+  for (const r of rows) {
+    if (!(STAGES as readonly string[]).includes(r.stage)) continue;
+    out[r.stage as Stage] = {
+      calls: n(r.calls),
+      avgP50Ms: round(r.avgP50 === null ? null : Number(r.avgP50), 1),
+      p95Ms: r.p95 === null ? null : Number(r.p95),
+    };
+  }
+  return out;
+}
+
+/** The SQLite SQL of the per-stage rows (see analytics-pg.ts for PostgreSQL). */
+function stageRowsSqlite(db: Db, startMs: number, endMs: number): Promise<StageRow[]> {
   const perStage = STAGES.map(
     (stage) => Prisma.sql`SELECT ${stage} AS stage,
       json_extract(j, ${`$.summary.${stage}.p50`}) AS p50, json_extract(j, ${`$.summary.${stage}.p95`}) AS p95 FROM s`,
   );
-  const rows = await db.$queryRaw<StageRow[]>`
+  return db.$queryRaw<StageRow[]>`
     WITH s AS MATERIALIZED (
       SELECT a."stageLatencies" AS j FROM "Call" c JOIN "Analytics" a ON a."callId" = c."id"
       WHERE c."startedAt" >= ${startMs} AND c."startedAt" <= ${endMs} AND a."stageLatencies" IS NOT NULL
@@ -266,14 +297,4 @@ async function stageAggregates(db: Db, startMs: number, endMs: number): Promise<
     )
     SELECT stage, count(*) AS calls, avg(p50) AS avgP50, max(CASE WHEN rn = (n * 95 + 99) / 100 THEN p95 END) AS p95
     FROM w GROUP BY stage`;
-  const out: AnalyticsSummary['stages'] = {};
-  for (const r of rows) {
-    if (!(STAGES as readonly string[]).includes(r.stage)) continue;
-    out[r.stage as Stage] = {
-      calls: n(r.calls),
-      avgP50Ms: round(r.avgP50 === null ? null : Number(r.avgP50), 1),
-      p95Ms: r.p95 === null ? null : Number(r.p95),
-    };
-  }
-  return out;
 }

@@ -3,7 +3,8 @@
  * src/db/db-writer.ts), so Prisma's query preparation and SQLite's synchronous I/O stay off the main
  * thread that carries every call's audio. On this thread instead (a CallRepository on `db`) for an
  * in-memory database (a worker cannot share it), when asked (`inThread`), or when the writer cannot
- * start (logged; the server still runs).
+ * start (logged; the server still runs). The same holds for PostgreSQL: the thread then keeps
+ * Prisma's query compilation (not I/O, which pg does asynchronously) off the main thread.
  */
 import { CallRepository, type CallStore } from './call-repository';
 import { DbWriter, type DbWriterOptions } from './db-writer';

@@ -11,7 +11,8 @@
  */
 import { appendFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { sqliteFilePath } from './migrations';
+import { isPostgresUrl } from './dialect';
+import { PROJECT_ROOT, sqliteFilePath } from './migrations';
 
 export const DEAD_LETTER_FILE_PATTERN = /^writes-\d{8}\.jsonl$/;
 export const DEAD_LETTER_FORMAT_VERSION = 1;
@@ -51,8 +52,13 @@ export interface DeadLetterEntry {
   row: object;
 }
 
-/** `<folder of the SQLite file>/dead-letter`, or undefined for an in-memory database. */
+/**
+ * `<folder of the SQLite file>/dead-letter`, or undefined for an in-memory database. With
+ * PostgreSQL: `./data/dead-letter` under the project (this instance's disk; the file names are
+ * per day, lines are appended whole).
+ */
 export function deadLetterDirFor(databaseUrl: string): string | undefined {
+  if (isPostgresUrl(databaseUrl)) return path.join(PROJECT_ROOT, 'data', 'dead-letter');
   const file = sqliteFilePath(databaseUrl);
   return file === ':memory:' ? undefined : path.join(path.dirname(file), 'dead-letter');
 }

@@ -1,11 +1,14 @@
 /**
- * Creates and applies Prisma migrations without Prisma's native schema engine.
+ * Creates and applies Prisma migrations without Prisma's native schema engine, for SQLite and
+ * PostgreSQL.
  *
  * The `prisma` CLI downloads a native schema engine before `migrate` commands, which fails on a
  * machine without internet. The same engine ships on npm compiled to WebAssembly
- * (@prisma/schema-engine-wasm); we drive it through the SQLite driver adapter. Migrations are the
- * ordinary `prisma/migrations/<name>/migration.sql` folders recorded in `_prisma_migrations`, so the
- * regular `prisma migrate deploy` works on the same folder where the internet is reachable.
+ * (@prisma/schema-engine-wasm); we drive it through the database's driver adapter (better-sqlite3
+ * or pg). Migrations are the ordinary `<name>/migration.sql` folders recorded in
+ * `_prisma_migrations` - prisma/migrations for SQLite, prisma/postgresql/migrations for PostgreSQL
+ * (against the schema scripts/prisma-generate.js derives) - so the regular `prisma migrate deploy`
+ * works on the same folders where the internet is reachable.
  */
 import {
   closeSync,
@@ -21,12 +24,16 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
+import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
 import {
   bindMigrationAwareSqlAdapterFactory,
   type SqlMigrationAwareDriverAdapterFactory,
 } from '@prisma/driver-adapter-utils';
 import type * as EngineGlue from '@prisma/schema-engine-wasm/schema_engine_bg';
 import type { MigrationList, SchemaEngine, SchemaFilter } from '@prisma/schema-engine-wasm/schema_engine_bg';
+import { dialectOfUrl, type Dialect } from './dialect';
+import { createPostgresDatabase, dropPostgresDatabase } from './pg-admin';
 
 export const PROJECT_ROOT = path.resolve(
   __dirname,
@@ -36,8 +43,11 @@ export const PROJECT_ROOT = path.resolve(
 );
 export const SCHEMA_PATH = path.join(PROJECT_ROOT, 'prisma', 'schema.prisma');
 export const MIGRATIONS_DIR = path.join(PROJECT_ROOT, 'prisma', 'migrations');
+/** The PostgreSQL schema (derived from SCHEMA_PATH by scripts/prisma-generate.js) and its migrations. */
+export const PG_SCHEMA_PATH = path.join(PROJECT_ROOT, 'prisma', 'postgresql', 'schema.prisma');
+export const PG_MIGRATIONS_DIR = path.join(PROJECT_ROOT, 'prisma', 'postgresql', 'migrations');
 
-/** Tables created by hand-written migration SQL that the Prisma schema does not model. */
+/** Tables created by hand-written migration SQL that the Prisma schema does not model (SQLite's FTS5 index). */
 export const EXTERNAL_TABLES: string[] = [
   'transcript_fts',
   'transcript_fts_data',
@@ -47,7 +57,36 @@ export const EXTERNAL_TABLES: string[] = [
   'transcript_fts_content',
 ];
 
-const FILTERS: SchemaFilter = { externalTables: EXTERNAL_TABLES, externalEnums: [] };
+/** What differs between the two databases' migrations. */
+interface Flavour {
+  dialect: Dialect;
+  schemaPath: string;
+  migrationsDir: string;
+  lockProvider: string;
+  filters: SchemaFilter;
+}
+
+const FLAVOURS: Record<Dialect, Flavour> = {
+  sqlite: {
+    dialect: 'sqlite',
+    schemaPath: SCHEMA_PATH,
+    migrationsDir: MIGRATIONS_DIR,
+    lockProvider: 'sqlite',
+    filters: { externalTables: EXTERNAL_TABLES, externalEnums: [] },
+  },
+  postgres: {
+    dialect: 'postgres',
+    schemaPath: PG_SCHEMA_PATH,
+    migrationsDir: PG_MIGRATIONS_DIR,
+    lockProvider: 'postgresql',
+    filters: { externalTables: [], externalEnums: [] },
+  },
+};
+
+/** The migrations folder of a database URL's dialect. */
+export function migrationsDirFor(databaseUrl: string): string {
+  return FLAVOURS[dialectOfUrl(databaseUrl)].migrationsDir;
+}
 
 // The WebAssembly global is not in the ES2023 lib typings; only these calls are needed.
 type WasmExports = Record<string, unknown>;
@@ -101,6 +140,7 @@ export function prepareSqliteFile(file: string): void {
 
 interface Engine {
   engine: SchemaEngine;
+  flavour: Flavour;
   /** Runs an engine call, turning the engine's "External error id#N" into the driver's own error. */
   run<T>(fn: (engine: SchemaEngine) => Promise<T>): Promise<T>;
   /** Frees the engine and closes every database connection it opened (it keeps them otherwise). */
@@ -109,17 +149,69 @@ interface Engine {
 
 type Disposable = { dispose(): Promise<void> };
 
-async function openEngine(databaseUrl: string): Promise<Engine> {
-  const glue = await loadEngineGlue();
+/** PostgreSQL's one-byte `"char"` type (pg_catalog columns such as relkind, contype). */
+const PG_CHAR_OID = 18;
+const PG_TEXT_OID = 25;
+
+/**
+ * A pg pool for the schema engine: the engine's schema describer reads pg_catalog columns of the
+ * one-byte `"char"` type, which @prisma/adapter-pg has no column type for ("Column type 'char'
+ * could not be deserialized"). Their values arrive as one-character strings, so reporting them as
+ * text is exact.
+ */
+class CatalogPool extends pg.Pool {
+  override query(...args: unknown[]): never {
+    const result = (super.query as (...a: unknown[]) => unknown)(...args);
+    if (!(result instanceof Promise)) return result as never;
+    return result.then((r: pg.QueryResult) => {
+      for (const f of r?.fields ?? []) if (f.dataTypeID === PG_CHAR_OID) f.dataTypeID = PG_TEXT_OID;
+      return r;
+    }) as never;
+  }
+}
+
+interface PgScriptRunner {
+  executeScript(script: string): Promise<void>;
+  underlyingDriver(): pg.Pool;
+  onError(err: unknown): never;
+}
+
+/**
+ * @prisma/adapter-pg runs a migration script by splitting it at every `;`, which breaks a function
+ * body ($$ … ; … $$) in a hand-written migration. PostgreSQL runs a whole multi-statement script in
+ * one simple-protocol query, as one implicit transaction (what the native engine does too), so the
+ * script is sent whole.
+ */
+function wholeScripts(adapter: PgScriptRunner): void {
+  adapter.executeScript = async (script: string): Promise<void> => {
+    try {
+      await adapter.underlyingDriver().query(script);
+    } catch (err) {
+      adapter.onError(err);
+    }
+  };
+}
+
+/** The driver adapter the engine connects through: better-sqlite3 for a file, pg for postgres://. */
+function engineAdapter(databaseUrl: string): SqlMigrationAwareDriverAdapterFactory {
+  if (dialectOfUrl(databaseUrl) === 'postgres')
+    return new PrismaPg(new CatalogPool({ connectionString: databaseUrl, max: 2 }), { disposeExternalPool: true });
   const file = sqliteFilePath(databaseUrl);
   prepareSqliteFile(file);
+  return new PrismaBetterSqlite3({ url: file });
+}
+
+async function openEngine(databaseUrl: string): Promise<Engine> {
+  const glue = await loadEngineGlue();
+  const flavour = FLAVOURS[dialectOfUrl(databaseUrl)];
   // Track the connections the engine opens so they can be closed: a connection left open keeps
-  // the file locked for the server that starts right after the migrations.
-  const inner = new PrismaBetterSqlite3({ url: file });
+  // the file locked for the server that starts right after the migrations (or a pool open).
+  const inner = engineAdapter(databaseUrl);
   const opened: Disposable[] = [];
   const track = async <T extends Disposable>(connection: Promise<T>): Promise<T> => {
     const c = await connection;
     opened.push(c);
+    if (flavour.dialect === 'postgres') wholeScripts(c as unknown as PgScriptRunner);
     return c;
   };
   const tracking: SqlMigrationAwareDriverAdapterFactory = {
@@ -134,14 +226,17 @@ async function openEngine(databaseUrl: string): Promise<Engine> {
     const original = id === undefined ? undefined : adapter.errorRegistry.consumeError(Number(id));
     return original?.error ?? err;
   };
-  const schema = readFileSync(SCHEMA_PATH, 'utf8');
-  const engine = await glue.SchemaEngine.new({ datamodels: [[SCHEMA_PATH, schema]] }, () => undefined, adapter).catch(
-    (err: unknown) => {
-      throw explain(err);
-    },
-  );
+  const schema = readFileSync(flavour.schemaPath, 'utf8');
+  const engine = await glue.SchemaEngine.new(
+    { datamodels: [[flavour.schemaPath, schema]] },
+    () => undefined,
+    adapter,
+  ).catch((err: unknown) => {
+    throw explain(err);
+  });
   return {
     engine,
+    flavour,
     run: (fn) =>
       fn(engine).catch((err: unknown) => {
         throw explain(err);
@@ -153,16 +248,17 @@ async function openEngine(databaseUrl: string): Promise<Engine> {
   };
 }
 
-function readMigrationsList(): MigrationList {
-  const lockPath = path.join(MIGRATIONS_DIR, 'migration_lock.toml');
-  const dirs = existsSync(MIGRATIONS_DIR)
-    ? readdirSync(MIGRATIONS_DIR, { withFileTypes: true })
-        .filter((d) => d.isDirectory() && existsSync(path.join(MIGRATIONS_DIR, d.name, 'migration.sql')))
+function readMigrationsList(flavour: Flavour): MigrationList {
+  const dir = flavour.migrationsDir;
+  const lockPath = path.join(dir, 'migration_lock.toml');
+  const dirs = existsSync(dir)
+    ? readdirSync(dir, { withFileTypes: true })
+        .filter((d) => d.isDirectory() && existsSync(path.join(dir, d.name, 'migration.sql')))
         .map((d) => d.name)
         .sort()
     : [];
   return {
-    baseDir: MIGRATIONS_DIR,
+    baseDir: dir,
     lockfile: {
       path: 'migration_lock.toml',
       content: existsSync(lockPath) ? readFileSync(lockPath, 'utf8') : null,
@@ -172,21 +268,33 @@ function readMigrationsList(): MigrationList {
       path: name,
       migrationFile: {
         path: 'migration.sql',
-        content: { tag: 'ok', value: readFileSync(path.join(MIGRATIONS_DIR, name, 'migration.sql'), 'utf8') },
+        content: { tag: 'ok', value: readFileSync(path.join(dir, name, 'migration.sql'), 'utf8') },
       },
     })),
   } as MigrationList;
 }
 
-/** Applies every migration not yet applied (what `prisma migrate deploy` does). */
+/** Applies every migration not yet applied (what `prisma migrate deploy` does), SQLite or PostgreSQL by the URL. */
 export async function applyPendingMigrations(databaseUrl: string): Promise<string[]> {
-  const { run, dispose } = await openEngine(databaseUrl);
+  const { run, dispose, flavour } = await openEngine(databaseUrl);
   try {
-    const out = await run((e) => e.applyMigrations({ migrationsList: readMigrationsList(), filters: FILTERS }));
+    const out = await run((e) =>
+      e.applyMigrations({ migrationsList: readMigrationsList(flavour), filters: flavour.filters }),
+    );
     return out.appliedMigrationNames;
   } finally {
     await dispose();
   }
+}
+
+export interface CreateMigrationOptions {
+  /** Which migrations folder (default sqlite). */
+  dialect?: Dialect;
+  /**
+   * PostgreSQL: a server URL on which a scratch database may be created and dropped (default:
+   * DATABASE_URL when it is a postgres:// URL).
+   */
+  postgresUrl?: string;
 }
 
 /**
@@ -194,24 +302,24 @@ export async function applyPendingMigrations(databaseUrl: string): Promise<strin
  * schema (what `prisma migrate dev --create-only` does). Returns its folder, or null when the
  * schema has no changes.
  */
-export async function createMigration(name: string): Promise<string | null> {
+export async function createMigration(name: string, options: CreateMigrationOptions = {}): Promise<string | null> {
   // The engine's shadow-database path cannot run multi-statement scripts through the driver
   // adapter, so the existing migrations are applied to a scratch database and diffed from there.
-  const scratch = path.join(mkdtempSync(path.join(tmpdir(), 'switchboard-migrate-')), 'scratch.db');
-  const { run, dispose } = await openEngine(`file:${scratch}`);
+  const scratch = await scratchDatabase(options);
+  const { run, dispose, flavour } = await openEngine(scratch.url);
   try {
-    const list = readMigrationsList();
-    const schema = readFileSync(SCHEMA_PATH, 'utf8');
+    const list = readMigrationsList(flavour);
+    const schema = readFileSync(flavour.schemaPath, 'utf8');
     if (list.migrationDirectories.length > 0)
-      await run((e) => e.applyMigrations({ migrationsList: list, filters: FILTERS }));
-    const files = [{ path: SCHEMA_PATH, content: schema }];
+      await run((e) => e.applyMigrations({ migrationsList: list, filters: flavour.filters }));
+    const files = [{ path: flavour.schemaPath, content: schema }];
     const result = await run((e) =>
       e.diff({
         from: { tag: 'schemaDatasource', files, configDir: PROJECT_ROOT },
         to: { tag: 'schemaDatamodel', files },
         script: true,
         exitCode: null,
-        filters: FILTERS,
+        filters: flavour.filters,
       } as Parameters<SchemaEngine['diff']>[0]),
     );
     const sql = (result as unknown as { stdout: string }).stdout;
@@ -222,19 +330,35 @@ export async function createMigration(name: string): Promise<string | null> {
         .toLowerCase()
         .replace(/[^a-z0-9]+/g, '_')
         .replace(/^_|_$/g, '') || 'migration';
-    const dir = path.join(MIGRATIONS_DIR, `${stamp}_${slug}`);
+    const dir = path.join(flavour.migrationsDir, `${stamp}_${slug}`);
     mkdirSync(dir, { recursive: true });
     writeFileSync(path.join(dir, 'migration.sql'), sql);
-    const lockPath = path.join(MIGRATIONS_DIR, 'migration_lock.toml');
+    const lockPath = path.join(flavour.migrationsDir, 'migration_lock.toml');
     if (!existsSync(lockPath)) {
       writeFileSync(
         lockPath,
-        '# Please do not edit this file manually\n# It should be added in your version-control system (e.g., Git)\nprovider = "sqlite"\n',
+        `# Please do not edit this file manually\n# It should be added in your version-control system (e.g., Git)\nprovider = "${flavour.lockProvider}"\n`,
       );
     }
     return dir;
   } finally {
     await dispose();
-    rmSync(path.dirname(scratch), { recursive: true, force: true });
+    await scratch.drop();
   }
+}
+
+/** An empty database to diff from: a temporary SQLite file, or a temporary PostgreSQL database. */
+async function scratchDatabase(options: CreateMigrationOptions): Promise<{ url: string; drop(): Promise<void> }> {
+  if ((options.dialect ?? 'sqlite') === 'sqlite') {
+    const dir = mkdtempSync(path.join(tmpdir(), 'switchboard-migrate-'));
+    return {
+      url: `file:${path.join(dir, 'scratch.db')}`,
+      drop: async () => rmSync(dir, { recursive: true, force: true }),
+    };
+  }
+  const server = options.postgresUrl ?? process.env.DATABASE_URL ?? '';
+  if (dialectOfUrl(server) !== 'postgres')
+    throw new Error('creating a PostgreSQL migration needs a postgres:// server URL (--postgres-url or DATABASE_URL)');
+  const url = await createPostgresDatabase(server, `sb_migrate_${Date.now().toString(36)}`);
+  return { url, drop: () => dropPostgresDatabase(url) };
 }

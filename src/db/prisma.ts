@@ -1,11 +1,14 @@
 /**
- * Prisma client factory. SQLite through the better-sqlite3 driver adapter, in WAL mode with a busy
- * timeout and an explicit synchronous level (the process that first switches a file to WAL would
- * otherwise keep FULL while later ones get NORMAL). Dates are stored as Unix milliseconds.
+ * Prisma client factory, by DATABASE_URL: PostgreSQL (postgres://) through src/db/postgres.ts, or
+ * SQLite (file:) through the better-sqlite3 driver adapter, in WAL mode with a busy timeout and an
+ * explicit synchronous level (the process that first switches a file to WAL would otherwise keep
+ * FULL while later ones get NORMAL). SQLite stores dates as Unix milliseconds.
  */
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaClient } from '../generated/prisma/client';
+import { isPostgresUrl } from './dialect';
 import { prepareSqliteFile, sqliteFilePath } from './migrations';
+import { createPostgresDb } from './postgres';
 
 export type Db = PrismaClient;
 export { PrismaClient };
@@ -36,6 +39,8 @@ export interface CreateDbOptions {
    * if something still queries here (a notes update, tests). The settings below apply either way.
    */
   lazy?: boolean;
+  /** PostgreSQL: connections in the pool (default src/db/postgres.ts PG_POOL_SIZE). */
+  poolSize?: number;
 }
 
 /** The connection settings, run on every new connection (see PragmaSqlite3). */
@@ -69,6 +74,8 @@ class PragmaSqlite3 extends PrismaBetterSqlite3 {
 }
 
 export async function createDb(databaseUrl: string, options: CreateDbOptions = {}): Promise<Db> {
+  if (isPostgresUrl(databaseUrl))
+    return createPostgresDb(databaseUrl, { lazy: options.lazy, poolSize: options.poolSize });
   const file = sqliteFilePath(databaseUrl);
   prepareSqliteFile(file);
   const busyTimeoutMs = options.busyTimeoutMs ?? SQLITE_BUSY_TIMEOUT_MS;

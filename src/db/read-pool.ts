@@ -3,7 +3,9 @@
  * detail, recording lookups) run in worker threads, each with its own read-only connection to the
  * SQLite file, so a 130 ms analytics query does not stall the main thread - and with it every live
  * call's audio. better-sqlite3 is synchronous; WAL lets these readers run beside the main
- * connection's writes without blocking them.
+ * connection's writes without blocking them. With PostgreSQL each worker holds a small pg pool
+ * instead: the I/O would not block, but Prisma's query compilation and the decoding of large
+ * results (export batches) stay off the main thread all the same.
  *
  * The workers run the same query functions (READ_QUERIES) as the main thread would: no duplicated
  * SQL. Arguments and results cross by structured clone (Dates survive; the queries return no

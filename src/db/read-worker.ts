@@ -1,13 +1,15 @@
 /**
  * Entry of a read worker (started by ReadPool): opens its own read-only connection to the SQLite
- * file and runs the queries of READ_QUERIES that the pool sends, one at a time, answering each with
+ * file (or its own small pool to PostgreSQL) and runs the queries of READ_QUERIES that the pool sends as they arrive, answering each with
  * its result or its error. Under tsx / ts-jest this file is loaded through tsx's require hook; in
  * dist/ it is plain JS.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaClient } from '../generated/prisma/client';
+import { isPostgresUrl } from './dialect';
 import { sqliteFilePath } from './migrations';
+import { createPostgresDb } from './postgres';
 import { SQLITE_CACHE_KIB, SQLITE_MMAP_BYTES, type Db } from './prisma';
 import {
   READ_QUERIES,
@@ -17,6 +19,9 @@ import {
   type SerializedError,
   type WorkerStatus,
 } from './read-pool';
+
+/** Connections of a PostgreSQL read worker's pool (its queries run concurrently). */
+const READ_POOL_CONNECTIONS = 4;
 
 function serializeError(err: unknown): SerializedError {
   const e = err as { name?: unknown; message?: unknown; code?: unknown; field?: unknown };
@@ -34,6 +39,8 @@ function serializeError(err: unknown): SerializedError {
  * in memory. journal_mode and synchronous belong to the writer.
  */
 async function openReadOnly(data: ReadWorkerData): Promise<Db> {
+  // PostgreSQL: a small pool of its own (reads only by convention: the queries are READ_QUERIES).
+  if (isPostgresUrl(data.databaseUrl)) return createPostgresDb(data.databaseUrl, { poolSize: READ_POOL_CONNECTIONS });
   const file = sqliteFilePath(data.databaseUrl);
   const adapter = new PrismaBetterSqlite3(
     { url: file, readonly: true, timeout: data.busyTimeoutMs },

@@ -38,7 +38,10 @@ const PERMANENT_ADAPTER_KINDS = new Set([
 ]);
 
 const PERMANENT_SQLITE_CODE = /^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG|RANGE)/;
-const PERMANENT_MESSAGE = /\b(constraint failed|constraint violated|SQLITE_CONSTRAINT|datatype mismatch)\b/i;
+/** PostgreSQL SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation). */
+const PERMANENT_PG_CODE = /^2[23][0-9A-Z]{3}$/;
+const PERMANENT_MESSAGE =
+  /\b(constraint failed|constraint violated|SQLITE_CONSTRAINT|datatype mismatch|violates [a-z -]*constraint)\b/i;
 
 interface AdapterCause {
   kind?: string;
@@ -61,7 +64,11 @@ export function isPermanentWriteError(err: unknown): boolean {
   }
   const cause = adapterCause(err);
   if (cause?.kind && PERMANENT_ADAPTER_KINDS.has(cause.kind)) return true;
-  if (cause?.originalCode && PERMANENT_SQLITE_CODE.test(cause.originalCode)) return true;
+  if (
+    cause?.originalCode &&
+    (PERMANENT_SQLITE_CODE.test(cause.originalCode) || PERMANENT_PG_CODE.test(cause.originalCode))
+  )
+    return true;
   return typeof e.message === 'string' && PERMANENT_MESSAGE.test(e.message);
 }
 
@@ -73,7 +80,10 @@ export function isForeignKeyError(err: unknown): boolean {
     (err as { code?: unknown }).code === 'P2003' ||
     cause?.kind === 'ForeignKeyConstraintViolation' ||
     cause?.originalCode === 'SQLITE_CONSTRAINT_FOREIGNKEY' ||
-    /FOREIGN KEY constraint failed/i.test(String((err as { message?: unknown }).message))
+    cause?.originalCode === '23503' ||
+    /FOREIGN KEY constraint failed|violates foreign key constraint/i.test(
+      String((err as { message?: unknown }).message),
+    )
   );
 }
 

@@ -8,10 +8,12 @@
  * SQLite keeps deleted bytes in free pages and in the WAL: the connection that erases runs with
  * `secure_delete` (freed content is zeroed), the transcript search index is merged afterwards (its
  * old segments held the words) and the WAL is checkpointed and truncated, so the data is gone from
- * the files, not only from the tables.
+ * the files, not only from the tables. On PostgreSQL none of that applies: the search words live
+ * in the deleted rows' own "searchVector" column, and their dead tuples are reclaimed by autovacuum.
  */
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
+import { dialectOf } from '../db/dialect';
 import type { Db } from '../db/prisma';
 import type { Logger } from '../logging/logger';
 
@@ -107,7 +109,7 @@ export class CallErasure {
   }
 
   private async ensureSecureDelete(): Promise<void> {
-    if (this.secureDeleteOn) return;
+    if (this.secureDeleteOn || dialectOf(this.deps.db) !== 'sqlite') return;
     await this.deps.db.$queryRawUnsafe('PRAGMA secure_delete = ON');
     this.secureDeleteOn = true;
   }
@@ -115,6 +117,7 @@ export class CallErasure {
   /** Merges the search index (dropping deleted words) and truncates the WAL. Best effort: logged. */
   private async scrubFiles(): Promise<void> {
     const { db, logger } = this.deps;
+    if (dialectOf(db) !== 'sqlite') return;
     try {
       await db.$executeRawUnsafe(`INSERT INTO "transcript_fts" ("transcript_fts") VALUES ('optimize')`);
     } catch (err) {

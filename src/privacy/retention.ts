@@ -3,9 +3,10 @@
  * timeline, which holds DTMF digits and tool arguments) and whole call rows older than their limit
  * are deleted by a job that runs at start and then every hour, and logs what it deleted. A call on
  * legal hold, a call in progress and an erased tombstone are left alone. Deletion runs with
- * `secure_delete`, so the bytes leave the database file too.
+ * `secure_delete` on SQLite, so the bytes leave the database file too (PostgreSQL: nothing to set).
  */
 import path from 'node:path';
+import { dialectOf } from '../db/dialect';
 import type { Db } from '../db/prisma';
 import type { Logger } from '../logging/logger';
 import type { PrivacyPolicy, RetentionPolicy } from './policy';
@@ -79,7 +80,7 @@ export class RetentionJob {
   private async run(): Promise<RetentionReport> {
     const { db, policy, logger } = this.deps;
     const report: RetentionReport = { recordings: 0, transcripts: 0, events: 0, calls: 0 };
-    await db.$queryRawUnsafe('PRAGMA secure_delete = ON');
+    if (dialectOf(db) === 'sqlite') await db.$queryRawUnsafe('PRAGMA secure_delete = ON');
     const named = [...policy.profiles.keys()];
     const scopes: Array<{ where: Prisma.CallWhereInput; retention: RetentionPolicy }> = [
       { where: { agent: { notIn: named } }, retention: policy.defaults.retention },
