@@ -97,6 +97,24 @@ export class ClusterActions {
     if (!validRequest(request)) throw new ActionRoutingError('invalid', `not a valid call action: ${String(action)}`);
     const owner = await this.options.ownership.ownerOf(callId);
     if (!owner) throw new ActionRoutingError('no-owner', `no instance holds call ${callId}`);
+    return this.send(owner, request);
+  }
+
+  /** Like routeAction, to an owner the caller already knows (e.g. from onClaimedElsewhere). */
+  routeActionTo(
+    owner: string,
+    callId: string,
+    action: CallActionName,
+    args: Record<string, unknown> = {},
+  ): Promise<unknown> {
+    const request: CallActionRequest = { callId, action, args, from: this.instanceId };
+    if (!validRequest(request))
+      return Promise.reject(new ActionRoutingError('invalid', `not a valid call action: ${String(action)}`));
+    return this.send(owner, request);
+  }
+
+  private async send(owner: string, request: CallActionRequest): Promise<unknown> {
+    const { callId, action } = request;
     if (owner === this.instanceId) return this.runHere(request);
     const started = performance.now();
     let raw: Uint8Array;

@@ -152,6 +152,12 @@ describe('NATS cluster membership, leases and routed actions', () => {
     // On the owner itself, the handler runs without a NATS hop.
     expect(await b.actions.routeAction(callId, 'end', {})).toEqual({ handledBy: idB, action: 'end' });
     expect(actionsSeen[idB].at(-1)).toMatchObject({ action: 'end', from: idB });
+    // To an owner already known (a provider's final status landing on A for B's call).
+    expect(await a.actions.routeActionTo(idB, callId, 'end', { reason: 'completed' })).toEqual({
+      handledBy: idB,
+      action: 'end',
+    });
+    expect(actionsSeen[idB].at(-1)).toEqual({ callId, action: 'end', args: { reason: 'completed' }, from: idA });
     await b.ownership.release(callId);
   });
 
