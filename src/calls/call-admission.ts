@@ -3,6 +3,10 @@
  * which agent profile answers it (the dialled number), preparing its conversation (the engine starts
  * connecting at once), and the provider's status callbacks. Channel routes only translate their
  * webhooks into these calls and answer in their own markup; errors are ApiErrors (src/http/errors.ts).
+ *
+ * Capacity is checked twice: this instance's calls against MAX_CONCURRENT_CALLS (its own sockets
+ * and CPU), then the CallCap (one instance: nothing more; with Redis, the cluster-wide cap of
+ * src/cluster/redis/call-cap.ts), which holds a slot per admitted call until `callEnded`.
  */
 import type { Call } from '../generated/prisma/client';
 import type { Config } from '../config';
@@ -20,7 +24,30 @@ export interface CallAdmissionDeps {
   logger: Logger;
   agentSettings: AgentSettings | undefined;
   counters: { callsRefused: number };
+  /** The cluster-wide cap (default: none beyond this instance's own, i.e. one instance). */
+  cap?: CallCap;
 }
+
+/**
+ * Concurrent-call slots shared by the instances. A slot is named by the call's id, or provisionally
+ * (`pending:<provider>:<provider call id>`) until the call's record exists. Implementations never
+ * throw: when their store cannot answer they admit (the in-process cap still applies).
+ */
+export interface CallCap {
+  /** Takes a slot (idempotent: a slot already held is kept). False when the cap is reached. */
+  admit(slot: string): Promise<boolean>;
+  /** The provisional slot `from` is now the call `to`'s. */
+  rename(from: string, to: string): Promise<void>;
+  /** Frees the slot (the call ended or was never created). */
+  release(slot: string): Promise<void>;
+}
+
+/** One instance: no cap beyond MAX_CONCURRENT_CALLS of this process (today's behaviour). */
+export const localCallCap: CallCap = {
+  admit: () => Promise.resolve(true),
+  rename: () => Promise.resolve(),
+  release: () => Promise.resolve(),
+};
 
 /** A new call as a provider's voice webhook describes it (values already cut to size). */
 export interface IncomingCall {
@@ -42,29 +69,58 @@ export interface IncomingCall {
 export type Admission = { admitted: true; call: Call } | { admitted: false; refusal: 'busy' | 'ended' };
 
 export class CallAdmission {
-  constructor(private readonly deps: CallAdmissionDeps) {}
+  private readonly cap: CallCap;
+
+  constructor(private readonly deps: CallAdmissionDeps) {
+    this.cap = deps.cap ?? localCallCap;
+  }
 
   private full(): boolean {
     return this.deps.bridge.isDraining || this.deps.bridge.size >= this.deps.config.maxConcurrentCalls;
   }
 
-  private refuse(what: string, fields: Record<string, unknown>): Admission {
+  private refuse(what: string, fields: Record<string, unknown>, reason?: string): Admission {
     this.deps.counters.callsRefused++;
     this.deps.logger.warn(what, {
       ...fields,
-      reason: this.deps.bridge.isDraining ? 'shutting down' : 'concurrent call cap',
+      reason: reason ?? (this.deps.bridge.isDraining ? 'shutting down' : 'concurrent call cap'),
       active: this.deps.bridge.size,
     });
     return { admitted: false, refusal: 'busy' };
   }
 
+  /** A call ended (wherever it ran): its cluster-wide slot is free. */
+  async callEnded(callId: string): Promise<void> {
+    await this.cap.release(callId);
+  }
+
   /** A provider's voice webhook announced a new call: create it with the profile of the dialled number. */
   async admitIncoming(incoming: IncomingCall): Promise<Admission> {
     if (this.full()) return this.refuse('call refused', { callSid: incoming.providerCallId });
+    const slot = `pending:${incoming.provider}:${incoming.providerCallId}`;
+    if (!(await this.cap.admit(slot))) {
+      return this.refuse('call refused', { callSid: incoming.providerCallId }, 'cluster concurrent call cap');
+    }
+    let call: Call;
+    try {
+      call = await this.create(incoming);
+    } catch (err) {
+      await this.cap.release(slot);
+      throw err;
+    }
+    await this.cap.rename(slot, call.id);
+    if (call.endedAt) {
+      await this.cap.release(call.id);
+      return { admitted: false, refusal: 'ended' };
+    }
+    return { admitted: true, call };
+  }
+
+  private create(incoming: IncomingCall): Promise<Call> {
     const { agentSettings } = this.deps;
     const profile = agentSettings ? profileForNumber(agentSettings, incoming.to) : undefined;
     const status = incoming.status;
-    const call = await this.deps.callManager.createCall({
+    return this.deps.callManager.createCall({
       callSid: incoming.providerCallId,
       accountSid: incoming.accountId,
       from: incoming.from,
@@ -79,8 +135,6 @@ export class CallAdmission {
         custom: incoming.callerName ? { callerName: incoming.callerName } : undefined,
       },
     });
-    if (call.endedAt) return { admitted: false, refusal: 'ended' };
-    return { admitted: true, call };
   }
 
   /** An outbound call we placed was answered: 404 unless it is ours and matches; busy when full. */
@@ -90,7 +144,8 @@ export class CallAdmission {
     if (!call || call.direction !== 'outbound' || (call.callSid && call.callSid !== providerCallId)) {
       throw ApiError.notFound('outbound call');
     }
-    if (call.endedAt || this.full()) {
+    const full = call.endedAt || this.full() ? true : !(await this.cap.admit(call.id));
+    if (full) {
       this.deps.counters.callsRefused++;
       this.deps.logger.warn('outbound call not bridged', {
         callId,

@@ -7,6 +7,8 @@
  *   valid token, so guessing tokens is limited too), /metrics the same with its own budget, Twilio
  *   webhooks and /streams upgrades per IP (high: Twilio sends many requests from few addresses),
  *   and everything else (/health, the dashboard, the API docs, unknown paths) per IP;
+ * - each limiter counts in this process by default, or in a store shared by the instances (`store`:
+ *   src/cluster/redis/rate-limit-store.ts with REDIS_URL, one store per limiter);
  * - the HTTP server's timeouts, so slow clients (slowloris) cannot hold sockets;
  * - the client IP behind a reverse proxy, only as far as TRUST_PROXY says.
  */
@@ -14,7 +16,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Express, RequestHandler } from 'express';
 import helmet from 'helmet';
-import { rateLimit, ipKeyGenerator } from 'express-rate-limit';
+import { rateLimit, ipKeyGenerator, type Store } from 'express-rate-limit';
 import { extractToken, tokenMatches } from './auth';
 import { ApiError, sendError } from './errors';
 
@@ -93,6 +95,8 @@ export interface ApiRateLimitOptions {
   limit: number;
   windowMs: number;
   apiTokens: readonly string[];
+  /** Where the counts live (default: this process). One store per limiter, never shared. */
+  store?: Store;
 }
 
 const tokenKey = (token: string): string => `token:${createHash('sha256').update(token).digest('hex').slice(0, 32)}`;
@@ -128,6 +132,7 @@ export function apiRateLimit(options: ApiRateLimitOptions): RequestHandler {
     standardHeaders: 'draft-7',
     legacyHeaders: false,
     validate: VALIDATE,
+    ...(options.store ? { store: options.store } : {}),
     keyGenerator: (req) => {
       const token = extractToken(req.headers.authorization, req.query);
       if (token && options.apiTokens.length > 0 && tokenMatches(token, options.apiTokens)) return tokenKey(token);
@@ -143,6 +148,8 @@ export interface IpRateLimitOptions {
   windowMs?: number;
   /** Requests this limiter leaves alone (they have a limiter of their own). */
   skip?: (req: Parameters<RequestHandler>[0]) => boolean;
+  /** Where the counts live (default: this process). One store per limiter, never shared. */
+  store?: Store;
 }
 
 /** `limit` requests per window and client IP (as TRUST_PROXY resolves it); 429 JSON beyond. */
@@ -154,6 +161,7 @@ export function ipRateLimit(options: IpRateLimitOptions): RequestHandler {
     legacyHeaders: false,
     validate: VALIDATE,
     skip: options.skip,
+    ...(options.store ? { store: options.store } : {}),
     keyGenerator: (req) => `ip:${ipKeyGenerator(req.ip ?? req.socket.remoteAddress ?? 'unknown')}`,
     handler: tooMany(' from this address'),
   });
@@ -172,16 +180,16 @@ export const OWN_LIMITER_PATHS = /^\/(?:twilio(?:\/|$)|metrics\/?$|api(?:\/(?!do
  * assets, the API's description, unknown paths. Register it first, for the whole app
  * (PUBLIC_RATE_LIMIT_PER_MIN).
  */
-export function publicRateLimit(limit: number, windowMs = 60_000): RequestHandler {
-  return ipRateLimit({ limit, windowMs, skip: (req) => OWN_LIMITER_PATHS.test(req.path) });
+export function publicRateLimit(limit: number, windowMs = 60_000, store?: Store): RequestHandler {
+  return ipRateLimit({ limit, windowMs, store, skip: (req) => OWN_LIMITER_PATHS.test(req.path) });
 }
 
 /**
  * The per-IP limit of Twilio's webhooks (WEBHOOK_RATE_LIMIT_PER_MIN): high, because Twilio sends
  * every call's webhooks from a few addresses. Mounted on /twilio in front of the signature check.
  */
-export function webhookRateLimit(limit: number, windowMs = 60_000): RequestHandler {
-  return ipRateLimit({ limit, windowMs });
+export function webhookRateLimit(limit: number, windowMs = 60_000, store?: Store): RequestHandler {
+  return ipRateLimit({ limit, windowMs, store });
 }
 
 /**
@@ -189,6 +197,7 @@ export function webhookRateLimit(limit: number, windowMs = 60_000): RequestHandl
  * (express middleware never sees upgrades). Returns `allow(ip)`: true when the upgrade may go on,
  * false when this IP has used its `limit` for the current window (the upgrade gate answers 429).
  * IPv6 addresses count per /56. Memory is one counter per address seen in the current window.
+ * (Shared by the instances: clusterUpgradeRateLimiter in src/cluster/redis/upgrade-limiter.ts.)
  */
 export function upgradeRateLimiter(options: {
   limit: number;
