@@ -34,8 +34,17 @@ export interface S3ClientOptions {
   requestTimeoutMs: number;
 }
 
-export function createS3Client(o: S3ClientOptions): S3Client {
+/** The SDK's own messages, at debug level (its default logs a failed streamed upload on the console). */
+type SdkLog = (message: string) => void;
+
+function sdkLogger(log: SdkLog | undefined): S3ClientConfig['logger'] {
+  const debug = (...args: unknown[]) => log?.(args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' '));
+  return { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: debug, error: debug };
+}
+
+export function createS3Client(o: S3ClientOptions, log?: SdkLog): S3Client {
   const config: S3ClientConfig = {
+    logger: sdkLogger(log),
     region: o.region,
     endpoint: o.endpoint,
     forcePathStyle: o.forcePathStyle,

@@ -77,9 +77,10 @@ export class S3RecordingStorage implements RecordingStorage {
       connectionTimeoutMs: o.connectionTimeoutMs ?? 5_000,
       requestTimeoutMs: o.requestTimeoutMs ?? 30_000,
     };
-    this.reader = createS3Client(client);
+    const sdkLog = (message: string) => log.debug('S3 client', { message });
+    this.reader = createS3Client(client, sdkLog);
     // A streamed body cannot be replayed by the SDK's own retry: the uploader retries whole attempts.
-    this.writer = createS3Client({ ...client, maxAttempts: 1 });
+    this.writer = createS3Client({ ...client, maxAttempts: 1 }, sdkLog);
     this.pending = new PendingUploads(dir);
   }
 
