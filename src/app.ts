@@ -49,6 +49,8 @@ import { CallAdmission } from './calls/call-admission';
 import { CallBridge, MAX_PENDING_STARTS } from './calls/call-bridge';
 import { recoverInterruptedCalls } from './calls/crash-recovery';
 import { StreamTokens } from './calls/stream-token';
+import { LocalOwnership, type CallOwnership } from './cluster/ownership';
+import type { EndReason } from './calls/call-status';
 import { createUpgradeGate, newUpgradeCounters, type UpgradeCounters } from './http/upgrades';
 import { LocalRealtimeServer } from './simulators/local-realtime-server';
 import { localRecognizerAvailable } from './engines/pipeline/stt/pocketsphinx';
@@ -87,6 +89,17 @@ export interface CreateAppOptions {
    * the main thread: benchmarks compare the two). Default: one worker.
    */
   readPool?: false | { size?: number };
+  /**
+   * Which instance owns each live call (src/cluster/ownership.ts); several instances share one (the
+   * NATS leases, or one LocalOwnership registry between in-process apps in tests). Default: this
+   * process only. Closed by whoever created it.
+   */
+  ownership?: CallOwnership;
+  /**
+   * Ends a call on the instance that owns it (a provider's final status landing on another instance):
+   * a cluster request to the owner, whose handler calls its `bridge.end(callId, reason)`.
+   */
+  endCallOnOwner?(owner: string, callId: string, reason: EndReason): Promise<void>;
 }
 
 export interface SwitchboardApp {
@@ -271,6 +284,9 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     agent,
     streamTokens,
     privacy: privacy.hook,
+    // The instance holding a call's stream owns it: a stream may start on another instance than its webhook.
+    ownership: options.ownership ?? new LocalOwnership(config.cluster.instanceId),
+    endOnOwner: options.endCallOnOwner,
   });
   // Alert rules evaluated live on every call of this instance, off the audio path (src/supervision/).
   const alerts = new AlertEngine({
