@@ -9,7 +9,8 @@
  * Failures are ActionRoutingError with a code an HTTP route can map: `no-owner` (no live call by that
  * id: 404), `owner-unreachable` (the holder does not answer on NATS, e.g. it just died: 503),
  * `timeout` (no answer within timeoutMs: 504), `invalid` (a malformed request: 400), or the code a
- * handler threw as ActionRoutingError (e.g. `not-found`, `invalid`); any other handler error is
+ * handler threw as ActionRoutingError (e.g. `not-found`, `invalid`), `not-ready` (the owner has no
+ * handler yet: 503); any other handler error is
  * `action-failed` (500). Replies carry only the code and message, never a stack.
  */
 import { RequestError, TimeoutError, type NatsConnection, type Subscription } from '@nats-io/nats-core';
@@ -50,7 +51,8 @@ export interface ClusterActionsOptions {
   ownership: Pick<CallOwnership, 'instanceId' | 'ownerOf'>;
   /** `<prefix>.instances.<id>.actions` for an instance id (clusterNames(prefix).actionsSubject). */
   subjectFor: (instanceId: string) => string;
-  handleAction: CallActionHandler;
+  /** May come later (setHandler): until then an action reaching this instance fails with `not-ready`. */
+  handleAction?: CallActionHandler;
   logger: Logger;
   /** How long a routed action may take before `timeout` (default 5000 ms; a transfer summary takes up to 5 s). */
   timeoutMs?: number;
@@ -75,9 +77,11 @@ export class ClusterActions {
   private readonly subscription: Subscription;
   private readonly timeoutMs: number;
   private readonly instanceId: string;
+  private handleAction?: CallActionHandler;
 
   constructor(private readonly options: ClusterActionsOptions) {
     this.instanceId = options.ownership.instanceId;
+    this.handleAction = options.handleAction;
     this.timeoutMs = options.timeoutMs ?? 5000;
     this.log = options.logger.child({ component: 'cluster-actions', instanceId: this.instanceId });
     this.subscription = options.nc.subscribe(options.subjectFor(this.instanceId), {
@@ -89,6 +93,11 @@ export class ClusterActions {
         void this.answer(msg.data).then((reply) => msg.respond(JSON.stringify(reply)));
       },
     });
+  }
+
+  /** Sets (or replaces) the handler of the actions routed to this instance. */
+  setHandler(handler: CallActionHandler): void {
+    this.handleAction = handler;
   }
 
   /** Runs `action` on the instance that owns the call and returns the handler's result. */
@@ -149,8 +158,10 @@ export class ClusterActions {
   }
 
   private async runHere(request: CallActionRequest): Promise<unknown> {
+    const handler = this.handleAction;
+    if (!handler) throw new ActionRoutingError('not-ready', `instance ${this.instanceId} is still starting`);
     try {
-      return await this.options.handleAction(request);
+      return await handler(request);
     } catch (err) {
       if (err instanceof ActionRoutingError) throw err;
       this.log.error('call action failed', {

@@ -41,7 +41,8 @@ export interface ClusterFailoverOptions {
     'instanceId' | 'startedAt' | 'beatIntervalMs' | 'isAlive' | 'confirmDead' | 'tryTakeover' | 'onInstanceLost'
   >;
   ownership: Pick<NatsOwnership, 'leaseHolders' | 'leasesHeldBy' | 'currentLease' | 'dropLease'>;
-  closeOrphanedCall: CloseOrphanedCall;
+  /** May come later (setCloseOrphanedCall): no takeover happens before it is set. */
+  closeOrphanedCall?: CloseOrphanedCall;
   logger: Logger;
   /** How many orphaned calls are closed at once (default 8). */
   concurrency?: number;
@@ -57,17 +58,25 @@ export class ClusterFailover {
   private sweeping?: Promise<void>;
   private closed = false;
   private pastLifeChecked = false;
+  private closeOrphanedCall?: CloseOrphanedCall;
 
   constructor(private readonly options: ClusterFailoverOptions) {
     this.log = options.logger.child({ component: 'cluster-failover', instanceId: options.membership.instanceId });
+    this.closeOrphanedCall = options.closeOrphanedCall;
     this.unsubscribe = options.membership.onInstanceLost(() => void this.sweep());
     this.timer = setInterval(() => void this.sweep(), options.membership.beatIntervalMs);
     void this.sweep();
   }
 
+  /** Sets (or replaces) how an orphaned call is closed, e.g. once the app's CallManager exists. */
+  setCloseOrphanedCall(close: CloseOrphanedCall): void {
+    this.closeOrphanedCall = close;
+    void this.sweep();
+  }
+
   /** Looks for lease holders that are gone and takes over the ones this instance wins. */
   sweep(): Promise<void> {
-    if (this.closed) return Promise.resolve();
+    if (this.closed || !this.closeOrphanedCall) return Promise.resolve();
     this.sweeping ??= this.sweepOnce().finally(() => (this.sweeping = undefined));
     return this.sweeping;
   }
@@ -116,7 +125,8 @@ export class ClusterFailover {
     lostInstanceId: string,
     leases = this.options.ownership.leasesHeldBy(lostInstanceId),
   ): Promise<TakeoverResult> {
-    const { ownership, closeOrphanedCall } = this.options;
+    const { ownership } = this.options;
+    const closeOrphanedCall = this.closeOrphanedCall!;
     this.log.warn('taking over the calls of a lost instance', { lostInstance: lostInstanceId, calls: leases.length });
     const result: TakeoverResult = { lostInstanceId, closed: [], failed: [] };
     const queue = [...leases];

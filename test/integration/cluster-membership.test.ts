@@ -194,6 +194,23 @@ describe('NATS cluster membership, leases and routed actions', () => {
     await b.ownership.release(callId);
   });
 
+  it('answers not-ready until the app sets its handlers, then runs them', async () => {
+    const nc = await connect({ servers: NATS_TEST_URL });
+    connections.push(nc);
+    const idD = `d-${uniqueSuffix()}`;
+    const d = await startNatsCluster({ nc, prefix, instanceId: idD, leaseTtlMs: LEASE_TTL_MS, logger });
+    try {
+      const callId = `late-${uniqueSuffix()}`;
+      await d.ownership.claim(callId);
+      await expect(a.actions.routeAction(callId, 'whisper', {})).rejects.toMatchObject({ code: 'not-ready' });
+      d.setHandlers({ handleAction: (r) => ({ late: r.action }), closeOrphanedCall: () => Promise.resolve() });
+      expect(await a.actions.routeAction(callId, 'whisper', {})).toEqual({ late: 'whisper' });
+      await d.ownership.release(callId);
+    } finally {
+      await d.close();
+    }
+  });
+
   it('reports an instance that closes cleanly as lost at the next check, not after a whole TTL', async () => {
     const c = await instance(`c-${uniqueSuffix()}`);
     const cId = c.membership.instanceId;

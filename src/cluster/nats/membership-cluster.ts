@@ -2,8 +2,9 @@
  * One call that starts this instance's part of the cluster on NATS (issue 16 items 2, 3, 5): heartbeats
  * (NatsMembership), call leases (NatsOwnership, the CallOwnership the app uses), the failover that
  * closes a lost instance's calls (ClusterFailover) and supervisor actions routed to a call's owner
- * (ClusterActions). The app passes its NATS connection and two functions: `closeOrphanedCall` and
- * `handleAction`. `close()` stops them in the right order (actions, failover, leases, heartbeat last,
+ * (ClusterActions). The app passes its NATS connection and two functions, `closeOrphanedCall` and
+ * `handleAction`, at start or later through `setHandlers` (the ownership is needed before createApp
+ * builds the CallManager those functions use). `close()` stops them in the right order (actions, failover, leases, heartbeat last,
  * so the others take over whatever lease is left only once this instance has stopped); it does not
  * close the NATS connection, which belongs to the caller.
  */
@@ -25,8 +26,9 @@ export interface NatsClusterOptions {
   /** Where this instance is reachable (shown in the heartbeat; informational). */
   url?: string;
   logger: Logger;
-  closeOrphanedCall: CloseOrphanedCall;
-  handleAction: CallActionHandler;
+  /** Both may also be set later with `setHandlers` (e.g. once createApp has built the CallManager). */
+  closeOrphanedCall?: CloseOrphanedCall;
+  handleAction?: CallActionHandler;
   actionTimeoutMs?: number;
   beatIntervalMs?: number;
   onTakeover?: (result: TakeoverResult) => void;
@@ -37,6 +39,8 @@ export interface NatsCluster {
   ownership: NatsOwnership;
   failover: ClusterFailover;
   actions: ClusterActions;
+  /** Sets the app's handlers; the failover takes nothing over before closeOrphanedCall is set. */
+  setHandlers(handlers: { closeOrphanedCall?: CloseOrphanedCall; handleAction?: CallActionHandler }): void;
   close(): Promise<void>;
 }
 
@@ -79,6 +83,10 @@ export async function startNatsCluster(options: NatsClusterOptions): Promise<Nat
     ownership,
     failover,
     actions,
+    setHandlers({ closeOrphanedCall, handleAction }) {
+      if (handleAction) actions.setHandler(handleAction);
+      if (closeOrphanedCall) failover.setCloseOrphanedCall(closeOrphanedCall);
+    },
     async close() {
       await actions.close();
       await failover.close();
