@@ -93,6 +93,8 @@ export class LocalRecordingStorage implements RecordingStorage {
     return Promise.resolve(0);
   }
 
+  readonly pendingUploads = 0;
+
   close(): Promise<void> {
     return Promise.resolve();
   }

@@ -8,7 +8,7 @@
  * first). Nothing holds more than a chunk (64 KB) of a recording in memory.
  */
 import type { FileHandle } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   openSealedRange,
   readSealedHeader,
@@ -16,7 +16,7 @@ import {
   SEALED_HEADER_BYTES,
   type SealedHeader,
 } from '../privacy/sealed-file';
-import type { RecordingObject } from './types';
+import type { RecordingObject, RecordingStorage } from './types';
 
 const TAG_BYTES = 16;
 
@@ -110,4 +110,28 @@ export async function plainView(obj: RecordingObject, key: string, sealKey: Buff
     },
     close: () => obj.close(),
   };
+}
+
+/**
+ * The whole plain WAV of `key`, from this disk or S3 (undefined when it is nowhere): for readers
+ * other than the HTTP route, e.g. the privacy export (src/privacy/export.ts).
+ */
+export async function openPlainRecording(
+  storage: RecordingStorage,
+  key: string,
+  sealKey: Buffer | undefined,
+): Promise<Readable | undefined> {
+  const obj = await storage.open(key);
+  if (!obj) return undefined;
+  try {
+    const view = await plainView(obj, key, sealKey);
+    if (view.size === 0) {
+      await obj.close();
+      return Readable.from([]);
+    }
+    return await view.stream(0, view.size - 1);
+  } catch (err) {
+    await obj.close();
+    throw err;
+  }
 }

@@ -138,7 +138,19 @@ export class S3RecordingStorage implements RecordingStorage {
     return markers.length;
   }
 
-  async close(): Promise<void> {
+  get pendingUploads(): number {
+    return this.uploads.size;
+  }
+
+  async close(options: { graceMs?: number } = {}): Promise<void> {
+    if (options.graceMs && this.uploads.size > 0) {
+      const grace = new AbortController();
+      await Promise.race([
+        Promise.allSettled([...this.uploads.values()]),
+        delay(options.graceMs, undefined, { signal: grace.signal }).catch(() => undefined),
+      ]);
+      grace.abort();
+    }
     this.stop.abort();
     for (const wake of this.waiting.splice(0)) wake();
     await Promise.allSettled([...this.uploads.values()]);
@@ -149,6 +161,7 @@ export class S3RecordingStorage implements RecordingStorage {
   private async upload(callId: string, key: string): Promise<FinalizeResult> {
     const file = await resolveInside(this.dir, key);
     if (!file) {
+      await this.pending.remove(key); // e.g. uploaded and removed by a process that died before its marker went
       this.log.warn('recording to upload is not on the local disk', { callId, key });
       return { status: 'missing' };
     }
@@ -157,6 +170,7 @@ export class S3RecordingStorage implements RecordingStorage {
     const maxAttempts = this.o.maxUploadAttempts ?? Infinity;
     for (let attempt = 1; ; attempt++) {
       if (this.deleted.has(key)) return { status: 'deleted' };
+      if (this.stop.signal.aborted) return this.abandoned(callId, key, attempt - 1, new Error('not tried'), 'the storage is closing');
       try {
         const bytes = await this.slot(() => this.putOnce(callId, key, file));
         if (this.deleted.has(key)) {

@@ -39,8 +39,13 @@ export interface RecordingStorage {
   delete(key: string): Promise<boolean>;
   /** Re-queues uploads a previous process left unfinished (their markers). Returns how many. */
   resumePending(): Promise<number>;
-  /** Stops retrying (pending uploads stay marked for resumePending) and waits for uploads in flight. */
-  close(): Promise<void>;
+  /** Uploads started and not finished yet (in flight or waiting to retry), for /health and metrics. */
+  readonly pendingUploads: number;
+  /**
+   * Lets uploads in flight finish for up to `graceMs` (default 0), then stops: retries end, a PUT
+   * still running is aborted; their markers stay for resumePending() at the next start.
+   */
+  close(options?: { graceMs?: number }): Promise<void>;
 }
 
 /** Thrown by `open` when the object store cannot be reached (the HTTP route answers 503). */

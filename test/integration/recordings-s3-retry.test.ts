@@ -121,6 +121,25 @@ describe('recording uploads that fail', () => {
     expect(await storage(mkdtempSync(path.join(root, 'd-'))).open(key)).toBeUndefined();
   });
 
+  it('close({ graceMs }) lets an upload in flight finish; close() without grace aborts it and keeps the marker', async () => {
+    const dir = mkdtempSync(path.join(root, 'f-'));
+    const graceful = storage(dir);
+    const one = recording(dir);
+    const upload = graceful.finalize('call-6', one.key);
+    expect(graceful.pendingUploads).toBe(1);
+    await graceful.close({ graceMs: 20_000 });
+    expect(await upload).toMatchObject({ status: 'uploaded' });
+    expect(graceful.pendingUploads).toBe(0);
+
+    const abrupt = storage(dir);
+    const two = recording(dir, 30); // started, not finished when close() comes
+    const cut = abrupt.finalize('call-7', two.key);
+    await abrupt.close();
+    expect(await cut).toMatchObject({ status: 'abandoned' });
+    expect(existsSync(path.join(dir, two.key))).toBe(true);
+    expect(readdirSync(path.join(dir, '.pending-uploads'))).toEqual([`${encodeURIComponent(two.key)}.json`]);
+  });
+
   it('a recording that is not on the disk is reported missing, not retried', async () => {
     const s = storage(mkdtempSync(path.join(root, 'e-')));
     expect(await s.finalize('call-4', '2026-04-02/nothing.wav')).toEqual({ status: 'missing' });

@@ -13,6 +13,7 @@ import { startTestApp, type TestApp } from '../../scripts/lib/test-app';
 import { seedCall } from '../../scripts/lib/seed';
 import { writeSineWav } from '../helpers/wav';
 import { createRecordingStorage } from '../../src/recordings/storage';
+import { openPlainRecording } from '../../src/recordings/plain-view';
 import { SEALED_CHUNK_BYTES, SEALED_HEADER_BYTES } from '../../src/privacy/sealed-file';
 import { startTestS3, type TestS3 } from './recordings-s3-server';
 
@@ -39,13 +40,14 @@ describe('sealed recordings in S3', () => {
   let a: TestApp;
   let b: TestApp;
   const prefix = `sealed-${randomBytes(3).toString('hex')}/`;
+  const key = randomBytes(32);
   let wav: Buffer;
   let sealed: Buffer;
   let url: string;
 
   beforeAll(async () => {
     s3 = await startTestS3();
-    const env = { ...s3.env(prefix), RECORDING_ENCRYPTION_KEY: randomBytes(32).toString('hex') };
+    const env = { ...s3.env(prefix), RECORDING_ENCRYPTION_KEY: key.toString('hex') };
     [a, b] = await Promise.all([startTestApp(env), startTestApp(env)]);
   });
   afterAll(async () => {
@@ -84,6 +86,11 @@ describe('sealed recordings in S3', () => {
       expect(stored.equals(sealed)).toBe(true);
       expect(stored.includes(wav.subarray(0, 4))).toBe(false);
       expect(stored.includes(wav.subarray(100_000, 100_064))).toBe(false);
+      // The plain WAV for other readers (the privacy export), decrypted from S3.
+      const chunks: Buffer[] = [];
+      for await (const c of (await openPlainRecording(other, rec.path, key))!) chunks.push(c as Buffer);
+      expect(Buffer.concat(chunks).equals(wav)).toBe(true);
+      expect(await openPlainRecording(other, '2026-05-01/none.wav.enc', key)).toBeUndefined();
     } finally {
       await other.close();
     }
