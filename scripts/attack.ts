@@ -3,6 +3,7 @@
  * of the issue that can be tried from outside, and prints what was refused.
  *
  *   npm run attack -- --url http://127.0.0.1:3000 [--auth-token <twilio token>] [--api-token <token>]
+ *                     [--read-only-token <read-only token>]
  *                     [--public-url <PUBLIC_URL of the server>] [--flood <n ≤ 300>] [--slow-wait-ms <ms>]
  *
  * --auth-token plays an attacker who captured one signed stream handshake (and can sign webhooks:
@@ -44,6 +45,7 @@ import {
   type HeldResponse,
   type HttpResult,
 } from './attack/net';
+import { supervisionChecks, supervisionFloods, type SupervisionAttackContext } from './attack/supervision';
 
 export const MAX_FLOOD = 300;
 const MAX_SSE_ATTEMPTS = 150;
@@ -75,6 +77,8 @@ export interface AttackOptions {
   authToken?: string;
   /** One of the server's API_TOKENS. */
   apiToken?: string;
+  /** A read-only token of the server's API_TOKENS (`read-only:<name>:<token>`): finding 10 checks it cannot act. */
+  readOnlyToken?: string;
   /** Requests per flood (≤ 300). */
   flood?: number;
   /** How long the slowloris connection is held before it counts as not closed by the server. */
@@ -104,6 +108,7 @@ const FINDINGS: Record<string, string> = {
   '7': 'write queue bounded, dead letter',
   '8': 'unauthenticated load: limits, timeouts, caps',
   '9': 'low: ws 8 checks, __proto__, HSTS, body size, files, PII',
+  '10': 'routes since: supervision (listen, whisper, take-over, alert rules, webhooks), /ws, /voice-gateway, /twilio/sms, /telnyx/*',
 };
 
 /** A Twilio-like account SID (the webhook's AccountSid; the stream's start must match it). */
@@ -203,6 +208,16 @@ export async function runAttack(options: AttackOptions): Promise<AttackReport> {
       add(item, label, 'the check runs', `error: ${(err as Error).message}`, 'ERROR');
     }
   };
+
+  const supervision: SupervisionAttackContext = {
+    target,
+    timeoutMs,
+    apiToken,
+    readOnlyToken: options.readOnlyToken,
+    flood,
+    add,
+  };
+  await guarded('10', 'supervision and later routes', () => supervisionChecks(supervision));
 
   // ---- 1: the upgrade gate ------------------------------------------------------------------------
   await guarded('1', 'unsigned upgrades', async () => {
@@ -1064,6 +1079,7 @@ export async function runAttack(options: AttackOptions): Promise<AttackReport> {
       'upgrades carry no headers: lower WEBHOOK_RATE_LIMIT_PER_MIN below the cap to see it',
     ),
   );
+  await guarded('8', 'floods of the later routes', () => supervisionFloods(supervision, floodUntil429));
   await guarded('8', 'slowloris', async () => {
     const s = await slow;
     add(
@@ -1169,6 +1185,9 @@ function parseArgs(argv: string[]): AttackOptions {
       case '--api-token':
         options.apiToken = value(i++, flag);
         break;
+      case '--read-only-token':
+        options.readOnlyToken = value(i++, flag);
+        break;
       case '--flood': {
         const n = Number(value(i++, flag));
         if (!Number.isInteger(n) || n < 1 || n > MAX_FLOOD)
@@ -1186,7 +1205,7 @@ function parseArgs(argv: string[]): AttackOptions {
       case '--help':
       case '-h':
         throw new AttackUsageError(
-          'usage: npm run attack -- --url http://127.0.0.1:3000 [--auth-token <TWILIO_AUTH_TOKEN>] [--api-token <API token>] ' +
+          'usage: npm run attack -- --url http://127.0.0.1:3000 [--auth-token <TWILIO_AUTH_TOKEN>] [--api-token <API token>] [--read-only-token <read-only API token>] ' +
             '[--public-url <server PUBLIC_URL>] [--flood <1..300>] [--slow-wait-ms <ms>]',
         );
       default:

@@ -5,12 +5,14 @@
  * the header and request timeouts are set low so that the floods meet their 429 and the slow
  * clients their close within the script's bounds.
  */
+import { writeFileSync } from 'node:fs';
 import { formatTable, runAttack, type AttackReport } from '../../scripts/attack';
 import { startServerProcess, type ServerProcess } from '../../scripts/lib/server-process';
 import { createTempDatabase, type TempDir } from '../../scripts/lib/test-db';
 
 const AUTH_TOKEN = '0123456789abcdef0123456789abcdef';
 const API_TOKEN = 'attack-script-test-api-token-01';
+const READ_ONLY_TOKEN = 'attack-script-test-viewer-token-01';
 const PUBLIC_URL = 'https://switchboard.attack.test';
 
 describe('npm run attack against a production-configured server', () => {
@@ -20,29 +22,34 @@ describe('npm run attack against a production-configured server', () => {
 
   beforeAll(async () => {
     tmp = createTempDatabase();
-    server = await startServerProcess({
-      NODE_ENV: 'production',
-      LOG_LEVEL: 'error',
-      DATABASE_URL: tmp.databaseUrl,
-      RECORDING_STORAGE_PATH: tmp.recordingsDir,
-      API_TOKENS: API_TOKEN,
-      TWILIO_AUTH_TOKEN: AUTH_TOKEN,
-      PUBLIC_URL,
-      ALLOW_LOCAL_AI_IN_PRODUCTION: 'true',
-      PUBLIC_RATE_LIMIT_PER_MIN: '100',
-      WEBHOOK_RATE_LIMIT_PER_MIN: '250',
-      API_RATE_LIMIT_PER_MIN: '200',
-      HTTP_HEADERS_TIMEOUT_MS: '1500',
-      HTTP_REQUEST_TIMEOUT_MS: '3000',
-    });
+    server = await startServerProcess(
+      {
+        NODE_ENV: 'production',
+        LOG_LEVEL: 'error',
+        DATABASE_URL: tmp.databaseUrl,
+        RECORDING_STORAGE_PATH: tmp.recordingsDir,
+        API_TOKENS: `${API_TOKEN},read-only:viewer:${READ_ONLY_TOKEN}`,
+        TWILIO_AUTH_TOKEN: AUTH_TOKEN,
+        PUBLIC_URL,
+        ALLOW_LOCAL_AI_IN_PRODUCTION: 'true',
+        PUBLIC_RATE_LIMIT_PER_MIN: '100',
+        WEBHOOK_RATE_LIMIT_PER_MIN: '250',
+        API_RATE_LIMIT_PER_MIN: '200',
+        HTTP_HEADERS_TIMEOUT_MS: '1500',
+        HTTP_REQUEST_TIMEOUT_MS: '3000',
+      },
+      // A loaded machine can take longer than the default 30 s to start the server under tsx.
+      90_000,
+    );
     report = await runAttack({
       url: server.baseUrl,
       publicUrl: PUBLIC_URL,
       authToken: AUTH_TOKEN,
       apiToken: API_TOKEN,
+      readOnlyToken: READ_ONLY_TOKEN,
       slowWaitMs: 8000,
     });
-  }, 60_000);
+  }, 180_000);
 
   afterAll(async () => {
     await server?.stop();
@@ -51,9 +58,12 @@ describe('npm run attack against a production-configured server', () => {
 
   it('finds nothing ALLOWED and every check runs', () => {
     const table = formatTable(report.rows);
+    if (process.env.ATTACK_TABLE_FILE) writeFileSync(process.env.ATTACK_TABLE_FILE, table);
     expect({ allowed: report.allowed, errors: report.errors, table }).toEqual({ allowed: [], errors: [], table });
     // Every finding of the issue has a row; nothing was skipped for want of a flag.
-    expect(new Set(report.rows.map((r) => r.item))).toEqual(new Set(['1', '2', '3', '4', '5', '6', '7', '8', '9']));
+    expect(new Set(report.rows.map((r) => r.item))).toEqual(
+      new Set(['1', '2', '3', '4', '5', '6', '7', '8', '9', '10']),
+    );
     expect(report.rows.filter((r) => r.verdict === 'SKIPPED' || r.verdict === 'NOT REACHED')).toEqual([]);
   });
 
@@ -69,6 +79,28 @@ describe('npm run attack against a production-configured server', () => {
     expect(webhookReplays.map((r) => r.verdict)).toEqual(['REFUSED', 'REFUSED']);
     // HSTS goes with an https PUBLIC_URL.
     expect(report.rows.find((r) => r.attempt.startsWith('HSTS'))?.got).toMatch(/^present/);
+  });
+
+  it('refuses the supervision routes and the later surfaces to missing, forged and read-only tokens', () => {
+    const rows = report.rows.filter((r) => r.item === '10');
+    const refused = (prefix: string) => rows.filter((r) => r.attempt.startsWith(prefix) && r.verdict === 'REFUSED');
+    for (const route of ['/listen', '/whisper', '/take-over', '/api/alert-rules', '/api/webhooks']) {
+      expect([route, rows.filter((r) => r.attempt.includes(route) && r.verdict === 'REFUSED').length >= 3]).toEqual([
+        route,
+        true,
+      ]);
+      expect(rows.some((r) => r.attempt.includes(route) && r.attempt.endsWith('with a read-only token'))).toBe(true);
+      expect(rows.some((r) => r.attempt.includes(route) && r.attempt.endsWith('with a forged token'))).toBe(true);
+    }
+    expect(refused('upgrade /ws').length).toBeGreaterThanOrEqual(3);
+    expect(refused('upgrade /voice-gateway').length).toBeGreaterThanOrEqual(3);
+    expect(refused('unsigned POST /twilio/sms').length).toBeGreaterThanOrEqual(2);
+    expect(refused('unsigned POST /telnyx/').length).toBeGreaterThanOrEqual(5);
+    expect(refused('1 MB').length).toBeGreaterThanOrEqual(6);
+    // The role guard is what refused: a full token on an unknown call gets 404.
+    expect(rows.find((r) => r.attempt.startsWith('POST whisper on an unknown call'))?.verdict).toBe('OK');
+    const floods = report.rows.filter((r) => r.item === '8' && /whisper|sms|telnyx|\/ws/.test(r.attempt));
+    expect(floods.map((r) => r.verdict)).toEqual(['REFUSED', 'REFUSED', 'REFUSED', 'REFUSED']);
   });
 
   it('refuses a target that is not on this machine before sending anything', async () => {
