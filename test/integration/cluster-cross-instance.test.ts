@@ -5,7 +5,6 @@
  * front sends the webhooks and status callbacks to A and the /streams upgrades to B, as a round-robin
  * balancer may. The Twilio call simulator and the local Realtime server are the real ones.
  */
-import net from 'node:net';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
@@ -24,6 +23,7 @@ import { computeTwilioSignature } from '../../src/channels/twilio/signature';
 import { createTempDatabase, type TempDir } from '../../scripts/lib/test-db';
 import { eventually, TEST_AUTH_TOKEN, TEST_PUBLIC_URL } from '../../scripts/lib/bridge-harness';
 import { readStereoWav } from '../helpers/wav-read';
+import { splitRouter, type SplitRouter } from '../helpers/cluster-split-router';
 
 const CALLER_LINES = ['I would like to check the status of my order please'];
 const AGENT_LINES = ['Hello, thanks for calling Switchboard. How can I help you today?', 'It arrives tomorrow.'];
@@ -41,45 +41,12 @@ interface Instance {
   ended: string[];
 }
 
-/** A TCP router: requests for `toB` paths go to port B, everything else to port A (per connection). */
-async function splitRouter(portA: number, portB: number, toB: string[]): Promise<{ url: string; close(): void }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    sockets.add(client);
-    client.on('close', () => sockets.delete(client));
-    client.once('data', (first) => {
-      const line = first.subarray(0, first.indexOf('\r\n')).toString('latin1');
-      const target = line.split(' ')[1]?.split('?')[0] ?? '';
-      const upstream = net.connect(toB.includes(target) ? portB : portA, '127.0.0.1', () => {
-        sockets.add(upstream);
-        upstream.write(first);
-        client.pipe(upstream).pipe(client);
-      });
-      upstream.on('error', () => client.destroy());
-      client.on('error', () => upstream.destroy());
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => {
-        sockets.delete(upstream);
-        client.destroy();
-      });
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    close() {
-      server.close();
-      for (const socket of sockets) socket.destroy();
-    },
-  };
-}
-
 describe('cluster: webhook on instance A, media stream on instance B', () => {
   let ai: LocalRealtimeServer;
   let tmp: TempDir;
   let a: Instance;
   let b: Instance;
-  let router: { url: string; close(): void };
+  let router: SplitRouter;
   let routerUrl: string;
   const instances = new Map<string, Instance>();
 
