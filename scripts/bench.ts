@@ -2,7 +2,7 @@
  * npm run bench -- [--scenario steady|burst|churn[,...]] [--calls 100[,200,...]] [--seconds 30] [--runs N]
  * npm run bench -- --scenario pipeline [--calls 50] [--turns 3] [--asr 150 --token 250 --speech 200]
  *                  [--greeting on|off] [--ramp-seconds S] [--ai-url ws://...] [--tsx] [--no-build]
- *                  [--profile] [--out bench-results] [--label text]
+ *                  [--profile] [--out bench-results] [--label text] [--listeners 10]
  *
  * Bridge benchmark: the server in its own process (built JS: `node dist/src/main.js`), the local
  * Realtime server in a second (scripts/bench/ai.ts: tone speech, stats at /stats) unless --ai-url is
@@ -50,6 +50,7 @@ import { parsePrometheus, valueOf, type Sample } from './bench/prometheus';
 import { RssSampler, sampleProcess, sampleSystem, type ProcSample } from './bench/proc';
 import { callSecondsIn, distribution, matchTags, medianOf, round, type CallerSide, type Dist } from './bench/figures';
 import { now } from './bench/tags';
+import { listenersMarkdown, startListenersPhase, unchanged, type ListenersPhase } from './bench/listeners';
 
 const ROOT = path.resolve(__dirname, '..');
 /** Production rules apply (NODE_ENV=production): a Twilio-shaped auth token, an API token, an https public URL. */
@@ -76,6 +77,8 @@ const USAGE = `Usage: npm run bench -- [options]
                       burst 2, churn 10)
   --churn-seconds A-B churn: call duration range (default 10-30)
   --tag-every N       tag every Nth frame for the caller-side latency (default 10; 0 = off)
+  --listeners N       N supervisors (max 10) listen to one call over the second half of the window;
+                      caller-side latency is reported for each half (scripts/bench/listeners.ts)
   --ai-url URL        use this Realtime endpoint instead of the local server (no tags, frame loss not counted)
   --compare-js FILE   also measure another bridge, \`node FILE\` (fresh per run, right after Switchboard's),
                       given PORT, OPENAI_REALTIME_URL (the same local AI) and OPENAI_API_KEY; it must
@@ -115,6 +118,8 @@ export interface RunResult {
   callerSide: CallerSide | null;
   /** Burst: the same over the set-up phase only (the ramp + 2 s from the first webhook). */
   setupPhase: CallerSide | null;
+  /** --listeners: the window's halves without and with listeners on one call. */
+  listeners?: ListenersPhase;
   /** Secondary: the bridge's own receipt-to-write time (in-process recorders). */
   inProcess: { uplinkMs: Stat; downlinkMs: Stat; bargeInMs: Stat };
   /** Caller's POST of the voice webhook -> TwiML received. */
@@ -323,6 +328,8 @@ interface RunOptions {
   serverDir?: string;
   /** Extra node options of the server (e.g. --trace-gc). */
   serverNodeArgs: string[];
+  /** Supervisors listening to one call over the second half of the window (scripts/bench/listeners.ts). */
+  listeners: number;
 }
 
 async function runOnce(opts: RunOptions): Promise<RunResult> {
@@ -444,7 +451,12 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
       await sleep(SETTLE_MS);
       await openWindow();
     }
+    const listening =
+      opts.listeners > 0 && !external
+        ? await startListenersPhase(baseUrl, API_TOKEN, opts.listeners, windowStart, opts.seconds, now)
+        : undefined;
     await sleep(Math.max(0, windowStart + opts.seconds * 1000 - now()));
+    const listened = listening?.stop();
     const window = external ? [] : await scrape(baseUrl);
     const windowEnd = now();
     const windowS = (windowEnd - windowStart) / 1000;
@@ -492,6 +504,16 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
       callerSide: aiReport
         ? matchTags(report.upSent, aiReport.upReceived, aiReport.downSent, report.downReceived, windowStart, windowEnd)
         : null,
+      listeners:
+        listened && aiReport
+          ? (() => {
+              const split = (from: number, to: number): CallerSide =>
+                matchTags(report.upSent, aiReport.upReceived, aiReport.downSent, report.downReceived, from, to);
+              const without = split(windowStart, listened.openedAt);
+              const withL = split(listened.openedAt, windowEnd);
+              return { ...listened, without, with: withL, unchanged: unchanged(without, withL) };
+            })()
+          : undefined,
       setupPhase:
         aiReport && opts.scenario === 'burst'
           ? matchTags(
@@ -656,6 +678,7 @@ async function main(): Promise<void> {
         'ramp-seconds': { type: 'string' },
         'churn-seconds': { type: 'string', default: '10-30' },
         'tag-every': { type: 'string', default: '10' },
+        listeners: { type: 'string', default: '0' },
         'ai-url': { type: 'string' },
         'compare-js': { type: 'string' },
         'compare-dir': { type: 'string' },
@@ -692,6 +715,8 @@ async function main(): Promise<void> {
   if (!churn || !(Number(churn[1]) > 0) || Number(churn[2]) < Number(churn[1])) fail('--churn-seconds must be A-B');
   const churnMs: [number, number] = [Number(churn[1]) * 1000, Number(churn[2]) * 1000];
   const tagEvery = Number(values['tag-every']);
+  const listeners = Number(values.listeners);
+  if (!Number.isInteger(listeners) || listeners < 0 || listeners > 10) fail('--listeners must be 0-10');
   if (!Number.isInteger(tagEvery) || tagEvery < 0) fail('--tag-every must be an integer >= 0');
   if (values['ai-url'] && !/^wss?:\/\//.test(values['ai-url'])) fail('--ai-url must be a ws:// or wss:// URL');
   if (values['compare-js'] && !existsSync(values['compare-js'])) fail(`--compare-js: no file ${values['compare-js']}`);
@@ -760,6 +785,7 @@ async function main(): Promise<void> {
             serverJs: target.serverJs,
             serverDir: target.serverDir,
             serverNodeArgs,
+            listeners,
           });
           results[t].push(result);
           allRuns.push({ label, runs: 1, result, index: i + 1 });
@@ -824,7 +850,12 @@ async function main(): Promise<void> {
     `load average before ${report.machine.loadAverageBefore}. Server: \`${report.server}\`; AI: ${report.ai}. ` +
     `Window: ${seconds} s per run; greeting ${values.greeting}; ${runs > 1 ? `median of ${runs} runs` : 'one run'}.\n\n` +
     `Latency as the caller hears it (tagged frames, timed outside the server):\n\n${markdownTable(rows)}\n\n` +
-    `Details:\n\n${detailsTable(rows)}${capacity}${perRun}`;
+    `Details:\n\n${detailsTable(rows)}${capacity}${perRun}` +
+    listenersMarkdown(
+      allRuns.flatMap((r) =>
+        r.result.listeners ? [{ label: `${r.label} #${r.index}`, phase: r.result.listeners }] : [],
+      ),
+    );
   writeFileSync(path.join(outDir, `bench-${stamp}.json`), JSON.stringify(report, null, 2));
   writeFileSync(path.join(outDir, `bench-${stamp}.md`), md);
   console.log(md);
