@@ -90,7 +90,13 @@ export class S3RecordingStorage implements RecordingStorage {
   }
 
   finalize(callId: string, key: string): Promise<FinalizeResult> {
-    const k = normalizeKey(key);
+    let k: string;
+    try {
+      k = normalizeKey(key);
+    } catch (err) {
+      this.log.error('recording not uploaded: bad key', { callId, error: (err as Error).message });
+      return Promise.resolve({ status: 'missing' });
+    }
     this.deleted.delete(k);
     const running = this.uploads.get(k);
     if (running) return running;
