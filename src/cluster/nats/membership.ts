@@ -76,6 +76,9 @@ export class NatsMembership {
   private lastOwnBeat = performance.now();
   private lapsed = false;
   private closed = false;
+  /** A beat / check still running (NATS slow or down): the next tick skips instead of piling up. */
+  private beating = false;
+  private checking = false;
 
   private constructor(
     private readonly options: NatsMembershipOptions,
@@ -176,7 +179,16 @@ export class NatsMembership {
   }
 
   private async beat(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || this.beating) return;
+    this.beating = true;
+    try {
+      await this.beatOnce();
+    } finally {
+      this.beating = false;
+    }
+  }
+
+  private async beatOnce(): Promise<void> {
     const info: InstanceInfo = {
       instanceId: this.instanceId,
       startedAt: this.startedAt,
@@ -233,7 +245,16 @@ export class NatsMembership {
   }
 
   private async check(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || this.checking) return;
+    this.checking = true;
+    try {
+      await this.checkOnce();
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  private async checkOnce(): Promise<void> {
     if (performance.now() - this.lastOwnBeat > this.leaseTtlMs && !this.lapsed) void this.beat();
     for (const s of [...this.seen.values()]) {
       const id = s.info.instanceId;
