@@ -86,6 +86,8 @@ export class ClusterBus implements ClusterFeed {
   private readonly bootId = randomBytes(4).toString('hex');
   private readonly counts = { published: 0, dropped: 0, received: 0 };
   private live = false;
+  /** False between a disconnect and the reconnect: nothing is published then (the client would buffer it). */
+  private connected = false;
   private closed = false;
   private pumping?: Promise<void>;
   private outage?: { since: number; dropped: number; warnedDrop: boolean };
@@ -133,7 +135,7 @@ export class ClusterBus implements ClusterFeed {
   }
 
   stats(): ClusterBusStats {
-    return { ...this.counts, queued: this.queue.length, live: this.live };
+    return { ...this.counts, queued: this.queue.length, live: this.live && this.connected };
   }
 
   subscribe(listener: (event: ClusterBusEvent) => void): () => void {
@@ -213,7 +215,7 @@ export class ClusterBus implements ClusterFeed {
   }
 
   private kick(): void {
-    if (this.pumping || !this.live || this.closed || this.queue.length === 0) return;
+    if (this.pumping || !this.live || !this.connected || this.closed || this.queue.length === 0) return;
     this.pumping = this.pump().finally(() => {
       this.pumping = undefined;
       this.kick();
@@ -223,7 +225,7 @@ export class ClusterBus implements ClusterFeed {
   /** Publishes the queue in pipelined batches; a failed event goes back to the front, in order. */
   private async pump(): Promise<void> {
     const js = this.js as JetStreamClient;
-    while (this.queue.length > 0 && this.live && !this.closed) {
+    while (this.queue.length > 0 && this.live && this.connected && !this.closed) {
       const batch = this.queue.splice(0, BATCH);
       const results = await Promise.allSettled(batch.map((event) => this.publishOne(js, event)));
       const failed = batch.filter((_, i) => results[i].status === 'rejected');
@@ -318,6 +320,7 @@ export class ClusterBus implements ClusterFeed {
     this.watchStatus(nc);
     void this.consumeLoop(this.messages);
     this.live = true;
+    this.connected = true;
     logger.info('cluster bus live', { stream: this.streamName, fromSeq: lastSeq + 1, instanceId });
     this.resolveReady();
     this.kick();
@@ -326,8 +329,12 @@ export class ClusterBus implements ClusterFeed {
   private watchStatus(nc: NatsConnection): void {
     void (async () => {
       for await (const status of nc.status()) {
-        if (status.type === 'disconnect') this.startOutage('connection lost');
-        else if (status.type === 'reconnect') {
+        if (status.type === 'disconnect') {
+          this.connected = false;
+          this.startOutage('connection lost');
+        } else if (status.type === 'reconnect') {
+          this.connected = true;
+          if (this.queue.length === 0) this.endOutage();
           this.wake?.();
           this.kick();
         }
