@@ -5,6 +5,7 @@
  * routed to a call's owner over request/reply. Two "instances" = two connections in this process,
  * each with its own NatsCluster; a random prefix per run, buckets destroyed at the end.
  */
+import { Writable } from 'node:stream';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Kvm } from '@nats-io/kv';
@@ -209,6 +210,30 @@ describe('NATS cluster membership, leases and routed actions', () => {
     } finally {
       await d.close();
     }
+  });
+
+  it('says so when CLUSTER_LEASE_TTL_MS differs from the TTL of the existing heartbeat bucket', async () => {
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const nc = await connect({ servers: NATS_TEST_URL });
+    connections.push(nc);
+    const e = await startNatsCluster({
+      nc,
+      prefix,
+      instanceId: `e-${uniqueSuffix()}`,
+      leaseTtlMs: LEASE_TTL_MS * 2,
+      logger: createLogger({ level: 'error', json: true, stream }),
+    });
+    await e.close();
+    const errors = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(errors).toContainEqual(
+      expect.objectContaining({ level: 'error', bucketTtlMs: LEASE_TTL_MS, leaseTtlMs: LEASE_TTL_MS * 2 }),
+    );
   });
 
   it('reports an instance that closes cleanly as lost at the next check, not after a whole TTL', async () => {

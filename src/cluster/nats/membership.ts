@@ -97,6 +97,14 @@ export class NatsMembership {
     const names = clusterNames(options.prefix);
     const kv = await new Kvm(options.nc).create(names.instancesBucket, { ttl: options.leaseTtlMs, history: 1 });
     const membership = new NatsMembership(options, kv);
+    const bucketTtl = (await kv.status()).ttl;
+    if (bucketTtl !== options.leaseTtlMs)
+      // An existing bucket keeps its TTL: instances must agree on CLUSTER_LEASE_TTL_MS.
+      membership.log.error('the heartbeat bucket has another TTL than CLUSTER_LEASE_TTL_MS; use one value everywhere', {
+        bucket: names.instancesBucket,
+        bucketTtlMs: bucketTtl,
+        leaseTtlMs: options.leaseTtlMs,
+      });
     await membership.beat();
     membership.mirror = await mirrorBucket(kv, (e, initial) => membership.onEntry(e, initial), membership.log);
     await membership.mirror.ready;
