@@ -1,7 +1,7 @@
 /**
  * The persistence write path on both databases (issue 16): the CallManager's writes (call rows,
  * batched transcripts and timeline events, analytics, recordings) through the writer thread and on
- * the main thread (a 100-call burst; scripts/db-burst.ts times the same burst),
+ * the main thread (a 50-call burst; scripts/db-burst.ts times a 100-call one),
  * erasure and retention (erased words gone from the search index too) and the append-only audit.
  */
 import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
@@ -20,7 +20,8 @@ import { buildPrivacyPolicy } from '../../src/privacy/policy';
 import { RetentionJob } from '../../src/privacy/retention';
 
 const logger = createLogger({ level: 'error', json: false, silent: true });
-const BURST_CALLS = 100;
+/** Calls of the test's burst (scripts/db-burst.ts times 100). */
+const BURST_CALLS = 50;
 const TURNS = 10;
 const EVENTS = 3;
 
@@ -78,7 +79,7 @@ describe.each(DATABASE_KINDS)('writes on %s', (kind) => {
     expect(await db.analytics.count({ where: { callId: { in: callIds } } })).toBe(count);
   }
 
-  it('stores a 100-call burst through the writer thread, and a smaller one on the main thread', async () => {
+  it('stores a 50-call burst through the writer thread, and a smaller one on the main thread', async () => {
     expect(dialectOf(db)).toBe(kind);
     const threaded = await manager(false);
     expect(opened[opened.length - 1].store.writer).toBeDefined();
@@ -86,8 +87,8 @@ describe.each(DATABASE_KINDS)('writes on %s', (kind) => {
     await expectBurstStored('wt', BURST_CALLS);
     const inline = await manager(true);
     expect(opened[opened.length - 1].store.writer).toBeUndefined();
-    await burst(inline, 'in', 20);
-    await expectBurstStored('in', 20);
+    await burst(inline, 'in', 10);
+    await expectBurstStored('in', 10);
   }, 60_000);
 
   it('keeps transcripts in speaking order, recordings and metadata, and refuses rows of a missing call', async () => {
