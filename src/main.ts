@@ -13,8 +13,13 @@ import { ConfigError, loadConfig, securityWarnings, type Config } from './config
 import { applyPendingMigrationsInChild } from './db/migrate-child';
 import { createApp } from './app';
 import { createLogger } from './logging/logger';
+import { limitWasmCompilerMemory } from './observability/wasm-memory';
 
 async function main(): Promise<void> {
+  // WebAssembly (Prisma's query compiler in the writer and read threads) stays on V8's baseline
+  // compiler: 50-65 MB less per thread that loads it (docs/benchmarks/bridge.md, "Memory"). First,
+  // before any module is compiled.
+  limitWasmCompilerMemory();
   const config: Config = loadConfig();
   const logger = createLogger({ level: config.logLevel, json: config.env === 'production', pii: config.logPii });
   // Every start says what is insecure about this configuration (switched-off checks, ws:// or
