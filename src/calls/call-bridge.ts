@@ -26,10 +26,10 @@ import { profileByName, type AgentProfile } from '../agent/profiles';
 import { withAnnouncement, type CallConsent } from '../privacy/consent';
 import { STREAM_TOKEN_PARAMETER, type StreamTokens } from './stream-token';
 import { Conversation } from '../conversation/conversation';
-import type { CallerAudioFrame, CallerChannel, ChannelEndCause, ChannelStart } from '../conversation/channel';
+import type { CallerChannel, ChannelStart } from '../conversation/channel';
 import type { ConversationMode, EngineFactory } from '../conversation/engine';
 import { LocalOwnership, type CallOwnership } from '../cluster/ownership';
-import { adoptCall, dropPrepared, forgetCall } from './call-handoff';
+import { adoptCall, dropPrepared, forgetCall, holdEarlyEvents, type EarlyEvents } from './call-handoff';
 
 /**
  * A socket that has not sent its start after this long is closed. A real stream sends it at once; a
@@ -111,37 +111,12 @@ export interface AttachRefusal {
   closeReason: string;
 }
 
-/** At most this many caller frames (20 ms each) are kept while a start is being checked. */
-const MAX_EARLY_FRAMES = 100;
-
-/** A channel's events kept while its start is checked (a claim, a database read): replayed once attached. */
-interface EarlyEvents {
-  stop(): void;
-  replay(): void;
-}
-
-function holdEarlyEvents(channel: CallerChannel): EarlyEvents {
-  const frames: CallerAudioFrame[] = [];
-  let ended: ChannelEndCause | undefined;
-  const onAudio = (frame: CallerAudioFrame): void => {
-    if (frames.length < MAX_EARLY_FRAMES) frames.push(frame);
-  };
-  const onEnd = (cause: ChannelEndCause): void => {
-    ended ??= cause;
-  };
-  channel.on('audio', onAudio);
-  channel.on('end', onEnd);
-  return {
-    stop() {
-      channel.off('audio', onAudio);
-      channel.off('end', onEnd);
-    },
-    replay() {
-      for (const frame of frames.splice(0)) channel.emit('audio', frame);
-      if (ended) channel.emit('end', ended);
-    },
-  };
-}
+/** How a refused start's socket is closed, when not 1008 "stream not authorised". */
+const CLOSE_FOR: Partial<Record<StreamRefusal, [number, string]>> = {
+  draining: [1001, 'server shutting down'],
+  'prepare-failed': [1011, 'agent unavailable'],
+  'claimed-elsewhere': [1008, 'call streams elsewhere'],
+};
 
 /** A socket waiting for its start: `settle` once it started or closed. */
 export interface PendingStart {
@@ -308,18 +283,8 @@ export class CallBridge {
       const why = refusal ?? 'unknown-call';
       this.refused(why);
       this.deps.logger.warn('refused a media stream start', { reason: why, callId: conversation?.callId ?? callId });
-      return {
-        refusal: why,
-        closeCode: why === 'draining' ? 1001 : why === 'prepare-failed' ? 1011 : 1008,
-        closeReason:
-          why === 'draining'
-            ? 'server shutting down'
-            : why === 'prepare-failed'
-              ? 'agent unavailable'
-              : why === 'claimed-elsewhere'
-                ? 'call streams elsewhere'
-                : 'stream not authorised',
-      };
+      const [closeCode, closeReason] = CLOSE_FOR[why] ?? [1008, 'stream not authorised'];
+      return { refusal: why, closeCode, closeReason };
     }
     this.counters.callsBridged++;
     onAccepted?.(conversation.callId);
