@@ -144,7 +144,7 @@ export class ClusterBus implements ClusterFeed {
   }
 
   async replay(afterSeq: number, uptoSeq: number): Promise<{ events: ClusterBusEvent[]; complete: boolean }> {
-    if (!this.js || !this.live) return { events: [], complete: false };
+    if (!this.js || !this.live || !this.connected) return { events: [], complete: false };
     try {
       const { msgs, complete } = await readEventRange(this.js, this.streamName, afterSeq, uptoSeq, {
         cap: this.opts.replayCap,
@@ -163,7 +163,7 @@ export class ClusterBus implements ClusterFeed {
   }
 
   async streamLastSeq(): Promise<number | undefined> {
-    if (!this.nc || !this.live) return undefined;
+    if (!this.nc || !this.live || !this.connected) return undefined;
     try {
       const jsm = await jetstreamManager(this.nc);
       return (await jsm.streams.info(this.streamName)).state.last_seq;
