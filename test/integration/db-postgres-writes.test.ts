@@ -40,7 +40,7 @@ describe.each(DATABASE_KINDS)('writes on %s', (kind) => {
   beforeAll(async () => {
     database = await createTestDatabase(kind);
     db = await createDb(database.databaseUrl);
-  }, 30_000);
+  }, 60_000);
   afterAll(async () => {
     for (const { store, manager: cm } of opened) {
       await cm.close();
@@ -48,7 +48,7 @@ describe.each(DATABASE_KINDS)('writes on %s', (kind) => {
     }
     await db?.$disconnect();
     await database?.cleanup();
-  });
+  }, 60_000);
 
   /** `count` calls at once, each with 10 turns and 3 events in batches, ended and analysed (scripts/db-burst.ts times it). */
   async function burst(cm: CallManager, tag: string, count: number): Promise<void> {
