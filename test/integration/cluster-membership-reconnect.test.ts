@@ -73,16 +73,21 @@ describe('cluster membership across a NATS server restart', () => {
   const lost: string[] = [];
   const prefix = `sbr_${uniqueSuffix()}`;
 
-  async function instance(id: string): Promise<NatsCluster> {
-    const nc = await connectNats(`nats://127.0.0.1:${port}`, { name: id, logger, reconnectTimeWaitMs: 100 });
+  const closedOrphans: string[] = [];
+
+  async function instance(id: string, leaseTtlMs = LEASE_TTL_MS, reconnectTimeWaitMs = 100): Promise<NatsCluster> {
+    const nc = await connectNats(`nats://127.0.0.1:${port}`, { name: id, logger, reconnectTimeWaitMs });
     connections.push(nc);
     const cluster = await startNatsCluster({
       nc,
       prefix,
       instanceId: id,
-      leaseTtlMs: LEASE_TTL_MS,
+      leaseTtlMs,
       logger,
-      closeOrphanedCall: () => Promise.resolve(),
+      closeOrphanedCall: (callId) => {
+        closedOrphans.push(callId);
+        return Promise.resolve();
+      },
       handleAction: (r) => ({ by: id, action: r.action }),
     });
     cluster.membership.onInstanceLost((lostId) => lost.push(lostId));
@@ -145,5 +150,36 @@ describe('cluster membership across a NATS server restart', () => {
     expect(lost).toEqual([]);
     await a.ownership.release(before);
     await b.ownership.release(after);
+  });
+
+  it('declares nobody lost and closes no call after an outage longer than the lease TTL', async () => {
+    const shortTtl = 1500;
+    const c = await instance(`c-${uniqueSuffix()}`, shortTtl);
+    // D comes back later than C (it retries less often): C must not judge D by the expired bucket.
+    const d = await instance(`d-${uniqueSuffix()}`, shortTtl, 600);
+    const callId = `long-outage-${uniqueSuffix()}`;
+    expect(await d.ownership.claim(callId)).toBe(true);
+    const reconnected = Promise.all(
+      connections.slice(-2).map(async (nc) => {
+        for await (const s of nc.status()) if (s.type === 'reconnect') return;
+      }),
+    );
+    await stopServer(server);
+    // Down for twice the TTL: every heartbeat in the bucket has expired when it comes back.
+    await new Promise((resolve) => setTimeout(resolve, 2 * shortTtl));
+    server = await startServer(port, storeDir);
+    await reconnected;
+    // Both beat again within the grace (two beat intervals); then the lease holder must still be alive.
+    const watch = await c.membership.kv.watch({
+      key: c.membership.names.heartbeatKey(d.membership.instanceId),
+      include: 'updates',
+    });
+    for await (const _beat of watch) break;
+    await c.failover.sweep();
+    expect(await c.membership.confirmDead(d.membership.instanceId)).toBe(false);
+    expect(await c.ownership.ownerOf(callId)).toBe(d.membership.instanceId);
+    expect(closedOrphans).toEqual([]);
+    expect(lost.filter((id) => id === c.membership.instanceId || id === d.membership.instanceId)).toEqual([]);
+    await d.ownership.release(callId);
   });
 });

@@ -79,6 +79,13 @@ export class NatsMembership {
   /** A beat / check still running (NATS slow or down): the next tick skips instead of piling up. */
   private beating = false;
   private checking = false;
+  /**
+   * performance.now() before which no instance is confirmed dead: while our own connection is down or
+   * our beats fail, and for two beat intervals after it recovers, our view of the others is stale (their
+   * heartbeats may have expired in the bucket during an outage longer than the TTL, yet they live).
+   */
+  private notBefore = 0;
+  private statusIter?: AsyncIterable<{ type: string }> & { stop?: () => void };
 
   private constructor(
     private readonly options: NatsMembershipOptions,
@@ -108,6 +115,7 @@ export class NatsMembership {
     await membership.beat();
     membership.mirror = await mirrorBucket(kv, (e, initial) => membership.onEntry(e, initial), membership.log);
     await membership.mirror.ready;
+    membership.watchConnection();
     membership.beatTimer = setInterval(() => void membership.beat(), membership.beatIntervalMs);
     membership.checkTimer = setInterval(() => void membership.check(), membership.beatIntervalMs);
     membership.log.info('cluster membership started', {
@@ -140,7 +148,7 @@ export class NatsMembership {
    * entry as the last one seen and that one is older than the TTL). Updates the local view.
    */
   async confirmDead(instanceId: string): Promise<boolean> {
-    if (instanceId === this.instanceId) return false;
+    if (instanceId === this.instanceId || performance.now() < this.notBefore) return false;
     const entry = await this.kv.get(this.names.heartbeatKey(instanceId));
     if (!entry || entry.operation !== 'PUT') return true;
     const known = this.seen.get(instanceId);
@@ -176,6 +184,7 @@ export class NatsMembership {
     clearInterval(this.beatTimer);
     clearInterval(this.checkTimer);
     this.mirror?.stop();
+    this.statusIter?.stop?.();
     this.lostListeners.clear();
     try {
       await this.kv.delete(this.names.heartbeatKey(this.instanceId));
@@ -206,12 +215,14 @@ export class NatsMembership {
     try {
       await this.kv.put(this.names.heartbeatKey(this.instanceId), JSON.stringify(info));
       this.lastOwnBeat = performance.now();
+      if (this.notBefore === Infinity) this.notBefore = this.lastOwnBeat + 2 * this.beatIntervalMs;
       if (this.lapsed) {
         this.lapsed = false;
         this.log.warn('heartbeats are getting through again');
       }
     } catch (err) {
       if (this.closed) return;
+      this.notBefore = Infinity;
       const silentMs = Math.round(performance.now() - this.lastOwnBeat);
       if (silentMs > this.leaseTtlMs && !this.lapsed) {
         this.lapsed = true;
@@ -221,6 +232,22 @@ export class NatsMembership {
         });
       } else if (!this.lapsed) this.log.warn('heartbeat failed', { error: (err as Error).message });
     }
+  }
+
+  /** A NATS outage makes our view stale: no death is confirmed until we are back and have beaten. */
+  private watchConnection(): void {
+    // The client's status iterator is a QueuedIterator (stop() ends it); its declared type is narrower.
+    const iter = this.options.nc.status() as AsyncIterable<{ type: string }> & { stop?: () => void };
+    this.statusIter = iter;
+    void (async () => {
+      for await (const status of iter) {
+        if (status.type === 'disconnect') this.notBefore = Infinity;
+        else if (status.type === 'reconnect') {
+          this.notBefore = Infinity; // until our next beat gets through
+          void this.beat();
+        }
+      }
+    })().catch(() => undefined);
   }
 
   private onEntry(entry: KvWatchEntry, initial: boolean): void {
