@@ -36,12 +36,13 @@ logger.add(
   }),
 );
 
-const admin = new Redis(REDIS_URL, { lazyConnect: true });
+// Not lazyConnect: a lazily connected ioredis client keeps a jest worker from exiting after quit().
+let admin: Redis;
 const opened: RedisLimits[] = [];
 const servers: http.Server[] = [];
 
-async function limits(url = REDIS_URL, connectWaitMs = 2000): Promise<RedisLimits> {
-  const l = await RedisLimits.connect({ url, prefix: PREFIX, logger, connectWaitMs, commandTimeoutMs: 500 });
+async function limits(url = REDIS_URL, connectWaitMs = 2000, commandTimeoutMs = 500): Promise<RedisLimits> {
+  const l = await RedisLimits.connect({ url, prefix: PREFIX, logger, connectWaitMs, commandTimeoutMs });
   opened.push(l);
   return l;
 }
@@ -106,7 +107,8 @@ async function stopRedis(child: ChildProcess): Promise<void> {
 const once = (emitter: Redis, event: string) => new Promise<void>((resolve) => emitter.once(event, () => resolve()));
 
 beforeAll(async () => {
-  await admin.connect();
+  admin = new Redis(REDIS_URL);
+  await admin.ping();
 });
 
 afterAll(async () => {
@@ -212,6 +214,39 @@ describe('Redis failing', () => {
       expect(await check.get(`${PREFIX}rl:webhook-twilio:ip:127.0.0.1`)).toBe('1');
       await check.quit();
     } finally {
+      await stopRedis(server);
+    }
+  });
+
+  it('Redis hanging: a webhook waits at most the command timeout, then the fallback answers at once until it is back', async () => {
+    const port = await freePort();
+    const server = await startRedis(port);
+    const control = new Redis(`redis://127.0.0.1:${port}`);
+    try {
+      const l = await limits(`redis://127.0.0.1:${port}`, 2000, 1000);
+      const url = await serve((app) =>
+        app.use('/twilio', webhookRateLimit(10, 60_000, l.rateLimitStore('webhook-twilio'))),
+      );
+      expect(await statuses(`${url}/twilio/voice`, 1)).toEqual([200]);
+      // Redis stops answering every client but this one for 5 s (a stalled server or network).
+      await control.call('CLIENT', 'PAUSE', '5000', 'ALL');
+      const timed = async () => {
+        const started = performance.now();
+        const [status] = await statuses(`${url}/twilio/voice`, 1);
+        return { status, ms: performance.now() - started };
+      };
+      const first = await timed();
+      expect(first.status).toBe(200);
+      // The 1 s command timeout, not rate-limit-redis's retry after it too (2 s).
+      expect(first.ms).toBeGreaterThanOrEqual(950);
+      expect(first.ms).toBeLessThan(1800);
+      const second = await timed();
+      expect(second.status).toBe(200);
+      expect(second.ms).toBeLessThan(600); // Redis skipped for a second after a timeout
+      expect(l.guard.fallbacks['rate-limit']).toBe(2);
+    } finally {
+      await control.call('CLIENT', 'UNPAUSE');
+      await control.quit();
       await stopRedis(server);
     }
   });

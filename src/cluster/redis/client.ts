@@ -8,7 +8,7 @@
  * logged, at most once per use every 10 s.
  *
  * The client never queues commands while disconnected (enableOfflineQueue off) and gives up on a
- * command after REDIS_COMMAND_TIMEOUT_MS, so a webhook waits at most that long for Redis; after a
+ * use after the command timeout (1 s by default), so a webhook waits at most that long for Redis; after a
  * timeout the guard skips Redis for a second instead of making every request wait again.
  */
 import { Redis } from 'ioredis';
@@ -42,8 +42,9 @@ export function createRedisClient(options: RedisClientOptions): Redis {
     maxRetriesPerRequest: 1,
     commandTimeout: options.commandTimeoutMs ?? 1000,
     connectTimeout: 2000,
-    // A closed socket is destroyed 300 ms after disconnect() if it has not closed by itself (default 2 s).
-    disconnectTimeout: 300,
+    // disconnect() (used only when not connected) destroys the socket after 50 ms rather than 2 s:
+    // ioredis keeps that timer even for a socket already closed, which would hold the process open.
+    disconnectTimeout: 50,
     // Reconnect for ever, at most every 2 s: the limits come back as soon as Redis does.
     retryStrategy: (times) => Math.min(times * 200, 2000),
   });
@@ -107,10 +108,15 @@ export class RedisGuard {
   private readonly lastLog = new Map<RedisUse, number>();
   private pausedUntil = 0;
 
+  /**
+   * deadlineMs: the longest one use may wait for Redis, retries included (rate-limit-redis retries a
+   * failed increment once), before the fallback answers (default 1000 ms).
+   */
   constructor(
     readonly client: Redis,
     private readonly logger: Logger,
     registry?: Registry,
+    private readonly deadlineMs = 1000,
     private readonly now: () => number = Date.now,
   ) {
     if (registry) {
@@ -139,13 +145,19 @@ export class RedisGuard {
       this.fellBack(use, 'redis not connected', fields);
       return fallback();
     }
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`redis timed out after ${this.deadlineMs} ms`)), this.deadlineMs);
+    });
     try {
-      return await op();
+      return await Promise.race([op(), deadline]);
     } catch (err) {
       const message = (err as Error).message ?? String(err);
       if (/timed? ?out/i.test(message)) this.pausedUntil = this.now() + 1000;
       this.fellBack(use, message, fields);
       return fallback();
+    } finally {
+      clearTimeout(timer);
     }
   }
 

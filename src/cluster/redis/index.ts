@@ -55,7 +55,7 @@ export class RedisLimits {
       logger: options.logger,
       commandTimeoutMs: options.commandTimeoutMs,
     });
-    const guard = new RedisGuard(client, options.logger, options.registry);
+    const guard = new RedisGuard(client, options.logger, options.registry, options.commandTimeoutMs ?? 1000);
     if (!(await redisReady(client, options.connectWaitMs ?? 2000))) {
       options.logger.error('redis not reachable at start: limits are per instance until it is', {
         component: 'redis',
