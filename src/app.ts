@@ -49,7 +49,11 @@ import { CallAdmission } from './calls/call-admission';
 import { CallBridge, MAX_PENDING_STARTS } from './calls/call-bridge';
 import { recoverInterruptedCalls } from './calls/crash-recovery';
 import { StreamTokens } from './calls/stream-token';
-import { LocalOwnership, type CallOwnership } from './cluster/ownership';
+import type { CallOwnership } from './cluster/ownership';
+import { startCluster } from './cluster';
+import { clusterHandlers } from './cluster/app-handlers';
+import { createClusterRouter } from './http/cluster-routes';
+import { createRecordingStorage } from './recordings/storage';
 import type { EndReason } from './calls/call-status';
 import { createUpgradeGate, newUpgradeCounters, type UpgradeCounters } from './http/upgrades';
 import { LocalRealtimeServer } from './simulators/local-realtime-server';
@@ -132,7 +136,7 @@ export interface SwitchboardApp {
 }
 
 export async function createApp(config: Config, options: CreateAppOptions = {}): Promise<SwitchboardApp> {
-  const logger =
+  const baseLogger =
     options.logger ??
     createLogger({
       level: config.logLevel,
@@ -140,6 +144,8 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       pii: config.logPii,
       silent: config.env === 'test' && config.logLevel === 'error' && !process.env.SWITCHBOARD_TEST_LOGS,
     });
+  // In a cluster every line says which instance wrote it.
+  const logger = config.cluster.natsUrl ? baseLogger.child({ instanceId: config.cluster.instanceId }) : baseLogger;
   // The privacy policy (redaction, recording, retention per profile) is checked before any I/O too.
   const privacy = createCallPrivacy(config, logger, path.resolve(PROJECT_ROOT, config.recordingsDir), (callId) =>
     // Only for recordings of calls a crashed process left open (start-up recovery), after db exists.
@@ -196,6 +202,11 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
         });
   const bus = new EventBus(5000, (err) => logger.error('event listener failed', { error: (err as Error).message }));
   const metrics = new Metrics({ defaultMetrics: true });
+  // NATS (membership, leases, failover, the cluster event bus) and Redis (shared limits), when configured.
+  const cluster = await startCluster({ config, bus, logger, registry: metrics.registry });
+  const recordingsDir = path.resolve(PROJECT_ROOT, config.recordingsDir);
+  // Finished recordings: local disk, or uploaded to S3 when the call ends (src/recordings/).
+  const recordingStorage = createRecordingStorage(config, recordingsDir, logger, { keepLocalCopy: false });
   // The CallManager's writes run in the database writer thread (src/db/db-writer.ts) unless the
   // caller brought its own Db (tests with special settings) or the database is in memory.
   const callStore = await openCallStore(config.databaseUrl, db, {
@@ -211,13 +222,13 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     onWrite: (ms) => metrics.dbWriteMs.observe(ms),
     deadLetterDir: deadLetterDirFor(config.databaseUrl),
     privacy: privacy.hook,
+    onRecordingStored: (rec) => void recordingStorage.finalize(rec.callId, rec.path),
   });
   privacy.hook.attachTimeline((callId, type, data, offsetMs) => callManager.addEvent(callId, type, data, offsetMs));
   metrics.trackWriteQueue(callManager);
   bus.subscribe((event) => {
     if (event.type === 'call.ended') metrics.callsEnded.inc({ reason: event.data.call.endReason ?? 'unknown' });
   });
-  const recordingsDir = path.resolve(PROJECT_ROOT, config.recordingsDir);
   const audit = new AuditLog(db, logger.child({ component: 'audit' }));
   // Per-profile retention: at start, then hourly (only when some profile limits it).
   const retention = new RetentionJob({
@@ -256,18 +267,26 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
         recognizer,
       });
     }
-    await recoverInterruptedCalls(callManager, recordingsDir, logger);
+    // In a cluster, open calls may be other instances' live ones: the failover closes a lost instance's.
+    if (!cluster.clustered) await recoverInterruptedCalls(callManager, recordingsDir, logger);
+    await recordingStorage.resumePending();
   } catch (err) {
     // A failed start leaves nothing running: the read worker, the database, the event-loop monitor.
     await (await readPoolStarting)?.close();
     await callStore.close();
     await localRealtime?.close();
+    await recordingStorage.close();
+    await cluster.close();
     metrics.stop();
     if (!options.db) await db.$disconnect();
     throw err;
   }
   // Per-call single-use tokens that a stream's start must carry (issued in the webhook's TwiML).
-  const streamTokens = new StreamTokens(config.twilio.streamTokenSecret, config.twilio.streamTokenTtlMs);
+  const streamTokens = new StreamTokens(
+    config.twilio.streamTokenSecret,
+    config.twilio.streamTokenTtlMs,
+    cluster.redis?.usedTokens(),
+  );
   // Outbound calls' personalisations (contact fields, fixed messages) until their conversation starts.
   const personalisations = new PersonalisationStore();
   const bridge = new CallBridge({
@@ -285,9 +304,12 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     streamTokens,
     privacy: privacy.hook,
     // The instance holding a call's stream owns it: a stream may start on another instance than its webhook.
-    ownership: options.ownership ?? new LocalOwnership(config.cluster.instanceId),
-    endOnOwner: options.endCallOnOwner,
+    ownership: options.ownership ?? cluster.ownership,
+    endOnOwner: options.endCallOnOwner ?? cluster.endCallOnOwner?.bind(cluster),
   });
+  // What this instance does for the others: close a lost instance's calls, run actions routed here.
+  let boundPort: number | undefined;
+  cluster.setHandlers(clusterHandlers({ callManager, bridge, recordingsDir, logger, port: () => boundPort }));
   // Alert rules evaluated live on every call of this instance, off the audio path (src/supervision/).
   const alerts = new AlertEngine({
     bus,
@@ -300,7 +322,24 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   });
   // Outgoing webhooks: the bus listener only queues; deliveries run apart from every call.
   const webhooks = new Webhooks({ bus, logger, registry: metrics.registry, file: config.webhooksFile || undefined });
-  const admission = new CallAdmission({ config, callManager, bridge, logger, agentSettings, counters });
+  const admission = new CallAdmission({
+    config,
+    callManager,
+    bridge,
+    logger,
+    agentSettings,
+    counters,
+    // The cluster-wide cap (Redis), renewed for the calls this instance runs.
+    ...(cluster.redis && config.cluster.maxConcurrentCalls > 0
+      ? {
+          cap: cluster.redis.callCap({
+            limit: config.cluster.maxConcurrentCalls,
+            ttlMs: config.cluster.leaseTtlMs,
+            live: () => bridge.all().map((c) => c.callId),
+          }),
+        }
+      : {}),
+  });
   // Every caller channel: its webhooks under /<name>, its WebSocket paths (src/channels/index.ts).
   // Session tokens minted by POST /api/web-calls: one instance for web calls and app sockets.
   const sessionTokens = new SessionTokens(config.http.urlSigningSecret);
@@ -358,7 +397,9 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   // Security headers (strict same-origin CSP, no inline scripts) on every response.
   app.use(securityHeaders({ publicUrl: config.publicUrl }));
   // Per-IP limit of everything that has no limiter of its own (/health, dashboard, docs, 404s).
-  app.use(publicRateLimit(config.http.publicRateLimitPerMin));
+  // With REDIS_URL each limiter counts in Redis, one budget across the instances (src/cluster/redis/).
+  const store = (name: string) => cluster.redis?.rateLimitStore(name);
+  app.use(publicRateLimit(config.http.publicRateLimitPerMin, 60_000, store('public')));
   // Header/request/keep-alive timeouts against slow clients (they do not cut SSE or WebSockets).
   const server = http.createServer(httpServerOptions(config.http), app);
   // Every WebSocket upgrade, whatever its path, is authenticated (or refused) before the socket opens.
@@ -370,7 +411,9 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     maxSockets: config.maxConcurrentCalls + MAX_PENDING_STARTS + 16,
     isDraining: () => bridge.isDraining,
     // Upgrades per client IP (their own budget of WEBHOOK_RATE_LIMIT_PER_MIN; Twilio opens one per call).
-    allowClient: upgradeRateLimiter({ limit: config.http.webhookRateLimitPerMin }),
+    allowClient: cluster.redis
+      ? cluster.redis.upgradeLimiter({ limit: config.http.webhookRateLimitPerMin })
+      : upgradeRateLimiter({ limit: config.http.webhookRateLimitPerMin }),
     clientIp: (req) => clientIpOf(req, app),
     channels,
   });
@@ -395,20 +438,35 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     createMetricsRouter({
       metrics,
       apiTokens: config.apiTokens,
-      rateLimit: apiRateLimit({ limit: config.api.rateLimitPerMin, windowMs: 60_000, apiTokens: config.apiTokens }),
+      rateLimit: apiRateLimit({
+        limit: config.api.rateLimitPerMin,
+        windowMs: 60_000,
+        apiTokens: config.apiTokens,
+        store: store('metrics'),
+      }),
       sseClients: () => sseClients.count,
     }),
   );
   for (const channel of channels) {
     if (channel.router) {
-      app.use(`/${channel.name}`, webhookRateLimit(config.http.webhookRateLimitPerMin), channel.router);
+      const limit = webhookRateLimit(config.http.webhookRateLimitPerMin, 60_000, store(`webhook-${channel.name}`));
+      app.use(`/${channel.name}`, limit, channel.router);
     }
   }
-  app.use('/twilio', webhookRateLimit(config.http.webhookRateLimitPerMin), text.smsWebhook);
+  app.use(
+    '/twilio',
+    webhookRateLimit(config.http.webhookRateLimitPerMin, 60_000, store('webhook-sms')),
+    text.smsWebhook,
+  );
   // Channel routes under /api that authenticate themselves (a web call's session token), rate-limited as the API.
   for (const channel of channels) {
     if (channel.api) {
-      const limit = apiRateLimit({ limit: config.api.rateLimitPerMin, windowMs: 60_000, apiTokens: config.apiTokens });
+      const limit = apiRateLimit({
+        limit: config.api.rateLimitPerMin,
+        windowMs: 60_000,
+        apiTokens: config.apiTokens,
+        store: store(`api-${channel.name}`),
+      });
       app.use(`/api${channel.api.path}`, limit, channel.api.router);
     }
   }
@@ -416,11 +474,18 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   app.use('/api', createApiDocsRouter({ version: VERSION }));
   app.use(
     '/api',
-    apiRateLimit({ limit: config.api.rateLimitPerMin, windowMs: 60_000, apiTokens: config.apiTokens }),
+    apiRateLimit({
+      limit: config.api.rateLimitPerMin,
+      windowMs: 60_000,
+      apiTokens: config.apiTokens,
+      store: store('api'),
+    }),
     // Header tokens; ?access_token= on the SSE stream only; signed URLs on a call's recording only.
     requireApiToken(config.apiTokens, { sseQueryToken: true, urlSigningSecret: config.http.urlSigningSecret }),
     // Token roles: a read-only token reads and does nothing else (src/supervision/roles.ts).
     refuseReadOnlyWrites(config.apiTokenEntries),
+    // The cluster's live calls; a supervisor's action on a call another instance holds is routed there.
+    createClusterRouter({ ownership: cluster.ownership, actions: cluster.actions, bridge, logger }),
     createSupervisionRouter({ bridge, bus, tokens: config.apiTokenEntries }),
     createAlertRulesRouter({ store: alertRules, tokens: config.apiTokenEntries }),
     createWebhooksRouter({ webhooks, tokens: config.apiTokenEntries, requireHttps: config.env === 'production' }),
@@ -442,7 +507,10 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     createOutboundRouter({ outbound, apiTokens: config.apiTokens }),
     createCampaignRouter({ campaigns, tokens: config.apiTokenEntries }),
     text.messages,
-    createApiRouter({ config, db, reads: readPool, bus, callManager, logger, recordingsDir }, { sseClients }),
+    createApiRouter(
+      { config, db, reads: readPool, bus, callManager, logger, recordingsDir, recordingStorage },
+      { sseClients },
+    ),
   );
   // The supervisor dashboard (static page at /, assets under /assets).
   app.use(createDashboardRouter({ authRequired: config.apiTokens.length > 0 }));
@@ -477,7 +545,8 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
         server.once('error', reject);
         server.listen(port, host, () => {
           server.off('error', reject);
-          resolve((server.address() as AddressInfo).port);
+          boundPort = (server.address() as AddressInfo).port;
+          resolve(boundPort);
         });
       });
       if (!closing) await dialler.start();
@@ -501,6 +570,10 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
         for (const client of upgrades.wss.clients) client.terminate();
         upgrades.wss.close();
         await callManager.close();
+        // The last recordings are registered by now: their uploads get a while to finish.
+        await recordingStorage.close({ graceMs: 10_000 });
+        // Leases released, the drained calls' last events published.
+        await cluster.close();
         await retention.stop();
         await audit.close();
         await callStore.close();

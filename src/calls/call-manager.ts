@@ -67,6 +67,8 @@ export interface CallManagerOptions {
   deadLetterDir?: string;
   /** Redaction of transcripts and recordings (src/privacy/call-privacy.ts). */
   privacy?: CallPrivacyHook;
+  /** Told once a recording is registered with its final file (silenced, sealed): src/recordings uploads it. */
+  onRecordingStored?: (recording: Recording) => void;
 }
 
 export class CallManager {
@@ -82,7 +84,10 @@ export class CallManager {
   private readonly recentAiEvents = new RecentEvents();
   private readonly privacy: CallPrivacyHook | undefined;
 
+  private readonly onRecordingStored: ((recording: Recording) => void) | undefined;
+
   constructor(options: CallManagerOptions) {
+    this.onRecordingStored = options.onRecordingStored;
     this.repo = options.repository;
     this.bus = options.bus;
     this.log = options.logger;
@@ -312,6 +317,7 @@ export class CallManager {
       durationMs: data.durationMs,
       sizeBytes: data.sizeBytes,
     });
+    this.onRecordingStored?.(recording);
     return recording;
   }
 
@@ -405,7 +411,7 @@ export class CallManager {
    */
   async setRecoveredDuration(callId: string, durationMs: number): Promise<void> {
     const call = await this.repo.findById(callId);
-    if (!call || call.endReason !== 'interrupted' || (call.durationMs ?? 0) >= durationMs) return;
+    if (!call || call.status !== 'interrupted' || (call.durationMs ?? 0) >= durationMs) return;
     const from = call.answeredAt ?? call.startedAt;
     await this.writes.withRetry('store recovered duration', () =>
       this.repo.update(callId, {

@@ -75,5 +75,7 @@ export type EndReason =
   | 'stream-timeout'
   | 'server-shutdown'
   | 'interrupted'
+  /** Its instance died; another one closed it (src/cluster/failover.ts). */
+  | 'instance-lost'
   | 'error'
   | TwilioCallStatus;

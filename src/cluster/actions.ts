@@ -17,7 +17,7 @@ import { RequestError, TimeoutError, type NatsConnection, type Subscription } fr
 import type { Logger } from '../logging/logger';
 import type { CallOwnership } from './ownership';
 
-export const CALL_ACTIONS = ['whisper', 'end', 'transfer', 'listen'] as const;
+export const CALL_ACTIONS = ['whisper', 'end', 'transfer', 'listen', 'http'] as const;
 export type CallActionName = (typeof CALL_ACTIONS)[number];
 
 export interface CallActionRequest {

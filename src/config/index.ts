@@ -242,6 +242,13 @@ const SPEC = {
     default: '',
     desc: "This instance's name in the cluster (default: host name, pid and a random suffix)",
   }),
+  CLUSTER_MAX_CONCURRENT_CALLS: intIn(
+    0,
+    1_000_000,
+  )({
+    default: 0,
+    desc: 'Most calls at once across all instances, kept in Redis (0 = only MAX_CONCURRENT_CALLS per instance)',
+  }),
   CLUSTER_LEASE_TTL_MS: intIn(
     2000,
     300_000,
@@ -474,6 +481,8 @@ export interface Config {
     /** This instance's name (INSTANCE_ID or host-pid-random). */
     readonly instanceId: string;
     readonly leaseTtlMs: number;
+    /** Most calls at once across the instances (REDIS_URL; 0 = no cluster-wide cap). */
+    readonly maxConcurrentCalls: number;
   };
   /** Where finished recordings are kept besides RECORDING_STORAGE_PATH (src/recordings/storage). */
   readonly recordingStorage: {
@@ -782,6 +791,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       redisPrefix: env.REDIS_PREFIX,
       instanceId: env.INSTANCE_ID || `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
       leaseTtlMs: env.CLUSTER_LEASE_TTL_MS,
+      maxConcurrentCalls: env.CLUSTER_MAX_CONCURRENT_CALLS,
     },
     recordingStorage: {
       s3: {

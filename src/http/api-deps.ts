@@ -3,6 +3,7 @@ import type { CallManager } from '../calls/call-manager';
 import type { Db } from '../db/prisma';
 import { inlineReads, ReadPoolUnavailableError, ReadQueryError, type DbReads } from '../db/read-pool';
 import type { EventBus } from '../events/event-bus';
+import type { RecordingStorage } from '../recordings/storage';
 import type { Logger } from '../logging/logger';
 import { ApiError, ERROR_STATUS, type ErrorCode } from './errors';
 
@@ -21,6 +22,8 @@ export interface ApiDeps {
   logger: Logger;
   /** Absolute path of the recordings folder. */
   recordingsDir: string;
+  /** Where finished recordings are read from (src/recordings/); default: built from the configuration. */
+  recordingStorage?: RecordingStorage;
 }
 
 /**
