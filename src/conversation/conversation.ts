@@ -76,7 +76,6 @@ export class Conversation {
   readonly callId: string;
   readonly log: Logger;
   readonly stats: CallStats;
-  readonly engine: AgentEngine;
   readonly tools: CallToolCalls | undefined;
   readonly tracker = new PlaybackTracker();
   readonly turns: AgentTurns;
@@ -106,6 +105,8 @@ export class Conversation {
   endAction: EndAction | undefined;
   /** Supervisors listening in (set by src/supervision/listen.ts; undefined when nobody listens). */
   audioTap: ConversationAudioTap | undefined;
+  /** The agent's side: the profile's engine, until replaceEngine() hands the call to another one. */
+  private currentEngine: AgentEngine;
 
   constructor(
     readonly deps: ConversationDeps,
@@ -139,7 +140,7 @@ export class Conversation {
       textOnly: deps.mode === 'text',
     });
     this.endings = new AgentEndings(this);
-    this.engine = deps.engineFactory({
+    this.currentEngine = deps.engineFactory({
       callId: call.id,
       mode: deps.mode,
       endpoints: deps.endpoints,
@@ -153,6 +154,40 @@ export class Conversation {
       },
     });
     wireEngine(this);
+  }
+
+  get engine(): AgentEngine {
+    return this.currentEngine;
+  }
+
+  /**
+   * Another engine takes the agent's side from now on (a supervisor's softphone taking the call over,
+   * src/supervision/take-over-softphone.ts): the seam is renegotiated for its formats, the current
+   * engine is closed and no longer heard (a response in flight is dropped, a held partial frame
+   * too), and the new one is wired like the first. Only while the call is streaming.
+   */
+  async replaceEngine(next: AgentEngine): Promise<void> {
+    const format = this.channel?.format;
+    if (this.state !== 'active' || !format) throw new Error('the call is not streaming');
+    const seam = await negotiateSeam(format, next);
+    if (this.state !== 'active') {
+      seam.close();
+      throw new Error('the call ended while its new engine was being set up');
+    }
+    const old = this.currentEngine;
+    old.removeAllListeners();
+    old.on('error', () => undefined);
+    old.close();
+    if (this.currentResponseId) this.cancelledResponses.add(this.currentResponseId);
+    this.responseActive = false;
+    this.currentResponseId = undefined;
+    this.playout?.dropPartial();
+    const oldSeam = this.seam;
+    this.seam = seam;
+    oldSeam?.close();
+    this.currentEngine = next;
+    wireEngine(this);
+    this.log.info('the agent engine was replaced', { from: old.kind, to: next.kind });
   }
 
   /** Frame counters and the like (tests, logs). */

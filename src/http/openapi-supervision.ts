@@ -47,17 +47,27 @@ export const SUPERVISION_PATHS: Record<string, unknown> = {
   },
   '/calls/{id}/take-over': {
     post: {
-      summary: 'Transfer a live call with the AI’s summary, or end it politely (supervisor)',
+      summary:
+        'Transfer a live call with the AI’s summary, end it politely, or take it in your browser softphone (supervisor)',
+      description:
+        '`softphone`: send your WebRTC offer (`sdp`, complete ICE candidates, an audio track and a `control` data ' +
+        'channel); the answer comes back with the summary. The agent tells the caller a colleague joins, then you hear ' +
+        'the caller and they hear you; `{"type":"hangup"}` on the data channel ends the call. One take-over per call.',
       parameters: [ID],
       requestBody: json({
         type: 'object',
         required: ['action'],
-        properties: { action: { type: 'string', enum: ['transfer', 'end'] }, destination: { type: 'string' } },
+        properties: {
+          action: { type: 'string', enum: ['transfer', 'end', 'softphone'] },
+          destination: { type: 'string', description: 'transfer: a configured destination' },
+          sdp: { type: 'string', maxLength: 16384, description: 'softphone: the browser’s SDP offer' },
+        },
       }),
       responses: {
-        '202': ok('Under way (`summary` for a transfer).'),
+        '202': ok('Under way (`summary` for a transfer or softphone; `type: "answer"` and `sdp` for a softphone).'),
         ...COMMON,
         '404': error('Not a live call here.'),
+        '409': error('The call was already taken over.'),
       },
     },
   },

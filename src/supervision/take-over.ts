@@ -25,6 +25,22 @@ export type TakeOverTarget = Pick<
   'callId' | 'active' | 'engine' | 'context' | 'endings' | 'addEvent' | 'log' | 'deps'
 >;
 
+/** Calls already taken over (by any action): a second take-over is refused (409). */
+const takenOver = new WeakMap<object, { by: string; action: string }>();
+
+/** Marks the call taken over; the earlier take-over when there was one (then nothing is marked). */
+export function claimTakeOver(c: object, actor: Actor, action: string): { by: string; action: string } | undefined {
+  const earlier = takenOver.get(c);
+  if (earlier) return earlier;
+  takenOver.set(c, { by: actor.name, action });
+  return undefined;
+}
+
+/** Frees the claim of a take-over that could not be done (a bad offer): another may try. */
+export function releaseTakeOver(c: object): void {
+  takenOver.delete(c);
+}
+
 /** The conversation's last turns, as a fallback summary. */
 export function contextDigest(c: Pick<Conversation, 'context'>, turns = 6): string {
   return c.context

@@ -5,6 +5,7 @@
  */
 import { getJson, postJson } from './api.js';
 import { CallListener } from './listen.js';
+import { softphoneTakeOver } from './takeover-softphone.js';
 import { h, mount, emptyState, formatDuration, formatMs, formatOffset, formatTime, statusBadge } from './dom.js';
 
 const RECENT_MAX = 6;
@@ -259,7 +260,10 @@ function listenControls(callId) {
   return box;
 }
 
-/** Take over (POST /api/calls/:id/take-over, a supervisor token): transfer with the AI's summary, or end politely. */
+/**
+ * Take over (POST /api/calls/:id/take-over, a supervisor token): transfer with the AI's summary, end
+ * politely, or take the call in this browser (takeover-softphone.js).
+ */
 function takeOverControls(callId) {
   const status = h('span', { class: 'takeover-status muted', 'aria-live': 'polite' });
   const summary = h('p', { class: 'takeover-summary', hidden: true });
@@ -282,7 +286,11 @@ function takeOverControls(callId) {
   const end = h('button', { type: 'button', class: 'takeover-end' }, 'End politely');
   transfer.addEventListener('click', () => act('transfer', transfer));
   end.addEventListener('click', () => act('end', end));
-  return h('div', { class: 'takeover' }, transfer, end, status, summary);
+  const here = softphoneTakeOver(callId, (text) => {
+    summary.textContent = `AI summary: ${text}`;
+    summary.hidden = false;
+  });
+  return h('div', { class: 'takeover' }, transfer, end, here, status, summary);
 }
 
 function callCard(entry) {

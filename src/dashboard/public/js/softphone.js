@@ -49,8 +49,11 @@ export class WebCall {
     this.handlers.onState?.(state);
   }
 
-  /** Opens the microphone, places the call, resolves once audio flows. */
-  async start({ profile, languageHint, audioElement }) {
+  /**
+   * Opens the microphone, places the call, resolves once audio flows. `offer(sdp)`, when given,
+   * posts the offer elsewhere and resolves with `{ callId, sdp }` (a supervisor's take-over).
+   */
+  async start({ profile, languageHint, audioElement, offer }) {
     this.setState('microphone');
     this.mic = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true } });
     this.ctx = new AudioContext();
@@ -86,7 +89,8 @@ export class WebCall {
     const body = { type: 'offer', sdp: pc.localDescription.sdp };
     if (profile) body.profile = profile;
     if (languageHint && languageHint !== 'auto') body.languageHint = languageHint;
-    const answer = await postJson('/api/web-calls/offer', body);
+    // A take-over sends its offer to the call it takes (POST /api/calls/:id/take-over) instead.
+    const answer = offer ? await offer(body.sdp) : await postJson('/api/web-calls/offer', body);
     this.callId = answer.callId;
     await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
     this.meterTimer = setInterval(() => this.measure(), 20);
