@@ -205,7 +205,8 @@ export class CallAdmission {
       }
     }
     if (!call) throw ApiError.notFound('call');
-    if (isFinalStatus(status) && bridge.get(call.id)) await bridge.end(call.id, 'caller-hangup');
+    // Here or, in a cluster, on the instance holding its stream (the bridge routes it there).
+    if (isFinalStatus(status)) await bridge.end(call.id, 'caller-hangup');
     await callManager.applyTwilioStatus(providerCallId, status, durationSec);
   }
 }
