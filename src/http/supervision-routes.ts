@@ -26,6 +26,7 @@ import {
 } from '../supervision/take-over';
 import { takeOverSoftphone } from '../supervision/take-over-softphone';
 import { MAX_SDP_CHARS, OfferError, offerProblem, type AnswerOptions } from '../channels/webrtc/peer';
+import type { WebCallsRouter } from '../channels/webrtc/routes';
 
 /** Largest body of a supervisor action (a whisper is at most 1000 characters). */
 export const MAX_SUPERVISION_BODY_BYTES = 16 * 1024;
@@ -38,6 +39,8 @@ export interface SupervisionRoutesDeps {
   tokens: readonly ApiTokenEntry[];
   /** Peer connection options of softphone take-overs (ICE servers; WEBRTC_ICE_SERVERS). */
   peer?: AnswerOptions;
+  /** The web calls (src/channels/webrtc): a softphone take-over takes one of WEBRTC_MAX_CALLS. */
+  webCalls?: Pick<WebCallsRouter, 'active' | 'maxCalls'>;
 }
 
 export function createSupervisionRouter(deps: SupervisionRoutesDeps): Router {
@@ -70,6 +73,10 @@ export function createSupervisionRouter(deps: SupervisionRoutesDeps): Router {
     if (action === 'softphone') {
       const problem = offerProblem(sdp);
       if (problem) throw ApiError.invalid('sdp', `the softphone's WebRTC offer ${problem}`);
+      if (deps.webCalls && deps.webCalls.active.size >= deps.webCalls.maxCalls) {
+        res.setHeader('Retry-After', '5');
+        throw new ApiError('unavailable', 'too many web calls at once (WEBRTC_MAX_CALLS); try again shortly');
+      }
     }
     const conversation = deps.bridge.get(String(req.params.id));
     if (!conversation || !conversation.streaming) throw ApiError.notFound('live call');
@@ -80,7 +87,7 @@ export function createSupervisionRouter(deps: SupervisionRoutesDeps): Router {
     if (action === 'softphone') {
       let taken;
       try {
-        taken = await takeOverSoftphone(conversation, actor, sdp as string, deps.peer);
+        taken = await takeOverSoftphone(conversation, actor, sdp as string, deps.peer, deps.webCalls?.active);
       } catch (err) {
         releaseTakeOver(conversation);
         if (err instanceof OfferError) throw ApiError.invalid('sdp', err.message.replace(/^sdp /, ''));

@@ -72,9 +72,20 @@ export async function takeOverSoftphone(
   actor: Actor,
   offerSdp: string,
   peerOptions: AnswerOptions = {},
+  /** The live web calls (WEBRTC_MAX_CALLS counts the supervisor's peer while it is open). */
+  slots?: Set<WebRtcChannel>,
 ): Promise<SoftphoneTakeOver> {
   const { summary, source } = await summarise(c);
-  const { channel: peer, sdp } = await answerOffer(offerSdp, peerOptions);
+  // Declared first: a refused offer closes the channel (onClose) before answerOffer returns.
+  const opened: { peer?: WebRtcChannel } = {};
+  const { channel: peer, sdp } = await answerOffer(offerSdp, {
+    ...peerOptions,
+    onClose: () => {
+      if (opened.peer) slots?.delete(opened.peer);
+    },
+  });
+  opened.peer = peer;
+  slots?.add(peer);
   c.addEvent('supervisor.takeover', { by: actor.name, action: 'softphone', summary, summarySource: source });
   c.log.info('supervisor takes the call in their softphone', { by: actor.name });
   return { summary, summarySource: source, sdp, joined: handOver(c, actor, peer) };

@@ -7,7 +7,13 @@
  * supervisor's softphone (`ended` on its control channel), a call that ends before the hand-over
  * never joins the supervisor.
  */
+import express from 'express';
 import request from 'supertest';
+import { createSupervisionRouter } from '../../src/http/supervision-routes';
+import { errorHandler } from '../../src/http/errors';
+import { createLogger } from '../../src/logging/logger';
+import type { EventBus } from '../../src/events/event-bus';
+import type { WebRtcChannel } from '../../src/channels/webrtc/webrtc-channel';
 import { startBridgeHarness, eventually, type BridgeHarness } from '../../scripts/lib/bridge-harness';
 import { decodeMulaw } from '../../src/audio/g711';
 import { synthesize } from '../../src/simulators/tts';
@@ -99,6 +105,25 @@ describe('take over to the supervisor softphone', () => {
       .expect(404);
   });
 
+  it('counts the softphone against WEBRTC_MAX_CALLS: 503 when the web calls are full', async () => {
+    const active = new Set<WebRtcChannel>();
+    const app = express();
+    const router = createSupervisionRouter({
+      bridge: { get: () => undefined },
+      bus: { subscribe: () => () => undefined } as unknown as EventBus,
+      tokens: [],
+      webCalls: { active, maxCalls: 1 },
+    });
+    app.use('/api', router);
+    app.use(errorHandler(createLogger({ level: 'error', json: true, silent: true })));
+    const sdp = await newPeer().offer();
+    // A free slot: the request goes on to find the call (there is none).
+    await request(app).post('/api/calls/nope/take-over').send({ action: 'softphone', sdp }).expect(404);
+    active.add({} as WebRtcChannel);
+    const full = await request(app).post('/api/calls/nope/take-over').send({ action: 'softphone', sdp }).expect(503);
+    expect(full.headers['retry-after']).toBe('5');
+  });
+
   it('hands the call to the supervisor: both directions heard, delays measured, a second take-over 409', async () => {
     const heard: Heard = [];
     const handle = h.call({ script: [{ untilAgentSilentMs: 400 }, { silenceMs: 60000 }], mediaTap: callerTap(heard) });
@@ -148,8 +173,9 @@ describe('take over to the supervisor softphone', () => {
       process.stderr.write(
         `softphone take-over delays: supervisor→caller ${down.toFixed(0)} ms, caller→supervisor ${up.toFixed(0)} ms\n`,
       );
-      expect(down).toBeLessThan(1000);
-      expect(up).toBeLessThan(1000);
+      // About 0.4 s on an idle machine (libwebrtc's jitter buffer, the seam, the channel); more under load.
+      expect(down).toBeLessThan(2000);
+      expect(up).toBeLessThan(2000);
 
       // The caller hangs up: the supervisor's softphone is told the call ended.
       await handle.hangup();

@@ -80,8 +80,10 @@ export interface WebCallsDeps {
 }
 
 export interface WebCallsRouter extends Router {
-  /** Live web-call channels. */
+  /** Live web-call channels (a supervisor's take-over softphone counts too: supervision-routes.ts). */
   readonly active: Set<WebRtcChannel>;
+  /** At most this many live web calls (WEBRTC_MAX_CALLS). */
+  readonly maxCalls: number;
   readonly refusals: Partial<Record<WebCallRefusal, number>>;
   /** Ends every live web call (shutdown). */
   closeAll(reason: string): void;
@@ -117,6 +119,7 @@ export function createWebCallsRouter(deps: WebCallsDeps): WebCallsRouter {
   let pending = 0;
   Object.assign(router, {
     active,
+    maxCalls,
     refusals,
     closeAll(reason: string) {
       for (const channel of [...active]) channel.end(reason);
