@@ -42,7 +42,7 @@ import { createWebhooksRouter } from './http/webhooks-routes';
 import { errorHandler, notFoundHandler } from './http/errors';
 import { createChannelModules } from './channels';
 import { SessionTokens } from './channels/webrtc/session-token';
-import { webCallStats } from './channels/webrtc';
+import { webCallStats, WEBRTC_MODULE_NAME, type WebRtcModule } from './channels/webrtc';
 import { appChannelStats, createTextChannels } from './channels/text';
 import { engineFactory } from './engines';
 import { CallAdmission } from './calls/call-admission';
@@ -486,7 +486,14 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     refuseReadOnlyWrites(config.apiTokenEntries),
     // The cluster's live calls; a supervisor's action on a call another instance holds is routed there.
     createClusterRouter({ ownership: cluster.ownership, actions: cluster.actions, bridge, logger }),
-    createSupervisionRouter({ bridge, bus, tokens: config.apiTokenEntries }),
+    createSupervisionRouter({
+      bridge,
+      bus,
+      tokens: config.apiTokenEntries,
+      // A softphone take-over uses the same ICE servers as web calls and counts in WEBRTC_MAX_CALLS.
+      peer: { iceServers: config.webrtc.iceServers.length ? [{ urls: [...config.webrtc.iceServers] }] : [] },
+      webCalls: channels.find((m): m is WebRtcModule => m.name === WEBRTC_MODULE_NAME && 'webCalls' in m)?.webCalls,
+    }),
     createAlertRulesRouter({ store: alertRules, tokens: config.apiTokenEntries }),
     createWebhooksRouter({ webhooks, tokens: config.apiTokenEntries, requireHttps: config.env === 'production' }),
     // Every read of call data is audited; erasure, export, legal hold and the audit itself (admin).
