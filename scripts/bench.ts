@@ -1,5 +1,6 @@
 /**
  * npm run bench -- [--scenario steady|burst|churn[,...]] [--calls 100[,200,...]] [--seconds 30] [--runs N]
+ *                  [--instances 1,2] (a cluster of N instances behind HAProxy: scripts/bench/cluster.ts)
  * npm run bench -- --scenario pipeline [--calls 50] [--turns 3] [--asr 150 --token 250 --speech 200]
  *                  [--greeting on|off] [--ramp-seconds S] [--ai-url ws://...] [--tsx] [--no-build]
  *                  [--profile] [--out bench-results] [--label text] [--listeners 10]
@@ -50,6 +51,8 @@ import { parsePrometheus, valueOf, type Sample } from './bench/prometheus';
 import { RssSampler, sampleProcess, sampleSystem, type ProcSample } from './bench/proc';
 import { callSecondsIn, distribution, matchTags, medianOf, round, type CallerSide, type Dist } from './bench/figures';
 import { now } from './bench/tags';
+import { prepareBenchCluster, type BenchCluster } from './bench/cluster';
+import type { LoadBalancer } from './lib/load-balancer';
 import { listenersMarkdown, startListenersPhase, unchanged, type ListenersPhase } from './bench/listeners';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -134,6 +137,8 @@ export interface RunResult {
     /** The server's CPU with no call, over 2 s before the first (% of one core). */
     idleCpuPercent: number;
     memoryPerCallKb: number;
+    /** Instances whose CPU and RSS are added up here. */
+    instances: number;
     /** Seconds of streaming calls inside the window. */
     callSeconds: number;
     /** Server CPU time per second of call (ms). */
@@ -330,12 +335,17 @@ interface RunOptions {
   serverNodeArgs: string[];
   /** Supervisors listening to one call over the second half of the window (scripts/bench/listeners.ts). */
   listeners: number;
+  /** Switchboard instances; more than one: a cluster behind HAProxy (scripts/bench/cluster.ts). */
+  instances: number;
 }
 
 async function runOnce(opts: RunOptions): Promise<RunResult> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'switchboard-bench-'));
   let ai: Helper<AiCommand, AiMessage> | undefined;
   let server: ChildProcess | undefined;
+  const others: ChildProcess[] = [];
+  let cluster: BenchCluster | undefined;
+  let balancer: LoadBalancer | undefined;
   let caller: Helper<OrchestratorMessage, CallerMessage> | undefined;
   let logFd: number | undefined;
   const profileArgs = (name: string): string[] =>
@@ -356,7 +366,8 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
       aiStatsUrl = aiUrl.replace(/^ws:/, 'http:').replace(/\/v1\/realtime$/, '/stats');
     }
     const port = await freePort();
-    const baseUrl = `http://127.0.0.1:${port}`;
+    let baseUrl = `http://127.0.0.1:${port}`;
+    if (opts.instances > 1) cluster = await prepareBenchCluster();
     logFd = openSync(path.join(opts.outDir, `server-${opts.name}.log`), 'w');
     const external = opts.serverJs !== undefined;
     const root = opts.serverDir ? path.resolve(opts.serverDir) : ROOT;
@@ -369,30 +380,46 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
             ? ['--import', 'tsx', path.join(ROOT, 'src/main.ts')]
             : [path.join(root, 'dist/src/main.js')]),
         ];
-    server = spawn(process.execPath, nodeArgs, {
-      cwd: external ? path.dirname(path.resolve(opts.serverJs!)) : root,
-      stdio: ['ignore', logFd, logFd],
-      env: {
-        ...process.env,
-        NODE_ENV: 'production',
-        LOG_LEVEL: 'info',
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        PUBLIC_URL,
-        TWILIO_AUTH_TOKEN: AUTH_TOKEN,
-        DATABASE_URL: `file:${path.join(tmp, 'bench.db')}`,
-        RECORDING_STORAGE_PATH: path.join(tmp, 'recordings'),
-        OPENAI_REALTIME_URL: aiUrl,
-        OPENAI_API_KEY: opts.aiUrl ? (process.env.OPENAI_API_KEY ?? '') : 'bench-local',
-        MAX_CONCURRENT_CALLS: String(Math.max(500, opts.calls + 10)),
-        AGENT_GREETS_FIRST: opts.greeting ? 'true' : 'false',
-        WEBHOOK_RATE_LIMIT_PER_MIN: '1000000',
-        API_TOKENS: API_TOKEN,
-        SWITCHBOARD_BENCH_METRICS: '1',
-      },
-    });
+    const spawnServer = (listenPort: number, instance: number): ChildProcess =>
+      spawn(process.execPath, nodeArgs, {
+        cwd: external ? path.dirname(path.resolve(opts.serverJs!)) : root,
+        stdio: ['ignore', logFd, logFd],
+        env: {
+          ...process.env,
+          NODE_ENV: 'production',
+          LOG_LEVEL: 'info',
+          HOST: '127.0.0.1',
+          PORT: String(port),
+          PUBLIC_URL,
+          TWILIO_AUTH_TOKEN: AUTH_TOKEN,
+          DATABASE_URL: `file:${path.join(tmp, 'bench.db')}`,
+          RECORDING_STORAGE_PATH: path.join(tmp, 'recordings'),
+          OPENAI_REALTIME_URL: aiUrl,
+          OPENAI_API_KEY: opts.aiUrl ? (process.env.OPENAI_API_KEY ?? '') : 'bench-local',
+          MAX_CONCURRENT_CALLS: String(Math.max(500, opts.calls + 10)),
+          AGENT_GREETS_FIRST: opts.greeting ? 'true' : 'false',
+          WEBHOOK_RATE_LIMIT_PER_MIN: '1000000',
+          API_TOKENS: API_TOKEN,
+          SWITCHBOARD_BENCH_METRICS: '1',
+          ...(cluster ? { ...cluster.env, INSTANCE_ID: `sb${instance}`, PORT: String(listenPort) } : {}),
+        },
+      });
+    server = spawnServer(port, 0);
     if (external) await waitForPort(port, 60000, server);
     else await waitForHttp(`${baseUrl}/health`, 60000, server);
+    // The other instances start after the first has applied the migrations.
+    const ports = [port];
+    for (let i = 1; cluster && i < opts.instances; i++) {
+      const otherPort = await freePort();
+      const other = spawnServer(otherPort, i);
+      others.push(other);
+      await waitForHttp(`http://127.0.0.1:${otherPort}/health`, 60000, other);
+      ports.push(otherPort);
+    }
+    if (cluster) {
+      balancer = await cluster.startBalancer(ports);
+      baseUrl = balancer.baseUrl;
+    }
     await sleep(1000);
     const idleA = sampleProcess(server.pid);
     await sleep(IDLE_SAMPLE_MS);
@@ -418,13 +445,14 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
     caller.send({ type: 'start', config });
     await caller.take('ready', 30000);
 
-    const pids = [server.pid, ai?.child.pid, caller.child.pid];
+    // The first three: server, AI, caller; then the other instances.
+    const pids = [server.pid, ai?.child.pid, caller.child.pid, ...others.map((o) => o.pid)];
     let cpuA: (ProcSample | null)[] = [];
     let sysA = null as ReturnType<typeof sampleSystem>;
     let rss: RssSampler[] = [];
     let windowStart = 0;
     const openWindow = async (): Promise<void> => {
-      if (!external) await scrape(baseUrl); // resets the window (exact recorders, event-loop histogram)
+      if (!external) await scrape(`http://127.0.0.1:${port}`); // resets the window (exact recorders, event-loop histogram)
       cpuA = pids.map((pid) => sampleProcess(pid));
       sysA = sampleSystem();
       rss = pids.map((pid) => new RssSampler(pid));
@@ -457,7 +485,7 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
         : undefined;
     await sleep(Math.max(0, windowStart + opts.seconds * 1000 - now()));
     const listened = listening?.stop();
-    const window = external ? [] : await scrape(baseUrl);
+    const window = external ? [] : await scrape(`http://127.0.0.1:${port}`);
     const windowEnd = now();
     const windowS = (windowEnd - windowStart) / 1000;
     const cpuB = pids.map((pid) => sampleProcess(pid));
@@ -490,8 +518,19 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
     const aiAgentFrames = aiStats ? aiStats.audioBytesOut / FRAME_BYTES : null;
     const aiAfter = aiStats ? aiStats.audioBytesOutAfterSpeechStarted / FRAME_BYTES : null;
     const callerReceivedFrames = totals.bytesReceived / FRAME_BYTES;
-    const serverFigures = procFigures(cpuA[0], cpuB[0], windowS, rss[0].peakBytes);
-    const benchCpu = [0, 1, 2].reduce((sum, i) => sum + ((cpuB[i]?.cpuSeconds ?? 0) - (cpuA[i]?.cpuSeconds ?? 0)), 0);
+    // Every instance's CPU and peak RSS added up (one instance: just the server).
+    const serverFigures = pids
+      .map((_, i) => i)
+      .filter((i) => i === 0 || i > 2)
+      .map((i) => procFigures(cpuA[i], cpuB[i], windowS, rss[i].peakBytes))
+      .reduce((sum, f) => ({
+        cpuSeconds: round(sum.cpuSeconds + f.cpuSeconds, 2),
+        cpuPercentOfOneCore: round(sum.cpuPercentOfOneCore + f.cpuPercentOfOneCore, 1),
+        rssPeakMb: round(sum.rssPeakMb + f.rssPeakMb, 1),
+      }));
+    const benchCpu = pids
+      .map((_, i) => i)
+      .reduce((sum, i) => sum + ((cpuB[i]?.cpuSeconds ?? 0) - (cpuA[i]?.cpuSeconds ?? 0)), 0);
     const machineBusy = sysA && sysB ? sysB.busySeconds - sysA.busySeconds : NaN;
     const machineTotal = sysA && sysB ? sysB.totalSeconds - sysA.totalSeconds : NaN;
     const baselineMb = (baseline?.rssBytes ?? 0) / 2 ** 20;
@@ -543,6 +582,7 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
         rssBaselineMb: round(baselineMb, 1),
         idleCpuPercent,
         memoryPerCallKb: round((rss[0].peakBytes - (baseline?.rssBytes ?? 0)) / opts.calls / 1024, 0),
+        instances: opts.instances,
         callSeconds: round(callSeconds, 1),
         cpuMsPerCallSecond: round((serverFigures.cpuSeconds * 1000) / callSeconds, 2),
       },
@@ -586,6 +626,9 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
     if (caller?.child.connected) caller.child.disconnect();
     await stopProcess(caller?.child, 5000);
     await stopProcess(server);
+    for (const other of others) await stopProcess(other);
+    await balancer?.stop();
+    await cluster?.drop().catch(() => undefined);
     if (ai?.child.connected) ai.child.disconnect();
     await stopProcess(ai?.child, 5000);
     if (logFd !== undefined) closeSync(logFd);
@@ -679,6 +722,7 @@ async function main(): Promise<void> {
         'churn-seconds': { type: 'string', default: '10-30' },
         'tag-every': { type: 'string', default: '10' },
         listeners: { type: 'string', default: '0' },
+        instances: { type: 'string', default: '1' },
         'ai-url': { type: 'string' },
         'compare-js': { type: 'string' },
         'compare-dir': { type: 'string' },
@@ -716,6 +760,8 @@ async function main(): Promise<void> {
   const churnMs: [number, number] = [Number(churn[1]) * 1000, Number(churn[2]) * 1000];
   const tagEvery = Number(values['tag-every']);
   const listeners = Number(values.listeners);
+  const instanceCounts = values.instances.split(',').map(Number);
+  if (instanceCounts.some((n) => !Number.isInteger(n) || n < 1 || n > 4)) fail('--instances must be 1-4 (a list: 1,2)');
   if (!Number.isInteger(listeners) || listeners < 0 || listeners > 10) fail('--listeners must be 0-10');
   if (!Number.isInteger(tagEvery) || tagEvery < 0) fail('--tag-every must be an integer >= 0');
   if (values['ai-url'] && !/^wss?:\/\//.test(values['ai-url'])) fail('--ai-url must be a ws:// or wss:// URL');
@@ -739,7 +785,10 @@ async function main(): Promise<void> {
 
   const startedAt = new Date().toISOString();
   const loadBefore = os.loadavg();
-  const targets: { label: string; serverJs?: string; serverDir?: string }[] = [{ label: 'Switchboard' }];
+  // --instances 1,2: one instance and a two-instance cluster side by side in each run.
+  const targets: { label: string; serverJs?: string; serverDir?: string; instances?: number }[] = instanceCounts.map(
+    (n) => ({ label: n === 1 ? 'Switchboard' : `Switchboard, ${n} instances`, instances: n }),
+  );
   if (values['compare-js']) {
     targets.push({
       label: values['compare-label'] || path.basename(path.dirname(path.resolve(values['compare-js']))),
@@ -781,11 +830,12 @@ async function main(): Promise<void> {
             tsx: values.tsx,
             profile: values.profile,
             outDir,
-            name: `${target.serverJs || target.serverDir ? 'other-' : ''}${scenario}-${calls}-${i + 1}`,
+            name: `${target.serverJs || target.serverDir ? 'other-' : ''}${(target.instances ?? 1) > 1 ? `x${target.instances}-` : ''}${scenario}-${calls}-${i + 1}`,
             serverJs: target.serverJs,
             serverDir: target.serverDir,
             serverNodeArgs,
             listeners,
+            instances: target.instances ?? 1,
           });
           results[t].push(result);
           allRuns.push({ label, runs: 1, result, index: i + 1 });

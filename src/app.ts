@@ -235,6 +235,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     db,
     policy: privacy.policy,
     recordingsDir,
+    recordings: recordingStorage,
     logger: logger.child({ component: 'retention' }),
     isActive: (id) => callManager.getActive(id) !== undefined,
   });
@@ -505,6 +506,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       erasure: new CallErasure({
         db,
         recordingsDir,
+        recordings: recordingStorage,
         logger,
         isActive: (id) => callManager.getActive(id) !== undefined,
       }),

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { dialectOf } from '../db/dialect';
 import type { Db } from '../db/prisma';
 import type { Logger } from '../logging/logger';
+import type { RecordingStorage } from '../recordings/storage';
 
 export type EraseOutcome =
   | { status: 'erased'; files: number }
@@ -34,6 +35,8 @@ export interface EraseNumberReport {
 export interface ErasureDeps {
   db: Db;
   recordingsDir: string;
+  /** Where recordings live (local disk, S3): delete() removes every copy. Default: the local file only. */
+  recordings?: Pick<RecordingStorage, 'delete'>;
   logger: Logger;
   /** True while the call is in progress (its rows are still being written). */
   isActive(callId: string): boolean;
@@ -81,7 +84,11 @@ export class CallErasure {
     await this.ensureSecureDelete();
     let files = 0;
     for (const rec of call.recordings) {
-      if (await removeInside(this.deps.recordingsDir, rec.path)) files++;
+      // S3 unreachable: delete() throws and the erasure fails before its rows go (it can be re-run).
+      const removed = this.deps.recordings
+        ? await this.deps.recordings.delete(rec.path)
+        : await removeInside(this.deps.recordingsDir, rec.path);
+      if (removed) files++;
     }
     await withBusyRetry(() =>
       db.$transaction([

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { dialectOf } from '../db/dialect';
 import type { Db } from '../db/prisma';
 import type { Logger } from '../logging/logger';
+import type { RecordingStorage } from '../recordings/storage';
 import type { PrivacyPolicy, RetentionPolicy } from './policy';
 import { removeInside, withBusyRetry } from './erasure';
 import type { Prisma } from '../generated/prisma/client';
@@ -27,6 +28,8 @@ export interface RetentionDeps {
   db: Db;
   policy: PrivacyPolicy;
   recordingsDir: string;
+  /** Where recordings live (local disk, S3): delete() removes every copy. Default: the local file only. */
+  recordings?: Pick<RecordingStorage, 'delete'>;
   logger: Logger;
   isActive(callId: string): boolean;
   now?: () => number;
@@ -126,7 +129,9 @@ export class RetentionJob {
   private async removeFiles(recordings: Array<{ path: string }>): Promise<void> {
     for (const r of recordings) {
       try {
-        await removeInside(this.deps.recordingsDir, r.path);
+        await (this.deps.recordings
+          ? this.deps.recordings.delete(r.path)
+          : removeInside(this.deps.recordingsDir, r.path));
       } catch (err) {
         this.deps.logger.warn('retention could not delete a recording file', {
           file: path.basename(r.path),
