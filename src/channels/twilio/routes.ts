@@ -6,7 +6,8 @@
  * PUBLIC_URL + path (so they work behind a TLS proxy); errors are ApiErrors.
  */
 import express, { Router, type RequestHandler } from 'express';
-import twilio from 'twilio';
+// Only the TwiML builder, not the whole SDK (its REST client alone is ~170 modules).
+import VoiceResponse from 'twilio/lib/twiml/VoiceResponse';
 import type { Call } from '../../generated/prisma/client';
 import type { ChannelServices } from '../index';
 import { isValidTwilioSignature, signatureFromHeaders, streamUrl, webhookUrl } from './signature';
@@ -128,7 +129,7 @@ export function createTwilioRouter(deps: TwilioRouteDeps): Router {
     if (answeredBy && /^(machine_|fax$)/.test(answeredBy) && deps.answeredByMachine) {
       const onMachine = await deps.answeredByMachine(callId, answeredBy);
       if (onMachine) {
-        const response = new twilio.twiml.VoiceResponse();
+        const response = new VoiceResponse();
         if (onMachine.message) response.say(onMachine.message);
         response.hangup();
         twiml(res, response.toString());
@@ -154,7 +155,7 @@ export function createTwilioRouter(deps: TwilioRouteDeps): Router {
       return;
     }
     if (ending?.kind === 'hangup') {
-      const response = new twilio.twiml.VoiceResponse();
+      const response = new VoiceResponse();
       response.hangup();
       twiml(res, response.toString());
       return;

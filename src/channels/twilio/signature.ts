@@ -4,7 +4,8 @@
  * works behind proxies and cannot be steered by the caller. Twilio also signs the WebSocket upgrade
  * GET of a Media Stream, with the stream URL (wss://<public host>/streams) and no params.
  */
-import twilio from 'twilio';
+// Only the webhook signature helpers, not the whole SDK.
+import { getExpectedTwilioSignature, validateRequest } from 'twilio/lib/webhooks/webhooks';
 import type { IncomingHttpHeaders } from 'node:http';
 
 export const STREAM_PATH = '/streams';
@@ -14,7 +15,7 @@ export type SignatureParams = Record<string, string | string[]>;
 
 /** The signature Twilio would send for this URL and form parameters. */
 export function computeTwilioSignature(authToken: string, url: string, params: SignatureParams = {}): string {
-  return twilio.getExpectedTwilioSignature(authToken, url, params);
+  return getExpectedTwilioSignature(authToken, url, params);
 }
 
 /**
@@ -29,7 +30,7 @@ export function isValidTwilioSignature(
 ): boolean {
   if (!authToken || !signature || typeof signature !== 'string') return false;
   try {
-    return twilio.validateRequest(authToken, signature, url, params);
+    return validateRequest(authToken, signature, url, params);
   } catch {
     // validateRequest falls back to `new URL(url)`, which throws on a malformed URL.
     return false;

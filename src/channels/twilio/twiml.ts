@@ -3,8 +3,8 @@
  * attribute and text node). Verbs after <Connect> run only once the server closes the stream
  * socket: that is where the fallback apology (or, later, a transfer <Dial>) lives.
  */
-import twilio from 'twilio';
-import type VoiceResponse from 'twilio/lib/twiml/VoiceResponse';
+// Only the TwiML builder, not the whole SDK (its REST client alone is ~170 modules).
+import VoiceResponse from 'twilio/lib/twiml/VoiceResponse';
 
 export interface ConnectStreamOptions {
   /** wss://<public host>/streams (see streamUrl()). Query strings are stripped by Twilio: use parameters. */
@@ -25,7 +25,7 @@ function sayAttributes(voice: string | undefined): VoiceResponse.SayAttributes {
 }
 
 export function connectStreamTwiml(options: ConnectStreamOptions): string {
-  const response = new twilio.twiml.VoiceResponse();
+  const response = new VoiceResponse();
   const connect = response.connect(options.action ? { action: options.action } : {});
   const stream = connect.stream({ url: options.streamUrl });
   for (const [name, value] of Object.entries(options.parameters ?? {})) {
@@ -41,7 +41,7 @@ export function refusalTwiml(message: string, voice?: string): string {
 }
 
 export function sayAndHangupTwiml(message: string, voice?: string): string {
-  const response = new twilio.twiml.VoiceResponse();
+  const response = new VoiceResponse();
   response.say(sayAttributes(voice), message);
   response.hangup();
   return response.toString();
@@ -52,7 +52,7 @@ export function dialTwiml(
   target: string,
   options: { announce?: string; callerId?: string; voice?: string } = {},
 ): string {
-  const response = new twilio.twiml.VoiceResponse();
+  const response = new VoiceResponse();
   if (options.announce) response.say(sayAttributes(options.voice), options.announce);
   const dial = response.dial(options.callerId ? { callerId: options.callerId } : {});
   if (target.startsWith('sip:')) dial.sip(target);
@@ -62,5 +62,5 @@ export function dialTwiml(
 
 /** Empty <Response/>: acknowledges a webhook (e.g. status callbacks) without instructions. */
 export function emptyTwiml(): string {
-  return new twilio.twiml.VoiceResponse().toString();
+  return new VoiceResponse().toString();
 }
