@@ -44,6 +44,10 @@ const TOKEN = /[A-Za-z]+|\d+/g;
 /** What may stand between two tokens of one run. */
 const JOINER = /^[\s,.\-/()]*$/;
 
+function gluedToLetters(text: string, start: number, end: number): boolean {
+  return (start > 0 && /[A-Za-z]/.test(text[start - 1])) || (end < text.length && /[A-Za-z]/.test(text[end]));
+}
+
 /** Finds every run of digit tokens in text (numerals and digit words), in order. */
 export function findDigitRuns(text: string): DigitRun[] {
   const runs: DigitRun[] = [];
@@ -66,7 +70,9 @@ export function findDigitRuns(text: string): DigitRun[] {
     const lower = word.toLowerCase();
     let digits: string | undefined;
     let spoken = false;
-    if (/^\d+$/.test(word)) digits = word;
+    // Numerals glued to letters are part of an identifier (a message SID, "ae0f1234567cb0e8"), not a
+    // number someone said or typed.
+    if (/^\d+$/.test(word)) digits = gluedToLetters(text, start, end) ? undefined : word;
     else if (lower in WORD_DIGITS) {
       digits = WORD_DIGITS[lower];
       spoken = true;

@@ -95,3 +95,12 @@ describe('digit runs', () => {
     expect(luhnValid('4111111111111112')).toBe(false);
   });
 });
+
+describe('identifiers are not numbers', () => {
+  it('leaves digits inside a hex id alone (a message SID), and still redacts a phone number beside it', () => {
+    const sid = 'SM37ecaccee5d6ae0f1234567890cb0e81';
+    const out = r(`message ${sid} sent to my number 415 555 0100 22`);
+    expect(out).toContain(sid);
+    expect(out).toContain('[phone number]');
+  });
+});
