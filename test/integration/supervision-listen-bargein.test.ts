@@ -104,6 +104,8 @@ describe('listen in across a barge-in', () => {
     // What the listener heard of the cut answer is what the caller heard of it. Before the fix it was
     // about droppedMs more: the audio the engine had sent ahead, which the caller never heard.
     expect(cutAnswerMs).toBeGreaterThan(heardMs - 300);
-    expect(cutAnswerMs).toBeLessThan(heardMs + Math.min(300, droppedMs / 2));
+    // (The margin is a share of what was dropped: a loaded machine stretches the heard audio by a few
+    // hundred ms, never by the whole dropped lead.)
+    expect(cutAnswerMs).toBeLessThan(heardMs + droppedMs * 0.75);
   });
 });
