@@ -69,7 +69,9 @@ describe('migrations in a child process', () => {
     };
     const inProcess = await growth(false, 'a.db');
     const inChild = await growth(true, 'b.db');
-    expect(inProcess).toBeGreaterThan(25);
+    // In process the schema engine stays resident (tens of MB; less when the machine is loaded and
+    // the measurement noisier); in a child it leaves with the child.
+    expect(inProcess).toBeGreaterThan(inChild + 10);
     expect(inChild).toBeLessThan(inProcess / 2);
   }, 120_000);
 });
