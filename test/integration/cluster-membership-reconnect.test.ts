@@ -16,6 +16,7 @@ import { createLogger } from '../../src/logging/logger';
 import { closeNats, connectNats } from '../../src/cluster/nats/connection';
 import { startNatsCluster, type NatsCluster } from '../../src/cluster/nats/membership-cluster';
 import { uniqueSuffix } from '../../scripts/lib/cluster-services';
+import { next } from '../helpers/next-value';
 
 const NATS_SERVER = '/usr/sbin/nats-server';
 const LEASE_TTL_MS = 6000;
@@ -52,16 +53,6 @@ async function stopServer(child: ChildProcess): Promise<void> {
   const exited = new Promise((resolve) => child.on('exit', resolve));
   child.kill('SIGTERM');
   await exited;
-}
-
-function next<T>(subscribe: (listener: (value: T) => void) => () => void, accept: (v: T) => boolean): Promise<T> {
-  return new Promise((resolve) => {
-    const off = subscribe((v) => {
-      if (!accept(v)) return;
-      off();
-      resolve(v);
-    });
-  });
 }
 
 describe('cluster membership across a NATS server restart', () => {

@@ -14,22 +14,12 @@ import { ActionRoutingError, type CallActionRequest } from '../../src/cluster/ac
 import { startNatsCluster, type NatsCluster } from '../../src/cluster/nats/membership-cluster';
 import { clusterNames, keyToken } from '../../src/cluster/nats/membership-names';
 import { NATS_TEST_URL, uniqueSuffix } from '../../scripts/lib/cluster-services';
+import { next } from '../helpers/next-value';
 
 const logger = createLogger({ level: 'error', json: true, silent: true });
 const prefix = `sbm_${uniqueSuffix()}`;
 const names = clusterNames(prefix);
 const LEASE_TTL_MS = 2000;
-
-/** Resolves with the first value `subscribe` hands its listener that passes `accept`. */
-function next<T>(subscribe: (listener: (value: T) => void) => () => void, accept: (v: T) => boolean): Promise<T> {
-  return new Promise((resolve) => {
-    const off = subscribe((v) => {
-      if (!accept(v)) return;
-      off();
-      resolve(v);
-    });
-  });
-}
 
 describe('NATS cluster membership, leases and routed actions', () => {
   const connections: NatsConnection[] = [];
