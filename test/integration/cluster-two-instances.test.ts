@@ -91,6 +91,8 @@ describe('two instances behind a load balancer (PostgreSQL, NATS, Redis)', () =>
       API_TOKENS: TOKEN,
       OPENAI_REALTIME_URL: ai.url,
       TRUST_PROXY: 'loopback',
+      // The test polls the API every 50 ms while it waits; the limit (shared in Redis) is not under test here.
+      API_RATE_LIMIT_PER_MIN: '1000000',
     });
     // One after the other: the first applies the migrations.
     instances.push(await startServerProcess(env('sb-a'), 60_000));

@@ -28,7 +28,7 @@ describe('lazy read pool', () => {
     const db = await createDb(tmp.databaseUrl);
     await db.call.create({ data: { id: 'clazy0000001', callSid: 'CAlazy1', status: 'completed' } });
     await db.$disconnect();
-    const pool = await ReadPool.start(tmp.databaseUrl, { lazy: true, idleMs: 1500 });
+    const pool = await ReadPool.start(tmp.databaseUrl, { lazy: true, idleMs: 3000 });
     try {
       expect(pool.workers).toHaveLength(0);
       await expect(pool.run('callExists', 'clazy0000001')).resolves.toBe(true);
@@ -36,7 +36,7 @@ describe('lazy read pool', () => {
       const first = pool.workers[0];
       // Reads keep it alive (each comes well within idleMs, even on a loaded machine)...
       for (let i = 0; i < 4; i++) {
-        await new Promise((r) => setTimeout(r, 500));
+        await new Promise((r) => setTimeout(r, 900));
         await expect(pool.run('callExists', 'nope')).resolves.toBe(false);
       }
       // (compared by identity: jest cannot print a diff of two Worker objects)
