@@ -49,7 +49,16 @@ import type {
 } from './bench/caller';
 import { parsePrometheus, valueOf, type Sample } from './bench/prometheus';
 import { RssSampler, sampleProcess, sampleSystem, type ProcSample } from './bench/proc';
-import { callSecondsIn, distribution, matchTags, medianOf, round, type CallerSide, type Dist } from './bench/figures';
+import {
+  callSecondsIn,
+  distribution,
+  matchTags,
+  medianOf,
+  round,
+  type CallerSide,
+  type Dist,
+  type Ranges,
+} from './bench/figures';
 import { now } from './bench/tags';
 import { prepareBenchCluster, type BenchCluster } from './bench/cluster';
 import type { LoadBalancer } from './lib/load-balancer';
@@ -80,8 +89,8 @@ const USAGE = `Usage: npm run bench -- [options]
                       burst 2, churn 10)
   --churn-seconds A-B churn: call duration range (default 10-30)
   --tag-every N       tag every Nth frame for the caller-side latency (default 10; 0 = off)
-  --listeners N       N supervisors (max 10) listen to one call over the second half of the window;
-                      caller-side latency is reported for each half (scripts/bench/listeners.ts)
+  --listeners N       N supervisors (max 10) listen to one call in the 2nd and 4th quarters of the
+                      window; caller-side latency with and without (scripts/bench/listeners.ts)
   --ai-url URL        use this Realtime endpoint instead of the local server (no tags, frame loss not counted)
   --compare-js FILE   also measure another bridge, \`node FILE\` (fresh per run, right after Switchboard's),
                       given PORT, OPENAI_REALTIME_URL (the same local AI) and OPENAI_API_KEY; it must
@@ -333,7 +342,7 @@ interface RunOptions {
   serverDir?: string;
   /** Extra node options of the server (e.g. --trace-gc). */
   serverNodeArgs: string[];
-  /** Supervisors listening to one call over the second half of the window (scripts/bench/listeners.ts). */
+  /** Supervisors listening to one call in the 2nd and 4th quarters of the window (scripts/bench/listeners.ts). */
   listeners: number;
   /** Switchboard instances; more than one: a cluster behind HAProxy (scripts/bench/cluster.ts). */
   instances: number;
@@ -546,11 +555,12 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
       listeners:
         listened && aiReport
           ? (() => {
-              const split = (from: number, to: number): CallerSide =>
-                matchTags(report.upSent, aiReport.upReceived, aiReport.downSent, report.downReceived, from, to);
-              const without = split(windowStart, listened.openedAt);
-              const withL = split(listened.openedAt, windowEnd);
-              return { ...listened, without, with: withL, unchanged: unchanged(without, withL) };
+              const split = (ranges: Ranges): CallerSide =>
+                matchTags(report.upSent, aiReport.upReceived, aiReport.downSent, report.downReceived, ranges);
+              const { on, off, ...rest } = listened;
+              const without = split(off);
+              const withL = split(on);
+              return { ...rest, without, with: withL, unchanged: unchanged(without, withL) };
             })()
           : undefined,
       setupPhase:

@@ -39,8 +39,12 @@ export function distribution(values: number[]): Dist {
   return { n, p50: at(50), p95: at(95), p99: at(99), max: round(sorted[n - 1], 3) };
 }
 
+/** Time ranges [from, to] (bench clock, ms), both ends included. */
+export type Ranges = readonly (readonly [number, number])[];
+
 /**
- * Matches the tags of both directions and returns the latencies of those sent inside [from, to].
+ * Matches the tags of both directions and returns the latencies of those sent inside [from, to]
+ * (or, with `from` a list of ranges, inside any of them).
  * upSent/downSent: send time by id; upReceived: [id, t, ...]; downReceived: [id, t, streamAt, ...].
  */
 export function matchTags(
@@ -48,9 +52,11 @@ export function matchTags(
   upReceived: number[],
   downSent: (number | null)[],
   downReceived: number[],
-  from: number,
-  to: number,
+  from: number | Ranges,
+  to = Infinity,
 ): CallerSide {
+  const ranges: Ranges = typeof from === 'number' ? [[from, to]] : from;
+  const outside = (t: number): boolean => !ranges.some(([a, b]) => t >= a && t <= b);
   const upRecv = new Float64Array(upSent.length).fill(NaN);
   for (let i = 0; i + 1 < upReceived.length; i += 2) {
     if (upReceived[i] < upRecv.length) upRecv[upReceived[i]] = upReceived[i + 1];
@@ -60,7 +66,7 @@ export function matchTags(
   let upLost = 0;
   for (let id = 0; id < upSent.length; id++) {
     const sent = upSent[id];
-    if (sent === null || sent < from || sent > to) continue;
+    if (sent === null || outside(sent)) continue;
     upCount++;
     if (Number.isNaN(upRecv[id])) upLost++;
     else up.push(upRecv[id] - sent);
@@ -80,7 +86,7 @@ export function matchTags(
   let downBeforeStream = 0;
   for (let id = 0; id < downSent.length; id++) {
     const sent = downSent[id];
-    if (sent === null || sent < from || sent > to) continue;
+    if (sent === null || outside(sent)) continue;
     if (Number.isNaN(downRecv[id])) {
       downCount++;
       downNotReceived++;

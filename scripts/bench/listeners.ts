@@ -2,20 +2,19 @@
  * `npm run bench -- --listeners N`: supervisors listening in during the bridge benchmark (issue 17's
  * claim "ten listeners on one call leave its latency unchanged", checked in the same run).
  *
- * The measured window is split in two halves: the first without listeners, then N listeners open
- * GET /api/calls/:id/listen?side=both on ONE live call (from this orchestrator process, reading the
- * audio as a supervisor's browser would) for the second half. The caller-side latency of the tagged
- * frames (all calls, the listened one included) is reported for each half, with the listeners' own
- * figures (bytes received, who was dropped) and a verdict: p99 each way within 2 ms or 10 %.
+ * The measured window is split in four quarters: without listeners, with N listeners on GET
+ * /api/calls/:id/listen?side=both on ONE live call (from this orchestrator process, reading the audio
+ * as a supervisor's browser would), without, with. The caller-side latency of the tagged frames (all
+ * calls, the listened one included) is reported for the quarters without and those with, with the
+ * listeners' own figures (audio received, who was dropped) and a verdict: p99 each way within 2 ms
+ * or 10 %.
  */
 import http from 'node:http';
-import type { CallerSide } from './figures';
+import type { CallerSide, Ranges } from './figures';
 
 export interface ListenersPhase {
   listeners: number;
   callId: string | null;
-  /** When the listeners opened (bench clock, ms). */
-  openedAt: number;
   /** Audio received per listener (s of 8 kHz PCM16) and how many ended before the window did. */
   audioSecondsMin: number;
   audioSecondsMax: number;
@@ -64,8 +63,11 @@ function listen(baseUrl: string, token: string, callId: string): Promise<OpenLis
 }
 
 /**
- * Waits until the middle of the window, then opens `count` listeners on one live call. `stop()` (at
- * the window's end) closes them and returns their figures.
+ * Alternates listeners over the window in four quarters: none, `count` listeners on one live call,
+ * none, `count` listeners again (the same call while it lives). Comparing the two quarters with
+ * listeners against the two without cancels a drift over the window (longer recordings, a heap that
+ * grows): a first-half/second-half split charged such a drift to the listeners. `stop()` (at the
+ * window's end) closes them and returns their figures and the ranges of each kind.
  */
 export async function startListenersPhase(
   baseUrl: string,
@@ -74,32 +76,60 @@ export async function startListenersPhase(
   windowStart: number,
   seconds: number,
   clock: () => number,
-): Promise<{ openedAt: number; stop: () => Omit<ListenersPhase, 'without' | 'with' | 'unchanged'> }> {
-  await new Promise((r) => setTimeout(r, Math.max(0, windowStart + (seconds * 1000) / 2 - clock())));
-  const openedAt = clock();
-  let open: OpenListener[] = [];
+): Promise<{ stop: () => Omit<ListenersPhase, 'without' | 'with' | 'unchanged'> & { on: Ranges; off: Ranges } }> {
+  const quarter = (seconds * 1000) / 4;
+  const at = (k: number): number => windowStart + quarter * k;
+  const on: [number, number][] = [];
+  const off: [number, number][] = [[windowStart, at(1)]];
+  const all: OpenListener[] = [];
   let callId: string | null = null;
-  for (const id of await liveCallIds(baseUrl, token)) {
-    const first = await listen(baseUrl, token, id);
-    if (!first) continue;
-    callId = id;
-    open = [first, ...(await Promise.all(Array.from({ length: count - 1 }, () => listen(baseUrl, token, id))))].filter(
-      (l): l is OpenListener => l !== null,
-    );
-    break;
-  }
-  if (!callId) console.error('bench: --listeners: no live call accepted a listener');
-  else console.error(`bench: ${open.length} listeners on call ${callId}`);
+  let open: OpenListener[] = [];
+  let stopped = false;
+  const openOn = async (): Promise<void> => {
+    const ids = callId ? [callId] : await liveCallIds(baseUrl, token);
+    for (const id of ids) {
+      const first = await listen(baseUrl, token, id);
+      if (!first) continue;
+      callId = id;
+      const rest = await Promise.all(Array.from({ length: count - 1 }, () => listen(baseUrl, token, id)));
+      open = [first, ...rest].filter((l): l is OpenListener => l !== null);
+      all.push(...open);
+      return;
+    }
+    console.error(`bench: --listeners: no live call accepted a listener`);
+  };
+  const closeAll = (): void => {
+    for (const l of open) l.req.destroy();
+    open = [];
+  };
+  const schedule = (async () => {
+    for (const k of [1, 3]) {
+      await new Promise((r) => setTimeout(r, Math.max(0, at(k) - clock())));
+      if (stopped) return;
+      const from = clock();
+      await openOn();
+      console.error(`bench: ${open.length} listeners on call ${callId} (quarter ${k + 1})`);
+      await new Promise((r) => setTimeout(r, Math.max(0, at(k + 1) - clock())));
+      if (stopped) return;
+      on.push([from, clock()]);
+      if (k === 1) {
+        closeAll();
+        off.push([clock(), at(3)]);
+      }
+    }
+  })();
+  void schedule;
   return {
-    openedAt,
     stop: () => {
-      const seconds = open.map((l) => l.bytes / 16000);
-      const endedEarly = open.filter((l) => l.ended).length;
-      for (const l of open) l.req.destroy();
+      stopped = true;
+      const seconds = all.map((l) => l.bytes / 16000);
+      const endedEarly = all.filter((l) => l.ended && open.includes(l)).length;
+      closeAll();
       return {
-        listeners: open.length,
+        listeners: count,
         callId,
-        openedAt,
+        on,
+        off,
         audioSecondsMin: seconds.length ? Math.min(...seconds) : 0,
         audioSecondsMax: seconds.length ? Math.max(...seconds) : 0,
         endedEarly,
@@ -125,7 +155,7 @@ export function listenersMarkdown(runs: { label: string; phase: ListenersPhase }
       `| ${label} | ${p.listeners} | ${d(p.without, 'uplinkMs')} | ${d(p.with, 'uplinkMs')} | ${d(p.without, 'downlinkMs')} | ${d(p.with, 'downlinkMs')} | ${p.audioSecondsMin.toFixed(1)}–${p.audioSecondsMax.toFixed(1)} s, ${p.endedEarly} ended early | ${p.unchanged === null ? 'n/a' : p.unchanged ? 'yes' : 'NO'} |`,
   );
   return (
-    '\n\nListeners (first half of the window without, second half with N listeners on one call; caller-side latency of all calls, ms):\n\n' +
+    '\n\nListeners (window in quarters: without, with N listeners on one call, without, with; caller-side latency of all calls, ms):\n\n' +
     '| Run | Listeners | Uplink p50 / p99 / max without | with | Downlink p50 / p99 / max without | with | Audio per listener | Unchanged (p99 within 2 ms or 10 %) |\n' +
     '|---|---:|---|---|---|---|---|---|\n' +
     `${lines.join('\n')}\n`

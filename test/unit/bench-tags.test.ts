@@ -87,6 +87,23 @@ describe('bench figures', () => {
     expect(m.downlinkMs).toMatchObject({ n: 1, p50: 2, max: 2 });
   });
 
+  it('matches tags inside any of several ranges (the listeners benchmark alternates quarters)', () => {
+    const upSent = [null, 100, 200, 300, 400];
+    const upReceived = [1, 101, 2, 202, 3, 303, 4, 404];
+    const m = matchTags(
+      upSent,
+      upReceived,
+      [],
+      [],
+      [
+        [0, 150],
+        [250, 350],
+      ],
+    );
+    expect(m.uplinkMs).toMatchObject({ n: 2, p50: 1, max: 3 });
+    expect(m.tags.upSent).toBe(2);
+  });
+
   it('counts call-seconds inside the window', () => {
     const call = (streamAt: number | null, endAt: number) => ({
       placedAt: 0,
