@@ -47,7 +47,12 @@ export type CallScriptStep =
   | { audio: Buffer }
   | { silenceMs: number }
   | { dtmf: string }
-  | { waitForAgentMs?: number; untilAgentSilentMs?: number };
+  /**
+   * Waits (silent) at most waitForAgentMs, ending early once the agent has been silent for
+   * untilAgentSilentMs after speaking, or once untilAgentHeardMs of its audio has played in this
+   * wait (to talk over an answer at a known point of it, however late the answer starts).
+   */
+  | { waitForAgentMs?: number; untilAgentSilentMs?: number; untilAgentHeardMs?: number };
 
 /** The `start` message Twilio sends first on a Media Stream (8 kHz mu-law, inbound track). */
 export function twilioStartMessage(start: {
@@ -373,7 +378,7 @@ export type PreparedStep =
   | { kind: 'audio'; frames: string[] }
   | { kind: 'silence'; frames: number }
   | { kind: 'dtmf'; digits: string }
-  | { kind: 'wait'; maxMs: number; untilAgentSilentMs: number | undefined };
+  | { kind: 'wait'; maxMs: number; untilAgentSilentMs: number | undefined; untilAgentHeardMs: number | undefined };
 
 export async function prepareScript(script: CallScriptStep[], engine: TtsEngine | undefined): Promise<PreparedStep[]> {
   const steps: PreparedStep[] = [];
@@ -394,7 +399,12 @@ export async function prepareScript(script: CallScriptStep[], engine: TtsEngine 
     } else {
       const maxMs = step.waitForAgentMs ?? DEFAULT_WAIT_FOR_AGENT_MS;
       if (!(maxMs >= 0)) throw new RangeError('waitForAgentMs must be >= 0');
-      steps.push({ kind: 'wait', maxMs, untilAgentSilentMs: step.untilAgentSilentMs });
+      steps.push({
+        kind: 'wait',
+        maxMs,
+        untilAgentSilentMs: step.untilAgentSilentMs,
+        untilAgentHeardMs: step.untilAgentHeardMs,
+      });
     }
   }
   return steps;
@@ -834,8 +844,10 @@ class SimulatedCall implements CallHandle {
           const heard = this.playback.playedBytes > this.waitPlayedBytes;
           const silentMs =
             this.playback.isPlaying || this.playback.drainedAtMs === null ? 0 : frameTimeMs - this.playback.drainedAtMs;
+          const heardMs = (this.playback.playedBytes - this.waitPlayedBytes) / BYTES_PER_MS;
           const satisfied =
-            step.untilAgentSilentMs !== undefined ? heard && silentMs >= step.untilAgentSilentMs : false;
+            (step.untilAgentSilentMs !== undefined && heard && silentMs >= step.untilAgentSilentMs) ||
+            (step.untilAgentHeardMs !== undefined && heardMs >= step.untilAgentHeardMs);
           if (!satisfied && waitedMs < step.maxMs) return SILENCE_FRAME_B64;
           break;
         }

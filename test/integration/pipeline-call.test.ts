@@ -121,8 +121,8 @@ describe('whole calls through the cascaded engine', () => {
       script: [
         { untilAgentSilentMs: 700 },
         { say: 'hello there I need help' },
-        // The answer (about 6 s of speech) starts about 0.6 s after the caller stops; talk over it 2 s in.
-        { waitForAgentMs: 2600 },
+        // The answer is about 6 s of speech: talk over it once 2 s of it have played (however late it starts).
+        { waitForAgentMs: 15_000, untilAgentHeardMs: 2000 },
         { say: 'stop please' },
         { untilAgentSilentMs: 700 },
         { silenceMs: 200 },
