@@ -21,6 +21,11 @@ export interface DiallerDeps {
   outbound: Pick<OutboundCalls, 'place'>;
   bus: EventBus;
   logger: Logger;
+  /**
+   * Whether there is anything to recover or dial at start-up (a read that need not touch `store`'s
+   * database client). Without it, or when it says yes, start() recovers and ticks at once.
+   */
+  hasWork?: () => Promise<boolean>;
   /** How often the dialler looks for due contacts (default 250 ms). */
   tickMs?: number;
   /** A contact outside its calling hours is looked at again after this long (default 60 s). */
@@ -42,6 +47,7 @@ export class CampaignDialler {
   private readonly now: () => Date;
   /** Whether a campaign may be running: while none is, a tick costs no database query. */
   private active = true;
+  private wakes = 0;
 
   constructor(private readonly deps: DiallerDeps) {
     this.now = deps.now ?? (() => new Date());
@@ -53,7 +59,20 @@ export class CampaignDialler {
       this.track(this.onCallEnded(event.data.call));
     });
     this.unsubscribe = typeof sub === 'function' ? sub : undefined;
-    await this.recover();
+    // Nothing running and nothing left unsettled: no query until a campaign starts (wake()), unless
+    // one started while the answer was on its way.
+    const wakesBefore = this.wakes;
+    const hasWork = this.deps.hasWork
+      ? await this.deps.hasWork().catch((err: unknown) => {
+          this.deps.logger.warn('campaign dialler: start-up check failed; recovering anyway', {
+            error: (err as Error).message,
+          });
+          return true;
+        })
+      : true;
+    if (!hasWork) {
+      if (this.wakes === wakesBefore) this.active = false;
+    } else await this.recover();
     this.timer = setInterval(() => this.track(this.tick()), this.deps.tickMs ?? 250);
     this.timer.unref();
   }
@@ -94,6 +113,7 @@ export class CampaignDialler {
 
   /** A campaign was started or resumed: look for due contacts now. */
   wake(): void {
+    this.wakes++;
     this.active = true;
     this.track(this.tick());
   }
