@@ -79,7 +79,7 @@ export function createListenRouter(deps: ListenRoutesDeps): Router {
       },
     };
     const first = tap.listeners.size === 0;
-    tap.listeners.add(listener);
+    tap.add(listener);
     if (first) {
       // What the caller has still to hear of the agent (already sent to the channel) is heard here too.
       const format = conversation.channel.format;

@@ -7,9 +7,11 @@
  * caller's frames (real time, 20 ms), and agent audio, which the engine sends ahead of playback,
  * waits (bounded, 30 s) until the call time the playout placed it at, as the recording does. A
  * barge-in cuts it where the caller's channel dropped its queue (`cut`), so listeners never hear the
- * cut-off rest of an answer, nor hear it earlier than the caller does. A listener whose connection
- * cannot keep up (over 32 KiB unsent, ~2 s) is dropped; the call never waits for anyone. Every listen
- * is on the call's timeline: who, which side, started and stopped.
+ * cut-off rest of an answer, nor hear it earlier than the caller does. Audio goes out in blocks of
+ * 100 ms (one write per listener and block, one buffer per side shared by its listeners) rather than
+ * a write per 20 ms frame: ten listeners cost the call's thread 100 writes a second, not 500. A
+ * listener whose connection cannot keep up (over 32 KiB unsent, ~2 s) is dropped; the call never
+ * waits for anyone. Every listen is on the call's timeline: who, which side, started and stopped.
  */
 import type { ServerResponse } from 'node:http';
 import { decodeAlaw, decodeMulaw } from '../audio/g711';
@@ -24,6 +26,8 @@ export const MAX_LISTENERS_PER_CALL = 10;
 export const MAX_LISTENER_BACKLOG_BYTES = 32 * 1024;
 /** Agent audio kept ahead of the caller's clock (30 s, ~480 KB while anyone listens). */
 const AGENT_BUFFER_SAMPLES = 30 * 8000;
+/** Samples per write to listeners (100 ms at 8 kHz): well inside the 500 ms listen-delay budget. */
+export const LISTEN_BLOCK_SAMPLES = 800;
 
 export interface Listener {
   res: ServerResponse;
@@ -47,30 +51,58 @@ export function toPcm8k(bytes: Buffer, format: AudioFormat): Int16Array {
 }
 
 export class CallListenTap implements ConversationAudioTap {
-  readonly listeners = new Set<Listener>();
+  private readonly members = new Set<Listener>();
+  get listeners(): ReadonlySet<Listener> {
+    return this.members;
+  }
   /** Agent audio not yet reached by the caller's clock, in play order, each at its call-time sample. */
   private agentChunks: { at: number; samples: Int16Array }[] = [];
   private agentSamples = 0;
+  /** Per side: audio not yet written (up to one block) and how many listeners hear that side. */
+  private readonly blocks: Record<ListenSide, { samples: Int16Array; used: number; listeners: number }> = {
+    both: { samples: new Int16Array(LISTEN_BLOCK_SAMPLES), used: 0, listeners: 0 },
+    caller: { samples: new Int16Array(LISTEN_BLOCK_SAMPLES), used: 0, listeners: 0 },
+    agent: { samples: new Int16Array(LISTEN_BLOCK_SAMPLES), used: 0, listeners: 0 },
+  };
   dropped = 0;
 
   caller(bytes: Buffer, format: AudioFormat, atMs: number): void {
     if (this.listeners.size === 0) return;
     const caller = toPcm8k(bytes, format);
     const agent = this.takeAgent(Math.round(atMs * 8), caller.length);
-    let both: Int16Array | undefined;
-    for (const l of this.listeners) {
-      let frame: Int16Array;
-      if (l.side === 'caller') frame = caller;
-      else if (l.side === 'agent') frame = agent;
-      else {
-        if (!both) {
-          both = new Int16Array(caller.length);
-          for (let i = 0; i < both.length; i++) both[i] = Math.max(-32768, Math.min(32767, caller[i] + agent[i]));
-        }
-        frame = both;
+    const n = caller.length;
+    for (const side of LISTEN_SIDES) {
+      const block = this.blocks[side];
+      if (block.listeners === 0) continue;
+      const out = block.samples;
+      for (let off = 0; off < n;) {
+        const at = block.used;
+        const k = Math.min(n - off, LISTEN_BLOCK_SAMPLES - at);
+        if (side === 'caller') out.set(caller.subarray(off, off + k), at);
+        else if (side === 'agent') out.set(agent.subarray(off, off + k), at);
+        else
+          for (let i = 0; i < k; i++) out[at + i] = Math.max(-32768, Math.min(32767, caller[off + i] + agent[off + i]));
+        block.used += k;
+        off += k;
+        if (block.used === LISTEN_BLOCK_SAMPLES) this.flush(side);
       }
-      this.send(l, frame);
     }
+  }
+
+  /** A listener joins (the routes add it to `listeners` through here so the side's block is kept). */
+  add(l: Listener): void {
+    if (this.members.has(l)) return;
+    this.members.add(l);
+    this.blocks[l.side].listeners++;
+  }
+
+  /** The side's pending block goes to each of its listeners as one shared buffer. */
+  private flush(side: ListenSide): void {
+    const block = this.blocks[side];
+    if (block.used === 0) return;
+    const copy = Buffer.from(block.samples.slice(0, block.used).buffer);
+    block.used = 0;
+    for (const l of this.listeners) if (l.side === side) this.send(l, copy);
   }
 
   agent(bytes: Buffer, format: AudioFormat, playAtMs: number): void {
@@ -119,18 +151,24 @@ export class CallListenTap implements ConversationAudioTap {
     return out;
   }
 
-  private send(l: Listener, frame: Int16Array): void {
+  private send(l: Listener, block: Buffer): void {
     if (l.res.writableLength > MAX_LISTENER_BACKLOG_BYTES) {
       this.dropped++;
       this.remove(l, 'slow');
       l.res.destroy();
       return;
     }
-    l.res.write(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength));
+    l.res.write(block);
   }
 
   remove(l: Listener, reason: 'client' | 'slow' | 'call-ended'): void {
-    if (!this.listeners.delete(l)) return;
+    if (!this.listeners.has(l)) return;
+    const block = this.blocks[l.side];
+    // The call ended: what is pending of the listener's side still reaches it before the end.
+    if (reason === 'call-ended' && block.used > 0 && !l.res.destroyed)
+      l.res.write(Buffer.from(block.samples.slice(0, block.used).buffer));
+    this.members.delete(l);
+    if (--block.listeners === 0) block.used = 0;
     if (this.listeners.size === 0) {
       this.agentChunks = [];
       this.agentSamples = 0;

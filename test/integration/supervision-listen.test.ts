@@ -143,57 +143,89 @@ describe('the listen tap', () => {
   const tone = (n: number, amp: number) =>
     Buffer.from(encodeMulaw(Int16Array.from({ length: n }, (_, i) => Math.round(amp * Math.sin(i / 3)))));
 
-  it('gives each side its own audio and mixes both at the caller pace', () => {
+  /** What a listener was written, as the loudest sample of each 20 ms window. */
+  const windows = (written: Buffer[]): number[] => {
+    const pcm = pcmOf(Buffer.concat(written));
+    const out: number[] = [];
+    for (let i = 0; i + 160 <= pcm.length; i += 160) out.push(Math.max(...pcm.subarray(i, i + 160).map(Math.abs)));
+    return out;
+  };
+  const silence = Buffer.alloc(160, 0xff); // mu-law 0xff = 0
+
+  it('gives each side its own audio and mixes both at the caller pace, in 100 ms blocks', () => {
     const tap = new CallListenTap();
     const caller = fakeListener('caller');
     const agent = fakeListener('agent');
     const both = fakeListener('both');
-    for (const x of [caller, agent, both]) tap.listeners.add(x.l);
+    for (const x of [caller, agent, both]) tap.add(x.l);
     tap.agent(tone(400, 8000), PCMU_8K, 0); // agent audio arrives ahead of playback
-    tap.caller(Buffer.alloc(160, 0xff), PCMU_8K, 0); // caller silence (mu-law 0xff = 0)
-    expect(caller.written[0].length).toBe(320);
+    for (let ms = 0; ms < 80; ms += 20) tap.caller(silence, PCMU_8K, ms);
+    expect(caller.written).toHaveLength(0); // 80 ms: the block is not full yet
+    tap.caller(silence, PCMU_8K, 80);
+    expect(caller.written.map((b) => b.length)).toEqual([1600]);
     expect(pcmOf(caller.written[0]).every((s) => Math.abs(s) < 10)).toBe(true);
-    expect(Math.max(...pcmOf(agent.written[0]))).toBeGreaterThan(5000);
+    expect(windows(agent.written).map((m) => m > 5000)).toEqual([true, true, true, false, false]);
     expect(both.written[0]).toEqual(agent.written[0]);
+  });
+
+  it('writes one shared buffer per side and block to every listener of that side', () => {
+    const tap = new CallListenTap();
+    const ten = Array.from({ length: 10 }, (_, i) => fakeListener(i < 7 ? 'both' : 'caller'));
+    for (const x of ten) tap.add(x.l);
+    for (let ms = 0; ms < 1000; ms += 20) tap.caller(tone(160, 1000), PCMU_8K, ms);
+    // One second of audio: 10 writes per listener (one per 100 ms), not 50.
+    expect(ten.map((x) => x.written.length)).toEqual(Array(10).fill(10));
+    expect(ten.every((x) => Buffer.concat(x.written).length === 16000)).toBe(true);
+  });
+
+  it('hands the last partial block to its listeners when the call ends', () => {
+    const tap = new CallListenTap();
+    const a = fakeListener('agent');
+    const b = fakeListener('agent');
+    tap.add(a.l);
+    tap.add(b.l);
+    tap.agent(tone(1200, 8000), PCMU_8K, 0);
+    for (let ms = 0; ms < 140; ms += 20) tap.caller(silence, PCMU_8K, ms);
+    tap.remove(a.l, 'call-ended');
+    tap.remove(b.l, 'call-ended');
+    expect(windows(a.written)).toHaveLength(7);
+    expect(windows(b.written)).toEqual(windows(a.written));
+    expect(windows(a.written).every((m) => m > 5000)).toBe(true);
   });
 
   it('drops a listener that falls behind, and does nothing without listeners', () => {
     const tap = new CallListenTap();
     const slow = fakeListener('both', 64 * 1024);
     const ok = fakeListener('both');
-    tap.listeners.add(slow.l);
-    tap.listeners.add(ok.l);
-    tap.caller(tone(160, 1000), PCMU_8K, 0);
+    tap.add(slow.l);
+    tap.add(ok.l);
+    for (let ms = 0; ms < 100; ms += 20) tap.caller(tone(160, 1000), PCMU_8K, ms);
     expect(slow.ended).toEqual(['slow', 'destroyed']);
     expect(tap.listeners.size).toBe(1);
     expect(ok.written).toHaveLength(1);
     expect(tap.dropped).toBe(1);
     tap.remove(ok.l, 'client');
-    tap.agent(tone(8000, 1000), PCMU_8K, 20);
-    tap.caller(tone(160, 1000), PCMU_8K, 20);
+    tap.agent(tone(8000, 1000), PCMU_8K, 100);
+    for (let ms = 100; ms < 300; ms += 20) tap.caller(tone(160, 1000), PCMU_8K, ms);
     expect(ok.written).toHaveLength(1);
   });
 
   it('plays agent audio at the call time the caller hears it, and drops what a barge-in cut', () => {
     const tap = new CallListenTap();
     const agent = fakeListener('agent');
-    tap.listeners.add(agent.l);
+    tap.add(agent.l);
     // 100 ms of agent audio placed at 40 ms of the call (sent ahead of time, as engines do).
     tap.agent(tone(800, 8000), PCMU_8K, 40);
-    const silence = Buffer.alloc(160, 0xff);
     for (let ms = 0; ms < 80; ms += 20) tap.caller(silence, PCMU_8K, ms);
-    const heard = agent.written.map((b) => Math.max(...pcmOf(b).map(Math.abs)));
-    expect(heard[0]).toBeLessThan(10); // 0–20 ms: nothing yet
-    expect(heard[1]).toBeLessThan(10); // 20–40 ms
-    expect(heard[2]).toBeGreaterThan(5000); // 40–60 ms: the agent, when the caller hears it
     // A barge-in at 80 ms: the caller never hears 80–140 ms, so neither does the listener.
     tap.cut(80);
     for (let ms = 80; ms < 160; ms += 20) tap.caller(silence, PCMU_8K, ms);
-    expect(agent.written.slice(4).every((b) => pcmOf(b).every((s) => Math.abs(s) < 10))).toBe(true);
     // Audio of the next answer, placed after the cut, is heard again.
     tap.agent(tone(160, 8000), PCMU_8K, 160);
-    tap.caller(silence, PCMU_8K, 160);
-    expect(Math.max(...pcmOf(agent.written.at(-1)!))).toBeGreaterThan(5000);
+    for (let ms = 160; ms < 200; ms += 20) tap.caller(silence, PCMU_8K, ms);
+    const heard = windows(agent.written).map((m) => (m > 5000 ? 'agent' : m < 10 ? '-' : '?'));
+    // 0–40 ms nothing yet; 40–80 the agent, when the caller hears it; 80–160 cut; 160–180 the next answer.
+    expect(heard).toEqual(['-', '-', 'agent', 'agent', '-', '-', '-', '-', 'agent', '-']);
   });
 
   it('reads PCM16 at 16 kHz as 8 kHz', () => {
