@@ -5,7 +5,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import express, { Router } from 'express';
-import swaggerUi from 'swagger-ui-express';
 import type { ApiDeps } from './api-deps';
 import { createCallsRouter } from './calls-routes';
 import { createRecordingsRouter } from './recordings-routes';
@@ -43,7 +42,14 @@ export function createApiDocsRouter(options: Pick<ApiRouterOptions, 'version'> =
   router.get('/openapi.json', (_req, res) => {
     res.json(openApi);
   });
-  router.use('/docs', swaggerUi.serve, swaggerUi.setup(openApi, { customSiteTitle: 'Switchboard API' }));
+  // Swagger UI (~16 MB resident once loaded) loads on the first request for it, not at start.
+  let docs: Promise<Router> | undefined;
+  router.use('/docs', (req, res, next) => {
+    docs ??= import('swagger-ui-express').then(({ default: swaggerUi }) =>
+      Router().use(swaggerUi.serve, swaggerUi.setup(openApi, { customSiteTitle: 'Switchboard API' })),
+    );
+    docs.then((ui) => ui(req, res, next), next);
+  });
   return router;
 }
 

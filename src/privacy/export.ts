@@ -6,7 +6,6 @@
  */
 import { createReadStream } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import archiver from 'archiver';
 import type { Db } from '../db/prisma';
 import type { Logger } from '../logging/logger';
 import { resolveInside } from '../http/recordings-routes';
@@ -42,6 +41,8 @@ export async function streamNumberExport(
   out: Writable,
 ): Promise<{ calls: number; recordings: number }> {
   const calls = await collectNumberData(deps.db, number);
+  // archiver (~17 MB resident once loaded) loads with the first export, not at start.
+  const { default: archiver } = await import('archiver');
   const zip = archiver('zip', { zlib: { level: 6 } });
   const done = new Promise<void>((resolve, reject) => {
     out.on('close', resolve);
