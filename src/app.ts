@@ -11,7 +11,7 @@ import express from 'express';
 import { ConfigError, type Config } from './config';
 import { createLogger, type Logger } from './logging/logger';
 import { createDb, type Db } from './db/prisma';
-import { ReadPool, inlineReads } from './db/read-pool';
+import { ReadPool } from './db/read-pool';
 import { openCallStore } from './db/call-store';
 import { PROJECT_ROOT, sqliteFilePath } from './db/migrations';
 import { EventBus } from './events/event-bus';
@@ -375,7 +375,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     outbound,
     bus,
     logger: logger.child({ component: 'campaigns' }),
-    hasWork: async () => ((await readPoolStarting) ?? inlineReads(db)).run('campaignWork'),
+    hasWork: () => callStore.store.hasCampaignWork(),
   });
   const campaigns = new Campaigns(campaignStore, dialler, agentSettings);
   // set_disposition: the call's metadata, and its campaign contact when it has one.

@@ -296,19 +296,6 @@ export function getCallDetail(db: Db, id: string): Promise<CallDetail | null> {
   });
 }
 
-/**
- * Whether the campaign dialler has anything to do at start-up: a running campaign, or a contact a
- * stopped process left dialling or in a call. Asked through the read pool, so a server with no
- * campaign never opens the main thread's database client (its query compiler is ~19 MB resident).
- */
-export async function campaignWork(db: Db): Promise<boolean> {
-  const [running, unsettled] = await Promise.all([
-    db.campaign.findFirst({ where: { status: 'running' }, select: { id: true } }),
-    db.campaignContact.findFirst({ where: { state: { in: ['dialling', 'in-call'] } }, select: { id: true } }),
-  ]);
-  return running !== null || unsettled !== null;
-}
-
 export async function callExists(db: Db, id: string): Promise<boolean> {
   return (await db.call.findUnique({ where: { id }, select: { id: true } })) !== null;
 }

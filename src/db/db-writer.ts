@@ -178,6 +178,9 @@ export class DbWriter implements CallStore {
   findOpenCalls(finalStatuses: readonly string[]): Promise<Call[]> {
     return this.run('findOpenCalls', [finalStatuses]) as Promise<Call[]>;
   }
+  hasCampaignWork(): Promise<boolean> {
+    return this.run('hasCampaignWork', []) as Promise<boolean>;
+  }
   ping(): Promise<void> {
     return this.run('ping', []) as Promise<void>;
   }

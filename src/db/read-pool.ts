@@ -20,7 +20,7 @@
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { analyticsReport } from './analytics-queries';
-import { callBatch, callExists, campaignWork, getCallDetail, latestRecording, listCalls } from './call-queries';
+import { callBatch, callExists, getCallDetail, latestRecording, listCalls } from './call-queries';
 import type { Db } from './prisma';
 
 /** The queries a read worker can run, by name. Each takes the worker's Db first. */
@@ -31,7 +31,6 @@ export const READ_QUERIES = {
   callExists,
   latestRecording,
   analyticsReport,
-  campaignWork,
 } as const;
 
 export type ReadQueries = typeof READ_QUERIES;
