@@ -63,6 +63,7 @@ import { now } from './bench/tags';
 import { prepareBenchCluster, type BenchCluster } from './bench/cluster';
 import type { LoadBalancer } from './lib/load-balancer';
 import { listenersMarkdown, startListenersPhase, unchanged, type ListenersPhase } from './bench/listeners';
+import { SERVER_ENV, SERVER_NODE_ARGS } from './lib/server-runtime';
 
 const ROOT = path.resolve(__dirname, '..');
 /** Production rules apply (NODE_ENV=production): a Twilio-shaped auth token, an API token, an https public URL. */
@@ -98,7 +99,9 @@ const USAGE = `Usage: npm run bench -- [options]
   --compare-dir DIR   also measure another Switchboard tree (e.g. a built export of an earlier commit:
                       DIR/dist/src/main.js), fresh per run, right after this one's, same settings
   --compare-label T   its name in the tables (default: the file's folder name, or DIR's name)
-  --server-node-args A  extra node options of the server(s), space-separated (e.g. "--trace-gc")
+  --server-node-args A  extra node options of the server(s), space-separated (e.g. "--trace-gc"),
+                      after npm start's own (scripts/lib/server-runtime.ts)
+  --plain-node        run Switchboard without npm start's node options and malloc settings
   --tsx               run the server with tsx instead of the built JS
   --no-build          do not run npm run build first
   --profile           write V8 CPU profiles (server, AI) into the output folder
@@ -342,10 +345,19 @@ interface RunOptions {
   serverDir?: string;
   /** Extra node options of the server (e.g. --trace-gc). */
   serverNodeArgs: string[];
+  /** Without npm start's node options and environment (scripts/lib/server-runtime.ts). */
+  plainNode: boolean;
   /** Supervisors listening to one call in the 2nd and 4th quarters of the window (scripts/bench/listeners.ts). */
   listeners: number;
   /** Switchboard instances; more than one: a cluster behind HAProxy (scripts/bench/cluster.ts). */
   instances: number;
+}
+
+/** The server's command line as the report shows it (npm start's settings unless --plain-node). */
+function serverCommand(plainNode: boolean, extraArgs: readonly string[], tsx: boolean): string {
+  const env = plainNode ? [] : Object.entries(SERVER_ENV).map(([k, v]) => `${k}=${v}`);
+  const args = [...(plainNode ? [] : SERVER_NODE_ARGS), ...extraArgs];
+  return [...env, 'node', ...args, tsx ? '--import tsx src/main.ts' : 'dist/src/main.js'].join(' ');
 }
 
 async function runOnce(opts: RunOptions): Promise<RunResult> {
@@ -383,6 +395,7 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
     const nodeArgs = external
       ? [...profileArgs(`server-${opts.name}`), path.resolve(opts.serverJs!)]
       : [
+          ...(opts.plainNode ? [] : SERVER_NODE_ARGS),
           ...opts.serverNodeArgs,
           ...profileArgs(`server-${opts.name}`),
           ...(opts.tsx && !opts.serverDir
@@ -395,6 +408,7 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
         stdio: ['ignore', logFd, logFd],
         env: {
           ...process.env,
+          ...(external || opts.plainNode ? {} : SERVER_ENV),
           NODE_ENV: 'production',
           LOG_LEVEL: 'info',
           HOST: '127.0.0.1',
@@ -738,6 +752,7 @@ async function main(): Promise<void> {
         'compare-dir': { type: 'string' },
         'compare-label': { type: 'string', default: '' },
         'server-node-args': { type: 'string', default: '' },
+        'plain-node': { type: 'boolean', default: false },
         tsx: { type: 'boolean', default: false },
         'no-build': { type: 'boolean', default: false },
         profile: { type: 'boolean', default: false },
@@ -844,6 +859,7 @@ async function main(): Promise<void> {
             serverJs: target.serverJs,
             serverDir: target.serverDir,
             serverNodeArgs,
+            plainNode: values['plain-node'],
             listeners,
             instances: target.instances ?? 1,
           });
@@ -869,7 +885,7 @@ async function main(): Promise<void> {
     label: values.label,
     commit: gitCommit(),
     machine: { ...machine(), loadAverageBefore: loadBefore.map((l) => l.toFixed(2)).join(' ') },
-    server: values.tsx ? 'tsx src/main.ts' : 'node dist/src/main.js',
+    server: serverCommand(values['plain-node'], serverNodeArgs, values.tsx),
     ai: values['ai-url'] ?? 'local Realtime server (tone speech), own process',
     options: {
       scenarios,
