@@ -7,22 +7,28 @@
  * 2. The supervisor's peer connection is answered at once (the answer SDP goes back in the same
  *    response), but their microphone is not read yet.
  * 3. The agent tells the caller a colleague is taking over; once that line has played (or after
- *    HAND_OVER_MAX_WAIT_MS), the AI engine is closed and the supervisor's engine takes its place:
- *    they hear the caller, the caller hears them (`supervisor.joined` on the timeline).
- * The supervisor hanging up (control channel or peer gone) ends the call; the call ending closes
- * their softphone (`{"type":"ended"}`).
+ *    HAND_OVER_MAX_WAIT_MS) and the supervisor's peer connection is up, the AI engine is closed and
+ *    the supervisor's engine takes its place: they hear the caller, the caller hears them
+ *    (`supervisor.joined` on the timeline).
+ * A softphone that never connects (the peer's connect timeout, 15 s) or hangs up before joining
+ * leaves the call with the AI: `supervisor.takeover.failed` on the timeline, the take-over claim
+ * released (another may try), and the agent tells the caller the colleague could not join and goes
+ * on helping. The supervisor hanging up after joining ends the call; the call ending closes their
+ * softphone (`{"type":"ended"}`).
  */
 import type { Conversation } from '../conversation/conversation';
 import { answerOffer, type AnswerOptions } from '../channels/webrtc/peer';
 import type { WebRtcChannel } from '../channels/webrtc/webrtc-channel';
 import { HumanEngine } from './human-engine';
-import { summarise, type TakeOverTarget } from './take-over';
+import { releaseTakeOver, summarise, type TakeOverTarget } from './take-over';
 import type { Actor } from './role-guard';
 
 /** Longest wait for the AI's "a colleague is taking over" line to be generated and played. */
 export const HAND_OVER_MAX_WAIT_MS = 10_000;
 const HAND_OVER_LINE =
   'A colleague is taking over this call now. In one short sentence, tell the caller a colleague joins them now. Say nothing else.';
+const NOT_JOINED_LINE =
+  'Your colleague could not join the call after all. In one short sentence, apologise to the caller and say you will go on helping them. Say nothing else.';
 
 export type SoftphoneTarget = TakeOverTarget &
   Pick<Conversation, 'streaming' | 'channel' | 'playout' | 'replaceEngine' | 'close'>;
@@ -92,10 +98,9 @@ export async function takeOverSoftphone(
 }
 
 async function handOver(c: SoftphoneTarget, actor: Actor, peer: WebRtcChannel): Promise<boolean> {
-  let gone = false;
+  let joined = false;
   peer.once('end', (cause) => {
-    gone = true;
-    if (!c.active) return;
+    if (!joined || !c.active) return;
     c.log.info('the supervisor left the call; ending it', { by: actor.name, cause });
     c.addEvent('supervisor.left', { by: actor.name });
     void c.close('agent-hangup');
@@ -104,11 +109,22 @@ async function handOver(c: SoftphoneTarget, actor: Actor, peer: WebRtcChannel): 
     c.engine.createResponse(HAND_OVER_LINE);
     await afterNextLine(c, HAND_OVER_MAX_WAIT_MS);
   }
-  if (gone) return false;
+  // The announcement has played; the AI keeps the call until the supervisor's audio can flow (or
+  // the softphone is gone: its connect timeout, a hang-up).
+  if (!(await peer.whenConnected())) {
+    if (!c.streaming) return false;
+    c.log.warn('the supervisor softphone did not connect; the agent keeps the call', { by: actor.name });
+    c.addEvent('supervisor.takeover.failed', { by: actor.name, action: 'softphone', reason: 'not-connected' });
+    releaseTakeOver(c);
+    c.engine.createResponse(NOT_JOINED_LINE);
+    return false;
+  }
   if (!c.streaming) {
     peer.end('call-ended');
     return false;
   }
+  // From here the supervisor leaving ends the call (also while the engines are being swapped).
+  joined = true;
   try {
     await c.replaceEngine(new HumanEngine(peer));
   } catch (err) {

@@ -5,7 +5,7 @@
  * of each direction measured from an onset (the supervisor's tone switched on, the caller's speech
  * injected) to its arrival on the other side; and the ends: the caller hanging up closes the
  * supervisor's softphone (`ended` on its control channel), a call that ends before the hand-over
- * never joins the supervisor.
+ * never joins the supervisor, and a softphone that never connects leaves the call with the AI.
  */
 import express from 'express';
 import request from 'supertest';
@@ -218,4 +218,40 @@ describe('take over to the supervisor softphone', () => {
       await handle.hangup();
     }
   }, 40000);
+
+  it('leaves the call with the AI when the softphone never connects, and frees the take-over', async () => {
+    const handle = h.call({ script: [{ untilAgentSilentMs: 400 }, { silenceMs: 60000 }] });
+    try {
+      const callId = await liveCall(handle);
+      // The supervisor's browser sends its offer and then never completes the connection.
+      const res = await request(h.t.baseUrl)
+        .post(`/api/calls/${callId}/take-over`)
+        .set(...sup())
+        .send({ action: 'softphone', sdp: await newPeer().offer() })
+        .expect(202);
+      expect(res.body.sdp).toContain('v=0');
+      // The peer's connect timeout (15 s) ends the attempt; the call goes on with the AI.
+      const failed = await eventually(async () => (await events(callId, 'supervisor.takeover.failed'))[0], 30000);
+      expect(await events(callId, 'supervisor.joined')).toHaveLength(0);
+      expect(failed.offsetMs).toBeGreaterThan(0);
+      // The agent speaks again after it (it tells the caller the colleague could not join).
+      await eventually(
+        () =>
+          h.t.sb.db.transcript.findFirst({
+            where: { callId, speaker: 'agent', startMs: { gte: failed.offsetMs ?? 0 } },
+          }),
+        15000,
+      );
+      expect(h.t.sb.bridge.get(callId)?.streaming).toBe(true);
+      // The claim is free again: another take-over is accepted, not refused as a second one (409).
+      await request(h.t.baseUrl)
+        .post(`/api/calls/${callId}/take-over`)
+        .set(...sup())
+        .send({ action: 'end' })
+        .expect(202);
+      await eventually(() => h.t.sb.db.call.findFirst({ where: { id: callId, endedAt: { not: null } } }), 20000);
+    } finally {
+      await handle.hangup();
+    }
+  }, 70000);
 });

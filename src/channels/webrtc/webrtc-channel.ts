@@ -101,6 +101,8 @@ export class WebRtcChannel extends EventEmitter<CallerChannelEvents> implements 
   /** Set by begin(): the call exists, audio flows. */
   private live = false;
   private closed = false;
+  /** whenConnected() promises not yet settled. */
+  private connectedWaiters: ((connected: boolean) => void)[] = [];
 
   /** The native objects, dropped once closed (a channel kept in a record holds no peer connection). */
   private pc: RtcPeerConnection | undefined;
@@ -142,6 +144,19 @@ export class WebRtcChannel extends EventEmitter<CallerChannelEvents> implements 
   /** Milliseconds of agent audio waiting to be played. */
   get queuedMs(): number {
     return this.queuedBytes / ((CHANNEL_RATE_HZ * 2) / 1000);
+  }
+
+  /** Resolves true once the peer connection is connected, false if the channel closes first. */
+  whenConnected(): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false);
+    if (this.pc?.connectionState === 'connected') return Promise.resolve(true);
+    return new Promise((resolve) => this.connectedWaiters.push(resolve));
+  }
+
+  private settleWaiters(connected: boolean): void {
+    const waiters = this.connectedWaiters;
+    this.connectedWaiters = [];
+    for (const resolve of waiters) resolve(connected);
   }
 
   /** Ends the call (`channel-closed`) unless the peer connection is connected within `timeoutMs`. */
@@ -326,6 +341,7 @@ export class WebRtcChannel extends EventEmitter<CallerChannelEvents> implements 
       clearTimeout(this.connectTimer);
       clearTimeout(this.disconnectedTimer);
       this.connectTimer = this.disconnectedTimer = undefined;
+      this.settleWaiters(true);
     }
   }
 
@@ -349,6 +365,7 @@ export class WebRtcChannel extends EventEmitter<CallerChannelEvents> implements 
     clearTimeout(this.disconnectedTimer);
     clearTimeout(this.connectTimer);
     this.disconnectedTimer = this.connectTimer = undefined;
+    this.settleWaiters(false);
     if (this.sink) {
       this.sink.ondata = null;
       this.sink.stop();
