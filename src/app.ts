@@ -229,7 +229,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   bus.subscribe((event) => {
     if (event.type === 'call.ended') metrics.callsEnded.inc({ reason: event.data.call.endReason ?? 'unknown' });
   });
-  const audit = new AuditLog(db, logger.child({ component: 'audit' }));
+  const audit = new AuditLog(callStore.store, logger.child({ component: 'audit' }));
   // Per-profile retention: at start, then hourly (only when some profile limits it).
   const retention = new RetentionJob({
     db,

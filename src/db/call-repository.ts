@@ -47,6 +47,7 @@ export type CallStore = Pick<
   | 'findOrCreate'
   | 'mergeMetadataCustom'
   | 'hasCampaignWork'
+  | 'insertAuditEntries'
 >;
 
 export class CallRepository implements CallStore {
@@ -130,6 +131,12 @@ export class CallRepository implements CallStore {
   /** Calls a previous process left open (not in a final status). */
   findOpenCalls(finalStatuses: readonly string[]): Promise<Call[]> {
     return this.db.call.findMany({ where: { status: { notIn: [...finalStatuses] } } });
+  }
+
+  /** Appends access-audit rows (src/privacy/audit.ts), in the writer thread like the call writes. */
+  async insertAuditEntries(rows: Prisma.AuditEntryCreateManyInput[]): Promise<void> {
+    if (rows.length === 1) await this.db.auditEntry.create({ data: rows[0] });
+    else await this.db.auditEntry.createMany({ data: rows });
   }
 
   /**

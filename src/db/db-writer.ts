@@ -178,6 +178,9 @@ export class DbWriter implements CallStore {
   findOpenCalls(finalStatuses: readonly string[]): Promise<Call[]> {
     return this.run('findOpenCalls', [finalStatuses]) as Promise<Call[]>;
   }
+  insertAuditEntries(rows: Prisma.AuditEntryCreateManyInput[]): Promise<void> {
+    return this.run('insertAuditEntries', [rows]) as Promise<void>;
+  }
   hasCampaignWork(): Promise<boolean> {
     return this.run('hasCampaignWork', []) as Promise<boolean>;
   }

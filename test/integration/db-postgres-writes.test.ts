@@ -15,6 +15,7 @@ import { createDb, type Db } from '../../src/db/prisma';
 import { EventBus } from '../../src/events/event-bus';
 import { createLogger } from '../../src/logging/logger';
 import { AuditLog } from '../../src/privacy/audit';
+import { CallRepository } from '../../src/db/call-repository';
 import { CallErasure } from '../../src/privacy/erasure';
 import { buildPrivacyPolicy } from '../../src/privacy/policy';
 import { RetentionJob } from '../../src/privacy/retention';
@@ -188,7 +189,7 @@ describe.each(DATABASE_KINDS)('writes on %s', (kind) => {
   }, 30_000);
 
   it('keeps the audit append-only', async () => {
-    const audit = new AuditLog(db, logger);
+    const audit = new AuditLog(new CallRepository(db), logger);
     await audit.recordNow({ actor: 'ops', role: 'admin', action: 'read', target: 'c1' });
     expect(await db.auditEntry.count()).toBe(1);
     await expect(db.$executeRawUnsafe('DELETE FROM "AuditEntry"')).rejects.toThrow(/append-only/);
