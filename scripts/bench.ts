@@ -574,7 +574,8 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
               const { on, off, ...rest } = listened;
               const without = split(off);
               const withL = split(on);
-              return { ...rest, without, with: withL, unchanged: unchanged(without, withL) };
+              const control = off.length >= 2 ? { first: split([off[0]]), third: split([off[1]]) } : null;
+              return { ...rest, without, with: withL, unchanged: unchanged(without, withL), control };
             })()
           : undefined,
       setupPhase:

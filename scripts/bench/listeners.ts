@@ -23,6 +23,11 @@ export interface ListenersPhase {
   with: CallerSide | null;
   /** p99 each way with listeners within max(2 ms, 10 %) of without. */
   unchanged: boolean | null;
+  /**
+   * The noise floor: the 1st and 3rd quarters, neither with listeners, against each other. A p99
+   * that moves as much between two quarters without listeners says nothing about the listeners.
+   */
+  control?: { first: CallerSide; third: CallerSide } | null;
 }
 
 interface OpenListener {
@@ -145,19 +150,37 @@ export function unchanged(without: CallerSide | null, withL: CallerSide | null):
   return ok(without.uplinkMs.p99, withL.uplinkMs.p99) && ok(without.downlinkMs.p99, withL.downlinkMs.p99);
 }
 
-/** The Markdown section of the report (one line per run). */
+/** The Markdown section of the report (one line per run, and the median of the runs' p99s). */
 export function listenersMarkdown(runs: { label: string; phase: ListenersPhase }[]): string {
   if (runs.length === 0) return '';
   const d = (s: CallerSide | null, k: 'uplinkMs' | 'downlinkMs'): string =>
     s ? `${s[k].p50} / ${s[k].p99} / ${s[k].max} (n ${s[k].n})` : 'n/a';
+  const c = (p: ListenersPhase): string =>
+    p.control
+      ? `${p.control.first.uplinkMs.p99} vs ${p.control.third.uplinkMs.p99} / ${p.control.first.downlinkMs.p99} vs ${p.control.third.downlinkMs.p99}`
+      : 'n/a';
   const lines = runs.map(
     ({ label, phase: p }) =>
-      `| ${label} | ${p.listeners} | ${d(p.without, 'uplinkMs')} | ${d(p.with, 'uplinkMs')} | ${d(p.without, 'downlinkMs')} | ${d(p.with, 'downlinkMs')} | ${p.audioSecondsMin.toFixed(1)}–${p.audioSecondsMax.toFixed(1)} s, ${p.endedEarly} ended early | ${p.unchanged === null ? 'n/a' : p.unchanged ? 'yes' : 'NO'} |`,
+      `| ${label} | ${p.listeners} | ${d(p.without, 'uplinkMs')} | ${d(p.with, 'uplinkMs')} | ${d(p.without, 'downlinkMs')} | ${d(p.with, 'downlinkMs')} | ${c(p)} | ${p.audioSecondsMin.toFixed(1)}–${p.audioSecondsMax.toFixed(1)} s, ${p.endedEarly} ended early | ${p.unchanged === null ? 'n/a' : p.unchanged ? 'yes' : 'NO'} |`,
   );
+  const measured = runs.map((r) => r.phase).filter((p) => p.without && p.with);
+  if (measured.length > 1) {
+    const median = (xs: number[]): number => {
+      const v = [...xs].sort((a, b) => a - b);
+      return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+    };
+    const m = (pick: (p: ListenersPhase) => number): number => Math.round(median(measured.map(pick)) * 10) / 10;
+    const up = [m((p) => p.without!.uplinkMs.p99), m((p) => p.with!.uplinkMs.p99)];
+    const down = [m((p) => p.without!.downlinkMs.p99), m((p) => p.with!.downlinkMs.p99)];
+    const ok = (a: number, b: number): boolean => b - a <= Math.max(2, a * 0.1);
+    lines.push(
+      `| median of ${measured.length} runs (p99) | ${measured[0].listeners} | ${up[0]} | ${up[1]} | ${down[0]} | ${down[1]} | | | ${ok(up[0], up[1]) && ok(down[0], down[1]) ? 'yes' : 'NO'} |`,
+    );
+  }
   return (
     '\n\nListeners (window in quarters: without, with N listeners on one call, without, with; caller-side latency of all calls, ms):\n\n' +
-    '| Run | Listeners | Uplink p50 / p99 / max without | with | Downlink p50 / p99 / max without | with | Audio per listener | Unchanged (p99 within 2 ms or 10 %) |\n' +
-    '|---|---:|---|---|---|---|---|---|\n' +
+    '| Run | Listeners | Uplink p50 / p99 / max without | with | Downlink p50 / p99 / max without | with | Control: p99 up / down, 1st vs 3rd quarter (no listeners in either) | Audio per listener | Unchanged (p99 within 2 ms or 10 %) |\n' +
+    '|---|---:|---|---|---|---|---|---|---|\n' +
     `${lines.join('\n')}\n`
   );
 }
