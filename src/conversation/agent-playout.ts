@@ -15,17 +15,19 @@ import type { CallerChannel } from './channel';
 import type { PlaybackTracker, CutResult } from './playback-tracker';
 import type { RecordingTap } from './recording-tap';
 import type { ConversationAudioTap } from './conversation';
+import { CallerClock } from './caller-clock';
 
 /** Agent audio goes to the channel in chunks of at most this many 20 ms frames, each with a marker. */
 export const MAX_FRAMES_PER_CHUNK = 5;
 /** Agent audio kept after sending until the call's clock reaches it (for a listener joining mid-answer). */
 const MAX_UNPLAYED_KEPT_MS = 3000;
-
 export class AgentPlayout {
   private readonly framer: MulawFramer;
   private readonly frameBytes: number;
   private readonly maxChunkBytes: number;
   private readonly silence: number;
+  /** Where the caller's channel is now (the conversation reports each caller frame to it). */
+  readonly callerClock = new CallerClock();
   /** Where the next agent chunk starts playing, in call time (the channel plays queued audio back to back). */
   private queueEndMs = 0;
   /** Sent agent audio the caller has not heard yet (by the call's clock), at most 3 s of it. */
@@ -75,8 +77,13 @@ export class AgentPlayout {
     return this.tracker.acknowledge(marker)?.itemId;
   }
 
-  /** Barge-in at call time atMs: the channel's queue is cleared; returns where the current item was cut. */
-  cut(atMs: number): CutResult | undefined {
+  /**
+   * Barge-in at the call's clock (clockMs): the channel's queue is cleared; returns where the current
+   * item was cut. The recording and listeners lose the agent audio from where the caller's channel
+   * really is (callerClock, as the audio was placed), not from a clock left stale by late frames.
+   */
+  cut(clockMs: number): CutResult | undefined {
+    const atMs = this.callerClock.nowMs(clockMs);
     this.channel.clear();
     const cut = this.tracker.cut();
     this.framer.reset();
@@ -92,7 +99,9 @@ export class AgentPlayout {
     return this.unplayed.filter((u) => u.endMs > nowMs);
   }
 
-  private send(itemId: string, responseId: string | undefined, frames: Buffer, callMs: number): void {
+  private send(itemId: string, responseId: string | undefined, frames: Buffer, clockMs: number): void {
+    // Where the caller's channel is now: a chunk sent to an idle channel starts playing there.
+    const callMs = this.callerClock.nowMs(clockMs);
     const item = this.turns.item(itemId, responseId);
     const listen = this.listenTap();
     this.stats.agentResponded();

@@ -304,6 +304,7 @@ export class Conversation {
     if (!format || !this.seam) return;
     this.stats.counts.framesIn++;
     this.callerClockMs = frame.timestampMs + durationMs(format, frame.bytes.length);
+    this.playout?.callerClock.frame(this.callerClockMs, frame.receivedAt);
     this.tap?.writeCaller(frame.bytes, frame.timestampMs);
     this.audioTap?.caller(frame.bytes, format, frame.timestampMs);
     const up = this.seam.up;

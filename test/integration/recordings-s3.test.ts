@@ -41,21 +41,19 @@ describe('recordings in S3, served by any instance', () => {
   const prefix = `rec-${randomBytes(3).toString('hex')}/`;
   const signingSecret = randomBytes(24).toString('hex');
 
-  /** A recording of a call on A: written to A's disk, registered, finalized (uploaded). */
+  /**
+   * A recording of a call on A: written to A's disk and registered; the test finalizes (uploads) it
+   * itself. The row is written directly: A's call manager would also start A's own upload of it
+   * (onRecordingStored), racing the test's, and the loser finds the local copy already gone.
+   */
   async function recordOnA(bytes: (file: string) => Buffer): Promise<{ key: string; wav: Buffer; callId: string }> {
     const callId = await seedCall(a.sb, { startedAt: new Date('2026-03-01T09:00:00Z') });
     const key = `2026-03-01/${callId}.wav`;
     mkdirSync(path.join(a.sb.recordingsDir, '2026-03-01'), { recursive: true });
     const wav = bytes(path.join(a.sb.recordingsDir, key));
-    const rec = await a.sb.callManager.addRecording({
-      callId,
-      path: key,
-      sampleRateHz: 8000,
-      channels: 1,
-      durationMs: 1000,
-      sizeBytes: wav.length,
+    await a.sb.db.recording.create({
+      data: { callId, path: key, sampleRateHz: 8000, channels: 1, durationMs: 1000, sizeBytes: wav.length },
     });
-    expect(rec.path).toBe(key);
     return { key, wav, callId };
   }
 
