@@ -22,14 +22,27 @@ function mulawTone(hz: number, ms: number): Buffer {
 }
 
 /** Frequency of the loudest stretch of a signal, from its zero crossings over `windowSamples`. */
+/**
+ * The tone's frequency from zero crossings, over the 20 ms blocks of the window that carry it: a
+ * playback gap (the recording shows the caller's underruns when the process stalls) is not counted
+ * as time.
+ */
 function toneHz(samples: Int16Array, sampleRateHz: number, windowSamples: number): number {
   let start = 0;
   while (start < samples.length && Math.abs(samples[start]) < 2000) start++;
   start += Math.round(sampleRateHz * 0.05); // past the onset
   const end = Math.min(samples.length, start + windowSamples);
+  const block = Math.round(sampleRateHz * 0.02);
   let crossings = 0;
-  for (let i = start + 1; i < end; i++) if (samples[i - 1] < 0 !== samples[i] < 0) crossings++;
-  return crossings / 2 / ((end - start) / sampleRateHz);
+  let loudSamples = 0;
+  for (let b = start; b + block <= end; b += block) {
+    let peak = 0;
+    for (let i = b; i < b + block; i++) peak = Math.max(peak, Math.abs(samples[i]));
+    if (peak < 2000) continue;
+    loudSamples += block;
+    for (let i = b + 1; i < b + block; i++) if (samples[i - 1] < 0 !== samples[i] < 0) crossings++;
+  }
+  return crossings / 2 / (loudSamples / sampleRateHz);
 }
 
 function leSamples(bytes: Buffer): Int16Array {
