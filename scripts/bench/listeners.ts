@@ -90,6 +90,8 @@ export async function startListenersPhase(
   let callId: string | null = null;
   let open: OpenListener[] = [];
   let stopped = false;
+  /** Start of the quarter with listeners now running (stop() at the window's end closes it). */
+  let openSince: number | null = null;
   const openOn = async (): Promise<void> => {
     const ids = callId ? [callId] : await liveCallIds(baseUrl, token);
     for (const id of ids) {
@@ -111,12 +113,13 @@ export async function startListenersPhase(
     for (const k of [1, 3]) {
       await new Promise((r) => setTimeout(r, Math.max(0, at(k) - clock())));
       if (stopped) return;
-      const from = clock();
+      openSince = clock();
       await openOn();
       console.error(`bench: ${open.length} listeners on call ${callId} (quarter ${k + 1})`);
       await new Promise((r) => setTimeout(r, Math.max(0, at(k + 1) - clock())));
       if (stopped) return;
-      on.push([from, clock()]);
+      on.push([openSince, clock()]);
+      openSince = null;
       if (k === 1) {
         closeAll();
         off.push([clock(), at(3)]);
@@ -127,6 +130,9 @@ export async function startListenersPhase(
   return {
     stop: () => {
       stopped = true;
+      // The window ended before the last quarter's timer fired: that quarter still counts.
+      if (openSince !== null) on.push([openSince, clock()]);
+      openSince = null;
       const seconds = all.map((l) => l.bytes / 16000);
       const endedEarly = all.filter((l) => l.ended && open.includes(l)).length;
       closeAll();
