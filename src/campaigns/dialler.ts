@@ -62,17 +62,8 @@ export class CampaignDialler {
     // Nothing running and nothing left unsettled: no query until a campaign starts (wake()), unless
     // one started while the answer was on its way.
     const wakesBefore = this.wakes;
-    const hasWork = this.deps.hasWork
-      ? await this.deps.hasWork().catch((err: unknown) => {
-          this.deps.logger.warn('campaign dialler: start-up check failed; recovering anyway', {
-            error: (err as Error).message,
-          });
-          return true;
-        })
-      : true;
-    if (!hasWork) {
-      if (this.wakes === wakesBefore) this.active = false;
-    } else await this.recover();
+    if (await this.hasWorkAtStart()) await this.recover();
+    else if (this.wakes === wakesBefore) this.active = false;
     this.timer = setInterval(() => this.track(this.tick()), this.deps.tickMs ?? 250);
     this.timer.unref();
   }
@@ -108,6 +99,19 @@ export class CampaignDialler {
       } else {
         await store.update(contact.id, { state: 'in-call' });
       }
+    }
+  }
+
+  /** deps.hasWork's answer; yes without it, or when the check itself fails (recovering is safe). */
+  private async hasWorkAtStart(): Promise<boolean> {
+    if (!this.deps.hasWork) return true;
+    try {
+      return await this.deps.hasWork();
+    } catch (err) {
+      this.deps.logger.warn('campaign dialler: start-up check failed; recovering anyway', {
+        error: (err as Error).message,
+      });
+      return true;
     }
   }
 

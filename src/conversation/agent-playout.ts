@@ -21,6 +21,7 @@ import { CallerClock } from './caller-clock';
 export const MAX_FRAMES_PER_CHUNK = 5;
 /** Agent audio kept after sending until the call's clock reaches it (for a listener joining mid-answer). */
 const MAX_UNPLAYED_KEPT_MS = 3000;
+
 export class AgentPlayout {
   private readonly framer: MulawFramer;
   private readonly frameBytes: number;

@@ -50,6 +50,11 @@ export function toPcm8k(bytes: Buffer, format: AudioFormat): Int16Array {
   return out;
 }
 
+/** A side's audio not yet written, as its own buffer (the block itself is reused). */
+function pendingAudio(block: { samples: Int16Array; used: number }): Buffer {
+  return Buffer.from(block.samples.slice(0, block.used).buffer);
+}
+
 export class CallListenTap implements ConversationAudioTap {
   private readonly members = new Set<Listener>();
   get listeners(): ReadonlySet<Listener> {
@@ -100,7 +105,7 @@ export class CallListenTap implements ConversationAudioTap {
   private flush(side: ListenSide): void {
     const block = this.blocks[side];
     if (block.used === 0) return;
-    const copy = Buffer.from(block.samples.slice(0, block.used).buffer);
+    const copy = pendingAudio(block);
     block.used = 0;
     for (const l of this.listeners) if (l.side === side) this.send(l, copy);
   }
@@ -165,8 +170,7 @@ export class CallListenTap implements ConversationAudioTap {
     if (!this.listeners.has(l)) return;
     const block = this.blocks[l.side];
     // The call ended: what is pending of the listener's side still reaches it before the end.
-    if (reason === 'call-ended' && block.used > 0 && !l.res.destroyed)
-      l.res.write(Buffer.from(block.samples.slice(0, block.used).buffer));
+    if (reason === 'call-ended' && block.used > 0 && !l.res.destroyed) l.res.write(pendingAudio(block));
     this.members.delete(l);
     if (--block.listeners === 0) block.used = 0;
     if (this.listeners.size === 0) {
