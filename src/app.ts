@@ -13,7 +13,7 @@ import { createLogger, type Logger } from './logging/logger';
 import { createDb, type Db } from './db/prisma';
 import { ReadPool } from './db/read-pool';
 import { openCallStore } from './db/call-store';
-import { PROJECT_ROOT, sqliteFilePath } from './db/migrations';
+import { PROJECT_ROOT, sqliteFilePath } from './db/paths';
 import { EventBus } from './events/event-bus';
 import { CallManager } from './calls/call-manager';
 import { deadLetterDirFor } from './db/dead-letter';

@@ -4,7 +4,9 @@
  *   src/cluster/nats/membership-cluster.ts) and the cluster event bus (src/cluster/nats/bus.ts);
  * - REDIS_URL: shared rate limits, the cluster-wide call cap, single-use stream tokens
  *   (src/cluster/redis/).
- * Without them: one instance, LocalOwnership, every limit in this process (`npm start`).
+ * Without them: one instance, LocalOwnership, every limit in this process (`npm start`). The NATS and
+ * Redis clients are loaded only when configured: one instance never has them in its heap (~3 MB less
+ * for every major GC to mark; docs/benchmarks/bridge.md).
  *
  * createApp starts this before the call core (the bridge needs the ownership) and hands it the app's
  * handlers once they exist (`setHandlers`): closing a lost instance's calls, running an action routed
@@ -15,13 +17,30 @@ import type { Config } from '../config';
 import type { EventBus } from '../events/event-bus';
 import type { Logger } from '../logging/logger';
 import type { EndReason } from '../calls/call-status';
-import { ActionRoutingError, type CallActionHandler, type ClusterActions } from './actions';
+import { ActionRoutingError, type CallActionHandler } from './actions';
 import type { CloseOrphanedCall } from './failover';
-import { closeNats, connectNats, type NatsConnection } from './nats/connection';
-import { attachClusterBus, type ClusterBus } from './nats/bus';
-import { startNatsCluster, type NatsCluster } from './nats/membership-cluster';
+import type { ClusterActions } from './nats/actions';
+import type * as NatsBus from './nats/bus';
+import type * as NatsConnectionModule from './nats/connection';
+import type * as NatsMembership from './nats/membership-cluster';
 import { LocalOwnership, type CallOwnership } from './ownership';
-import { RedisLimits } from './redis';
+import type * as RedisModule from './redis';
+
+type NatsConnection = NatsConnectionModule.NatsConnection;
+type ClusterBus = NatsBus.ClusterBus;
+type NatsCluster = NatsMembership.NatsCluster;
+type RedisLimits = RedisModule.RedisLimits;
+
+// `require`, not `import()`: the code also runs under tsx's CommonJS hook (tests, simulators), where
+// an extensionless dynamic import fails.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const loadNats = (): typeof NatsConnectionModule & typeof NatsMembership & typeof NatsBus => ({
+  ...(require('./nats/connection') as typeof NatsConnectionModule),
+  ...(require('./nats/membership-cluster') as typeof NatsMembership),
+  ...(require('./nats/bus') as typeof NatsBus),
+});
+const loadRedis = (): typeof RedisModule => require('./redis') as typeof RedisModule;
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 export interface Cluster {
   readonly instanceId: string;
@@ -49,13 +68,14 @@ export interface StartClusterOptions {
 export async function startCluster({ config, bus, logger, registry }: StartClusterOptions): Promise<Cluster> {
   const { natsUrl, natsPrefix, redisUrl, redisPrefix, instanceId, leaseTtlMs } = config.cluster;
   const redis = redisUrl
-    ? await RedisLimits.connect({ url: redisUrl, prefix: redisPrefix, logger, registry })
+    ? await loadRedis().RedisLimits.connect({ url: redisUrl, prefix: redisPrefix, logger, registry })
     : undefined;
   let nc: NatsConnection | undefined;
   let nats: NatsCluster | undefined;
   let clusterBus: ClusterBus | undefined;
   try {
     if (natsUrl) {
+      const { connectNats, startNatsCluster, attachClusterBus } = loadNats();
       nc = await connectNats(natsUrl, { name: `switchboard-${instanceId}`, logger });
       nats = await startNatsCluster({
         nc,
@@ -78,7 +98,7 @@ export async function startCluster({ config, bus, logger, registry }: StartClust
     }
   } catch (err) {
     await nats?.close().catch(() => undefined);
-    if (nc) await closeNats(nc, logger);
+    if (nc) await loadNats().closeNats(nc, logger);
     await redis?.close();
     throw err;
   }
@@ -103,7 +123,7 @@ export async function startCluster({ config, bus, logger, registry }: StartClust
     async close() {
       await clusterBus?.close();
       await nats?.close();
-      if (nc) await closeNats(nc, logger);
+      if (nc) await loadNats().closeNats(nc, logger);
       await redis?.close();
     },
   };

@@ -8,7 +8,7 @@
  */
 import { CallRepository, type CallStore } from './call-repository';
 import { DbWriter, type DbWriterOptions } from './db-writer';
-import { sqliteFilePath } from './migrations';
+import { sqliteFilePath } from './paths';
 import type { Db } from './prisma';
 
 export interface OpenedCallStore {

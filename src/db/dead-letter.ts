@@ -12,7 +12,7 @@
 import { appendFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { isPostgresUrl } from './dialect';
-import { PROJECT_ROOT, sqliteFilePath } from './migrations';
+import { PROJECT_ROOT, sqliteFilePath } from './paths';
 
 export const DEAD_LETTER_FILE_PATTERN = /^writes-\d{8}\.jsonl$/;
 export const DEAD_LETTER_FORMAT_VERSION = 1;

@@ -10,17 +10,7 @@
  * (against the schema scripts/prisma-generate.js derives) - so the regular `prisma migrate deploy`
  * works on the same folders where the internet is reachable.
  */
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
@@ -34,13 +24,10 @@ import type * as EngineGlue from '@prisma/schema-engine-wasm/schema_engine_bg';
 import type { MigrationList, SchemaEngine, SchemaFilter } from '@prisma/schema-engine-wasm/schema_engine_bg';
 import { dialectOfUrl, type Dialect } from './dialect';
 import { createPostgresDatabase, dropPostgresDatabase } from './pg-admin';
+import { PROJECT_ROOT, prepareSqliteFile, sqliteFilePath } from './paths';
 
-export const PROJECT_ROOT = path.resolve(
-  __dirname,
-  '..',
-  '..',
-  ...(__dirname.includes(`${path.sep}dist${path.sep}`) ? ['..'] : []),
-);
+export { PROJECT_ROOT, prepareSqliteFile, sqliteFilePath } from './paths';
+
 export const SCHEMA_PATH = path.join(PROJECT_ROOT, 'prisma', 'schema.prisma');
 export const MIGRATIONS_DIR = path.join(PROJECT_ROOT, 'prisma', 'migrations');
 /** The PostgreSQL schema (derived from SCHEMA_PATH by scripts/prisma-generate.js) and its migrations. */
@@ -118,24 +105,6 @@ function loadEngineGlue(): Promise<WasmGlue> {
     return glue;
   })();
   return gluePromise;
-}
-
-/** Turns `file:./data/x.db` (relative to the project root, as Prisma does) into a path. */
-export function sqliteFilePath(databaseUrl: string): string {
-  const raw = databaseUrl.replace(/^file:/, '').split('?')[0];
-  if (raw === ':memory:') return raw;
-  return path.isAbsolute(raw) ? raw : path.resolve(PROJECT_ROOT, raw);
-}
-
-/**
- * Creates the database's folder (0700) and an empty database file (0600) before SQLite opens it, so
- * the file, and the -wal/-shm files SQLite gives the same permissions, are the owner's only: they
- * hold phone numbers and transcripts. An existing file keeps the permissions its operator chose.
- */
-export function prepareSqliteFile(file: string): void {
-  if (file === ':memory:') return;
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600));
 }
 
 interface Engine {

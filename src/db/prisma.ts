@@ -7,8 +7,13 @@
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaClient } from '../generated/prisma/client';
 import { isPostgresUrl } from './dialect';
-import { prepareSqliteFile, sqliteFilePath } from './migrations';
-import { createPostgresDb } from './postgres';
+import { prepareSqliteFile, sqliteFilePath } from './paths';
+import type * as PostgresModule from './postgres';
+
+// Loaded only for a PostgreSQL URL (the client and driver are ~3 MB of heap). `require`, not
+// `import()`: under tsx's CommonJS hook an extensionless dynamic import fails.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const loadPostgres = (): typeof PostgresModule => require('./postgres') as typeof PostgresModule;
 
 export type Db = PrismaClient;
 export { PrismaClient };
@@ -74,8 +79,12 @@ class PragmaSqlite3 extends PrismaBetterSqlite3 {
 }
 
 export async function createDb(databaseUrl: string, options: CreateDbOptions = {}): Promise<Db> {
+  // The PostgreSQL client and driver (~3 MB of heap) load only for a PostgreSQL URL.
   if (isPostgresUrl(databaseUrl))
-    return createPostgresDb(databaseUrl, { lazy: options.lazy, poolSize: options.poolSize });
+    return loadPostgres().createPostgresDb(databaseUrl, {
+      lazy: options.lazy,
+      poolSize: options.poolSize,
+    });
   const file = sqliteFilePath(databaseUrl);
   prepareSqliteFile(file);
   const busyTimeoutMs = options.busyTimeoutMs ?? SQLITE_BUSY_TIMEOUT_MS;

@@ -8,8 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaClient } from '../generated/prisma/client';
 import { isPostgresUrl } from './dialect';
-import { sqliteFilePath } from './migrations';
-import { createPostgresDb } from './postgres';
+import { sqliteFilePath } from './paths';
 import { SQLITE_CACHE_KIB, SQLITE_MMAP_BYTES, type Db } from './prisma';
 import {
   READ_QUERIES,
@@ -19,6 +18,12 @@ import {
   type SerializedError,
   type WorkerStatus,
 } from './read-pool';
+import type * as PostgresModule from './postgres';
+
+// Loaded only for a PostgreSQL URL (the client and driver are ~3 MB of heap). `require`, not
+// `import()`: under tsx's CommonJS hook an extensionless dynamic import fails.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const loadPostgres = (): typeof PostgresModule => require('./postgres') as typeof PostgresModule;
 
 /** Connections of a PostgreSQL read worker's pool (its queries run concurrently). */
 const READ_POOL_CONNECTIONS = 4;
@@ -40,7 +45,8 @@ function serializeError(err: unknown): SerializedError {
  */
 async function openReadOnly(data: ReadWorkerData): Promise<Db> {
   // PostgreSQL: a small pool of its own (reads only by convention: the queries are READ_QUERIES).
-  if (isPostgresUrl(data.databaseUrl)) return createPostgresDb(data.databaseUrl, { poolSize: READ_POOL_CONNECTIONS });
+  if (isPostgresUrl(data.databaseUrl))
+    return loadPostgres().createPostgresDb(data.databaseUrl, { poolSize: READ_POOL_CONNECTIONS });
   const file = sqliteFilePath(data.databaseUrl);
   const adapter = new PrismaBetterSqlite3(
     { url: file, readonly: true, timeout: data.busyTimeoutMs },

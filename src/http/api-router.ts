@@ -13,7 +13,7 @@ import { createStatusHandler, type SseClients, type SseOptions } from './sse';
 import { buildOpenApiDocument } from './openapi';
 import { addPrivacyPaths } from '../privacy/openapi';
 import { addCampaignPaths } from '../campaigns/openapi';
-import { PROJECT_ROOT } from '../db/migrations';
+import { PROJECT_ROOT } from '../db/paths';
 
 function packageVersion(): string {
   return (JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;

@@ -12,7 +12,8 @@
  */
 import http from 'node:http';
 import { Router, type Request, type Response } from 'express';
-import { ActionRoutingError, type CallActionRequest, type ClusterActions } from '../cluster/actions';
+import { ActionRoutingError, type CallActionRequest } from '../cluster/actions';
+import type { ClusterActions } from '../cluster/nats/actions';
 import type { CallOwnership } from '../cluster/ownership';
 import type { CallBridge } from '../calls/call-bridge';
 import type { Logger } from '../logging/logger';

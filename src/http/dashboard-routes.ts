@@ -10,7 +10,7 @@
 import path from 'node:path';
 import { Router } from 'express';
 import express from 'express';
-import { PROJECT_ROOT } from '../db/migrations';
+import { PROJECT_ROOT } from '../db/paths';
 
 export const DASHBOARD_PUBLIC_DIR = path.join(PROJECT_ROOT, 'src', 'dashboard', 'public');
 const CHART_JS_DIR = path.join(PROJECT_ROOT, 'node_modules', 'chart.js', 'dist');

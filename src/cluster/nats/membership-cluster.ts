@@ -10,7 +10,8 @@
  */
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from '../../logging/logger';
-import { ClusterActions, type CallActionHandler } from '../actions';
+import type { CallActionHandler } from '../actions';
+import { ClusterActions } from './actions';
 import { ClusterFailover, type CloseOrphanedCall, type TakeoverResult } from '../failover';
 import { NatsMembership } from './membership';
 import { NatsOwnership } from './ownership';
