@@ -182,6 +182,12 @@ export class StereoWavRecorder {
   /** Interleaved stereo samples committed and not yet handed to the writer; allocated on first use. */
   private block: Int16Array | null = null;
   private blockFrames = 0;
+  /**
+   * A written block, zeroed, for the next one: each recorder allocates at most two blocks for the whole
+   * call instead of one per flushMs (32 KB a second: at 100 calls 3.2 MB/s of ArrayBuffers, which V8
+   * counts towards its next full GC; docs/benchmarks/bridge.md, "What starts each mark-compact").
+   */
+  private spareBlock: Int16Array | null = null;
   private readonly capacityFrames: number;
   private readonly maxPendingWriteBytes: number;
   private readonly maxAgentLookaheadFrames: number;
@@ -475,7 +481,7 @@ export class StereoWavRecorder {
       }
       const frames = Math.min(this.chunkFrames, target - this.base, this.blockCapacityFrames - this.blockFrames);
       const chunkEnd = this.base + frames;
-      if (this.block === null) this.block = new Int16Array(this.blockCapacityFrames * 2);
+      if (this.block === null) this.block = this.takeBlock();
       const pcm = this.block;
       const at = 2 * this.blockFrames; // pcm index of frame `base`
       const window = this.window;
@@ -505,6 +511,20 @@ export class StereoWavRecorder {
     }
   }
 
+  private takeBlock(): Int16Array {
+    const spare = this.spareBlock;
+    if (spare === null) return new Int16Array(this.blockCapacityFrames * 2);
+    this.spareBlock = null;
+    return spare.fill(0); // commitTo writes only the samples it has: the rest is silence
+  }
+
+  /** A block's bytes are on disk (or were dropped): keep its memory for the next block. */
+  private releaseBlock(bytes: Buffer): void {
+    if (this.spareBlock !== null || bytes.byteOffset !== 0) return;
+    if (bytes.buffer.byteLength !== this.blockCapacityFrames * FRAME_BYTES) return;
+    this.spareBlock = new Int16Array(bytes.buffer, 0, this.blockCapacityFrames * 2);
+  }
+
   /** Hands the staged block (its filled part) to the disk writer. */
   private flushBlock(): void {
     const block = this.block;
@@ -522,6 +542,7 @@ export class StereoWavRecorder {
     if (typeof op !== 'number' && this.pendingWriteBytes + bytes > this.maxPendingWriteBytes) {
       this.counters.overflowSamples += bytes / FRAME_BYTES;
       queued = bytes;
+      this.releaseBlock(op);
     }
     const last = this.queue.length > 0 ? this.queue[this.queue.length - 1] : undefined;
     if (typeof queued === 'number' && typeof last === 'number') {
@@ -562,6 +583,7 @@ export class StereoWavRecorder {
             done += bytesWritten;
           }
           this.pendingWriteBytes -= op.length;
+          this.releaseBlock(op);
         }
         this.queue.shift();
         this.dataBytesWritten += bytes;

@@ -90,6 +90,32 @@ describe('StereoWavRecorder disk writes', () => {
     expect(samples[2 * 60 * 8000 + 2 * 100]).toBe(decodeMulaw(tone)[100]);
   });
 
+  it('reuses its written blocks without carrying their audio into later seconds', async () => {
+    const file = path.join(dir, 'reuse.wav');
+    const recorder = await StereoWavRecorder.open(file);
+    const silence = Buffer.alloc(160, 0xff); // mu-law 0xff decodes to 0
+    for (let second = 0; second < 6; second++) {
+      if (second < 2) feed(recorder, second * 1000, second * 1000 + 1000);
+      else for (let ms = second * 1000; ms < second * 1000 + 1000; ms += 20) recorder.writeCaller(silence, ms);
+      if (second === 0) recorder.writeAgent(tone, 0); // a whole second of agent audio
+      if (second === 3) recorder.writeAgent(tone.subarray(0, 80), 3500); // 10 ms of it
+      await settle();
+    }
+    await recorder.close();
+    const bytes = await readFile(file);
+    const samples = new Int16Array(bytes.buffer.slice(bytes.byteOffset + 44, bytes.byteOffset + bytes.length));
+    const decodedTone = decodeMulaw(tone);
+    expect(samples[2 * 4000 + 1]).toBe(decodedTone[4000]); // second 0: agent audio
+    expect(samples[2 * 8100]).toBe(decodedTone[100]); // second 1: caller audio
+    const stray: number[] = [];
+    for (let frame = 2 * 8000; frame < 6 * 8000; frame++) {
+      const inAgentBurst = frame >= 3.5 * 8000 && frame < 3.5 * 8000 + 80;
+      if (samples[2 * frame] !== 0 || (!inAgentBurst && samples[2 * frame + 1] !== 0)) stray.push(frame);
+    }
+    expect(stray).toEqual([]);
+    expect(samples[2 * (3.5 * 8000 + 10) + 1]).toBe(decodedTone[10]);
+  });
+
   it('rejects a bad flushMs before any I/O', () => {
     expect(() => StereoWavRecorder.create(path.join(dir, 'bad.wav'), { flushMs: 0 })).toThrow(RangeError);
     expect(() => StereoWavRecorder.create(path.join(dir, 'bad.wav'), { flushMs: Number.NaN })).toThrow(RangeError);
