@@ -185,7 +185,7 @@ export class StereoWavRecorder {
   /**
    * A written block, zeroed, for the next one: each recorder allocates at most two blocks for the whole
    * call instead of one per flushMs (32 KB a second: at 100 calls 3.2 MB/s of ArrayBuffers, which V8
-   * counts towards its next full GC; docs/benchmarks/bridge.md, "What starts the main thread.s full GCs").
+   * counts towards its next full GC; docs/benchmarks/bridge.md, "What starts the main thread's full GCs").
    */
   private spareBlock: Int16Array | null = null;
   private readonly capacityFrames: number;
