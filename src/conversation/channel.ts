@@ -32,13 +32,39 @@ export interface ChannelStart {
 
 /** One frame of caller audio, in the channel's format. */
 export interface CallerAudioFrame {
-  bytes: Buffer;
+  readonly bytes: Buffer;
   /** The same bytes as base64 when the channel received them so (saves a re-encode on pass-through). */
-  base64?: string;
+  readonly base64?: string;
   /** Start of the frame in call time (ms since the media started), from the channel's timestamps. */
-  timestampMs: number;
+  readonly timestampMs: number;
   /** performance.now() when the frame reached the process (before parsing). */
-  receivedAt: number;
+  readonly receivedAt: number;
+}
+
+/**
+ * A frame that arrived as base64 (Twilio and Telnyx media): decoded only if something asks for
+ * `bytes`. On the usual path nothing does: the Realtime engine sends the base64 on as it is and the
+ * recording decodes it into a buffer of its own (`frameByteLength`, RecordingTap.writeCallerFrame).
+ * A decoded 20 ms frame is a slice of Node's shared 8 KB pool; at 100 calls those slices made
+ * ~0.8 MB/s of ArrayBuffers, which V8 counts towards its next full GC (docs/benchmarks/bridge.md).
+ */
+export class Base64AudioFrame implements CallerAudioFrame {
+  private decoded: Buffer | undefined;
+
+  constructor(
+    readonly base64: string,
+    readonly timestampMs: number,
+    readonly receivedAt: number,
+  ) {}
+
+  get bytes(): Buffer {
+    return (this.decoded ??= Buffer.from(this.base64, 'base64'));
+  }
+}
+
+/** The frame's length in bytes, without decoding a base64 frame. */
+export function frameByteLength(frame: CallerAudioFrame): number {
+  return frame.base64 !== undefined ? Buffer.byteLength(frame.base64, 'base64') : frame.bytes.length;
 }
 
 /** How the channel's side ended: the caller hung up, or its socket/peer went away. */

@@ -20,7 +20,13 @@ import { CallToolCalls, type AgentRuntime } from '../agent/tool-calls';
 import type { AgentProfile } from '../agent/profiles';
 import { bytesPerMs, durationMs, type AudioFormat } from './audio-format';
 import { negotiateSeam, type AudioSeam } from './audio-seam';
-import type { CallerAudioFrame, CallerChannel, ChannelStart, EndAction } from './channel';
+import {
+  frameByteLength,
+  type CallerAudioFrame,
+  type CallerChannel,
+  type ChannelStart,
+  type EndAction,
+} from './channel';
 import type { AgentEngine, ConversationMode, ConversationTurn, EngineFactory } from './engine';
 import { AgentTurns } from './agent-turns';
 import { AgentPlayout } from './agent-playout';
@@ -303,12 +309,14 @@ export class Conversation {
     const format = this.channel!.format;
     if (!format || !this.seam) return;
     this.stats.counts.framesIn++;
-    this.callerClockMs = frame.timestampMs + durationMs(format, frame.bytes.length);
+    this.callerClockMs = frame.timestampMs + durationMs(format, frameByteLength(frame));
     this.playout?.callerClock.frame(this.callerClockMs, frame.receivedAt);
-    this.tap?.writeCaller(frame.bytes, frame.timestampMs);
+    this.tap?.writeCallerFrame(frame);
     this.audioTap?.caller(frame.bytes, format, frame.timestampMs);
     const up = this.seam.up;
     if (up) this.engine.appendAudio(up.process(frame.bytes), undefined, this.callerClockMs);
+    else if (frame.base64 !== undefined && this.engine.appendBase64)
+      this.engine.appendBase64(frame.base64, this.callerClockMs);
     else this.engine.appendAudio(frame.bytes, frame.base64, this.callerClockMs);
     const m = this.deps.metrics;
     if (m) {

@@ -120,6 +120,11 @@ export interface AgentEngine extends EventEmitter<AgentEngineEvents> {
   start(): Promise<void>;
   /** Caller audio in `inputFormat`; `callMs` is the end of the frame in call time. */
   appendAudio(bytes: Buffer, base64: string | undefined, callMs: number): void;
+  /**
+   * Optional: caller audio in `inputFormat` as base64, for an engine whose wire takes base64 (the
+   * Realtime API): a channel's base64 frame then goes on without being decoded and encoded again.
+   */
+  appendBase64?(base64: string, callMs: number): void;
   /** A user message (a chat message, a DTMF note); `respond`: ask for a reply now. */
   sendText(text: string, opts?: { respond?: boolean }): void;
   /** Context for the agent's next turns that the caller never hears (a supervisor's whisper). */

@@ -13,10 +13,13 @@ import type { CallManager } from '../calls/call-manager';
 import { recordingRelativePath } from '../calls/recording-path';
 import { PCMU_8K, type AudioFormat } from './audio-format';
 import { createConverter, type AudioConverter } from './audio-seam';
+import type { CallerAudioFrame } from './channel';
 
 export class RecordingTap {
   /** The caller opted out: nothing more is written, and the file is deleted (discard()). */
   private discarded = false;
+  /** Where a base64 caller frame is decoded (writeCallerFrame); grown only for an unusually long frame. */
+  private scratch = Buffer.allocUnsafe(320);
 
   private constructor(
     private readonly recorder: StereoWavRecorder,
@@ -54,6 +57,23 @@ export class RecordingTap {
       converters[1],
       path.join(recordingsDir, relativePath),
     );
+  }
+
+  /**
+   * A caller frame at its own timestamp. A base64 frame in the recording's own format (mu-law) is
+   * decoded into this tap's scratch buffer, which the recorder copies from at once: no buffer a frame.
+   */
+  writeCallerFrame(frame: CallerAudioFrame): void {
+    if (this.discarded) return;
+    const base64 = frame.base64;
+    if (base64 === undefined || this.callerIn) {
+      this.writeCaller(frame.bytes, frame.timestampMs);
+      return;
+    }
+    const need = Buffer.byteLength(base64, 'base64');
+    if (this.scratch.length < need) this.scratch = Buffer.allocUnsafe(Math.max(need, 2 * this.scratch.length));
+    const written = this.scratch.write(base64, 'base64');
+    this.recorder.writeCaller(this.scratch.subarray(0, written), frame.timestampMs);
   }
 
   /** Caller audio (channel format) captured at call time atMs. */

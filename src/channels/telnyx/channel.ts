@@ -10,7 +10,13 @@
  */
 import { EventEmitter } from 'node:events';
 import type { AudioFormat } from '../../conversation/audio-format';
-import type { CallerChannel, CallerChannelEvents, ChannelStart, EndAction } from '../../conversation/channel';
+import {
+  Base64AudioFrame,
+  type CallerChannel,
+  type CallerChannelEvents,
+  type ChannelStart,
+  type EndAction,
+} from '../../conversation/channel';
 import type { Logger } from '../../logging/logger';
 import { audioFormatOf, type TelnyxStartMessage } from './protocol';
 import type { TelnyxMediaStream } from './media-stream';
@@ -62,12 +68,7 @@ export class TelnyxChannel extends EventEmitter<CallerChannelEvents> implements 
     this.format = start.format ?? { encoding: 'pcmu', sampleRateHz: 8000 };
     stream.on('media', (media) => {
       this.stats.framesIn++;
-      this.emit('audio', {
-        bytes: Buffer.from(media.payload, 'base64'),
-        base64: media.payload,
-        timestampMs: media.timestampMs,
-        receivedAt: media.receivedAt,
-      });
+      this.emit('audio', new Base64AudioFrame(media.payload, media.timestampMs, media.receivedAt));
     });
     stream.on('mark', (name) => {
       if (!this.outstanding.delete(name)) {

@@ -6,12 +6,13 @@
  * and Twilio then asks <Connect action> what to do: the hang-up or transfer is kept for that answer.
  */
 import { EventEmitter } from 'node:events';
-import type {
-  CallerChannel,
-  CallerChannelEvents,
-  ChannelEndCause,
-  ChannelStart,
-  EndAction,
+import {
+  Base64AudioFrame,
+  type CallerChannel,
+  type CallerChannelEvents,
+  type ChannelEndCause,
+  type ChannelStart,
+  type EndAction,
 } from '../../conversation/channel';
 import { PCMU_8K, type AudioFormat } from '../../conversation/audio-format';
 import type { TwilioMediaStream, TwilioStreamStart } from './media-stream';
@@ -39,14 +40,7 @@ export class TwilioChannel extends EventEmitter<CallerChannelEvents> implements 
     private readonly onEnding: (action: EndAction) => void,
   ) {
     super();
-    stream.on('media', (m) =>
-      this.emit('audio', {
-        bytes: Buffer.from(m.payload, 'base64'),
-        base64: m.payload,
-        timestampMs: m.timestampMs,
-        receivedAt: m.receivedAt,
-      }),
-    );
+    stream.on('media', (m) => this.emit('audio', new Base64AudioFrame(m.payload, m.timestampMs, m.receivedAt)));
     stream.on('mark', (name) => this.emit('played', name));
     stream.on('dtmf', (digit) => this.emit('dtmf', digit));
     stream.on('stop', () => this.finish('caller-hangup'));

@@ -111,8 +111,12 @@ export class RealtimeEngine extends EventEmitter<AgentEngineEvents> implements A
   }
 
   appendAudio(bytes: Buffer, base64: string | undefined, callMs: number): void {
+    this.appendBase64(base64 ?? bytes.toString('base64'), callMs);
+  }
+
+  appendBase64(base64: string, callMs: number): void {
     this.callMs = callMs;
-    this.client.appendAudio(base64 ?? bytes.toString('base64'));
+    this.client.appendAudio(base64);
   }
 
   sendText(text: string, opts: { respond?: boolean } = {}): void {
