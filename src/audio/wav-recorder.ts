@@ -347,7 +347,9 @@ export class StereoWavRecorder {
       length = allowed;
     }
     if (length <= 0) return;
-    const segment: AgentSegment = { start, end: start + length, data: mulaw.slice(skip, skip + length) };
+    // A copy even of a Buffer (whose own slice() is a view): the caller may reuse its memory (a frame ring).
+    const data = Uint8Array.prototype.slice.call(mulaw, skip, skip + length);
+    const segment: AgentSegment = { start, end: start + length, data };
     const segments = this.agentSegments;
     let index = segments.length;
     while (index > 0 && segments[index - 1].start > start) index--;

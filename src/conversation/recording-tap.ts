@@ -2,15 +2,15 @@
  * The recording tap: both sides of the call as the caller hears them, in the crash-safe stereo WAV
  * (caller left, agent right; PCM16 8 kHz). It taps audio in the channel's format: G.711 mu-law goes
  * to the recorder as is, any other format is converted to it once, here (A-law by table, PCM16 by
- * resampling to 8 kHz). The recorder writes in the background; nothing here touches the disk
- * synchronously.
+ * resampling to 8 kHz). The mixing and the file are the recording thread's work
+ * (src/recordings/live/): a write here is a copy into the call's shared ring, nothing more.
  */
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { StereoWavRecorder } from '../audio/wav-recorder';
 import type { Logger } from '../logging/logger';
 import type { CallManager } from '../calls/call-manager';
 import { recordingRelativePath } from '../calls/recording-path';
+import { recordingThread, type LiveRecording } from '../recordings/live/recording-thread';
 import { PCMU_8K, type AudioFormat } from './audio-format';
 import { createConverter, type AudioConverter } from './audio-seam';
 import type { CallerAudioFrame } from './channel';
@@ -18,11 +18,9 @@ import type { CallerAudioFrame } from './channel';
 export class RecordingTap {
   /** The caller opted out: nothing more is written, and the file is deleted (discard()). */
   private discarded = false;
-  /** Where a base64 caller frame is decoded (writeCallerFrame); grown only for an unusually long frame. */
-  private scratch = Buffer.allocUnsafe(320);
 
   private constructor(
-    private readonly recorder: StereoWavRecorder,
+    private readonly recorder: LiveRecording,
     readonly relativePath: string,
     private readonly callerIn: AudioConverter | undefined,
     private readonly agentIn: AudioConverter | undefined,
@@ -39,15 +37,15 @@ export class RecordingTap {
   ): Promise<RecordingTap | undefined> {
     const relativePath = recordingRelativePath(callId, answeredAt);
     let converters: [AudioConverter | undefined, AudioConverter | undefined];
-    let recorder: StereoWavRecorder;
+    let recorder: LiveRecording;
     try {
       converters = await Promise.all([createConverter(format, PCMU_8K), createConverter(format, PCMU_8K)]);
-      recorder = StereoWavRecorder.create(path.join(recordingsDir, relativePath));
+      recorder = recordingThread().open(path.join(recordingsDir, relativePath));
     } catch (err) {
       log.error('could not start the recording; the call goes on without it', { error: (err as Error).message });
       return undefined;
     }
-    recorder.ready().catch((err: unknown) => {
+    recorder.ready.catch((err: unknown) => {
       log.error('could not open the recording file; the call goes on without it', { error: (err as Error).message });
     });
     return new RecordingTap(
@@ -61,7 +59,7 @@ export class RecordingTap {
 
   /**
    * A caller frame at its own timestamp. A base64 frame in the recording's own format (mu-law) is
-   * decoded into this tap's scratch buffer, which the recorder copies from at once: no buffer a frame.
+   * decoded straight into the call's ring: no buffer a frame.
    */
   writeCallerFrame(frame: CallerAudioFrame): void {
     if (this.discarded) return;
@@ -70,10 +68,7 @@ export class RecordingTap {
       this.writeCaller(frame.bytes, frame.timestampMs);
       return;
     }
-    const need = Buffer.byteLength(base64, 'base64');
-    if (this.scratch.length < need) this.scratch = Buffer.allocUnsafe(Math.max(need, 2 * this.scratch.length));
-    const written = this.scratch.write(base64, 'base64');
-    this.recorder.writeCaller(this.scratch.subarray(0, written), frame.timestampMs);
+    this.recorder.writeCallerBase64(base64, Buffer.byteLength(base64, 'base64'), frame.timestampMs);
   }
 
   /** Caller audio (channel format) captured at call time atMs. */
@@ -114,7 +109,14 @@ export class RecordingTap {
     if (this.discarded) return;
     try {
       const rec = await this.recorder.close(durationMs);
-      if (!rec.created) throw rec.error ?? new Error('the recording file was never created');
+      if (!rec.created) throw new Error(rec.error ?? 'the recording file was never created');
+      if (rec.error) log.error('the recording was cut short', { error: rec.error });
+      if (this.recorder.droppedBytes > 0 || rec.overflowSamples > 0) {
+        log.warn('the recording has gaps: the recording thread or the disk fell behind', {
+          droppedBytes: this.recorder.droppedBytes,
+          overflowSamples: rec.overflowSamples,
+        });
+      }
       await callManager.addRecording({
         callId,
         path: this.relativePath,

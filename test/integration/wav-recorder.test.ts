@@ -107,6 +107,18 @@ describe('StereoWavRecorder', () => {
     expect(recorder.stats).toMatchObject({ droppedLateFrames: 0, pendingAgentBytes: 0, pendingWriteBytes: 0 });
   });
 
+  it('keeps its own copy of agent audio, even of a Buffer whose memory the writer reuses', async () => {
+    const recorder = await openRecorder();
+    const agentTone = mulawTone(AGENT_HZ, 1000);
+    const shared = Buffer.from(agentTone); // Buffer#slice is a view: the recorder must not keep one
+    recorder.writeAgent(shared, 200);
+    shared.fill(MULAW_SILENCE); // the writer's memory is reused (a frame ring) before the audio is due
+    writeCallerFrames(recorder, SILENT_FRAME, 0, 1200);
+    await recorder.close(1200);
+    const { right } = await readChannels(recorder.path);
+    expect(Array.from(right.subarray(1600, 9600))).toEqual(Array.from(decodeMulaw(agentTone)));
+  });
+
   it('drops the agent audio scheduled after a barge-in cut', async () => {
     const recorder = await openRecorder();
     const agentTone = mulawTone(AGENT_HZ, 3000);

@@ -1,0 +1,91 @@
+/**
+ * Entry of the recording thread (started by RecordingThread, recording-thread.ts): one
+ * StereoWavRecorder per call, fed from the call's frame ring every DRAIN_INTERVAL_MS. The mixing,
+ * interleaving, file writes and header patches of every call happen here, not on the thread that
+ * relays the caller's audio. A close message first reads what the ring still holds, so the file has
+ * everything written before it.
+ */
+import { parentPort } from 'node:worker_threads';
+import { StereoWavRecorder } from '../../audio/wav-recorder';
+import { FrameRingReader, RecordKind } from './frame-ring';
+import type { FromRecordingThread, ToRecordingThread } from './messages';
+
+/** How often the rings are read: well inside the recorder's 500 ms jitter window. */
+const DRAIN_INTERVAL_MS = 20;
+
+interface Recording {
+  recorder: StereoWavRecorder;
+  ring: FrameRingReader;
+}
+
+const NOTHING = { durationMs: 0, sizeBytes: 0, created: false, droppedLateFrames: 0, overflowSamples: 0 };
+
+const port = parentPort;
+if (!port) throw new Error('recording-worker.ts runs as a worker thread');
+
+const recordings = new Map<number, Recording>();
+const post = (msg: FromRecordingThread): void => port.postMessage(msg);
+
+function drain(rec: Recording): void {
+  const { recorder } = rec;
+  rec.ring.read((kind, payload, atMs) => {
+    if (kind === RecordKind.Caller) recorder.writeCaller(payload, atMs);
+    else if (kind === RecordKind.Agent) recorder.writeAgent(payload, atMs);
+    else if (kind === RecordKind.Cut) recorder.cutAgentAfter(atMs);
+  });
+}
+
+const timer = setInterval(() => {
+  for (const rec of recordings.values()) drain(rec);
+}, DRAIN_INTERVAL_MS);
+
+async function close(id: number, endMs: number | undefined): Promise<void> {
+  const rec = recordings.get(id);
+  if (!rec) return;
+  drain(rec);
+  recordings.delete(id);
+  const result = await rec.recorder.close(endMs);
+  const stats = rec.recorder.stats;
+  post({
+    op: 'closed',
+    id,
+    result: {
+      durationMs: result.durationMs,
+      sizeBytes: result.sizeBytes,
+      created: result.created,
+      ...(result.error ? { error: result.error.message } : {}),
+      droppedLateFrames: stats.droppedLateFrames,
+      overflowSamples: stats.overflowSamples,
+    },
+  });
+}
+
+port.on('message', (msg: ToRecordingThread) => {
+  switch (msg.op) {
+    case 'open': {
+      let recorder: StereoWavRecorder;
+      let ring: FrameRingReader;
+      try {
+        ring = new FrameRingReader(msg.ring);
+        recorder = StereoWavRecorder.create(msg.path, msg.options);
+      } catch (err) {
+        post({ op: 'opened', id: msg.id, error: (err as Error).message });
+        post({ op: 'closed', id: msg.id, result: { ...NOTHING, error: (err as Error).message } });
+        return;
+      }
+      recordings.set(msg.id, { recorder, ring });
+      recorder.ready().then(
+        () => post({ op: 'opened', id: msg.id }),
+        (err: unknown) => post({ op: 'opened', id: msg.id, error: (err as Error).message }),
+      );
+      return;
+    }
+    case 'close':
+      void close(msg.id, msg.endMs);
+      return;
+    case 'shutdown':
+      clearInterval(timer);
+      void Promise.all([...recordings.keys()].map((id) => close(id, undefined))).then(() => port.close());
+      return;
+  }
+});
