@@ -26,6 +26,7 @@ export type { LiveRecording } from './live-recording';
 /** Rings kept for reuse by later calls (32 KB each). */
 const MAX_POOLED_RINGS = 64;
 const SHUTDOWN_TIMEOUT_MS = 10_000;
+const YOUNG_GENERATION_MB = 3;
 
 /** recording-worker.ts under tsx / ts-jest (through tsx's require hook), recording-worker.js in dist/. */
 function workerEntry(): { file: string; execArgv: string[] } {
@@ -91,7 +92,9 @@ export class RecordingThread {
   private running(): Thread {
     if (this.thread?.alive) return this.thread;
     const { file, execArgv } = workerEntry();
-    const worker = new Worker(file, { execArgv });
+    // A small young generation: the thread allocates little per second, and the default (16 MB
+    // semi-spaces) would sit in RSS for nothing.
+    const worker = new Worker(file, { execArgv, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
     worker.unref();
     const thread: Thread = { worker, pending: new Map(), alive: true };
     this.thread = thread;
