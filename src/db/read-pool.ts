@@ -134,6 +134,8 @@ export class ReadPool implements DbReads {
   private readonly restartTimers = new Set<NodeJS.Timeout>();
   private readonly size: number;
   private idleTimer: NodeJS.Timeout | undefined;
+  /** When the last read was answered (performance.now()): idleness counts from there, not from its start. */
+  private lastAnsweredAt = 0;
   /** Workers started / stopped for being idle (lazy pools). */
   readonly stats = { started: 0, idleStops: 0 };
 
@@ -221,6 +223,14 @@ export class ReadPool implements DbReads {
       this.idleTimer.unref();
       return;
     }
+    // A slow read (e.g. the first, which waited for the worker to start) answered less than idleMs ago.
+    const sinceAnswer = performance.now() - this.lastAnsweredAt;
+    const idleMs = this.options.idleMs ?? DEFAULT_IDLE_MS;
+    if (sinceAnswer < idleMs) {
+      this.idleTimer = setTimeout(() => this.stopIdle(), Math.ceil(idleMs - sinceAnswer));
+      this.idleTimer.unref();
+      return;
+    }
     for (const slot of this.slots) {
       if (!slot) continue;
       slot.retired = true;
@@ -269,6 +279,7 @@ export class ReadPool implements DbReads {
         if (!p) return; // timed out already
         slot.pending.delete(msg.id);
         clearTimeout(p.timer);
+        this.lastAnsweredAt = performance.now();
         if (msg.ok) p.resolve(msg.value);
         else p.reject(new ReadQueryError(msg.error));
       });
