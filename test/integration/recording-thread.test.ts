@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -5,6 +6,30 @@ import type { Worker } from 'node:worker_threads';
 import { decodeMulaw, encodeMulaw } from '../../src/audio/g711';
 import { RecordingThread } from '../../src/recordings/live/recording-thread';
 import { readStereoWav } from '../helpers/wav-read';
+
+const ROOT = path.resolve(__dirname, '../..');
+
+/** Runs `body` in a fresh node process that has `thread` (the process's recording thread) and `path`. */
+function runChild(body: string): Promise<{ code: number | null; out: string; ms: number }> {
+  const script = `const { recordingThread } = require(${JSON.stringify(path.join(ROOT, 'src/recordings/live/recording-thread.ts'))});
+const thread = recordingThread();
+${body}`;
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const proc = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), '-e', script], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 30_000);
+    proc.on('error', reject);
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out, ms: Date.now() - started });
+    });
+  });
+}
 
 function tone(ms: number, amplitude: number, hz = 440): Uint8Array {
   const pcm = new Int16Array(ms * 8);
@@ -73,6 +98,28 @@ describe('RecordingThread (recordings written on their own thread)', () => {
     const next = thread.open(path.join(dir, 'after-exists.wav'));
     next.writeCaller(tone(100, 0.3), 0);
     await expect(next.close()).resolves.toMatchObject({ created: true, durationMs: 100 });
+  });
+
+  it('lets the process exit with a recording left open (a leak must not hold it), and holds it while one is finished', async () => {
+    const leaked = path.join(dir, 'leaked.wav');
+    const left = await runChild(`const rec = thread.open(${JSON.stringify(leaked)});
+rec.writeCaller(new Uint8Array(160).fill(0x40), 0);
+const keep = setInterval(() => undefined, 1000); // alive until the file exists, then nothing holds it
+rec.ready.then(() => { console.log('OPEN'); clearInterval(keep); });`);
+    expect(left.out).toContain('OPEN');
+    expect(left.code).toBe(0); // exited by itself (not the 30 s kill)
+    const closed = path.join(dir, 'closed-on-exit.wav');
+    const audio = tone(1000, 0.4);
+    const finished = await runChild(`const rec = thread.open(${JSON.stringify(closed)});
+const audio = Buffer.from(${JSON.stringify(Buffer.from(audio).toString('base64'))}, 'base64');
+for (let ms = 0; ms < 1000; ms += 20) rec.writeCaller(audio.subarray(ms * 8, ms * 8 + 160), ms);
+void rec.close(); // not awaited: nothing else keeps this process alive
+console.log('CLOSING');`);
+    expect(finished.out).toContain('CLOSING');
+    expect(finished.code).toBe(0);
+    const wav = readStereoWav(closed);
+    expect(wav.left.length).toBe(8000);
+    expect([...wav.left]).toEqual([...decodeMulaw(audio)]);
   });
 
   it('finishes what a dead thread held with an error, and the next recording starts a new thread', async () => {

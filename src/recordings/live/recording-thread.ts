@@ -8,9 +8,11 @@
  * exactly between the audio written before and after it. Open and close are messages.
  *
  * One thread serves the process, started with the first recording. It is referenced while a
- * recording is open (the process must not exit under a file being finished) and unreferenced when
- * idle. If it dies, the recordings it held are finished with an error (their files keep what had
- * been written; start-up repair fixes their headers) and the next recording starts a new thread.
+ * recording is being finished (the process must not exit under a file half written) and not
+ * otherwise: an open recording is held by its call's sockets, and one left open by a leak must not
+ * keep the process from exiting. If it dies, the recordings it held are finished with an error
+ * (their files keep what had been written, the header as last patched) and the next recording starts
+ * a new thread.
  * See docs/benchmarks/bridge.md for what this took off the main thread.
  */
 import path from 'node:path';
@@ -39,12 +41,16 @@ interface Pending {
   ring: SharedArrayBuffer;
   opened: { resolve: () => void; reject: (err: Error) => void; settled: boolean };
   closed: (result: FinishedRecording) => void;
+  /** close() was asked for: the thread holds the process until the file is finished. */
+  closing: boolean;
 }
 
 interface Thread {
   worker: Worker;
   pending: Map<number, Pending>;
   alive: boolean;
+  /** Recordings being finished: while any is, the worker is referenced. */
+  closing: number;
 }
 
 export class RecordingThread {
@@ -66,11 +72,15 @@ export class RecordingThread {
     ready.catch(() => undefined);
     let closed!: (result: FinishedRecording) => void;
     const result = new Promise<FinishedRecording>((resolve) => (closed = resolve));
-    thread.pending.set(id, { ring, opened, closed });
-    thread.worker.ref();
+    const pending: Pending = { ring, opened, closed, closing: false };
+    thread.pending.set(id, pending);
     this.stats.opened++;
     this.post(thread, { op: 'open', id, path: file, ring, ...(options ? { options } : {}) });
     const finish = (endMs: number | undefined): Promise<FinishedRecording> => {
+      if (thread.pending.get(id) === pending && !pending.closing) {
+        pending.closing = true;
+        if (thread.closing++ === 0) thread.worker.ref();
+      }
       this.post(thread, { op: 'close', id, ...(endMs !== undefined ? { endMs } : {}) });
       return result;
     };
@@ -95,13 +105,14 @@ export class RecordingThread {
     // A small young generation: the thread allocates little per second, and the default (16 MB
     // semi-spaces) would sit in RSS for nothing.
     const worker = new Worker(file, { execArgv, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
-    worker.unref();
-    const thread: Thread = { worker, pending: new Map(), alive: true };
+    const thread: Thread = { worker, pending: new Map(), alive: true, closing: 0 };
     this.thread = thread;
     this.stats.threadsStarted++;
     worker.on('message', (msg: FromRecordingThread) => this.onMessage(thread, msg));
     worker.on('error', () => undefined); // reported through 'exit'
     worker.on('exit', () => this.onExit(thread));
+    // After the listeners: adding a 'message' listener references the worker's port again.
+    worker.unref();
     return thread;
   }
 
@@ -116,7 +127,7 @@ export class RecordingThread {
     }
     thread.pending.delete(msg.id);
     if (this.pool.length < MAX_POOLED_RINGS) this.pool.push(pending.ring);
-    if (thread.pending.size === 0) thread.worker.unref();
+    if (pending.closing && --thread.closing === 0) thread.worker.unref();
     pending.closed(msg.result);
   }
 
@@ -132,6 +143,7 @@ export class RecordingThread {
       pending.closed({ durationMs: 0, sizeBytes: 0, created: false, error, droppedLateFrames: 0, overflowSamples: 0 });
     }
     thread.pending.clear();
+    thread.closing = 0;
   }
 
   private post(thread: Thread, msg: ToRecordingThread): void {
