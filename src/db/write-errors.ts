@@ -9,6 +9,7 @@
  * hiccup, an error we do not recognise): it is retried with backoff, up to the write queue's age
  * bound.
  */
+import type { SerializedWriteError } from './db-writer';
 
 /** Prisma error codes that mean the row's data is wrong (https://www.prisma.io/docs/orm/reference/error-reference). */
 const PERMANENT_PRISMA_CODES = new Set([
@@ -58,7 +59,7 @@ function adapterCause(err: unknown): AdapterCause | undefined {
 export function isPermanentWriteError(err: unknown): boolean {
   if (!err || typeof err !== 'object') return false;
   const e = err as { name?: string; code?: unknown; message?: unknown };
-  if (e.name === 'PrismaClientValidationError') return true;
+  if (e.name === 'PrismaClientValidationError' || e.name === 'InvalidRowError') return true;
   if (typeof e.code === 'string' && (PERMANENT_PRISMA_CODES.has(e.code) || PERMANENT_SQLITE_CODE.test(e.code))) {
     return true;
   }
@@ -108,4 +109,34 @@ export function describeWriteError(err: unknown): string {
     .filter(Boolean)
     .join(' ')
     .slice(0, 300);
+}
+
+/** What crosses from the writer thread (db-writer.ts): what this file classifies by: name, message, Prisma's code, the driver adapter's cause. */
+export function serializeWriteError(err: unknown): SerializedWriteError {
+  const e = err as {
+    name?: unknown;
+    message?: unknown;
+    code?: unknown;
+    meta?: { driverAdapterError?: { cause?: Record<string, unknown> } };
+  } | null;
+  const cause = e?.meta?.driverAdapterError?.cause;
+  const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+  return {
+    name: str(e?.name) ?? 'Error',
+    message: str(e?.message) ?? String(err),
+    ...(typeof e?.code === 'string' ? { code: e.code } : {}),
+    ...(cause
+      ? {
+          meta: {
+            driverAdapterError: {
+              cause: {
+                kind: str(cause.kind),
+                originalCode: str(cause.originalCode),
+                originalMessage: str(cause.originalMessage),
+              },
+            },
+          },
+        }
+      : {}),
+  };
 }
