@@ -4,11 +4,6 @@
 import type { Analytics, Call, CallEvent, Prisma, Recording, Transcript } from '../generated/prisma/client';
 import type { Db } from './prisma';
 
-/** Inserts a batch of transcripts and events in one transaction, without Prisma (src/db/sqlite-batch-insert.ts). */
-export interface BatchInsert {
-  insert(transcripts: readonly NewTranscript[], events: readonly NewCallEvent[]): void;
-}
-
 export type NewCall = Prisma.CallUncheckedCreateInput;
 export type CallPatch = Prisma.CallUncheckedUpdateInput;
 export type NewTranscript = Prisma.TranscriptCreateManyInput;
@@ -35,7 +30,8 @@ export function powerOfTwoChunks<T>(rows: readonly T[]): T[][] {
 
 /**
  * What the CallManager needs of the database: the repository itself (on this thread), or DbWriter
- * (src/db/db-writer.ts), which runs the same methods in the writer thread.
+ * (src/db/db-writer.ts), which runs the same methods in the writer thread (there, on SQLite, without
+ * Prisma: src/db/sqlite-writes/sqlite-call-store.ts).
  */
 export type CallStore = Pick<
   CallRepository,
@@ -56,11 +52,7 @@ export type CallStore = Pick<
 >;
 
 export class CallRepository implements CallStore {
-  /** `batches`: the writer thread's direct path for insertBatch on SQLite; without it, Prisma. */
-  constructor(
-    private readonly db: Db,
-    private readonly batches?: BatchInsert,
-  ) {}
+  constructor(private readonly db: Db) {}
 
   create(data: NewCall, metadata?: Omit<NewMetadata, 'callId'>): Promise<Call> {
     return this.db.call.create({
@@ -102,7 +94,6 @@ export class CallRepository implements CallStore {
    */
   async insertBatch(transcripts: NewTranscript[], events: NewCallEvent[]): Promise<void> {
     if (transcripts.length === 0 && events.length === 0) return;
-    if (this.batches) return this.batches.insert(transcripts, events);
     await this.db.$transaction(async (tx) => {
       for (const data of powerOfTwoChunks(transcripts)) await tx.transcript.createMany({ data });
       for (const data of powerOfTwoChunks(events)) await tx.callEvent.createMany({ data });

@@ -8,6 +8,13 @@ import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaClient } from '../generated/prisma/client';
 import { isPostgresUrl } from './dialect';
 import { prepareSqliteFile, sqliteFilePath } from './paths';
+import {
+  connectionPragmas,
+  SQLITE_BUSY_TIMEOUT_MS,
+  SQLITE_CACHE_KIB,
+  SQLITE_MMAP_BYTES,
+  SQLITE_SYNCHRONOUS,
+} from './sqlite-settings';
 import type * as PostgresModule from './postgres';
 
 // Loaded only for a PostgreSQL URL (the client and driver are ~3 MB of heap). `require`, not
@@ -18,21 +25,7 @@ const loadPostgres = (): typeof PostgresModule => require('./postgres') as typeo
 export type Db = PrismaClient;
 export { PrismaClient };
 
-/**
- * better-sqlite3 is synchronous: while a write waits for another connection's lock (a backup, an
- * operator's sqlite3 shell), the whole event loop - every call's audio - waits with it. So the wait is
- * kept short, and the CallManager retries failed writes asynchronously with backoff instead.
- */
-export const SQLITE_BUSY_TIMEOUT_MS = 100;
-/** NORMAL in WAL mode: a commit survives a process crash (kill -9); only an OS crash can lose the last ones. */
-export const SQLITE_SYNCHRONOUS = 'NORMAL';
-/**
- * Read performance of the list, search and analytics queries over a large history: a 64 MiB page
- * cache and memory-mapped reads of up to 256 MiB of the file (address space, backed by the OS page
- * cache). The read workers of src/db/read-pool.ts use the same settings.
- */
-export const SQLITE_CACHE_KIB = 64 * 1024;
-export const SQLITE_MMAP_BYTES = 256 * 1024 * 1024;
+export { SQLITE_BUSY_TIMEOUT_MS, SQLITE_CACHE_KIB, SQLITE_MMAP_BYTES, SQLITE_SYNCHRONOUS } from './sqlite-settings';
 
 export interface CreateDbOptions {
   /** How long a write waits for another connection's lock before failing (default SQLITE_BUSY_TIMEOUT_MS). */
@@ -46,19 +39,6 @@ export interface CreateDbOptions {
   lazy?: boolean;
   /** PostgreSQL: connections in the pool (default src/db/postgres.ts PG_POOL_SIZE). */
   poolSize?: number;
-}
-
-/** The connection settings, run on every new connection (see PragmaSqlite3). */
-function connectionPragmas(busyTimeoutMs: number): string[] {
-  return [
-    'PRAGMA journal_mode = WAL',
-    `PRAGMA synchronous = ${SQLITE_SYNCHRONOUS}`,
-    `PRAGMA busy_timeout = ${Math.round(busyTimeoutMs)}`,
-    'PRAGMA foreign_keys = ON',
-    `PRAGMA cache_size = -${SQLITE_CACHE_KIB}`,
-    `PRAGMA mmap_size = ${SQLITE_MMAP_BYTES}`,
-    'PRAGMA temp_store = MEMORY',
-  ];
 }
 
 /** The better-sqlite3 adapter, with the connection settings applied as soon as it connects (lazily or not). */
