@@ -1,9 +1,10 @@
 /**
- * limitWasmCompilerMemory (src/observability/wasm-memory.ts): the database writer thread (Prisma's
- * query compiler, WebAssembly) costs the process far less resident memory with it than without, and
- * writes the same rows. Two fresh child processes (tsx's require hook), identical but for the call,
- * each start the real writer thread on a copy of one migrated SQLite file, write a call with 5 batches
- * of transcripts and events, and report their RSS growth and what they read back.
+ * limitWasmCompilerMemory (src/observability/wasm-memory.ts): a thread that uses Prisma (its query
+ * compiler is WebAssembly: the main thread's API queries, the read pool, the PostgreSQL writer; the
+ * SQLite writer thread no longer loads Prisma) costs the process far less resident memory with it
+ * than without, and writes the same rows. Two fresh child processes (tsx's require hook), identical
+ * but for the call, each run Prisma's CallRepository on a copy of one migrated SQLite file, write a
+ * call with 5 batches of transcripts and events, and report their RSS growth and what they read back.
  * Measured here (built JS) ~50 MB with the flag and ~95–117 MB without; under tsx, as here, ~84 and ~132 MB.
  */
 import { execFile } from 'node:child_process';
@@ -17,12 +18,14 @@ const ROOT = path.resolve(__dirname, '../..');
 
 const CHILD_SCRIPT = `
 if (process.env.LIMIT === '1') require('./src/observability/wasm-memory').limitWasmCompilerMemory();
-const { DbWriter } = require('./src/db/db-writer');
+const { createDb } = require('./src/db/prisma');
+const { CallRepository } = require('./src/db/call-repository');
 const settle = (ms) => new Promise((r) => setTimeout(r, ms));
 (async () => {
   await settle(300);
   const before = process.memoryUsage().rss;
-  const writer = await DbWriter.start(process.env.URL);
+  const db = await createDb(process.env.URL);
+  const writer = new CallRepository(db);
   const { call } = await writer.findOrCreate({ callSid: 'CAwasm' + process.env.LIMIT, from: '+15550001111' });
   for (let i = 0; i < 5; i++) {
     await writer.insertBatch(
@@ -34,7 +37,7 @@ const settle = (ms) => new Promise((r) => setTimeout(r, ms));
   await settle(1500); // background compilation (TurboFan tier-up) has had time to run
   const growthMb = (process.memoryUsage().rss - before) / 2 ** 20;
   const again = await writer.findByCallSid('CAwasm' + process.env.LIMIT);
-  await writer.close();
+  await db.$disconnect();
   process.stdout.write(JSON.stringify({ growthMb, status: ended.status, durationMs: again.durationMs, from: again.from }));
 })().catch((err) => { console.error(err); process.exit(1); });
 `;
@@ -62,7 +65,7 @@ describe('limitWasmCompilerMemory', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'sb-wasm-memory-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('keeps the writer thread tens of MB smaller and writes the same rows', async () => {
+  it('keeps a thread that uses Prisma tens of MB smaller and writes the same rows', async () => {
     const template = path.join(dir, 'template.db');
     await applyPendingMigrationsInChild(`file:${template}`);
     copyFileSync(template, path.join(dir, 'with.db'));
