@@ -123,7 +123,12 @@ export class SqliteCallStore implements CallStore {
         const { metadata, ...fields } = data as Row;
         checkFields(CALL, fields);
         const now = Date.now();
-        const row = this.updateRow(CALL, 'id', id, 'updatedAt' in fields ? fields : { ...fields, updatedAt: new Date(now) });
+        const row = this.updateRow(
+          CALL,
+          'id',
+          id,
+          'updatedAt' in fields ? fields : { ...fields, updatedAt: new Date(now) },
+        );
         if (!row) throw new RecordNotFoundError(`No Call ${id} to update`);
         if (metadata !== undefined) this.metadataUpsert(id, metadata);
         return row as Call;
@@ -162,9 +167,11 @@ export class SqliteCallStore implements CallStore {
       // Checked (and encoded) before the transaction opens: a bad row writes nothing.
       const t = transcripts.map((r) => this.newRow(TRANSCRIPT, r, now));
       const e = events.map((r) => this.newRow(CALL_EVENT, r, now));
+      const insertTranscript = this.insertStatement(TRANSCRIPT, false);
+      const insertEvent = this.insertStatement(CALL_EVENT, false);
       this.db.transaction(() => {
-        for (const values of t) this.insertStatement(TRANSCRIPT, false).run(values);
-        for (const values of e) this.insertStatement(CALL_EVENT, false).run(values);
+        for (const values of t) insertTranscript.run(values);
+        for (const values of e) insertEvent.run(values);
       })();
     });
   }
@@ -203,8 +210,9 @@ export class SqliteCallStore implements CallStore {
     return this.run(() => {
       const now = Date.now();
       const values = rows.map((r) => this.newRow(AUDIT_ENTRY, r, now));
+      const insertEntry = this.insertStatement(AUDIT_ENTRY, false);
       this.db.transaction(() => {
-        for (const v of values) this.insertStatement(AUDIT_ENTRY, false).run(v);
+        for (const v of values) insertEntry.run(v);
       })();
     });
   }
