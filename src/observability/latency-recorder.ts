@@ -1,8 +1,12 @@
 /**
- * LatencyRecorder: exact-enough latency percentiles for benchmarks, at O(1) per observation and
- * constant memory. Values are counted in 1 µs bins up to `rangeMs` (default 100 ms: 100,000 bins,
- * 400 KB); larger values land in one overflow count and still update `max`. Percentiles are
- * therefore exact to 1 µs below the range, and `max` is exact.
+ * LatencyRecorder: exact-enough latency percentiles for benchmarks, at O(1) per observation. Values
+ * are counted in 1 µs bins up to `rangeMs` (default 100 ms); larger values land in one overflow count
+ * and still update `max`. Percentiles are therefore exact to 1 µs below the range, and `max` is exact.
+ *
+ * The bins live in pages of 1,024 (4 KB) made on first use, so memory follows the values seen, not
+ * the range: a flat array for a 1 s range was 4 MB of RSS in every benchmark run, and zeroing it at
+ * each scrape stalled the event loop for 13 ms in a CPU profile (docs/benchmarks/bridge.md). Reset
+ * zeroes only the pages that were used; a percentile walks only pages that exist.
  *
  * Prometheus histograms only give bucketed percentiles; this fills the gap when
  * SWITCHBOARD_BENCH_METRICS=1 (see src/observability/metrics.ts and docs/benchmarks/bridge.md).
@@ -19,9 +23,12 @@ export interface LatencySnapshot {
 }
 
 const BINS_PER_MS = 1000;
+const PAGE_BITS = 10;
+const PAGE_SIZE = 1 << PAGE_BITS;
 
 export class LatencyRecorder {
-  private readonly bins: Uint32Array;
+  /** Page i holds the counts of bins [i * 1024, (i + 1) * 1024); undefined until a value lands there. */
+  private readonly pages: (Uint32Array | undefined)[];
   private readonly maxBin: number;
   private overflow = 0;
   private count = 0;
@@ -31,18 +38,28 @@ export class LatencyRecorder {
   constructor(rangeMs = 100) {
     if (!(rangeMs > 0) || rangeMs > 10_000) throw new RangeError('rangeMs must be in (0, 10000]');
     this.maxBin = Math.ceil(rangeMs * BINS_PER_MS);
-    this.bins = new Uint32Array(this.maxBin);
+    this.pages = new Array<Uint32Array | undefined>(Math.ceil(this.maxBin / PAGE_SIZE)).fill(undefined);
   }
 
   /** One observation in milliseconds (negative and non-finite values are ignored). */
   observe(ms: number): void {
     if (!(ms >= 0) || ms === Infinity) return;
     const bin = Math.floor(ms * BINS_PER_MS);
-    if (bin < this.maxBin) this.bins[bin]++;
-    else this.overflow++;
+    if (bin < this.maxBin) {
+      const index = bin >>> PAGE_BITS;
+      const page = this.pages[index] ?? (this.pages[index] = new Uint32Array(PAGE_SIZE));
+      page[bin & (PAGE_SIZE - 1)]++;
+    } else this.overflow++;
     this.count++;
     this.sumMs += ms;
     if (ms > this.maxMs) this.maxMs = ms;
+  }
+
+  /** Bytes of bins allocated now (4 KB per page in use). */
+  get binBytes(): number {
+    let pages = 0;
+    for (const page of this.pages) if (page) pages++;
+    return pages * PAGE_SIZE * 4;
   }
 
   /** The value at percentile p (0..100), in ms: the upper edge of its 1 µs bin (or max when above range). */
@@ -50,9 +67,13 @@ export class LatencyRecorder {
     if (this.count === 0) return 0;
     const rank = Math.max(1, Math.ceil((p / 100) * this.count));
     let seen = 0;
-    for (let i = 0; i < this.maxBin; i++) {
-      seen += this.bins[i];
-      if (seen >= rank) return Math.min(this.maxMs, (i + 1) / BINS_PER_MS);
+    for (let p = 0; p < this.pages.length; p++) {
+      const page = this.pages[p];
+      if (!page) continue;
+      for (let i = 0; i < PAGE_SIZE; i++) {
+        seen += page[i];
+        if (seen >= rank) return Math.min(this.maxMs, (p * PAGE_SIZE + i + 1) / BINS_PER_MS);
+      }
     }
     return this.maxMs;
   }
@@ -70,7 +91,7 @@ export class LatencyRecorder {
   }
 
   reset(): void {
-    this.bins.fill(0);
+    for (const page of this.pages) page?.fill(0);
     this.overflow = 0;
     this.count = 0;
     this.sumMs = 0;

@@ -27,6 +27,23 @@ describe('LatencyRecorder', () => {
     expect(r.percentile(50)).toBeCloseTo(0.501, 6);
   });
 
+  it('allocates bins only where values land, and stays exact across pages', () => {
+    const r = new LatencyRecorder(1000); // 1,000,000 bins: 4 MB if flat
+    expect(r.binBytes).toBe(0);
+    for (let i = 0; i < 99; i++) r.observe(0.2 + i / 1000); // 0.200 .. 0.298 ms: one page
+    expect(r.binBytes).toBe(4096);
+    r.observe(512.3456); // bin 512,345, page 500
+    expect(r.binBytes).toBe(8192);
+    expect(r.percentile(50)).toBeCloseTo(0.25, 6);
+    expect(r.percentile(99)).toBeCloseTo(0.299, 6);
+    expect(r.percentile(100)).toBe(512.3456); // the bin edge, capped at the exact max
+    expect(r.snapshot().max).toBe(512.3456);
+    r.reset();
+    r.observe(1.0234);
+    r.observe(0.5);
+    expect(r.snapshot()).toMatchObject({ count: 2, p50: 0.501, max: 1.0234 }); // nothing left of the 512 ms value
+  });
+
   it('starts over after reset', () => {
     const r = new LatencyRecorder();
     r.observe(3);
