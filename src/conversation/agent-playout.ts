@@ -8,7 +8,7 @@
 import { MulawFramer } from '../audio/framer';
 import { ALAW_SILENCE, MULAW_SILENCE } from '../audio/g711';
 import type { Metrics } from '../observability/metrics';
-import { durationMs, frameBytes, type AudioFormat } from './audio-format';
+import { bytesPerMs, durationMs, frameBytes, type AudioFormat } from './audio-format';
 import type { AgentTurns } from './agent-turns';
 import type { CallStats } from './call-stats';
 import type { CallerChannel } from './channel';
@@ -16,6 +16,7 @@ import type { PlaybackTracker, CutResult } from './playback-tracker';
 import type { RecordingTap } from './recording-tap';
 import type { ConversationAudioTap } from './conversation';
 import { CallerClock } from './caller-clock';
+import { UnplayedAudio } from './unplayed-audio';
 
 /** Agent audio goes to the channel in chunks of at most this many 20 ms frames, each with a marker. */
 export const MAX_FRAMES_PER_CHUNK = 5;
@@ -32,7 +33,7 @@ export class AgentPlayout {
   /** Where the next agent chunk starts playing, in call time (the channel plays queued audio back to back). */
   private queueEndMs = 0;
   /** Sent agent audio the caller has not heard yet (by the call's clock), at most 3 s of it. */
-  private unplayed: { chunk: Buffer; playAtMs: number; endMs: number }[] = [];
+  private readonly unplayed: UnplayedAudio;
 
   constructor(
     private readonly channel: CallerChannel,
@@ -48,6 +49,8 @@ export class AgentPlayout {
     this.frameBytes = frameBytes(format);
     this.maxChunkBytes = this.frameBytes * MAX_FRAMES_PER_CHUNK;
     this.framer = new MulawFramer(this.frameBytes);
+    // 3 s, a chunk at each end of it that is partly outside, and one more for the ring's wrap.
+    this.unplayed = new UnplayedAudio(Math.ceil(bytesPerMs(format) * MAX_UNPLAYED_KEPT_MS) + 3 * this.maxChunkBytes);
     this.silence = format.encoding === 'pcmu' ? MULAW_SILENCE : format.encoding === 'pcma' ? ALAW_SILENCE : 0;
   }
 
@@ -90,14 +93,14 @@ export class AgentPlayout {
     this.framer.reset();
     this.tap?.cutAgentAfter(atMs);
     this.listenTap()?.cut(atMs);
-    this.unplayed = [];
+    this.unplayed.clear();
     this.queueEndMs = atMs;
     return cut;
   }
 
   /** Agent audio already sent to the channel that plays from call time nowMs on (a new listener hears it). */
   unplayedAudio(nowMs: number): readonly { chunk: Buffer; playAtMs: number }[] {
-    return this.unplayed.filter((u) => u.endMs > nowMs);
+    return this.unplayed.from(nowMs);
   }
 
   private send(itemId: string, responseId: string | undefined, frames: Buffer, clockMs: number): void {
@@ -106,7 +109,7 @@ export class AgentPlayout {
     const item = this.turns.item(itemId, responseId);
     const listen = this.listenTap();
     this.stats.agentResponded();
-    while (this.unplayed.length > 0 && this.unplayed[0].endMs <= callMs) this.unplayed.shift();
+    this.unplayed.dropPlayed(callMs);
     for (let offset = 0; offset < frames.length; offset += this.maxChunkBytes) {
       const chunk = frames.subarray(offset, Math.min(frames.length, offset + this.maxChunkBytes));
       const chunkMs = durationMs(this.format, chunk.length);
@@ -116,7 +119,7 @@ export class AgentPlayout {
       item.sentMs += chunkMs;
       this.tap?.writeAgent(chunk, playAtMs);
       listen?.agent(chunk, this.format, playAtMs);
-      if (playAtMs - callMs < MAX_UNPLAYED_KEPT_MS) this.unplayed.push({ chunk, playAtMs, endMs: this.queueEndMs });
+      if (playAtMs - callMs < MAX_UNPLAYED_KEPT_MS) this.unplayed.add(chunk, playAtMs, this.queueEndMs);
       this.channel.sendAudio(chunk, this.tracker.sent(itemId, chunkMs));
       this.stats.counts.framesOut += chunk.length / this.frameBytes;
     }
