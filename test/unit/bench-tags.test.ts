@@ -1,6 +1,9 @@
 import { mulaw } from 'alawmulaw';
 import { callSecondsIn, distribution, matchTags, medianOf } from '../../scripts/bench/figures';
-import { SendTimes, TAG_BYTES, readTag, readTags, tagBase64Frame, writeTag } from '../../scripts/bench/tags';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { SendTimes, TAG_BYTES, fromPerfNow, now, readTag, readTags, tagBase64Frame, writeTag } from '../../scripts/bench/tags';
 
 describe('bench frame tags', () => {
   it('round-trips ids across the 32-bit range, inside silence and inside speech', () => {
@@ -53,6 +56,17 @@ describe('bench frame tags', () => {
     expect(Buffer.from(tagged, 'base64')).toHaveLength(160);
     expect(readTag(Buffer.from(tagged, 'base64'))).toBe(31337);
     expect(readTag(Buffer.from(original, 'base64'))).toBe(-1);
+  });
+
+  it('reads one clock in every process (another process reads it between two readings of ours)', () => {
+    const before = now();
+    const script = "import('./scripts/bench/tags.ts').then((t) => console.log((t.now ?? t.default.now)()))";
+    const theirs = Number(execFileSync(process.execPath, ['--import', 'tsx', '-e', script], { cwd: path.resolve(__dirname, '../..') }).toString());
+    const after = now();
+    expect(theirs).toBeGreaterThanOrEqual(before);
+    expect(theirs).toBeLessThanOrEqual(after);
+    const perf = performance.now();
+    expect(Math.abs(fromPerfNow(perf) - now())).toBeLessThan(5);
   });
 
   it('keeps send times by id in a growable array', () => {
