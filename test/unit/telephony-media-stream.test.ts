@@ -263,6 +263,32 @@ describe('TwilioMediaStream over a real WebSocket', () => {
     expect(stream.stats).toMatchObject({ mediaOut: 1, marksOut: 1, clears: 1, droppedOutbound: 1 });
   });
 
+  it('writes agent audio and its mark to the socket in one write, and the client reads both in order', async () => {
+    const { stream, serverSocket, client, fromServer } = await connect();
+    client.send(startMessage());
+    await waitFor(() => stream.streamSid === SID, 'start');
+    // Count the writes reaching the TCP socket (each is one system call).
+    const socket = (serverSocket as unknown as { _socket: { _writev: (...a: unknown[]) => void; _write: (...a: unknown[]) => void } })._socket;
+    const writes: number[] = [];
+    for (const method of ['_writev', '_write'] as const) {
+      const original = socket[method].bind(socket);
+      socket[method] = (...args: unknown[]) => {
+        writes.push(method === '_writev' ? (args[0] as unknown[]).length : 1);
+        return original(...args);
+      };
+    }
+    stream.sendMedia(FRAME_B64);
+    stream.sendMark('one-by-one');
+    expect(writes).toHaveLength(2); // header + payload of each message, one write each
+    writes.length = 0;
+    expect(stream.sendMediaAndMark(FRAME_B64, 'together')).toBe(true);
+    expect(writes).toEqual([4]); // both messages' header and payload in one writev
+    await waitFor(() => fromServer.length === 4, 'four messages');
+    expect(fromServer.map((m) => JSON.parse(m).event)).toEqual(['media', 'mark', 'media', 'mark']);
+    expect(JSON.parse(fromServer[3]).mark.name).toBe('together');
+    expect(stream.stats).toMatchObject({ mediaOut: 2, marksOut: 2 });
+  });
+
   it('drops and counts outbound media while the reader is too slow, and recovers when it reads again', async () => {
     const maxBufferedBytes = 64 * 1024;
     streamOptions = { maxBufferedBytes };

@@ -90,8 +90,7 @@ export class TelnyxChannel extends EventEmitter<CallerChannelEvents> implements 
 
   sendAudio(chunk: Buffer, marker: string): void {
     if (this.ended) return;
-    this.stream.sendMedia(chunk.toString('base64'));
-    if (this.stream.sendMark(marker)) {
+    if (this.stream.sendMediaAndMark(chunk.toString('base64'), marker)) {
       if (this.outstanding.size >= MAX_OUTSTANDING_MARKERS) {
         this.outstanding.delete(this.outstanding.values().next().value!);
       }

@@ -11,6 +11,7 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import type { Logger } from '../../logging/logger';
+import { corked } from '../ws-cork';
 import {
   parseTelnyxMessage,
   telnyxClearMessage,
@@ -147,6 +148,17 @@ export class TelnyxMediaStream extends EventEmitter<TelnyxMediaStreamEvents> {
     this.ws.send(telnyxMarkMessage(name));
     this.stats.marksOut++;
     return true;
+  }
+
+  /**
+   * Agent audio and the mark that follows it, written to the socket together (one system call, not
+   * two). The media may be dropped as by sendMedia; returns whether the mark went out (sendMark).
+   */
+  sendMediaAndMark(payloadBase64: string, name: string): boolean {
+    return corked(this.ws, () => {
+      this.sendMedia(payloadBase64);
+      return this.sendMark(name);
+    });
   }
 
   clear(): boolean {

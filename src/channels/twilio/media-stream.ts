@@ -13,6 +13,7 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import type { Logger } from '../../logging/logger';
+import { corked } from '../ws-cork';
 import {
   clearMessage,
   markMessage,
@@ -184,6 +185,17 @@ export class TwilioMediaStream extends EventEmitter<TwilioMediaStreamEvents> {
     this.ws.send(markMessage(this.sid as string, name));
     this.stats.marksOut++;
     return true;
+  }
+
+  /**
+   * Agent audio and the mark that follows it, written to the socket together (one system call, not
+   * two). The media may be dropped as by sendMedia; returns whether the mark went out (sendMark).
+   */
+  sendMediaAndMark(payloadBase64: string, name: string): boolean {
+    return corked(this.ws, () => {
+      this.sendMedia(payloadBase64);
+      return this.sendMark(name);
+    });
   }
 
   /** Barge-in: Twilio drops its queued audio and echoes every pending mark. */

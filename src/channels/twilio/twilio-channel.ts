@@ -48,8 +48,7 @@ export class TwilioChannel extends EventEmitter<CallerChannelEvents> implements 
   }
 
   sendAudio(chunk: Buffer, marker: string): void {
-    this.stream.sendMedia(chunk.toString('base64'));
-    this.stream.sendMark(marker);
+    this.stream.sendMediaAndMark(chunk.toString('base64'), marker);
   }
 
   clear(): void {
