@@ -33,6 +33,7 @@
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { MULAW_DECODE_TABLE } from './g711';
+import { recorderBlocks } from './block-pool';
 import { WAV_HEADER_BYTES, writeWavHeader } from './wav-header';
 
 export const RECORDING_SAMPLE_RATE_HZ = 8000;
@@ -182,12 +183,6 @@ export class StereoWavRecorder {
   /** Interleaved stereo samples committed and not yet handed to the writer; allocated on first use. */
   private block: Int16Array | null = null;
   private blockFrames = 0;
-  /**
-   * A written block, zeroed, for the next one: each recorder allocates at most two blocks for the whole
-   * call instead of one per flushMs (32 KB a second: at 100 calls 3.2 MB/s of ArrayBuffers, which V8
-   * counts towards its next full GC; docs/benchmarks/bridge.md, "What starts the main thread's full GCs").
-   */
-  private spareBlock: Int16Array | null = null;
   private readonly capacityFrames: number;
   private readonly maxPendingWriteBytes: number;
   private readonly maxAgentLookaheadFrames: number;
@@ -513,18 +508,20 @@ export class StereoWavRecorder {
     }
   }
 
+  /**
+   * A zeroed block (commitTo writes only the samples it has: the rest is silence). Written blocks are
+   * reused through the thread's pool, not allocated once per flushMs (32 KB a second: at 100 calls
+   * 3.2 MB/s of ArrayBuffers, which V8 counts towards its next full GC; docs/benchmarks/bridge.md,
+   * "What starts the main thread's full GCs"), and not kept per recorder either (src/audio/block-pool).
+   */
   private takeBlock(): Int16Array {
-    const spare = this.spareBlock;
-    if (spare === null) return new Int16Array(this.blockCapacityFrames * 2);
-    this.spareBlock = null;
-    return spare.fill(0); // commitTo writes only the samples it has: the rest is silence
+    return recorderBlocks.take(this.blockCapacityFrames * 2);
   }
 
-  /** A block's bytes are on disk (or were dropped): keep its memory for the next block. */
+  /** A block's bytes are on disk (or were dropped): its memory goes back to the pool. */
   private releaseBlock(bytes: Buffer): void {
-    if (this.spareBlock !== null || bytes.byteOffset !== 0) return;
-    if (bytes.buffer.byteLength !== this.blockCapacityFrames * FRAME_BYTES) return;
-    this.spareBlock = new Int16Array(bytes.buffer, 0, this.blockCapacityFrames * 2);
+    if (bytes.byteOffset !== 0 || bytes.buffer.byteLength !== this.blockCapacityFrames * FRAME_BYTES) return;
+    recorderBlocks.give(new Int16Array(bytes.buffer, 0, this.blockCapacityFrames * 2));
   }
 
   /** Hands the staged block (its filled part) to the disk writer. */

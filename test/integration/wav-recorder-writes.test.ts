@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { decodeMulaw, encodeMulaw } from '../../src/audio/g711';
 import { sineInt16 } from '../../src/audio/tone';
+import { BlockPool, recorderBlocks } from '../../src/audio/block-pool';
 import { StereoWavRecorder } from '../../src/audio/wav-recorder';
 
 /** Disk writes of the recorder: coalesced into flushMs blocks, never one per 500 ms chunk. */
@@ -114,6 +115,42 @@ describe('StereoWavRecorder disk writes', () => {
     }
     expect(stray).toEqual([]);
     expect(samples[2 * (3.5 * 8000 + 10) + 1]).toBe(decodedTone[10]);
+  });
+
+  it("shares written blocks between recorders, never carrying one call's audio into another's file", async () => {
+    const first = await StereoWavRecorder.open(path.join(dir, 'first.wav'));
+    for (let second = 0; second < 3; second++) {
+      feed(first, second * 1000, second * 1000 + 1000);
+      first.writeAgent(tone, second * 1000);
+      await settle();
+    }
+    await first.close();
+    const spares = recorderBlocks.spares;
+    expect(spares).toBeGreaterThanOrEqual(1); // its written blocks wait for the next recorder
+    const file = path.join(dir, 'second.wav');
+    const second = await StereoWavRecorder.open(file);
+    const silence = Buffer.alloc(160, 0xff);
+    for (let ms = 0; ms < 2000; ms += 20) second.writeCaller(silence, ms);
+    expect(recorderBlocks.spares).toBeLessThan(spares); // its blocks came from the pool
+    await settle();
+    await second.close();
+    const bytes = await readFile(file);
+    const samples = new Int16Array(bytes.buffer.slice(bytes.byteOffset + 44, bytes.byteOffset + bytes.length));
+    expect(samples.length).toBe(2 * 16000);
+    expect(samples.some((v) => v !== 0)).toBe(false); // silence both sides: nothing of the first call
+  });
+
+  it('keeps a bounded number of spare blocks', () => {
+    const pool = new BlockPool(2);
+    const blocks = [pool.take(8), pool.take(8), pool.take(8)];
+    blocks[0].fill(7);
+    for (const b of blocks) pool.give(b);
+    pool.give(blocks[0]);
+    expect(pool.spares).toBe(2);
+    const again = pool.take(8);
+    expect(blocks).toContain(again);
+    expect(Array.from(again)).toEqual(new Array(8).fill(0));
+    expect(pool.take(16).length).toBe(16); // another size: a new block
   });
 
   it('rejects a bad flushMs before any I/O', () => {
