@@ -78,16 +78,28 @@ export class LatencyRecorder {
     return this.maxMs;
   }
 
+  /** All percentiles in one walk over the pages (a /metrics scrape reads and resets every recorder). */
   snapshot(): LatencySnapshot {
-    return {
-      count: this.count,
-      p50: this.percentile(50),
-      p90: this.percentile(90),
-      p99: this.percentile(99),
-      p999: this.percentile(99.9),
-      max: this.maxMs,
-      mean: this.count ? this.sumMs / this.count : 0,
-    };
+    const [p50, p90, p99, p999] = this.percentiles([50, 90, 99, 99.9]);
+    return { count: this.count, p50, p90, p99, p999, max: this.maxMs, mean: this.count ? this.sumMs / this.count : 0 };
+  }
+
+  /** Several percentiles (ascending) in one walk; each as percentile() gives it. */
+  percentiles(ps: readonly number[]): number[] {
+    const out = ps.map(() => (this.count === 0 ? 0 : this.maxMs));
+    if (this.count === 0) return out;
+    const ranks = ps.map((p) => Math.max(1, Math.ceil((p / 100) * this.count)));
+    let next = 0;
+    let seen = 0;
+    for (let p = 0; p < this.pages.length && next < ranks.length; p++) {
+      const page = this.pages[p];
+      if (!page) continue;
+      for (let i = 0; i < PAGE_SIZE && next < ranks.length; i++) {
+        seen += page[i];
+        while (next < ranks.length && seen >= ranks[next]) out[next++] = Math.min(this.maxMs, (p * PAGE_SIZE + i + 1) / BINS_PER_MS);
+      }
+    }
+    return out;
   }
 
   reset(): void {

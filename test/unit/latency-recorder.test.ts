@@ -44,6 +44,17 @@ describe('LatencyRecorder', () => {
     expect(r.snapshot()).toMatchObject({ count: 2, p50: 0.501, max: 1.0234 }); // nothing left of the 512 ms value
   });
 
+  it('gives in one walk the percentiles that percentile() gives one by one', () => {
+    const r = new LatencyRecorder(1000);
+    let seed = 7;
+    const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647) ** 3 * 1200; // some above range
+    for (let i = 0; i < 5000; i++) r.observe(random());
+    const ps = [50, 90, 99, 99.9, 100];
+    expect(r.percentiles(ps)).toEqual(ps.map((p) => r.percentile(p)));
+    const s = r.snapshot();
+    expect([s.p50, s.p90, s.p99, s.p999]).toEqual([50, 90, 99, 99.9].map((p) => r.percentile(p)));
+  });
+
   it('starts over after reset', () => {
     const r = new LatencyRecorder();
     r.observe(3);
