@@ -6,7 +6,8 @@
  * Each recorder used to keep its own spare: two blocks per call for the whole call, 64 KB, most of
  * it idle (a write takes milliseconds of each second). Shared, a thread holds one block per call
  * plus the few spares that the writes in flight at one moment need, capped here; a recording at
- * 100 calls is ~3 MB smaller (docs/benchmarks/bridge.md, "Recording memory per call").
+ * 100 calls is ~3 MB smaller (docs/benchmarks/bridge.md, "Garbage, socket writes and per-call
+ * memory on the main thread").
  */
 export class BlockPool {
   private readonly free = new Map<number, Int16Array[]>();

@@ -6,7 +6,8 @@
  * nothing per chunk is retained. Keeping the chunks themselves (views into the decoded engine
  * audio) pinned an 8 KB Buffer-pool slab each, ~46 KB per speaking call at 100 calls, and every
  * chunk outlived two scavenges, so it was promoted and had to be collected by a full GC (heap
- * snapshot and GC trace in docs/benchmarks/bridge.md, "Agent audio kept for listeners").
+ * snapshot and GC trace in docs/benchmarks/bridge.md, "Garbage, socket writes and per-call memory
+ * on the main thread").
  *
  * Chunks go in the order they play; the ring drops the oldest when a new chunk needs its bytes, so
  * its size bounds what is kept, as the time limit does.
