@@ -4,6 +4,7 @@
  *
  *   npx tsx scripts/bench/heap-inspect.ts sample 10 out.heapprofile   # allocations over 10 s, by function
  *   npx tsx scripts/bench/heap-inspect.ts young 1500 out               # objects born in 1.5 s and still alive
+ *   npx tsx scripts/bench/heap-inspect.ts census 0 one.json [base.json] # what the heap holds, by type (and against base)
  *
  * `sample` runs V8's sampling heap profiler with the objects that scavenges and full GCs collected
  * included, so it shows what the process allocates (the garbage a GC trace counts), not only what
@@ -12,7 +13,7 @@
  * lives long enough to be promoted to the old generation. Used for docs/benchmarks/bridge.md,
  * "Garbage, socket writes and per-call memory on the main thread".
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import WebSocket from 'ws';
 
 type Json = Record<string, unknown>;
@@ -136,11 +137,49 @@ async function young(port: number, gapMs: number, out: string): Promise<void> {
     console.log(`${String(n).padStart(7)} ${mb(bytes)} MB  ${key}`);
 }
 
-const [mode, amount, out] = process.argv.slice(2);
+/**
+ * One snapshot, counted by node type and constructor (self sizes; a string counts once by type).
+ * With a base census (the same server at one call, say), prints the difference: what N calls add.
+ */
+async function census(port: number, out: string, base: string | undefined): Promise<void> {
+  const s = await session(port);
+  await s.call('HeapProfiler.enable');
+  await s.call('HeapProfiler.collectGarbage');
+  s.chunks.length = 0;
+  await s.call('HeapProfiler.takeHeapSnapshot', { reportProgress: false });
+  s.close();
+  const snap = JSON.parse(s.chunks.join('')) as Snapshot;
+  const meta = snap.snapshot.meta;
+  const nf = meta.node_fields.length;
+  const [ti, ni, si] = ['type', 'name', 'self_size'].map((f) => meta.node_fields.indexOf(f));
+  const counts: Record<string, [number, number]> = {};
+  for (let i = 0; i < snap.nodes.length; i += nf) {
+    const type = meta.node_types[0][snap.nodes[i + ti]];
+    const key = type === 'object' || type === 'native' || type === 'closure' ? `${type}:${snap.strings[snap.nodes[i + ni]]}`.slice(0, 60) : type;
+    const c = (counts[key] ??= [0, 0]);
+    c[0]++;
+    c[1] += snap.nodes[i + si];
+  }
+  writeFileSync(out, JSON.stringify(counts));
+  const before = base ? (JSON.parse(readFileSync(base, 'utf8')) as Record<string, [number, number]>) : {};
+  const rows = Object.entries(counts).map(([key, [n, bytes]]) => [key, n - (before[key]?.[0] ?? 0), bytes - (before[key]?.[1] ?? 0)] as const);
+  const total = rows.reduce((sum, r) => sum + r[2], 0);
+  console.log(`${base ? 'added since the base census' : 'held'}: ${mb(total).trim()} MB; by type:`);
+  for (const [key, n, bytes] of rows.sort((x, y) => y[2] - x[2]).slice(0, 40)) console.log(`${String(n).padStart(8)} ${mb(bytes)} MB  ${key}`);
+}
+
+const [mode, amount, out, base] = process.argv.slice(2);
 const port = Number(process.env.INSPECT_PORT ?? 9229);
-const run = mode === 'sample' ? sample(port, Number(amount ?? 10), out ?? 'heap.heapprofile') : mode === 'young' ? young(port, Number(amount ?? 1500), out ?? 'heap') : undefined;
+const run =
+  mode === 'sample'
+    ? sample(port, Number(amount ?? 10), out ?? 'heap.heapprofile')
+    : mode === 'young'
+      ? young(port, Number(amount ?? 1500), out ?? 'heap')
+      : mode === 'census'
+        ? new Promise((r) => setTimeout(r, Number(amount ?? 0) * 1000)).then(() => census(port, out ?? 'census.json', base))
+        : undefined;
 if (!run) {
-  console.error('usage: heap-inspect.ts sample SECONDS OUT | young GAP_MS OUT_PREFIX');
+  console.error('usage: heap-inspect.ts sample SECONDS OUT | young GAP_MS OUT_PREFIX | census DELAY_S OUT [BASE]');
   process.exit(2);
 }
 run.catch((err: unknown) => {

@@ -37,3 +37,83 @@ export class BlockPool {
 
 /** The pool of this thread's recorders. */
 export const recorderBlocks = new BlockPool(16);
+
+interface Page {
+  bytes: Uint8Array;
+  /** Bytes handed out from the start of the page. */
+  used: number;
+  /** Views handed out and not released yet. */
+  live: number;
+}
+
+/**
+ * Agent audio that a thread's recorders hold until the caller clock reaches it (a whole answer
+ * arrives in well under its playing time), copied into shared pages instead of one allocation per
+ * chunk. Copied one by one, the chunks lived for the seconds of their answer, were promoted, and
+ * waited for a full GC that the recording thread (little JavaScript garbage) seldom runs: ~0.5 MB a
+ * second of dead audio at 100 calls, ~13 MB of the thread's memory by the end of a run
+ * (docs/benchmarks/bridge.md, "Per-call memory of a recording").
+ *
+ * A page serves chunks from its start on (any recorder's); it is reused once every view of it has
+ * been released, so a recorder releases each view exactly once, when its audio has been written or
+ * cut. A chunk larger than a page is copied on its own.
+ */
+export class SegmentPages {
+  private current: Page | undefined;
+  private readonly spare: Page[] = [];
+  private readonly inUse = new Map<ArrayBufferLike, Page>();
+
+  constructor(
+    readonly pageBytes: number,
+    private readonly maxSpare: number,
+  ) {}
+
+  /** A copy of src[from, to) in a page (valid until release()). */
+  copy(src: Uint8Array, from: number, to: number): Uint8Array {
+    const length = to - from;
+    if (length > this.pageBytes) return Uint8Array.prototype.slice.call(src, from, to);
+    let page = this.current;
+    if (!page || page.used + length > this.pageBytes) {
+      if (page) {
+        this.current = undefined;
+        this.retireIfFree(page);
+      }
+      page = this.spare.pop() ?? { bytes: new Uint8Array(this.pageBytes), used: 0, live: 0 };
+      page.used = 0;
+      page.live = 0;
+      this.inUse.set(page.bytes.buffer, page);
+      this.current = page;
+    }
+    const view = page.bytes.subarray(page.used, page.used + length);
+    view.set(src.subarray(from, to));
+    page.used += length;
+    page.live++;
+    return view;
+  }
+
+  /** The view's audio is no longer needed (a subarray of a view counts as the view). */
+  release(view: Uint8Array): void {
+    const page = this.inUse.get(view.buffer);
+    if (!page || page.live === 0) return;
+    page.live--;
+    if (page === this.current) {
+      if (page.live === 0) page.used = 0;
+    } else {
+      this.retireIfFree(page);
+    }
+  }
+
+  /** Pages holding audio now, and spare ones. */
+  get stats(): { inUse: number; spare: number } {
+    return { inUse: this.inUse.size, spare: this.spare.length };
+  }
+
+  private retireIfFree(page: Page): void {
+    if (page.live > 0) return;
+    this.inUse.delete(page.bytes.buffer);
+    if (this.spare.length < this.maxSpare) this.spare.push(page);
+  }
+}
+
+/** This thread's agent look-ahead pages: 16 KB (2 s of audio) each, up to 64 spare (1 MB). */
+export const agentPages = new SegmentPages(16 * 1024, 64);

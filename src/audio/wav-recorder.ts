@@ -33,7 +33,7 @@
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { MULAW_DECODE_TABLE } from './g711';
-import { recorderBlocks } from './block-pool';
+import { agentPages, recorderBlocks } from './block-pool';
 import { WAV_HEADER_BYTES, writeWavHeader } from './wav-header';
 
 export const RECORDING_SAMPLE_RATE_HZ = 8000;
@@ -342,8 +342,9 @@ export class StereoWavRecorder {
       length = allowed;
     }
     if (length <= 0) return;
-    // A copy even of a Buffer (whose own slice() is a view): the caller may reuse its memory (a frame ring).
-    const data = Uint8Array.prototype.slice.call(mulaw, skip, skip + length);
+    // A copy (the caller may reuse its memory: a frame ring), in the thread's shared pages; released
+    // once written or cut.
+    const data = agentPages.copy(mulaw, skip, skip + length);
     const segment: AgentSegment = { start, end: start + length, data };
     const segments = this.agentSegments;
     let index = segments.length;
@@ -401,6 +402,7 @@ export class StereoWavRecorder {
     if (this.callerEnd > endFrame) this.callerEnd = endFrame;
     this.commitTo(endFrame);
     await this.drain();
+    for (const segment of this.agentSegments) agentPages.release(segment.data);
     this.agentSegments = [];
     this.window = new Int16Array(0);
     await this.opened.catch(() => undefined);
@@ -447,6 +449,7 @@ export class StereoWavRecorder {
     for (const segment of this.agentSegments) {
       if (segment.start >= cutFrame) {
         removed += segment.end - Math.max(segment.start, this.base);
+        agentPages.release(segment.data);
       } else {
         if (segment.end > cutFrame) {
           removed += segment.end - cutFrame;
@@ -496,7 +499,13 @@ export class StereoWavRecorder {
         if (to > from) consumedBytes += to - from;
         if (segment.end <= chunkEnd) finished++;
       }
-      if (finished > 0) this.agentSegments = segments.filter((segment) => segment.end > chunkEnd);
+      if (finished > 0) {
+        this.agentSegments = segments.filter((segment) => {
+          if (segment.end > chunkEnd) return true;
+          agentPages.release(segment.data);
+          return false;
+        });
+      }
       this.pendingAgentBytes -= consumedBytes;
       // Slide the window: keep the caller audio after this chunk, zero the vacated tail.
       const filled = Math.min(this.capacityFrames, Math.max(0, this.callerEnd - this.base));

@@ -88,6 +88,21 @@ describe('RecordingThread (recordings written on their own thread)', () => {
     calls.forEach((c) => expect([...readStereoWav(c.file).left]).toEqual([...decodeMulaw(c.audio)]));
   });
 
+  it('writes each 500 ms chunk as it is committed: no second of audio staged per call', async () => {
+    const file = path.join(dir, 'chunks.wav');
+    const rec = thread.open(file);
+    await rec.ready;
+    const audio = tone(1300, 0.3);
+    // 1.3 s of caller audio: the recorder's 1 s window holds the last 800 ms, the first 500 ms is committed.
+    for (let ms = 0; ms < 1300; ms += 20) rec.writeCaller(audio.subarray(ms * 8, ms * 8 + 160), ms);
+    const deadline = Date.now() + 5000;
+    while ((await stat(file)).size < 44 + 500 * 32 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 100)); // and nothing more than that
+    expect((await stat(file)).size).toBe(44 + 500 * 32); // on disk without waiting for a full second
+    await rec.close();
+    expect([...readStereoWav(file).left]).toEqual([...decodeMulaw(audio)]);
+  });
+
   it('reports a file it cannot create (never overwrites one), and the thread goes on', async () => {
     const file = path.join(dir, 'exists.wav');
     await writeFile(file, 'not a recording');

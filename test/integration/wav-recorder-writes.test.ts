@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { decodeMulaw, encodeMulaw } from '../../src/audio/g711';
 import { sineInt16 } from '../../src/audio/tone';
-import { BlockPool, recorderBlocks } from '../../src/audio/block-pool';
+import { agentPages, BlockPool, recorderBlocks } from '../../src/audio/block-pool';
 import { StereoWavRecorder } from '../../src/audio/wav-recorder';
 
 /** Disk writes of the recorder: coalesced into flushMs blocks, never one per 500 ms chunk. */
@@ -138,6 +138,49 @@ describe('StereoWavRecorder disk writes', () => {
     const samples = new Int16Array(bytes.buffer.slice(bytes.byteOffset + 44, bytes.byteOffset + bytes.length));
     expect(samples.length).toBe(2 * 16000);
     expect(samples.some((v) => v !== 0)).toBe(false); // silence both sides: nothing of the first call
+  });
+
+  it("holds calls' agent audio in shared pages without mixing one call's into another's file, and gives the pages back", async () => {
+    const codes = [0x10, 0x30, 0x50, 0x70]; // call i's chunk k is the mu-law code codes[i] + k % 16 throughout
+    const cutAtMs = [undefined, 1500, 2500, undefined];
+    const recorders = await Promise.all(codes.map((_, i) => StereoWavRecorder.open(path.join(dir, `shared-${i}.wav`))));
+    // Each answer (3 s in 100 ms chunks, from 200 ms on) arrives at twice its pace, so pages are freed
+    // and reused while other audio in them still waits; the calls' chunks are interleaved.
+    const silence = Buffer.alloc(160, 0xff);
+    let chunk = 0;
+    let peakPages = 0;
+    for (let ms = 0; ms < 4000; ms += 20) {
+      if (ms % 100 === 0) {
+        for (let k = chunk; k < Math.min(30, chunk + 2); k++) {
+          recorders.forEach((r, i) => {
+            if (cutAtMs[i] === undefined || ms < cutAtMs[i]!) r.writeAgent(Buffer.alloc(800, codes[i] + (k % 16)), 200 + k * 100);
+          });
+        }
+        chunk = Math.min(30, chunk + 2);
+        peakPages = Math.max(peakPages, agentPages.stats.inUse);
+      }
+      recorders.forEach((r, i) => {
+        if (cutAtMs[i] === ms) r.cutAgentAfter(ms); // barge-in: the rest of the answer was never heard
+        r.writeCaller(silence, ms);
+      });
+      if (ms % 500 === 0) await settle();
+    }
+    expect(peakPages).toBeGreaterThanOrEqual(3);
+    await Promise.all(recorders.map((r) => r.close()));
+    expect(agentPages.stats.inUse).toBeLessThanOrEqual(1); // every view released: at most the current page
+    for (const [i, code] of codes.entries()) {
+      const bytes = await readFile(path.join(dir, `shared-${i}.wav`));
+      const samples = new Int16Array(bytes.buffer.slice(bytes.byteOffset + 44, bytes.byteOffset + bytes.length));
+      const endMs = cutAtMs[i] ?? 3200;
+      const wrong: number[] = [];
+      for (let frame = 0; frame < samples.length / 2; frame++) {
+        const ms = frame / 8;
+        const k = Math.floor((ms - 200) / 100);
+        const expected = ms >= 200 && ms < endMs ? decodeMulaw(Buffer.from([code + (k % 16)]))[0] : 0;
+        if (samples[2 * frame + 1] !== expected || samples[2 * frame] !== 0) wrong.push(frame);
+      }
+      expect({ call: i, wrong: wrong.slice(0, 5) }).toEqual({ call: i, wrong: [] });
+    }
   });
 
   it('keeps a bounded number of spare blocks', () => {

@@ -28,8 +28,12 @@ const HEADER_BYTES = 16;
 const W = 0;
 const R = 1;
 
-/** Default ring: ~2 s of both sides at 8 kHz mu-law, in whole records. */
-export const DEFAULT_RING_BYTES = 32 * 1024;
+/**
+ * Default ring: ~1 s of both sides at 8 kHz mu-law, fifty times what arrives between two reads of
+ * the recording thread (every 20 ms); a longer burst waits in LiveRecording's backlog. 16 KB, not
+ * the 32 KB it was: the ring is per call (docs/benchmarks/bridge.md, "Per-call memory of a recording").
+ */
+export const DEFAULT_RING_BYTES = 16 * 1024;
 
 function padded(length: number): number {
   return HEADER_BYTES + ((length + 15) & ~15);

@@ -6,12 +6,20 @@
  * everything written before it.
  */
 import { parentPort } from 'node:worker_threads';
-import { StereoWavRecorder } from '../../audio/wav-recorder';
+import { StereoWavRecorder, type StereoWavRecorderOptions } from '../../audio/wav-recorder';
 import { FrameRingReader, RecordKind } from './frame-ring';
 import type { FromRecordingThread, ToRecordingThread } from './messages';
 
 /** How often the rings are read: well inside the recorder's 500 ms jitter window. */
 const DRAIN_INTERVAL_MS = 20;
+/**
+ * Each 500 ms chunk goes to the disk as it is committed (the recorder's flushMs = its chunkMs), so a
+ * call holds no staged block between writes: only the writes in flight hold one (from the thread's
+ * pool). Coalescing two chunks into one 1 s write saved a system call a second per call when the
+ * writes were the main thread's; here they are this thread's, and the staged block cost 32 KB per
+ * call (docs/benchmarks/bridge.md, "Per-call memory of a recording").
+ */
+const LIVE_RECORDER_DEFAULTS: StereoWavRecorderOptions = { flushMs: 500, chunkMs: 500 };
 
 interface Recording {
   recorder: StereoWavRecorder;
@@ -67,7 +75,7 @@ port.on('message', (msg: ToRecordingThread) => {
       let ring: FrameRingReader;
       try {
         ring = new FrameRingReader(msg.ring);
-        recorder = StereoWavRecorder.create(msg.path, msg.options);
+        recorder = StereoWavRecorder.create(msg.path, { ...LIVE_RECORDER_DEFAULTS, ...msg.options });
       } catch (err) {
         post({ op: 'opened', id: msg.id, error: (err as Error).message });
         post({ op: 'closed', id: msg.id, result: { ...NOTHING, error: (err as Error).message } });
