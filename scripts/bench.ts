@@ -53,6 +53,7 @@ import {
   callSecondsIn,
   distribution,
   matchTags,
+  growthFromOneCall,
   medianOf,
   round,
   type CallerSide,
@@ -917,6 +918,9 @@ async function main(): Promise<void> {
           })
           .join(', ')}.`
       : '';
+  const growth = growthFromOneCall(rows);
+  const growthText =
+    growth.length > 0 ? `\n\nPeak RSS growth per call from one call:\n\n${growth.map((line) => `- ${line}`).join('\n')}` : '';
   const perRun =
     runs > 1
       ? `\n\nEach run:\n\n${markdownTable(allRuns.map((r) => ({ ...r, label: `${r.label} #${r.index}` })))}\n`
@@ -927,7 +931,7 @@ async function main(): Promise<void> {
     `load average before ${report.machine.loadAverageBefore}. Server: \`${report.server}\`; AI: ${report.ai}. ` +
     `Window: ${seconds} s per run; greeting ${values.greeting}; ${runs > 1 ? `median of ${runs} runs` : 'one run'}.\n\n` +
     `Latency as the caller hears it (tagged frames, timed outside the server):\n\n${markdownTable(rows)}\n\n` +
-    `Details:\n\n${detailsTable(rows)}${capacity}${perRun}` +
+    `Details:\n\n${detailsTable(rows)}${capacity}${growthText}${perRun}` +
     listenersMarkdown(
       allRuns.flatMap((r) =>
         r.result.listeners ? [{ label: `${r.label} #${r.index}`, phase: r.result.listeners }] : [],

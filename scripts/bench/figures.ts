@@ -134,3 +134,28 @@ export function medianOf<T>(runs: T[]): T {
   }
   return out as T;
 }
+
+/**
+ * Memory growth per call as the issue counts it: from the peak RSS with one call to the peak with N
+ * (a sweep with 1 among its counts), so what the first call starts once (the recording thread, code
+ * compiled on first use) is not spread over the others. One line per label (server and scenario).
+ */
+export function growthFromOneCall(
+  rows: { label: string; result: { calls: number; server: { rssPeakMb: number } } }[],
+): string[] {
+  const lines: string[] = [];
+  for (const label of [...new Set(rows.map((r) => r.label))]) {
+    const mine = rows.filter((r) => r.label === label).sort((a, b) => a.result.calls - b.result.calls);
+    const one = mine.find((r) => r.result.calls === 1);
+    if (!one) continue;
+    const steps = mine
+      .filter((r) => r.result.calls > 1)
+      .map(
+        (r) =>
+          `${round(((r.result.server.rssPeakMb - one.result.server.rssPeakMb) * 1024) / (r.result.calls - 1), 0)} KB to ${r.result.calls} calls`,
+      );
+    if (steps.length > 0)
+      lines.push(`${label}: ${one.result.server.rssPeakMb} MB with one call; per added call ${steps.join(', ')}`);
+  }
+  return lines;
+}

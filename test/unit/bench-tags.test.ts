@@ -1,5 +1,5 @@
 import { mulaw } from 'alawmulaw';
-import { callSecondsIn, distribution, matchTags, medianOf } from '../../scripts/bench/figures';
+import { callSecondsIn, distribution, growthFromOneCall, matchTags, medianOf } from '../../scripts/bench/figures';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -147,5 +147,16 @@ describe('bench figures', () => {
       { a: 3, b: { c: 30 }, s: 'y', n: null },
     ]);
     expect(m).toEqual({ a: 2, b: { c: 20 }, s: 'x', n: null });
+  });
+
+  it('counts memory growth per call from the one-call run, per server and scenario', () => {
+    const row = (label: string, calls: number, rssPeakMb: number) => ({ label, result: { calls, server: { rssPeakMb } } });
+    const lines = growthFromOneCall([
+      row('steady — A', 100, 125),
+      row('steady — A', 1, 100),
+      row('steady — A', 200, 150),
+      row('steady — B', 100, 90), // no one-call run: no line
+    ]);
+    expect(lines).toEqual(['steady — A: 100 MB with one call; per added call 259 KB to 100 calls, 257 KB to 200 calls']);
   });
 });
