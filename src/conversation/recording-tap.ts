@@ -57,6 +57,11 @@ export class RecordingTap {
     );
   }
 
+  /** Resolves once the recording thread has the file open; rejects when it could not be created. */
+  get ready(): Promise<void> {
+    return this.recorder.ready;
+  }
+
   /**
    * A caller frame at its own timestamp. A base64 frame in the recording's own format (mu-law) is
    * decoded straight into the call's ring: no buffer a frame.

@@ -48,9 +48,14 @@ describe('RecordingTap.writeCallerFrame', () => {
     const payloads: string[] = [];
     for (let ms = 0; ms < 2000; ms += 20)
       payloads.push(Buffer.from(tone.subarray(ms * 8, ms * 8 + 160)).toString('base64'));
+    await tap.ready;
     const from = jest.spyOn(Buffer, 'from');
-    payloads.forEach((payload, i) => tap.writeCallerFrame(new Base64AudioFrame(payload, i * 20, 0)));
-    // (The recorder's one Buffer.from is the view of its first full block, not a decode.)
+    // A second at a time: the recording thread reads the ring every 20 ms, and frames arrive at their
+    // pace (a burst larger than the ring waits in a backlog, decoded there: live-recording.ts).
+    for (let i = 0; i < payloads.length; i++) {
+      tap.writeCallerFrame(new Base64AudioFrame(payloads[i], i * 20, 0));
+      if (i % 50 === 49) await new Promise((resolve) => setTimeout(resolve, 200));
+    }
     const decodes = from.mock.calls.filter((args) => (args as unknown[])[1] === 'base64').length;
     from.mockRestore();
     expect(decodes).toBe(0);
