@@ -6,7 +6,7 @@
  *
  * Timeline. Every write carries `atMs`, an offset on the Twilio stream clock (media.timestamp); its first
  * sample lands at sample frame round(atMs * 8). Gaps are silence.
- * - Caller audio defines "now". It is decoded into a small staging window (`chunkMs + jitterMs`, 1 s by
+ * - Caller audio defines "now". It is kept as mu-law in a small staging window (`chunkMs + jitterMs`, 1 s by
  *   default) so audio that arrives slightly late or out of order still lands in place; audio for time that has
  *   already been written is dropped and counted (`stats.droppedLateFrames`).
  * - Agent audio is scheduled at the time it will START playing, usually ahead of now (the model sends faster
@@ -46,6 +46,8 @@ const MAX_DATA_BYTES = 0xffffffff - 36 - 3; // RIFF sizes are 32-bit; keep whole
 /** The longest recording a WAV file can hold: ~37 hours. Writes beyond it are invalid. */
 const MAX_FRAMES = Math.floor(MAX_DATA_BYTES / FRAME_BYTES);
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+/** The mu-law byte that decodes to 0: the caller window holds mu-law (half the bytes of PCM16), gaps silent. */
+const MULAW_SILENCE = 0xff;
 
 export interface StereoWavRecorderOptions {
   /** Only 8000 is supported (Twilio's rate). */
@@ -188,8 +190,8 @@ export class StereoWavRecorder {
   private readonly maxAgentLookaheadFrames: number;
   private readonly headerScratch = Buffer.alloc(WAV_HEADER_BYTES);
 
-  /** Caller samples for frames [base, base + capacityFrames). */
-  private window: Int16Array;
+  /** Caller mu-law for frames [base, base + capacityFrames) (decoded as it is committed). */
+  private window: Uint8Array;
   /** Absolute sample frame of window[0] = frames handed to the writer. */
   private base = 0;
   /** End (exclusive) of the caller audio received so far: "now". */
@@ -237,7 +239,7 @@ export class StereoWavRecorder {
     this.capacityFrames = this.chunkFrames + Math.round(settings.jitterMs * SAMPLES_PER_MS);
     this.maxPendingWriteBytes = settings.maxPendingWriteBytes;
     this.maxAgentLookaheadFrames = Math.round(settings.maxAgentLookaheadMs * SAMPLES_PER_MS);
-    this.window = new Int16Array(this.capacityFrames);
+    this.window = new Uint8Array(this.capacityFrames).fill(MULAW_SILENCE);
   }
 
   /**
@@ -404,7 +406,7 @@ export class StereoWavRecorder {
     await this.drain();
     for (const segment of this.agentSegments) agentPages.release(segment.data);
     this.agentSegments = [];
-    this.window = new Int16Array(0);
+    this.window = new Uint8Array(0);
     await this.opened.catch(() => undefined);
     if (!this.failed) {
       try {
@@ -436,10 +438,7 @@ export class StereoWavRecorder {
   private placeCaller(piece: Uint8Array, start: number): void {
     const end = start + piece.length;
     if (end > this.base + this.capacityFrames) this.commitTo(end - this.capacityFrames);
-    const window = this.window;
-    const table = MULAW_DECODE_TABLE;
-    const offset = start - this.base;
-    for (let i = 0; i < piece.length; i++) window[offset + i] = table[piece[i]];
+    this.window.set(piece, start - this.base);
     if (end > this.callerEnd) this.callerEnd = end;
   }
 
@@ -469,7 +468,7 @@ export class StereoWavRecorder {
     while (this.base < target) {
       const segments = this.agentSegments;
       if (this.callerEnd <= this.base) {
-        // No caller audio ahead: the window is all zeros. Skip to the next agent audio in one silent step.
+        // No caller audio ahead: the window is all silence. Skip to the next agent audio in one silent step.
         const nextAgent = segments.length > 0 ? segments[0].start : Number.POSITIVE_INFINITY;
         const silentEnd = Math.min(target, nextAgent);
         if (silentEnd > this.base) {
@@ -486,8 +485,8 @@ export class StereoWavRecorder {
       const at = 2 * this.blockFrames; // pcm index of frame `base`
       const window = this.window;
       const callerFrames = Math.min(frames, Math.max(0, this.callerEnd - this.base));
-      for (let i = 0; i < callerFrames; i++) pcm[at + 2 * i] = window[i];
       const table = MULAW_DECODE_TABLE;
+      for (let i = 0; i < callerFrames; i++) pcm[at + 2 * i] = table[window[i]];
       let consumedBytes = 0;
       let finished = 0;
       for (const segment of segments) {
@@ -507,10 +506,10 @@ export class StereoWavRecorder {
         });
       }
       this.pendingAgentBytes -= consumedBytes;
-      // Slide the window: keep the caller audio after this chunk, zero the vacated tail.
+      // Slide the window: keep the caller audio after this chunk, silence the vacated tail.
       const filled = Math.min(this.capacityFrames, Math.max(0, this.callerEnd - this.base));
       if (filled > frames) window.copyWithin(0, frames, filled);
-      window.fill(0, Math.max(0, filled - frames), filled);
+      window.fill(MULAW_SILENCE, Math.max(0, filled - frames), filled);
       this.base = chunkEnd;
       this.blockFrames += frames;
       if (this.blockFrames >= this.blockCapacityFrames) this.flushBlock();

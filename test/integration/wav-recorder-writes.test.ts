@@ -183,6 +183,27 @@ describe('StereoWavRecorder disk writes', () => {
     }
   });
 
+  it('writes silence, not noise, where caller frames are missing', async () => {
+    const file = path.join(dir, 'gaps.wav');
+    const recorder = await StereoWavRecorder.open(file);
+    const missing = (ms: number): boolean => ms < 100 || (ms >= 400 && ms < 600) || (ms >= 1700 && ms < 1900) || (ms >= 2900 && ms < 3100);
+    for (let ms = 0; ms < 4000; ms += 20) {
+      if (!missing(ms)) recorder.writeCaller(tone.subarray((ms * 8) % 8000, ((ms * 8) % 8000) + 160), ms);
+      if (ms % 500 === 0) await settle();
+    }
+    await recorder.close();
+    const bytes = await readFile(file);
+    const samples = new Int16Array(bytes.buffer.slice(bytes.byteOffset + 44, bytes.byteOffset + bytes.length));
+    const decodedTone = decodeMulaw(tone);
+    const wrong: number[] = [];
+    for (let frame = 0; frame < 4000 * 8; frame++) {
+      const ms = Math.floor(frame / 160) * 20;
+      const expected = missing(ms) ? 0 : decodedTone[frame % 8000];
+      if (samples[2 * frame] !== expected) wrong.push(frame);
+    }
+    expect(wrong.slice(0, 5)).toEqual([]);
+  });
+
   it('keeps a bounded number of spare blocks', () => {
     const pool = new BlockPool(2);
     const blocks = [pool.take(8), pool.take(8), pool.take(8)];

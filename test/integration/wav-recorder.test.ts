@@ -192,7 +192,7 @@ describe('StereoWavRecorder', () => {
       if (second % 5 === 4) await recorder.drain(); // the disk keeps up, as it does between socket events
     }
     const stats = recorder.stats;
-    expect(stats.windowBytes).toBe(1 * 8000 * 2); // caller staging window: 1 s of PCM16
+    expect(stats.windowBytes).toBe(1 * 8000); // caller staging window: 1 s of mu-law
     expect(stats.peakPendingAgentBytes).toBeLessThanOrEqual(4 * 8000); // one turn of look-ahead
     expect(stats.peakPendingWriteBytes).toBeLessThanOrEqual(6 * 32000); // ~5 s of stereo between drains
     expect(stats.overflowSamples).toBe(0);
