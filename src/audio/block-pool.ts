@@ -1,4 +1,7 @@
 /**
+ * The memory a thread's recorders share instead of holding it per call: written PCM blocks
+ * (BlockPool) and the agent audio waiting for the caller clock (SegmentPages, below).
+ *
  * Spare PCM blocks shared by every recorder of a thread. A recorder stages one block (`flushMs` of
  * interleaved stereo, 32 KB a second at 8 kHz) while the previous one is on its way to the disk;
  * once written, that block's memory is reused for a later block instead of being collected.

@@ -23,8 +23,9 @@
  * Disk. One FileHandle, writes serialized by a single async pump; nothing on the per-frame path waits for or
  * touches the disk. Committed chunks are interleaved into one block of `flushMs` (default 1000) that is handed
  * to the writer when full (or at a silent stretch, `drain()`, `close()`), so a recorder issues one data write
- * per flushMs instead of one per chunk: fewer syscalls and promise round trips on the main thread, which
- * under a burst of aligned calls all land in the same tick. After a write, if `headerPatchIntervalMs` has passed since the last
+ * per flushMs instead of one per chunk: fewer syscalls and promise round trips on the recorder's thread. (The
+ * live recordings' thread sets flushMs = chunkMs instead, so no call holds a staged block between writes:
+ * src/recordings/live/recording-worker.ts.) After a write, if `headerPatchIntervalMs` has passed since the last
  * patch, the header's RIFF and data sizes are rewritten to cover exactly the bytes already written (never
  * more), so the file is valid whenever the process dies. A write error (disk full, ...) is stored in
  * `stats.error`, never thrown at the writer's caller; the recorder then stops writing and `close()` still
