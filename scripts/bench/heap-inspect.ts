@@ -3,12 +3,15 @@
  * `--server-node-args=--inspect=127.0.0.1:9229`, e.g. during `npm run bench`):
  *
  *   npx tsx scripts/bench/heap-inspect.ts sample 10 out.heapprofile   # allocations over 10 s, by function
+ *   npx tsx scripts/bench/heap-inspect.ts promoted 20 out.heapprofile # what survived the young generation, by function
  *   npx tsx scripts/bench/heap-inspect.ts young 1500 out               # objects born in 1.5 s and still alive
  *   npx tsx scripts/bench/heap-inspect.ts census 0 one.json [base.json] # what the heap holds, by type (and against base)
  *
  * `sample` runs V8's sampling heap profiler with the objects that scavenges and full GCs collected
  * included, so it shows what the process allocates (the garbage a GC trace counts), not only what
- * it keeps. `young` takes two heap snapshots in one inspector session (object ids stay stable) and
+ * it keeps. `promoted` leaves out what scavenges collected: what it shows lived long enough to be
+ * promoted to the old generation (and is alive at the end, or was freed by a full GC — the garbage
+ * that makes full GCs happen). `young` takes two heap snapshots in one inspector session (object ids stay stable) and
  * lists the objects of the second that the first did not have, by type and first retainer: what
  * lives long enough to be promoted to the old generation. Used for docs/benchmarks/bridge.md,
  * "Garbage, socket writes and per-call memory on the main thread".
@@ -52,29 +55,38 @@ interface ProfileNode {
 const where = (url: string): string => url.replace(/.*\/(node_modules|dist)\//, '~$1/');
 const mb = (bytes: number): string => (bytes / 2 ** 20).toFixed(2).padStart(8);
 
-async function sample(port: number, seconds: number, out: string): Promise<void> {
+async function sample(port: number, seconds: number, out: string, scavenged: boolean): Promise<void> {
   const s = await session(port);
   await s.call('HeapProfiler.enable');
   await s.call('HeapProfiler.startSampling', {
     samplingInterval: 16384,
     includeObjectsCollectedByMajorGC: true,
-    includeObjectsCollectedByMinorGC: true,
+    includeObjectsCollectedByMinorGC: scavenged,
   });
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const { profile } = (await s.call('HeapProfiler.stopSampling')) as { profile: { head: ProfileNode } };
   s.close();
   writeFileSync(out, JSON.stringify(profile));
   const self = new Map<string, number>();
+  /** Charged to the innermost frame of our own code (dist/src), where a package or Node allocated for it. */
+  const ours = new Map<string, number>();
   let total = 0;
-  const walk = (n: ProfileNode): void => {
+  const walk = (n: ProfileNode, app: string): void => {
     const key = `${n.callFrame.functionName || '(anonymous)'} ${where(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`;
+    const inApp = /\/(dist\/)?src\//.test(n.callFrame.url) && !n.callFrame.url.includes('node_modules') ? key : app;
     self.set(key, (self.get(key) ?? 0) + n.selfSize);
+    ours.set(inApp, (ours.get(inApp) ?? 0) + n.selfSize);
     total += n.selfSize;
-    n.children.forEach(walk);
+    for (const c of n.children) walk(c, inApp);
   };
-  walk(profile.head);
-  console.log(`allocated ${mb(total).trim()} MB in ${seconds} s (sampled), by function:`);
-  for (const [key, bytes] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 40)) console.log(`${mb(bytes)} MB  ${key}`);
+  walk(profile.head, '(no frame of ours)');
+  const list = (m: Map<string, number>): void => {
+    for (const [key, bytes] of [...m].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`${mb(bytes)} MB  ${key}`);
+  };
+  console.log(`${scavenged ? 'allocated' : 'promoted'} ${mb(total).trim()} MB in ${seconds} s (sampled), by function:`);
+  list(self);
+  console.log('\nby the innermost frame of our code:');
+  list(ours);
 }
 
 interface Snapshot {
@@ -171,15 +183,15 @@ async function census(port: number, out: string, base: string | undefined): Prom
 const [mode, amount, out, base] = process.argv.slice(2);
 const port = Number(process.env.INSPECT_PORT ?? 9229);
 const run =
-  mode === 'sample'
-    ? sample(port, Number(amount ?? 10), out ?? 'heap.heapprofile')
+  mode === 'sample' || mode === 'promoted'
+    ? sample(port, Number(amount ?? 10), out ?? 'heap.heapprofile', mode === 'sample')
     : mode === 'young'
       ? young(port, Number(amount ?? 1500), out ?? 'heap')
       : mode === 'census'
         ? new Promise((r) => setTimeout(r, Number(amount ?? 0) * 1000)).then(() => census(port, out ?? 'census.json', base))
         : undefined;
 if (!run) {
-  console.error('usage: heap-inspect.ts sample SECONDS OUT | young GAP_MS OUT_PREFIX | census DELAY_S OUT [BASE]');
+  console.error('usage: heap-inspect.ts sample|promoted SECONDS OUT | young GAP_MS OUT_PREFIX | census DELAY_S OUT [BASE]');
   process.exit(2);
 }
 run.catch((err: unknown) => {
