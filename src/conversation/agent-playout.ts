@@ -78,7 +78,15 @@ export class AgentPlayout {
 
   /** A playback marker came back: the item it completed, if it counts. */
   acknowledge(marker: string): string | undefined {
-    return this.tracker.acknowledge(marker)?.itemId;
+    const itemId = this.tracker.acknowledge(marker)?.itemId;
+    // The channel has played everything sent: nothing is left for a listener who joins now.
+    if (!this.tracker.hasUnplayedAudio()) this.unplayed.clear();
+    return itemId;
+  }
+
+  /** The call ended: the audio kept for listeners is given back. */
+  close(): void {
+    this.unplayed.clear();
   }
 
   /**

@@ -427,7 +427,10 @@ export class Conversation {
       status: reason === 'ai-unavailable' && wasState === 'awaiting-channel' ? 'failed' : status,
       durationMs: wasState === 'awaiting-channel' ? 0 : this.callerClockMs,
       tap: this.tap,
-      closeAudio: () => this.seam?.close(),
+      closeAudio: () => {
+        this.seam?.close();
+        this.playout?.close();
+      },
     });
     this.state = 'closed';
     this.deps.onClosed?.(this);

@@ -11,16 +11,56 @@
  *
  * Chunks go in the order they play; the ring drops the oldest when a new chunk needs its bytes, so
  * its size bounds what is kept, as the time limit does.
+ *
+ * The ring is leased from a pool shared by the thread's calls only while the call has unplayed
+ * audio (an answer is playing) and goes back when the call's clock passes the last chunk, at a
+ * barge-in and at the end of the call: memory follows the calls that are speaking, not every call
+ * that ever spoke. A heap snapshot at 100 calls had these rings as 2.8 of the main thread's 4.6 MB
+ * of array buffers (docs/benchmarks/bridge.md, "Listener rings leased while an answer plays"). A
+ * lease starts empty: a ring's previous holder is never read (only chunks this holder wrote are).
  */
-const MAX_CHUNKS = 128;
+export const MAX_CHUNKS = 128;
+/** Spare rings kept per size for the next answer; beyond it a returned ring is left to the GC. */
+export const MAX_SPARE_RINGS = 32;
+
+/** A ring and the places of its chunks (all reused together). */
+interface Lease {
+  ring: Buffer;
+  offsets: Int32Array;
+  lengths: Int32Array;
+  playAt: Float64Array;
+  endAt: Float64Array;
+}
+
+/** Spare leases by ring size (one size per audio format in practice). */
+const spare = new Map<number, Lease[]>();
+
+function lease(capacityBytes: number): Lease {
+  return (
+    spare.get(capacityBytes)?.pop() ?? {
+      ring: Buffer.allocUnsafeSlow(capacityBytes),
+      offsets: new Int32Array(MAX_CHUNKS),
+      lengths: new Int32Array(MAX_CHUNKS),
+      playAt: new Float64Array(MAX_CHUNKS),
+      endAt: new Float64Array(MAX_CHUNKS),
+    }
+  );
+}
+
+function giveBack(l: Lease): void {
+  const list = spare.get(l.ring.length) ?? [];
+  if (list.length < MAX_SPARE_RINGS) list.push(l);
+  spare.set(l.ring.length, list);
+}
+
+/** Spare rings of this size (for tests and diagnostics). */
+export function spareRings(capacityBytes: number): number {
+  return spare.get(capacityBytes)?.length ?? 0;
+}
 
 export class UnplayedAudio {
-  private ring: Buffer | undefined;
+  private held: Lease | undefined;
   private writeAt = 0;
-  private offsets: Int32Array | undefined;
-  private lengths: Int32Array | undefined;
-  private playAt: Float64Array | undefined;
-  private endAt: Float64Array | undefined;
   /** Index of the oldest chunk, and how many are kept. */
   private head = 0;
   private count = 0;
@@ -32,58 +72,69 @@ export class UnplayedAudio {
     return this.count;
   }
 
-  /** Forgets the chunks that end at or before call time nowMs. */
+  /** True while a ring is leased (the call has unplayed audio). */
+  get holdsRing(): boolean {
+    return this.held !== undefined;
+  }
+
+  /** Forgets the chunks that end at or before call time nowMs; the ring goes back once none is left. */
   dropPlayed(nowMs: number): void {
-    while (this.count > 0 && this.endAt![this.head] <= nowMs) this.dropOldest();
+    const l = this.held;
+    if (!l) return;
+    while (this.count > 0 && l.endAt[this.head] <= nowMs) this.dropOldest();
+    if (this.count === 0) this.release();
   }
 
   /** Keeps a copy of chunk, which plays from playAtMs to endMs. */
   add(chunk: Uint8Array, playAtMs: number, endMs: number): void {
     const length = chunk.length;
     if (length === 0 || length > this.capacityBytes) return;
-    if (!this.ring) {
-      this.ring = Buffer.allocUnsafeSlow(this.capacityBytes);
-      this.offsets = new Int32Array(MAX_CHUNKS);
-      this.lengths = new Int32Array(MAX_CHUNKS);
-      this.playAt = new Float64Array(MAX_CHUNKS);
-      this.endAt = new Float64Array(MAX_CHUNKS);
-    }
+    const l = (this.held ??= lease(this.capacityBytes));
     if (this.writeAt + length > this.capacityBytes) this.writeAt = 0;
     // The bytes just after the write position belong to the oldest chunks: free what the new one needs.
-    while (this.count > 0 && this.overlapsOldest(this.writeAt, length)) this.dropOldest();
+    while (this.count > 0 && this.overlapsOldest(l, this.writeAt, length)) this.dropOldest();
     if (this.count === MAX_CHUNKS) this.dropOldest();
-    this.ring.set(chunk, this.writeAt);
+    l.ring.set(chunk, this.writeAt);
     const slot = (this.head + this.count) % MAX_CHUNKS;
-    this.offsets![slot] = this.writeAt;
-    this.lengths![slot] = length;
-    this.playAt![slot] = playAtMs;
-    this.endAt![slot] = endMs;
+    l.offsets[slot] = this.writeAt;
+    l.lengths[slot] = length;
+    l.playAt[slot] = playAtMs;
+    l.endAt[slot] = endMs;
     this.count++;
     this.writeAt += length;
   }
 
-  /** Forgets everything (a barge-in cleared the channel). The ring is kept for the next answer. */
+  /** Forgets everything (a barge-in cleared the channel, or the call ended); the ring goes back. */
   clear(): void {
     this.head = 0;
     this.count = 0;
     this.writeAt = 0;
+    this.release();
   }
 
   /** Copies of the chunks that still play from call time nowMs on, oldest first. */
   from(nowMs: number): { chunk: Buffer; playAtMs: number }[] {
     const out: { chunk: Buffer; playAtMs: number }[] = [];
+    const l = this.held;
+    if (!l) return out;
     for (let i = 0; i < this.count; i++) {
       const slot = (this.head + i) % MAX_CHUNKS;
-      if (this.endAt![slot] <= nowMs) continue;
-      const offset = this.offsets![slot];
-      out.push({ chunk: Buffer.from(this.ring!.subarray(offset, offset + this.lengths![slot])), playAtMs: this.playAt![slot] });
+      if (l.endAt[slot] <= nowMs) continue;
+      const offset = l.offsets[slot];
+      out.push({ chunk: Buffer.from(l.ring.subarray(offset, offset + l.lengths[slot])), playAtMs: l.playAt[slot] });
     }
     return out;
   }
 
-  private overlapsOldest(start: number, length: number): boolean {
-    const offset = this.offsets![this.head];
-    return offset < start + length && start < offset + this.lengths![this.head];
+  private release(): void {
+    if (!this.held) return;
+    giveBack(this.held);
+    this.held = undefined;
+  }
+
+  private overlapsOldest(l: Lease, start: number, length: number): boolean {
+    const offset = l.offsets[this.head];
+    return offset < start + length && start < offset + l.lengths[this.head];
   }
 
   private dropOldest(): void {
