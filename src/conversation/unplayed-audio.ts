@@ -13,15 +13,21 @@
  * its size bounds what is kept, as the time limit does.
  *
  * The ring is leased from a pool shared by the thread's calls only while the call has unplayed
- * audio (an answer is playing) and goes back when the call's clock passes the last chunk, at a
- * barge-in and at the end of the call: memory follows the calls that are speaking, not every call
- * that ever spoke. A heap snapshot at 100 calls had these rings as 2.8 of the main thread's 4.6 MB
- * of array buffers (docs/benchmarks/bridge.md, "Listener rings leased while an answer plays"). A
- * lease starts empty: a ring's previous holder is never read (only chunks this holder wrote are).
+ * audio (an answer is playing) and goes back when the channel has played it all, at a barge-in and
+ * at the end of the call: memory follows the calls that are speaking, and an ended call's ring
+ * serves the next call instead of waiting, promoted, for a full GC. A heap snapshot at 100 calls
+ * had these rings as 2.8 of the main thread's 4.6 MB of array buffers (docs/benchmarks/bridge.md,
+ * "Listener rings leased while an answer plays"). A lease starts empty: a ring's previous holder
+ * is never read (only chunks this holder wrote are).
  */
 export const MAX_CHUNKS = 128;
-/** Spare rings kept per size for the next answer; beyond it a returned ring is left to the GC. */
-export const MAX_SPARE_RINGS = 32;
+/**
+ * Spare rings kept per size for the next answer (beyond it a returned ring is left to the GC): the
+ * pool settles at the most calls that spoke at once, up to this (6.6 MB of 8 kHz rings). A bound
+ * below the calls speaking at once makes rings churn: with 32, a burst of 100 calls made 244 rings
+ * instead of 100, and its p99 was worse in 5 runs of 5 (docs/benchmarks/bridge.md).
+ */
+export const MAX_SPARE_RINGS = 256;
 
 /** A ring and the places of its chunks (all reused together). */
 interface Lease {
