@@ -23,7 +23,7 @@
 export const MAX_CHUNKS = 128;
 /**
  * Spare rings kept per size for the next answer (beyond it a returned ring is left to the GC): the
- * pool settles at the most calls that spoke at once, up to this (6.6 MB of 8 kHz rings). A bound
+ * pool settles at the most calls that spoke at once, up to this (~7 MB of 8 kHz rings). A bound
  * below the calls speaking at once makes rings churn: with 32, a burst of 100 calls made 244 rings
  * instead of 100, and its p99 was worse in 5 runs of 5 (docs/benchmarks/bridge.md).
  */
