@@ -12,29 +12,58 @@
  * 100 calls is ~3 MB smaller (docs/benchmarks/bridge.md, "Garbage, socket writes and per-call
  * memory on the main thread").
  */
-export class BlockPool {
-  private readonly free = new Map<number, Int16Array[]>();
+/**
+ * Spare objects of a thread by size, at most maxSparePerSize of each: reused instead of allocated
+ * again. The recorders' blocks (BlockPool) and the listeners' rings (conversation/unplayed-audio.ts)
+ * keep theirs here.
+ */
+export class SparePool<T> {
+  private readonly free = new Map<number, T[]>();
 
   constructor(private readonly maxSparePerSize: number) {}
 
+  /** A spare of this size, if one is kept. */
+  take(size: number): T | undefined {
+    return this.free.get(size)?.pop();
+  }
+
+  /** An item no longer in use; kept for a later take() unless enough are kept already. */
+  give(size: number, item: T): void {
+    let list = this.free.get(size);
+    if (!list) this.free.set(size, (list = []));
+    if (list.length < this.maxSparePerSize && !list.includes(item)) list.push(item);
+  }
+
+  /** Spares kept now, of one size or of all. */
+  spares(size?: number): number {
+    if (size !== undefined) return this.free.get(size)?.length ?? 0;
+    let n = 0;
+    for (const list of this.free.values()) n += list.length;
+    return n;
+  }
+}
+
+export class BlockPool {
+  private readonly pool: SparePool<Int16Array>;
+
+  constructor(maxSparePerSize: number) {
+    this.pool = new SparePool(maxSparePerSize);
+  }
+
   /** A zeroed block of `samples` samples: a spare when there is one. */
   take(samples: number): Int16Array {
-    const spare = this.free.get(samples)?.pop();
+    const spare = this.pool.take(samples);
     return spare ? spare.fill(0) : new Int16Array(samples);
   }
 
   /** A block no longer in use; kept for a later take() unless enough are kept already. */
   give(block: Int16Array): void {
-    let list = this.free.get(block.length);
-    if (!list) this.free.set(block.length, (list = []));
-    if (list.length < this.maxSparePerSize && !list.includes(block)) list.push(block);
+    this.pool.give(block.length, block);
   }
 
   /** Spare blocks kept now. */
   get spares(): number {
-    let n = 0;
-    for (const list of this.free.values()) n += list.length;
-    return n;
+    return this.pool.spares();
   }
 }
 

@@ -20,6 +20,8 @@
  * "Listener rings leased while an answer plays"). A lease starts empty: a ring's previous holder
  * is never read (only chunks this holder wrote are).
  */
+import { SparePool } from '../audio/block-pool';
+
 export const MAX_CHUNKS = 128;
 /**
  * Spare rings kept per size for the next answer (beyond it a returned ring is left to the GC): the
@@ -39,11 +41,11 @@ interface Lease {
 }
 
 /** Spare leases by ring size (one size per audio format in practice). */
-const spare = new Map<number, Lease[]>();
+const spare = new SparePool<Lease>(MAX_SPARE_RINGS);
 
 function lease(capacityBytes: number): Lease {
   return (
-    spare.get(capacityBytes)?.pop() ?? {
+    spare.take(capacityBytes) ?? {
       ring: Buffer.allocUnsafeSlow(capacityBytes),
       offsets: new Int32Array(MAX_CHUNKS),
       lengths: new Int32Array(MAX_CHUNKS),
@@ -53,15 +55,9 @@ function lease(capacityBytes: number): Lease {
   );
 }
 
-function giveBack(l: Lease): void {
-  const list = spare.get(l.ring.length) ?? [];
-  if (list.length < MAX_SPARE_RINGS) list.push(l);
-  spare.set(l.ring.length, list);
-}
-
 /** Spare rings of this size (for tests and diagnostics). */
 export function spareRings(capacityBytes: number): number {
-  return spare.get(capacityBytes)?.length ?? 0;
+  return spare.spares(capacityBytes);
 }
 
 export class UnplayedAudio {
@@ -134,7 +130,7 @@ export class UnplayedAudio {
 
   private release(): void {
     if (!this.held) return;
-    giveBack(this.held);
+    spare.give(this.held.ring.length, this.held);
     this.held = undefined;
   }
 
