@@ -6,12 +6,10 @@
  * PUBLIC_URL + path (so they work behind a TLS proxy); errors are ApiErrors.
  */
 import express, { Router, type RequestHandler } from 'express';
-// Only the TwiML builder, not the whole SDK (its REST client alone is ~170 modules).
-import VoiceResponse from 'twilio/lib/twiml/VoiceResponse';
 import type { Call } from '../../generated/prisma/client';
 import type { ChannelServices } from '../index';
 import { isValidTwilioSignature, signatureFromHeaders, streamUrl, webhookUrl } from './signature';
-import { connectStreamTwiml, dialTwiml, emptyTwiml, refusalTwiml, sayAndHangupTwiml } from './twiml';
+import { connectStreamTwiml, dialTwiml, emptyTwiml, hangupTwiml, refusalTwiml, sayAndHangupTwiml } from './twiml';
 import { STREAM_TOKEN_PARAMETER } from '../../calls/stream-token';
 import { ApiError } from '../../http/errors';
 import { isCallStatus } from '../../calls/call-status';
@@ -129,10 +127,7 @@ export function createTwilioRouter(deps: TwilioRouteDeps): Router {
     if (answeredBy && /^(machine_|fax$)/.test(answeredBy) && deps.answeredByMachine) {
       const onMachine = await deps.answeredByMachine(callId, answeredBy);
       if (onMachine) {
-        const response = new VoiceResponse();
-        if (onMachine.message) response.say(onMachine.message);
-        response.hangup();
-        twiml(res, response.toString());
+        twiml(res, hangupTwiml(onMachine.message));
         return;
       }
     }
@@ -155,9 +150,7 @@ export function createTwilioRouter(deps: TwilioRouteDeps): Router {
       return;
     }
     if (ending?.kind === 'hangup') {
-      const response = new VoiceResponse();
-      response.hangup();
-      twiml(res, response.toString());
+      twiml(res, hangupTwiml());
       return;
     }
     twiml(res, sayAndHangupTwiml(FALLBACK_MESSAGE));

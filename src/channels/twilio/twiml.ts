@@ -1,10 +1,16 @@
 /**
- * TwiML answers for the voice webhook, built with twilio.twiml.VoiceResponse (which escapes every
- * attribute and text node). Verbs after <Connect> run only once the server closes the stream
- * socket: that is where the fallback apology (or, later, a transfer <Dial>) lives.
+ * TwiML answers for the voice webhooks, written as strings. Verbs after <Connect> run only once the
+ * server closes the stream socket: that is where the fallback apology (or, later, a transfer <Dial>)
+ * lives.
+ *
+ * The output is byte for byte what twilio's `VoiceResponse` (xmlbuilder) writes for the same verbs,
+ * with the same escaping (test/unit/telephony-twiml.test.ts holds the two side by side). A character
+ * XML 1.0 cannot carry is refused (an Error, without the value) in text, as there, and in attributes,
+ * where twilio's builder would write it into an answer Twilio rejects. Written by hand because every
+ * call's webhook built an xmlbuilder document of a dozen objects per node: ~33 µs and a few KB of
+ * garbage per answer on the main thread, promoted when webhooks arrive in a burst
+ * (docs/benchmarks/bridge.md, "What is promoted").
  */
-// Only the TwiML builder, not the whole SDK (its REST client alone is ~170 modules).
-import VoiceResponse from 'twilio/lib/twiml/VoiceResponse';
 
 export interface ConnectStreamOptions {
   /** wss://<public host>/streams (see streamUrl()). Query strings are stripped by Twilio: use parameters. */
@@ -19,20 +25,67 @@ export interface ConnectStreamOptions {
   voice?: string;
 }
 
-function sayAttributes(voice: string | undefined): VoiceResponse.SayAttributes {
-  // The SDK lists known voices as a union; any other name is passed through for Twilio to judge.
-  return voice ? { voice: voice as NonNullable<VoiceResponse.SayAttributes['voice']> } : {};
+const DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>';
+
+/** Characters XML 1.0 cannot carry (controls but tab, LF, CR; U+FFFE/U+FFFF; lone surrogates). */
+/* eslint-disable no-control-regex -- the control characters are what it finds */
+const ILLEGAL =
+  /[\0-\x08\x0B\f\x0E-\x1F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?:[^\uD800-\uDBFF]|^)[\uDC00-\uDFFF]/;
+/* eslint-enable no-control-regex */
+const TEXT_SPECIAL = /[&<>\r]/;
+const ATTRIBUTE_SPECIAL = /[&<"\t\n\r]/;
+
+function legal(value: string): string {
+  // The value itself stays out of the message: it may be a caller's number or a name.
+  const bad = ILLEGAL.exec(value);
+  if (bad) throw new Error(`invalid character for TwiML at index ${bad.index}`);
+  return value;
+}
+
+function text(value: string): string {
+  if (!TEXT_SPECIAL.test(value)) return legal(value);
+  return legal(value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\r/g, '&#xD;'));
+}
+
+function attribute(value: string): string {
+  if (!ATTRIBUTE_SPECIAL.test(value)) return legal(value);
+  return legal(
+    value
+      .replace(/&/g, '&amp;')
+      .replace(/</g, '&lt;')
+      .replace(/"/g, '&quot;')
+      .replace(/\t/g, '&#x9;')
+      .replace(/\n/g, '&#xA;')
+      .replace(/\r/g, '&#xD;'),
+  );
+}
+
+/** `<name a="v"...>inner</name>`, or `<name .../>` when the inner XML is empty. Absent attributes are left out. */
+function element(name: string, attributes: Record<string, string | undefined>, inner = ''): string {
+  let open = `<${name}`;
+  for (const key in attributes) {
+    const value = attributes[key];
+    if (value !== undefined) open += ` ${key}="${attribute(value)}"`;
+  }
+  return inner === '' ? `${open}/>` : `${open}>${inner}</${name}>`;
+}
+
+function response(inner: string): string {
+  return DECLARATION + element('Response', {}, inner);
+}
+
+function say(message: string, voice: string | undefined): string {
+  return element('Say', { voice: voice || undefined }, text(message));
 }
 
 export function connectStreamTwiml(options: ConnectStreamOptions): string {
-  const response = new VoiceResponse();
-  const connect = response.connect(options.action ? { action: options.action } : {});
-  const stream = connect.stream({ url: options.streamUrl });
+  let parameters = '';
   for (const [name, value] of Object.entries(options.parameters ?? {})) {
-    stream.parameter({ name, value });
+    parameters += element('Parameter', { name, value });
   }
-  if (options.fallbackMessage) response.say(sayAttributes(options.voice), options.fallbackMessage);
-  return response.toString();
+  const stream = element('Stream', { url: options.streamUrl }, parameters);
+  const connect = element('Connect', { action: options.action || undefined }, stream);
+  return response(connect + (options.fallbackMessage ? say(options.fallbackMessage, options.voice) : ''));
 }
 
 /** Polite refusal (e.g. the concurrent-call cap is reached): say the message, then hang up. */
@@ -41,10 +94,12 @@ export function refusalTwiml(message: string, voice?: string): string {
 }
 
 export function sayAndHangupTwiml(message: string, voice?: string): string {
-  const response = new VoiceResponse();
-  response.say(sayAttributes(voice), message);
-  response.hangup();
-  return response.toString();
+  return response(say(message, voice) + '<Hangup/>');
+}
+
+/** Hang up, saying the message first when there is one (an answering machine's voicemail). */
+export function hangupTwiml(message?: string): string {
+  return response((message ? say(message, undefined) : '') + '<Hangup/>');
 }
 
 /** Transfer the caller (after the stream closed) to a number or SIP URI, with an optional announcement. */
@@ -52,15 +107,14 @@ export function dialTwiml(
   target: string,
   options: { announce?: string; callerId?: string; voice?: string } = {},
 ): string {
-  const response = new VoiceResponse();
-  if (options.announce) response.say(sayAttributes(options.voice), options.announce);
-  const dial = response.dial(options.callerId ? { callerId: options.callerId } : {});
-  if (target.startsWith('sip:')) dial.sip(target);
-  else dial.number(target);
-  return response.toString();
+  const announce = options.announce ? say(options.announce, options.voice) : '';
+  const destination = target.startsWith('sip:')
+    ? element('Sip', {}, text(target))
+    : element('Number', {}, text(target));
+  return response(announce + element('Dial', { callerId: options.callerId || undefined }, destination));
 }
 
 /** Empty <Response/>: acknowledges a webhook (e.g. status callbacks) without instructions. */
 export function emptyTwiml(): string {
-  return new VoiceResponse().toString();
+  return response('');
 }
