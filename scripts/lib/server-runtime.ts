@@ -5,11 +5,16 @@
  *   own). Burst of 100 calls: peak RSS 228 -> 175 MB with no measurable CPU or latency cost
  *   (docs/benchmarks/bridge.md, "Memory"). V8 sizes a heap when it starts, so this can only be a
  *   command-line option, not code.
+ * - `--no-memory-reducer`: V8's memory reducer runs up to three compacting full GCs whenever allocation
+ *   slows down (8 s after start, and whenever calls thin out). With one call up they paused the main
+ *   thread 10-26 ms each, stalls the remaining callers hear; the server is sized for its peak, which
+ *   the reducer does not lower (it only runs when the heap is quiet). docs/benchmarks/bridge.md,
+ *   "The memory reducer".
  * - `MALLOC_ARENA_MAX=2`, `MALLOC_TRIM_THRESHOLD_=131072` (glibc; ignored elsewhere): fewer malloc
  *   arenas for the process's threads and freed memory given back sooner: -15 to -20 MB.
  * test/unit/server-runtime.test.ts keeps package.json's start script in step with these.
  */
-export const SERVER_NODE_ARGS: readonly string[] = ['--max-semi-space-size=2'];
+export const SERVER_NODE_ARGS: readonly string[] = ['--max-semi-space-size=2', '--no-memory-reducer'];
 export const SERVER_ENV: Readonly<Record<string, string>> = {
   MALLOC_ARENA_MAX: '2',
   MALLOC_TRIM_THRESHOLD_: '131072',
