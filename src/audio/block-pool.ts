@@ -1,22 +1,10 @@
 /**
  * The memory a thread's recorders share instead of holding it per call: written PCM blocks
- * (BlockPool) and the agent audio waiting for the caller clock (SegmentPages, below).
- *
- * Spare PCM blocks shared by every recorder of a thread. A recorder stages one block (`flushMs` of
- * interleaved stereo, 32 KB a second at 8 kHz) while the previous one is on its way to the disk;
- * once written, that block's memory is reused for a later block instead of being collected.
- *
- * Each recorder used to keep its own spare: two blocks per call for the whole call, 64 KB, most of
- * it idle (a write takes milliseconds of each second). Shared, a thread holds one block per call
- * plus the few spares that the writes in flight at one moment need, capped here; a recording at
- * 100 calls is ~3 MB smaller (docs/benchmarks/bridge.md, "Garbage, socket writes and per-call
- * memory on the main thread").
+ * (BlockPool) and the agent audio waiting for the caller clock (SegmentPages, below); and the
+ * free list by size that BlockPool and the listeners' rings (conversation/unplayed-audio.ts) keep
+ * their spares in (SparePool).
  */
-/**
- * Spare objects of a thread by size, at most maxSparePerSize of each: reused instead of allocated
- * again. The recorders' blocks (BlockPool) and the listeners' rings (conversation/unplayed-audio.ts)
- * keep theirs here.
- */
+/** Spare objects of a thread by size, at most maxSparePerSize of each: reused instead of allocated again. */
 export class SparePool<T> {
   private readonly free = new Map<number, T[]>();
 
@@ -43,6 +31,17 @@ export class SparePool<T> {
   }
 }
 
+/**
+ * Spare PCM blocks shared by every recorder of a thread. A recorder stages one block (`flushMs` of
+ * interleaved stereo, 32 KB a second at 8 kHz) while the previous one is on its way to the disk;
+ * once written, that block's memory is reused for a later block instead of being collected.
+ *
+ * Each recorder used to keep its own spare: two blocks per call for the whole call, 64 KB, most of
+ * it idle (a write takes milliseconds of each second). Shared, a thread holds one block per call
+ * plus the few spares that the writes in flight at one moment need, capped here; a recording at
+ * 100 calls is ~3 MB smaller (docs/benchmarks/bridge.md, "Garbage, socket writes and per-call
+ * memory on the main thread").
+ */
 export class BlockPool {
   private readonly pool: SparePool<Int16Array>;
 

@@ -7,7 +7,7 @@
  * with the same escaping (test/unit/telephony-twiml.test.ts holds the two side by side). A character
  * XML 1.0 cannot carry is refused (an Error, without the value) in text, as there, and in attributes,
  * where twilio's builder would write it into an answer Twilio rejects. Written by hand because every
- * call's webhook built an xmlbuilder document of a dozen objects per node: ~33 µs and a few KB of
+ * call's webhook built an xmlbuilder document of a dozen objects per node: ~39 µs and a few KB of
  * garbage per answer on the main thread, promoted when webhooks arrive in a burst
  * (docs/benchmarks/bridge.md, "What is promoted").
  */
