@@ -13,6 +13,7 @@ describe('server runtime settings', () => {
     expect(pkg.scripts.start).toContain('--max-semi-space-size=2');
     expect(SERVER_NODE_ARGS).toContain('--max-semi-space-size=2');
     expect(SERVER_NODE_ARGS).toContain('--no-memory-reducer');
+    expect(SERVER_NODE_ARGS).toContain('--no-parallel-scavenge');
     expect(SERVER_ENV.MALLOC_ARENA_MAX).toBe('2');
   });
 
