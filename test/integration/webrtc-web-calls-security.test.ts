@@ -233,6 +233,17 @@ describe('web calls: authentication, limits and floods', () => {
     expect((await post('/api/web-calls/offer', { sdp: offerSdp }, API_TOKEN)).status).toBe(200);
   });
 
+  it('counts offers still negotiating against the cap (simultaneous valid offers never overshoot it)', async () => {
+    // All at once: each negotiation takes milliseconds, so later offers are checked while earlier
+    // ones are still pending; the cap (3) must hold for those too, not only for answered calls.
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => post('/api/web-calls/offer', { sdp: offerSdp }, API_TOKEN)),
+    );
+    const statuses = results.map((r) => r.status).sort();
+    expect(statuses).toEqual([200, 200, 200, 503, 503, 503, 503, 503]);
+    expect(router.active.size).toBe(3);
+  });
+
   it('does not answer other spellings of the routes', async () => {
     expect((await post('/api/web-calls/Offer', { sdp: offerSdp }, API_TOKEN)).status).toBe(404);
     expect((await post('/api/web-calls/offer/', { sdp: offerSdp }, API_TOKEN)).status).toBe(404);

@@ -220,7 +220,9 @@ export function createWebCallsRouter(deps: WebCallsDeps): WebCallsRouter {
 
     if (deps.draining?.())
       throw refuse('draining', new ApiError('unavailable', 'the server is shutting down; try again shortly'));
-    if (active.size >= maxCalls || pending >= MAX_PENDING_OFFERS) {
+    // Offers still negotiating count against the cap: checked against answered calls alone, a flood
+    // of simultaneous offers would all pass while the first ones gather, and overshoot it.
+    if (active.size + pending >= maxCalls || pending >= MAX_PENDING_OFFERS) {
       res.setHeader('Retry-After', '5');
       throw refuse('busy', new ApiError('unavailable', 'too many web calls at once; try again shortly'));
     }
