@@ -7,6 +7,12 @@
  * Capacity is checked twice: this instance's calls against MAX_CONCURRENT_CALLS (its own sockets
  * and CPU), then the CallCap (one instance: nothing more; with Redis, the cluster-wide cap of
  * src/cluster/redis/call-cap.ts), which holds a slot per admitted call until `callEnded`.
+ *
+ * A call counts against MAX_CONCURRENT_CALLS from the moment it passes the check, not only once its
+ * conversation is in the bridge: its record is created in between (a round trip to the database),
+ * and a flood of simultaneous webhooks would otherwise all pass the check before any of them got
+ * there. The hold ends when the call is prepared or abandoned (or after HOLD_MS, should a channel's
+ * route fail between the two).
  */
 import type { Call } from '../generated/prisma/client';
 import type { Config } from '../config';
@@ -42,6 +48,9 @@ export interface CallCap {
   release(slot: string): Promise<void>;
 }
 
+/** How long an admitted call holds its place without being prepared or abandoned (a route that failed). */
+export const HOLD_MS = 30_000;
+
 /** One instance: no cap beyond MAX_CONCURRENT_CALLS of this process (today's behaviour). */
 export const localCallCap: CallCap = {
   admit: () => Promise.resolve(true),
@@ -70,13 +79,25 @@ export type Admission = { admitted: true; call: Call } | { admitted: false; refu
 
 export class CallAdmission {
   private readonly cap: CallCap;
+  /** Calls past the check whose record is being created or read. */
+  private admitting = 0;
+  /** Admitted calls not yet in the bridge, with when their hold lapses. */
+  private readonly held = new Map<string, number>();
 
   constructor(private readonly deps: CallAdmissionDeps) {
     this.cap = deps.cap ?? localCallCap;
   }
 
   private full(): boolean {
-    return this.deps.bridge.isDraining || this.deps.bridge.size >= this.deps.config.maxConcurrentCalls;
+    if (this.deps.bridge.isDraining) return true;
+    const now = Date.now();
+    for (const [callId, until] of this.held) if (until <= now) this.held.delete(callId);
+    return this.deps.bridge.size + this.admitting + this.held.size >= this.deps.config.maxConcurrentCalls;
+  }
+
+  /** The call is admitted: it holds its place until prepare() or abandon(). */
+  private hold(call: Call): void {
+    this.held.set(call.id, Date.now() + HOLD_MS);
   }
 
   private refuse(what: string, fields: Record<string, unknown>, reason?: string): Admission {
@@ -97,23 +118,29 @@ export class CallAdmission {
   /** A provider's voice webhook announced a new call: create it with the profile of the dialled number. */
   async admitIncoming(incoming: IncomingCall): Promise<Admission> {
     if (this.full()) return this.refuse('call refused', { callSid: incoming.providerCallId });
-    const slot = `pending:${incoming.provider}:${incoming.providerCallId}`;
-    if (!(await this.cap.admit(slot))) {
-      return this.refuse('call refused', { callSid: incoming.providerCallId }, 'cluster concurrent call cap');
-    }
-    let call: Call;
+    this.admitting++;
     try {
-      call = await this.create(incoming);
-    } catch (err) {
-      await this.cap.release(slot);
-      throw err;
+      const slot = `pending:${incoming.provider}:${incoming.providerCallId}`;
+      if (!(await this.cap.admit(slot))) {
+        return this.refuse('call refused', { callSid: incoming.providerCallId }, 'cluster concurrent call cap');
+      }
+      let call: Call;
+      try {
+        call = await this.create(incoming);
+      } catch (err) {
+        await this.cap.release(slot);
+        throw err;
+      }
+      await this.cap.rename(slot, call.id);
+      if (call.endedAt) {
+        await this.cap.release(call.id);
+        return { admitted: false, refusal: 'ended' };
+      }
+      this.hold(call);
+      return { admitted: true, call };
+    } finally {
+      this.admitting--;
     }
-    await this.cap.rename(slot, call.id);
-    if (call.endedAt) {
-      await this.cap.release(call.id);
-      return { admitted: false, refusal: 'ended' };
-    }
-    return { admitted: true, call };
   }
 
   private create(incoming: IncomingCall): Promise<Call> {
@@ -144,23 +171,31 @@ export class CallAdmission {
     if (!call || call.direction !== 'outbound' || (call.callSid && call.callSid !== providerCallId)) {
       throw ApiError.notFound('outbound call');
     }
-    const full = call.endedAt || this.full() ? true : !(await this.cap.admit(call.id));
-    if (full) {
+    const ended = Boolean(call.endedAt);
+    const refused = (): Admission => {
       this.deps.counters.callsRefused++;
       this.deps.logger.warn('outbound call not bridged', {
         callId,
-        ended: Boolean(call.endedAt),
+        ended,
         active: this.deps.bridge.size,
       });
       return { admitted: false, refusal: 'busy' };
+    };
+    if (ended || this.full()) return refused();
+    this.admitting++;
+    try {
+      if (!(await this.cap.admit(call.id))) return refused();
+      const answered =
+        (await callManager.updateCall(call.id, {
+          callSid: providerCallId,
+          accountSid: accountId ?? call.accountSid,
+          status: 'in-progress',
+        })) ?? call;
+      this.hold(answered);
+      return { admitted: true, call: answered };
+    } finally {
+      this.admitting--;
     }
-    const answered =
-      (await callManager.updateCall(call.id, {
-        callSid: providerCallId,
-        accountSid: accountId ?? call.accountSid,
-        status: 'in-progress',
-      })) ?? call;
-    return { admitted: true, call: answered };
   }
 
   /**
@@ -169,7 +204,10 @@ export class CallAdmission {
    */
   async prepare(call: Call): Promise<boolean> {
     try {
-      await this.deps.bridge.prepare(call);
+      // The bridge holds the conversation from the first step of prepare(): the call's place passes to it.
+      const prepared = this.deps.bridge.prepare(call);
+      this.held.delete(call.id);
+      await prepared;
       return true;
     } catch (err) {
       this.deps.logger.error('could not bridge the call', { callId: call.id, error: (err as Error).message });
@@ -180,6 +218,7 @@ export class CallAdmission {
 
   /** Ends a call that could not be answered (its conversation, if any, and its record). */
   async abandon(call: Call): Promise<void> {
+    this.held.delete(call.id);
     const { bridge, callManager } = this.deps;
     await bridge.end(call.id, 'error');
     if (!bridge.get(call.id)) await callManager.endCall(call.id, { reason: 'error', status: 'failed' });

@@ -289,3 +289,38 @@ describe('concurrent-call cap', () => {
     expect(metrics.text).toMatch(/switchboard_calls_refused_total 1/);
   });
 });
+
+describe('concurrent-call cap under a flood of webhooks', () => {
+  let r: Running;
+  const silent = net.createServer(() => undefined);
+  const held = new Set<net.Socket>();
+  silent.on('connection', (s) => held.add(s));
+  beforeAll(async () => {
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as net.AddressInfo).port;
+    r = await start({ MAX_CONCURRENT_CALLS: '2', OPENAI_REALTIME_URL: `ws://127.0.0.1:${port}/v1/realtime` });
+  });
+  afterAll(async () => {
+    await stop(r);
+    for (const s of held) s.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+  });
+
+  it('admits exactly the cap when the webhooks arrive at once (each waits for its record in between; 60 at once overshot a cap of 2 before)', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => {
+        const form = { CallSid: `CAflood${i}`, From: '+15550002222', To: '+15559990000', CallStatus: 'ringing' };
+        return request(r.baseUrl)
+          .post('/twilio/incoming-call')
+          .set('X-Twilio-Signature', computeTwilioSignature(TWILIO_TOKEN, `${PUBLIC_URL}/twilio/incoming-call`, form))
+          .type('form')
+          .send(form);
+      }),
+    );
+    expect(results.every((res) => res.status === 200)).toBe(true);
+    expect(results.filter((res) => res.text.includes('<Connect'))).toHaveLength(2);
+    expect(results.filter((res) => res.text.includes(BUSY_MESSAGE))).toHaveLength(58);
+    expect(r.sb.bridge.size).toBe(2);
+    expect(r.sb.counters.callsRefused).toBe(58);
+  });
+});
