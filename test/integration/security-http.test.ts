@@ -247,26 +247,37 @@ describe('recordings only by id', () => {
   });
 });
 
-describe('concurrent-call cap', () => {
+/**
+ * A server capped at `maxCalls` whose AI endpoint accepts TCP and never answers: every call keeps its
+ * slot while connecting. Registers the suite's set-up and tear-down; returns the running server.
+ */
+function cappedServerWithSilentAi(maxCalls: number): () => Running {
   let r: Running;
-  // An AI endpoint that accepts TCP and never answers: the one call keeps its slot while connecting.
   const silent = net.createServer(() => undefined);
   const held = new Set<net.Socket>();
   silent.on('connection', (s) => held.add(s));
   beforeAll(async () => {
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const port = (silent.address() as net.AddressInfo).port;
-    r = await start({ MAX_CONCURRENT_CALLS: '1', OPENAI_REALTIME_URL: `ws://127.0.0.1:${port}/v1/realtime` });
+    r = await start({
+      MAX_CONCURRENT_CALLS: String(maxCalls),
+      OPENAI_REALTIME_URL: `ws://127.0.0.1:${port}/v1/realtime`,
+    });
   });
   afterAll(async () => {
     await stop(r);
     for (const s of held) s.destroy();
     await new Promise((resolve) => silent.close(resolve));
   });
+  return () => r;
+}
+
+describe('concurrent-call cap', () => {
+  const running = cappedServerWithSilentAi(1);
 
   const post = (callSid: string): request.Test => {
     const form = { CallSid: callSid, From: '+15550002222', To: '+15559990000', CallStatus: 'ringing' };
-    return request(r.baseUrl)
+    return request(running().baseUrl)
       .post('/twilio/incoming-call')
       .set('X-Twilio-Signature', computeTwilioSignature(TWILIO_TOKEN, `${PUBLIC_URL}/twilio/incoming-call`, form))
       .type('form')
@@ -275,42 +286,34 @@ describe('concurrent-call cap', () => {
 
   it('refuses the call beyond the cap politely with TwiML (a spoken apology and a hang-up), storing nothing', async () => {
     // Hold the one slot.
-    r.sb.bridge.prepare(await r.sb.callManager.createCall({ callSid: 'CAcap0001' })).catch(() => undefined);
-    expect(r.sb.bridge.size).toBe(1);
+    running()
+      .sb.bridge.prepare(await running().sb.callManager.createCall({ callSid: 'CAcap0001' }))
+      .catch(() => undefined);
+    expect(running().sb.bridge.size).toBe(1);
     const res = await post('CAcap0002').expect(200);
     expect(res.headers['content-type']).toMatch(/text\/xml/);
     expect(res.text).toContain(`<Say`);
     expect(res.text).toContain(BUSY_MESSAGE);
     expect(res.text).toContain('<Hangup/>');
     expect(res.text).not.toContain('<Connect');
-    expect(r.sb.counters.callsRefused).toBe(1);
-    expect(await r.sb.db.call.count({ where: { callSid: 'CAcap0002' } })).toBe(0);
-    const metrics = await request(r.baseUrl).get('/metrics').set('Authorization', `Bearer ${TOKEN_A}`).expect(200);
+    expect(running().sb.counters.callsRefused).toBe(1);
+    expect(await running().sb.db.call.count({ where: { callSid: 'CAcap0002' } })).toBe(0);
+    const metrics = await request(running().baseUrl)
+      .get('/metrics')
+      .set('Authorization', `Bearer ${TOKEN_A}`)
+      .expect(200);
     expect(metrics.text).toMatch(/switchboard_calls_refused_total 1/);
   });
 });
 
 describe('concurrent-call cap under a flood of webhooks', () => {
-  let r: Running;
-  const silent = net.createServer(() => undefined);
-  const held = new Set<net.Socket>();
-  silent.on('connection', (s) => held.add(s));
-  beforeAll(async () => {
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const port = (silent.address() as net.AddressInfo).port;
-    r = await start({ MAX_CONCURRENT_CALLS: '2', OPENAI_REALTIME_URL: `ws://127.0.0.1:${port}/v1/realtime` });
-  });
-  afterAll(async () => {
-    await stop(r);
-    for (const s of held) s.destroy();
-    await new Promise((resolve) => silent.close(resolve));
-  });
+  const running = cappedServerWithSilentAi(2);
 
   it('admits exactly the cap when the webhooks arrive at once (each waits for its record in between; 60 at once overshot a cap of 2 before)', async () => {
     const results = await Promise.all(
       Array.from({ length: 60 }, (_, i) => {
         const form = { CallSid: `CAflood${i}`, From: '+15550002222', To: '+15559990000', CallStatus: 'ringing' };
-        return request(r.baseUrl)
+        return request(running().baseUrl)
           .post('/twilio/incoming-call')
           .set('X-Twilio-Signature', computeTwilioSignature(TWILIO_TOKEN, `${PUBLIC_URL}/twilio/incoming-call`, form))
           .type('form')
@@ -320,7 +323,7 @@ describe('concurrent-call cap under a flood of webhooks', () => {
     expect(results.every((res) => res.status === 200)).toBe(true);
     expect(results.filter((res) => res.text.includes('<Connect'))).toHaveLength(2);
     expect(results.filter((res) => res.text.includes(BUSY_MESSAGE))).toHaveLength(58);
-    expect(r.sb.bridge.size).toBe(2);
-    expect(r.sb.counters.callsRefused).toBe(58);
+    expect(running().sb.bridge.size).toBe(2);
+    expect(running().sb.counters.callsRefused).toBe(58);
   });
 });
