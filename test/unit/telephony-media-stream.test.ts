@@ -47,6 +47,11 @@ function mediaJson(n: number, payload = FRAME_B64): string {
   return `{"event":"media","sequenceNumber":"${n + 1}","streamSid":"${SID}","media":{"track":"inbound","chunk":"${n}","timestamp":"${n * 20}","payload":"${payload}"}}`;
 }
 
+/** A media message in Twilio's own key order (the byte-level fast path, src/channels/twilio/media-bytes.ts). */
+function twilioLayoutMedia(n: number, sid = SID, payload = FRAME_B64): string {
+  return `{"event":"media","sequenceNumber":"${n + 1}","media":{"track":"inbound","chunk":"${n}","timestamp":"${n * 20}","payload":"${payload}"},"streamSid":"${sid}"}`;
+}
+
 async function waitFor(predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!predicate()) {
@@ -182,6 +187,41 @@ describe('TwilioMediaStream over a real WebSocket', () => {
     expect(media.map((m) => m.timestampMs)).toEqual([60]);
   });
 
+  it("keeps every rule for media in Twilio's own layout (read from the bytes)", async () => {
+    streamOptions = { maxMessageBytes: 4096 };
+    const { stream, client } = await connect();
+    const reasons: string[] = [];
+    const media: TwilioStreamMedia[] = [];
+    stream.on('protocol-error', (e) => reasons.push(e.reason));
+    stream.on('media', (m) => media.push(m));
+
+    client.send(twilioLayoutMedia(1));
+    client.send(startMessage());
+    client.send(twilioLayoutMedia(2));
+    client.send(twilioLayoutMedia(3, 'MZ99999999999999999999999999999999'));
+    client.send(twilioLayoutMedia(4, SID, Buffer.alloc(3200).toString('base64')));
+    client.send(twilioLayoutMedia(5, SID, 'not*base64!'));
+    // Fragmented by the sender: ws hands the message over whole, the fast path reads it.
+    client.send(twilioLayoutMedia(6).slice(0, 50), { fin: false });
+    client.send(twilioLayoutMedia(6).slice(50), { fin: true });
+    client.send(`{"event":"stop","streamSid":"${SID}"}`);
+    client.send(twilioLayoutMedia(7));
+    await waitFor(() => reasons.length === 5, 'five protocol errors');
+
+    expect(reasons).toEqual([
+      'media before start',
+      'streamSid mismatch',
+      'message too large',
+      'media: payload is not base64',
+      'media after stop',
+    ]);
+    expect(media).toEqual([
+      { payload: FRAME_B64, timestampMs: 40, sequenceNumber: 3, receivedAt: expect.any(Number) },
+      { payload: FRAME_B64, timestampMs: 120, sequenceNumber: 7, receivedAt: expect.any(Number) },
+    ]);
+    expect(stream.stats).toMatchObject({ mediaIn: 2, protocolErrors: 5 });
+  });
+
   it('survives oversized, malformed, binary and unknown messages, logging them rate-limited, and keeps streaming', async () => {
     streamOptions = { maxMessageBytes: 4096 };
     const { stream, client } = await connect();
@@ -268,7 +308,9 @@ describe('TwilioMediaStream over a real WebSocket', () => {
     client.send(startMessage());
     await waitFor(() => stream.streamSid === SID, 'start');
     // Count the writes reaching the TCP socket (each is one system call).
-    const socket = (serverSocket as unknown as { _socket: { _writev: (...a: unknown[]) => void; _write: (...a: unknown[]) => void } })._socket;
+    const socket = (
+      serverSocket as unknown as { _socket: { _writev: (...a: unknown[]) => void; _write: (...a: unknown[]) => void } }
+    )._socket;
     const writes: number[] = [];
     for (const method of ['_writev', '_write'] as const) {
       const original = socket[method].bind(socket);

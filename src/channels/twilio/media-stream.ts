@@ -14,6 +14,7 @@ import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import type { Logger } from '../../logging/logger';
 import { corked } from '../ws-cork';
+import { readTwilioMedia, type TwilioMediaFields } from './media-bytes';
 import {
   clearMessage,
   markMessage,
@@ -100,6 +101,10 @@ export class TwilioMediaStream extends EventEmitter<TwilioMediaStreamEvents> {
   private droppingSince = 0;
   /** performance.now() at the start of the frame being handled. */
   private frameReceivedAt = 0;
+  /** The streamSid's bytes once 'start' has arrived (the media fast path compares them in place). */
+  private sidBytes: Buffer | undefined;
+  /** The media fast path's result, reused frame to frame. */
+  private readonly fields: TwilioMediaFields = { payload: '', timestampMs: 0, sequenceNumber: 0 };
 
   constructor(ws: WebSocket, options: TwilioMediaStreamOptions) {
     super();
@@ -234,6 +239,18 @@ export class TwilioMediaStream extends EventEmitter<TwilioMediaStreamEvents> {
     this.frameReceivedAt = performance.now();
     this.stats.messagesIn++;
     if (isBinary) return this.protocolError('binary frame');
+    // The hot path: this stream's media in Twilio's own layout, read from the bytes (media-bytes.ts).
+    if (
+      this.sidBytes !== undefined &&
+      this.phase === 'streaming' &&
+      Buffer.isBuffer(data) &&
+      data.length <= this.maxMessageBytes &&
+      readTwilioMedia(data, this.sidBytes, this.fields)
+    ) {
+      this.stats.mediaIn++;
+      this.emitMedia(this.fields.payload, this.fields.timestampMs, this.fields.sequenceNumber);
+      return;
+    }
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
     if (size > this.maxMessageBytes) return this.protocolError('message too large');
     const text = Array.isArray(data)
@@ -255,6 +272,7 @@ export class TwilioMediaStream extends EventEmitter<TwilioMediaStreamEvents> {
       if (this.phase !== 'awaiting-start') return this.protocolError('duplicate start');
       this.phase = 'streaming';
       this.sid = message.streamSid;
+      this.sidBytes = Buffer.from(message.streamSid, 'latin1');
       const { start } = message;
       this.safeEmit('start', {
         streamSid: message.streamSid,
@@ -273,12 +291,7 @@ export class TwilioMediaStream extends EventEmitter<TwilioMediaStreamEvents> {
     switch (message.event) {
       case 'media':
         this.stats.mediaIn++;
-        this.safeEmit('media', {
-          payload: message.media.payload,
-          timestampMs: message.media.timestamp,
-          sequenceNumber: message.sequenceNumber,
-          receivedAt: this.frameReceivedAt,
-        });
+        this.emitMedia(message.media.payload, message.media.timestamp, message.sequenceNumber);
         return;
       case 'mark':
         this.safeEmit('mark', message.mark.name);
@@ -290,6 +303,15 @@ export class TwilioMediaStream extends EventEmitter<TwilioMediaStreamEvents> {
         this.phase = 'stopped';
         this.safeEmit('stop');
         return;
+    }
+  }
+
+  private emitMedia(payload: string, timestampMs: number, sequenceNumber: number): void {
+    const media: TwilioStreamMedia = { payload, timestampMs, sequenceNumber, receivedAt: this.frameReceivedAt };
+    try {
+      this.emit('media', media);
+    } catch (err) {
+      this.listenerFailed('media', err as Error);
     }
   }
 
@@ -316,13 +338,17 @@ export class TwilioMediaStream extends EventEmitter<TwilioMediaStreamEvents> {
       // The generic EventEmitter signature cannot follow K through the rest tuple.
       (this.emit as (e: K, ...a: TwilioMediaStreamEvents[K]) => boolean)(event, ...args);
     } catch (err) {
-      this.stats.listenerErrors++;
-      this.logger.error('twilio stream listener failed', {
-        streamSid: this.sid,
-        event,
-        error: (err as Error).message,
-        stack: (err as Error).stack,
-      });
+      this.listenerFailed(event, err as Error);
     }
+  }
+
+  private listenerFailed(event: keyof TwilioMediaStreamEvents, err: Error): void {
+    this.stats.listenerErrors++;
+    this.logger.error('twilio stream listener failed', {
+      streamSid: this.sid,
+      event,
+      error: err.message,
+      stack: err.stack,
+    });
   }
 }
