@@ -21,6 +21,8 @@ interface Conn {
   url: string;
   headers: http.IncomingHttpHeaders;
   messages: Array<{ type: string; [k: string]: unknown }>;
+  /** Binary frames received (every client event is JSON text). */
+  binaryFrames: number;
 }
 
 /** A plain ws server that records each connection's handshake and messages. */
@@ -43,9 +45,10 @@ class PlainServer {
         return;
       }
       this.wss.handleUpgrade(req, socket, head, (ws) => {
-        const conn: Conn = { ws, url: req.url ?? '', headers: req.headers, messages: [] };
+        const conn: Conn = { ws, url: req.url ?? '', headers: req.headers, messages: [], binaryFrames: 0 };
         this.conns.push(conn);
-        ws.on('message', (d) => {
+        ws.on('message', (d, isBinary) => {
+          if (isBinary) conn.binaryFrames++;
           conn.messages.push(JSON.parse(d.toString()) as Conn['messages'][number]);
           this.notify();
         });
@@ -149,6 +152,18 @@ describe('RealtimeClient', () => {
     expect(() => client({ url: 'http://x' })).toThrow('ws:// or wss://');
     expect(() => client({ reconnect: { attempts: -1, baseMs: 1, maxMs: 1 } })).toThrow('attempts');
     expect(() => client({ model: '' })).toThrow('model');
+  });
+
+  it('sends caller audio on an open socket as text appends, one per frame, in order', async () => {
+    const c = client();
+    c.connect();
+    await waitEvent(c, 'open');
+    const frames = [1, 2, 3, 160, 161, 4000].map((n, i) => Buffer.alloc(n, 0xf0 + i).toString('base64'));
+    for (const f of frames) c.appendAudio(f);
+    const conn = await server.until(() => server.conns[0]?.messages.length === 1 + frames.length && server.conns[0]);
+    expect(conn.messages.slice(1)).toEqual(frames.map((audio) => ({ type: 'input_audio_buffer.append', audio })));
+    expect(conn.binaryFrames).toBe(0);
+    expect(c.stats).toMatchObject({ audioFramesSent: frames.length, audioFramesBuffered: 0 });
   });
 
   it('reconnects after a drop: onOpen messages first, then queued events, then buffered audio', async () => {

@@ -1,4 +1,5 @@
 import {
+  appendAudioBytes,
   appendAudioMessage,
   base64AudioDurationMs,
   buildSessionUpdate,
@@ -150,6 +151,14 @@ describe('appendAudioMessage', () => {
     const text = appendAudioMessage(audio);
     expect(JSON.parse(text)).toEqual({ type: 'input_audio_buffer.append', audio });
     expect(text).toBe(JSON.stringify({ type: 'input_audio_buffer.append', audio }));
+  });
+
+  it('as bytes (appendAudioBytes) is the same text in UTF-8, whatever the length', () => {
+    for (const n of [0, 1, 2, 3, 160, 161, 8000]) {
+      const audio = Buffer.alloc(n, n & 0xff).toString('base64');
+      const bytes = appendAudioBytes(audio);
+      expect(bytes.equals(Buffer.from(appendAudioMessage(audio), 'utf8'))).toBe(true);
+    }
   });
 });
 

@@ -194,6 +194,24 @@ export function appendAudioMessage(base64: string): string {
   return APPEND_PREFIX + base64 + APPEND_SUFFIX;
 }
 
+const APPEND_PREFIX_BYTES = Buffer.from(APPEND_PREFIX, 'latin1');
+const APPEND_SUFFIX_BYTES = Buffer.from(APPEND_SUFFIX, 'latin1');
+
+/**
+ * appendAudioMessage's bytes (UTF-8: all of it is ASCII), for a text frame. Given a Buffer, `ws`
+ * masks it into the frame's own buffer and writes once; given a string it encodes it, masks it in
+ * place and writes header and payload corked (a writev, through the stream's buffering): ~0.6 µs
+ * more of JavaScript per append in a 50-socket microbenchmark, and more garbage.
+ */
+export function appendAudioBytes(base64: string): Buffer {
+  const prefix = APPEND_PREFIX_BYTES.length;
+  const bytes = Buffer.allocUnsafe(prefix + base64.length + APPEND_SUFFIX_BYTES.length);
+  APPEND_PREFIX_BYTES.copy(bytes, 0);
+  const written = bytes.write(base64, prefix, 'latin1');
+  APPEND_SUFFIX_BYTES.copy(bytes, prefix + written);
+  return bytes;
+}
+
 /** A user (or system) text message for conversation.item.create. */
 export function textMessageItem(role: 'user' | 'system', text: string): MessageItem {
   return { type: 'message', role, content: [{ type: 'input_text', text }] };

@@ -15,7 +15,10 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import type { Logger } from '../../logging/logger';
-import { appendAudioMessage, parseServerEvent, type RealtimeClientEvent } from './protocol';
+import { appendAudioBytes, appendAudioMessage, parseServerEvent, type RealtimeClientEvent } from './protocol';
+
+/** ws send options for a Buffer that holds text. */
+const TEXT_FRAME = { binary: false } as const;
 import type {
   RealtimeClientEvents,
   RealtimeClientOptions,
@@ -150,18 +153,15 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
 
   /** Hot path: one caller audio frame (base64 in the session's input format). */
   appendAudio(base64: string): void {
-    const data = appendAudioMessage(base64);
-    if (this._state === 'open') {
-      if (this.write(data)) {
-        this.stats.audioFramesSent++;
-        return;
-      }
+    if (this._state === 'open' && this.current && this.writeAppend(this.current, base64)) {
+      this.stats.audioFramesSent++;
+      return;
     }
     if (this._state === 'closed' || this._state === 'failed' || this._state === 'idle') {
       this.stats.audioFramesDropped++;
       return;
     }
-    this.outbox.queueAudio(data, base64);
+    this.outbox.queueAudio(appendAudioMessage(base64), base64);
   }
 
   /**
@@ -419,6 +419,14 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
 
   private write(data: string): boolean {
     return this.current ? this.writeTo(this.current, data) : false;
+  }
+
+  /** The hot path's write: the append as bytes, sent as a text frame (appendAudioBytes). */
+  private writeAppend(conn: Connection, base64: string): boolean {
+    if (conn.done || conn.ws.readyState !== WebSocket.OPEN) return false;
+    conn.ws.send(appendAudioBytes(base64), TEXT_FRAME);
+    this.stats.messagesOut++;
+    return true;
   }
 
   private writeTo(conn: Connection, data: string): boolean {
