@@ -163,6 +163,41 @@ describe('TelnyxChannel over a real WebSocket', () => {
     }
   });
 
+  it('keeps every rule for media in the documented layout (read from the bytes)', async () => {
+    const p = await pair();
+    try {
+      const layout = (seq: number, payload: string, track = 'inbound', id = STREAM): string =>
+        `{"event":"media","sequence_number":"${seq}","media":{"track":"${track}","chunk":"${seq}","timestamp":"${seq * 20}","payload":"${payload}"},"stream_id":"${id}"}`;
+      const audio = Buffer.from(Array.from({ length: 160 }, (_, i) => 255 - i));
+      const b64 = audio.toString('base64');
+      const reasons: string[] = [];
+      p.stream.on('protocol-error', (e) => reasons.push(e.reason));
+      p.client.send(layout(1, b64)); // before start
+      const channel = await startedChannel(p);
+      const frames: Array<{ bytes: Buffer; timestampMs: number }> = [];
+      channel.on('audio', (frame) => frames.push({ bytes: frame.bytes, timestampMs: frame.timestampMs }));
+      p.client.send(layout(2, b64));
+      p.client.send(layout(3, b64, 'outbound'));
+      p.client.send(layout(4, b64, 'inbound', '32de0dea-53cb-4b21-89a4-000000000000'));
+      p.client.send(layout(5, 'not*base64!'));
+      p.client.send(layout(6, b64));
+      p.client.send(JSON.stringify({ event: 'stop', stream_id: STREAM, stop: { call_control_id: 'v3:abc' } }));
+      p.client.send(layout(7, b64));
+      await until(() => reasons.length === 4);
+      expect(reasons).toEqual([
+        'media before start',
+        'stream_id mismatch',
+        'media: payload is not base64',
+        'media after stop',
+      ]);
+      expect(frames.map((f) => f.timestampMs)).toEqual([40, 120]);
+      expect(frames.every((f) => f.bytes.equals(audio))).toBe(true);
+      expect(p.stream.stats).toMatchObject({ mediaIn: 2, outboundTrackIgnored: 1 });
+    } finally {
+      await p.close();
+    }
+  });
+
   it('emits dtmf, counts malformed frames without ending, and ends once on stop', async () => {
     const p = await pair();
     try {

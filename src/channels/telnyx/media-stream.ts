@@ -12,7 +12,9 @@ import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import type { Logger } from '../../logging/logger';
 import { corked } from '../ws-cork';
+import { MediaReader, type MediaFields } from '../media-bytes';
 import {
+  MAX_MEDIA_PAYLOAD_BYTES,
   parseTelnyxMessage,
   telnyxClearMessage,
   telnyxMarkMessage,
@@ -25,6 +27,12 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 /** ~40 s of 8 kHz G.711 as media JSON: far above a healthy reader, far below a memory problem. */
 export const DEFAULT_MAX_BUFFERED_BYTES = 512 * 1024;
 const PROTOCOL_ERROR_LOG_INTERVAL_MS = 5000;
+/** Media in Telnyx's documented layout, read from the frame's bytes (src/channels/media-bytes.ts). */
+const TELNYX_MEDIA = new MediaReader({
+  sequenceKey: 'sequence_number',
+  streamKey: 'stream_id',
+  maxPayloadBytes: MAX_MEDIA_PAYLOAD_BYTES,
+});
 
 export interface TelnyxStreamMedia {
   /** Base64 audio exactly as received. */
@@ -91,6 +99,10 @@ export class TelnyxMediaStream extends EventEmitter<TelnyxMediaStreamEvents> {
   private suppressedProtocolErrors = 0;
   private dropping = false;
   private frameReceivedAt = 0;
+  /** The stream_id's bytes once 'start' has arrived (the media fast path compares them in place). */
+  private idBytes: Buffer | undefined;
+  /** The media fast path's result, reused frame to frame. */
+  private readonly fields: MediaFields = { payload: '', timestampMs: 0, sequenceNumber: 0, outbound: false };
 
   constructor(
     private readonly ws: WebSocket,
@@ -187,6 +199,17 @@ export class TelnyxMediaStream extends EventEmitter<TelnyxMediaStreamEvents> {
     this.frameReceivedAt = performance.now();
     this.stats.messagesIn++;
     if (isBinary) return this.protocolError('binary frame');
+    // The hot path: this stream's media in the documented layout, read from the bytes.
+    if (
+      this.idBytes !== undefined &&
+      this.phase === 'streaming' &&
+      Buffer.isBuffer(data) &&
+      data.length <= this.maxMessageBytes &&
+      TELNYX_MEDIA.read(data, this.idBytes, this.fields)
+    ) {
+      this.onMedia(this.fields.payload, this.fields.timestampMs, this.fields.outbound);
+      return;
+    }
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
     if (size > this.maxMessageBytes) return this.protocolError('message too large');
     const text = Array.isArray(data)
@@ -208,6 +231,7 @@ export class TelnyxMediaStream extends EventEmitter<TelnyxMediaStreamEvents> {
       if (this.phase !== 'awaiting-start') return this.protocolError('duplicate start');
       this.phase = 'streaming';
       this.id = message.stream_id;
+      this.idBytes = MediaReader.streamId(message.stream_id);
       this.safeEmit('start', message);
       return;
     }
@@ -226,17 +250,7 @@ export class TelnyxMediaStream extends EventEmitter<TelnyxMediaStreamEvents> {
     if (this.phase !== 'streaming') return this.protocolError(`${message.event} after stop`);
     switch (message.event) {
       case 'media':
-        // Our TeXML asks for the inbound track only; a stream with both tracks also sends ours back.
-        if (message.media.track === 'outbound') {
-          this.stats.outboundTrackIgnored++;
-          return;
-        }
-        this.stats.mediaIn++;
-        this.safeEmit('media', {
-          payload: message.media.payload,
-          timestampMs: message.media.timestamp,
-          receivedAt: this.frameReceivedAt,
-        });
+        this.onMedia(message.media.payload, message.media.timestamp, message.media.track === 'outbound');
         return;
       case 'mark':
         this.safeEmit('mark', message.mark.name);
@@ -249,6 +263,16 @@ export class TelnyxMediaStream extends EventEmitter<TelnyxMediaStreamEvents> {
         this.safeEmit('stop');
         return;
     }
+  }
+
+  private onMedia(payload: string, timestampMs: number, outbound: boolean): void {
+    // Our TeXML asks for the inbound track only; a stream with both tracks also sends ours back.
+    if (outbound) {
+      this.stats.outboundTrackIgnored++;
+      return;
+    }
+    this.stats.mediaIn++;
+    this.safeEmit('media', { payload, timestampMs, receivedAt: this.frameReceivedAt });
   }
 
   private protocolError(reason: string): void {

@@ -14,8 +14,9 @@ import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import type { Logger } from '../../logging/logger';
 import { corked } from '../ws-cork';
-import { readTwilioMedia, type TwilioMediaFields } from './media-bytes';
+import { MediaReader, type MediaFields } from '../media-bytes';
 import {
+  MAX_MEDIA_PAYLOAD_BYTES,
   clearMessage,
   markMessage,
   mediaMessage,
@@ -28,6 +29,12 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 /** ~40 s of 8 kHz mu-law as Twilio media JSON: far above a healthy reader, far below a memory problem. */
 export const DEFAULT_MAX_BUFFERED_BYTES = 512 * 1024;
 const PROTOCOL_ERROR_LOG_INTERVAL_MS = 5000;
+/** Media in Twilio's own layout, read from the frame's bytes (src/channels/media-bytes.ts). */
+const TWILIO_MEDIA = new MediaReader({
+  sequenceKey: 'sequenceNumber',
+  streamKey: 'streamSid',
+  maxPayloadBytes: MAX_MEDIA_PAYLOAD_BYTES,
+});
 
 export interface TwilioStreamStart {
   streamSid: string;
@@ -104,7 +111,7 @@ export class TwilioMediaStream extends EventEmitter<TwilioMediaStreamEvents> {
   /** The streamSid's bytes once 'start' has arrived (the media fast path compares them in place). */
   private sidBytes: Buffer | undefined;
   /** The media fast path's result, reused frame to frame. */
-  private readonly fields: TwilioMediaFields = { payload: '', timestampMs: 0, sequenceNumber: 0 };
+  private readonly fields: MediaFields = { payload: '', timestampMs: 0, sequenceNumber: 0, outbound: false };
 
   constructor(ws: WebSocket, options: TwilioMediaStreamOptions) {
     super();
@@ -239,13 +246,13 @@ export class TwilioMediaStream extends EventEmitter<TwilioMediaStreamEvents> {
     this.frameReceivedAt = performance.now();
     this.stats.messagesIn++;
     if (isBinary) return this.protocolError('binary frame');
-    // The hot path: this stream's media in Twilio's own layout, read from the bytes (media-bytes.ts).
+    // The hot path: this stream's media in Twilio's own layout, read from the bytes.
     if (
       this.sidBytes !== undefined &&
       this.phase === 'streaming' &&
       Buffer.isBuffer(data) &&
       data.length <= this.maxMessageBytes &&
-      readTwilioMedia(data, this.sidBytes, this.fields)
+      TWILIO_MEDIA.read(data, this.sidBytes, this.fields)
     ) {
       this.stats.mediaIn++;
       this.emitMedia(this.fields.payload, this.fields.timestampMs, this.fields.sequenceNumber);
@@ -272,7 +279,7 @@ export class TwilioMediaStream extends EventEmitter<TwilioMediaStreamEvents> {
       if (this.phase !== 'awaiting-start') return this.protocolError('duplicate start');
       this.phase = 'streaming';
       this.sid = message.streamSid;
-      this.sidBytes = Buffer.from(message.streamSid, 'latin1');
+      this.sidBytes = MediaReader.streamId(message.streamSid);
       const { start } = message;
       this.safeEmit('start', {
         streamSid: message.streamSid,
