@@ -140,7 +140,8 @@ const TELNYX_MEDIA =
   /^\{"event":"media","sequence_number":"(\d{1,15})","media":\{"track":"(inbound|outbound)","chunk":"(\d{1,15})","timestamp":"(\d{1,15})","payload":"([A-Za-z0-9+/]+={0,2})"\},"stream_id":"([A-Za-z0-9_.:-]{1,256})"\}$/;
 
 function parseMediaFast(raw: string): TelnyxParseResult | undefined {
-  if (raw.charCodeAt(10) !== 109 /* m of "media" */) return undefined;
+  // "media", not "mark": both start with m at 10, the regular expression is tried on media alone.
+  if (raw.charCodeAt(10) !== 109 /* m */ || raw.charCodeAt(11) !== 101 /* e */) return undefined;
   const m = TELNYX_MEDIA.exec(raw);
   if (m === null) return undefined;
   const payload = m[5];

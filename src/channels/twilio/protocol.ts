@@ -142,7 +142,8 @@ const TWILIO_MEDIA =
 
 /** The fast path: a media message in Twilio's layout, or undefined to take the general path. */
 function parseTwilioMediaFast(raw: string): ParseResult | undefined {
-  if (raw.charCodeAt(10) !== 109 /* m of "media" */) return undefined;
+  // "media", not "mark": both start with m at 10, the regular expression is tried on media alone.
+  if (raw.charCodeAt(10) !== 109 /* m */ || raw.charCodeAt(11) !== 101 /* e */) return undefined;
   const m = TWILIO_MEDIA.exec(raw);
   if (m === null) return undefined;
   const payload = m[5];
