@@ -48,7 +48,7 @@ import type {
   Scenario,
 } from './bench/caller';
 import { parsePrometheus, valueOf, type Sample } from './bench/prometheus';
-import { RssSampler, sampleProcess, sampleSystem, type ProcSample } from './bench/proc';
+import { RssSampler, sampleProcess, sampleSystem, sampleThreadCpu, type ProcSample } from './bench/proc';
 import {
   callSecondsIn,
   distribution,
@@ -156,6 +156,8 @@ export interface RunResult {
     callSeconds: number;
     /** Server CPU time per second of call (ms). */
     cpuMsPerCallSecond: number;
+    /** The same for the server's main thread alone (its event loop), NaN for a cluster. */
+    mainThreadCpuMsPerCallSecond: number;
   };
   ai: (ProcFigures & { eventLoopP99Ms: number }) | null;
   caller: ProcFigures & { eventLoopP99Ms: number };
@@ -472,12 +474,14 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
     // The first three: server, AI, caller; then the other instances.
     const pids = [server.pid, ai?.child.pid, caller.child.pid, ...others.map((o) => o.pid)];
     let cpuA: (ProcSample | null)[] = [];
+    let mainThreadA: number | null = null;
     let sysA = null as ReturnType<typeof sampleSystem>;
     let rss: RssSampler[] = [];
     let windowStart = 0;
     const openWindow = async (): Promise<void> => {
       if (!external) await scrape(`http://127.0.0.1:${port}`); // resets the window (exact recorders, event-loop histogram)
       cpuA = pids.map((pid) => sampleProcess(pid));
+      mainThreadA = sampleThreadCpu(pids[0]);
       sysA = sampleSystem();
       rss = pids.map((pid) => new RssSampler(pid));
       for (const r of rss) r.start();
@@ -513,6 +517,7 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
     const windowEnd = now();
     const windowS = (windowEnd - windowStart) / 1000;
     const cpuB = pids.map((pid) => sampleProcess(pid));
+    const mainThreadB = sampleThreadCpu(pids[0]);
     const sysB = sampleSystem();
     for (const r of rss) r.stop();
     caller.send({ type: 'window-end' });
@@ -611,6 +616,11 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
         instances: opts.instances,
         callSeconds: round(callSeconds, 1),
         cpuMsPerCallSecond: round((serverFigures.cpuSeconds * 1000) / callSeconds, 2),
+        // One instance's main thread (a cluster's would not add up to a meaningful figure).
+        mainThreadCpuMsPerCallSecond:
+          mainThreadA !== null && mainThreadB !== null && others.length === 0
+            ? round(((mainThreadB - mainThreadA) * 1000) / callSeconds, 2)
+            : NaN,
       },
       ai: ai
         ? {
@@ -692,13 +702,13 @@ export function markdownTable(rows: Row[]): string {
 /** What stands behind the headline: tag counts, load generators, calls. */
 export function detailsTable(rows: Row[]): string {
   const lines = [
-    '| Scenario | Calls | Runs | Window (s) | Tags timed up / down | Burst set-up phase up / down p99 (ms) | Up tags lost | Down tags not heard (barge-in drops) / before stream | Call-seconds in window | Calls placed / failed / forced hang-ups | Barge-ins | Server idle CPU % / RSS before calls (MB) | AI CPU % / loop p99 (ms) | Caller CPU % / loop p99 (ms) | Other load (% of one core) |',
-    '|---|---:|---:|---:|---|---|---:|---|---:|---|---:|---|---|---|---:|',
+    '| Scenario | Calls | Runs | Window (s) | Tags timed up / down | Burst set-up phase up / down p99 (ms) | Up tags lost | Down tags not heard (barge-in drops) / before stream | Call-seconds in window | Calls placed / failed / forced hang-ups | Barge-ins | Server idle CPU % / RSS before calls (MB) | Server main thread CPU per call-second (ms) | AI CPU % / loop p99 (ms) | Caller CPU % / loop p99 (ms) | Other load (% of one core) |',
+    '|---|---:|---:|---:|---|---|---:|---|---:|---|---:|---|---:|---|---|---:|',
   ];
   for (const { label, runs, result: r } of rows) {
     const t = r.callerSide?.tags;
     lines.push(
-      `| ${label} | ${r.calls} | ${runs} | ${fmt(r.seconds)} | ${t ? `${fmt(r.callerSide!.uplinkMs.n, 0)} / ${fmt(r.callerSide!.downlinkMs.n, 0)}` : 'n/a'} | ${r.setupPhase ? `${fmt(r.setupPhase.uplinkMs.p99)} / ${fmt(r.setupPhase.downlinkMs.p99)}` : 'n/a'} | ${t ? fmt(t.upLost, 0) : 'n/a'} | ${t ? `${fmt(t.downNotReceived, 0)} / ${fmt(t.downBeforeStream, 0)}` : 'n/a'} | ${fmt(r.server.callSeconds, 0)} | ${fmt(r.callsPlaced, 0)} / ${fmt(r.callsFailed, 0)} / ${fmt(r.forcedHangups, 0)} | ${fmt(r.interruptions, 0)} | ${fmt(r.server.idleCpuPercent)} / ${fmt(r.server.rssBaselineMb, 0)} | ${r.ai ? `${fmt(r.ai.cpuPercentOfOneCore, 0)} / ${fmt(r.ai.eventLoopP99Ms)}` : 'n/a'} | ${fmt(r.caller.cpuPercentOfOneCore, 0)} / ${fmt(r.caller.eventLoopP99Ms)} | ${fmt(r.machine.otherPercent, 0)} |`,
+      `| ${label} | ${r.calls} | ${runs} | ${fmt(r.seconds)} | ${t ? `${fmt(r.callerSide!.uplinkMs.n, 0)} / ${fmt(r.callerSide!.downlinkMs.n, 0)}` : 'n/a'} | ${r.setupPhase ? `${fmt(r.setupPhase.uplinkMs.p99)} / ${fmt(r.setupPhase.downlinkMs.p99)}` : 'n/a'} | ${t ? fmt(t.upLost, 0) : 'n/a'} | ${t ? `${fmt(t.downNotReceived, 0)} / ${fmt(t.downBeforeStream, 0)}` : 'n/a'} | ${fmt(r.server.callSeconds, 0)} | ${fmt(r.callsPlaced, 0)} / ${fmt(r.callsFailed, 0)} / ${fmt(r.forcedHangups, 0)} | ${fmt(r.interruptions, 0)} | ${fmt(r.server.idleCpuPercent)} / ${fmt(r.server.rssBaselineMb, 0)} | ${fmt(r.server.mainThreadCpuMsPerCallSecond, 2)} | ${r.ai ? `${fmt(r.ai.cpuPercentOfOneCore, 0)} / ${fmt(r.ai.eventLoopP99Ms)}` : 'n/a'} | ${fmt(r.caller.cpuPercentOfOneCore, 0)} / ${fmt(r.caller.eventLoopP99Ms)} | ${fmt(r.machine.otherPercent, 0)} |`,
     );
   }
   return lines.join('\n');
@@ -920,7 +930,9 @@ async function main(): Promise<void> {
       : '';
   const growth = growthFromOneCall(rows);
   const growthText =
-    growth.length > 0 ? `\n\nPeak RSS growth per call from one call:\n\n${growth.map((line) => `- ${line}`).join('\n')}` : '';
+    growth.length > 0
+      ? `\n\nPeak RSS growth per call from one call:\n\n${growth.map((line) => `- ${line}`).join('\n')}`
+      : '';
   const perRun =
     runs > 1
       ? `\n\nEach run:\n\n${markdownTable(allRuns.map((r) => ({ ...r, label: `${r.label} #${r.index}` })))}\n`

@@ -12,16 +12,31 @@ export interface ProcSample {
   rssBytes: number;
 }
 
+/** utime + stime (clock ticks) and rss (pages) of a /proc/.../stat line. */
+function parseStat(stat: string): { ticks: number; rssPages: number } {
+  // Fields after the command name (which may contain spaces) start after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { ticks: Number(fields[11]) + Number(fields[12]), rssPages: Number(fields[21]) };
+}
+
 export function sampleProcess(pid: number | undefined): ProcSample | null {
   if (!pid) return null;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may contain spaces) start after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const utime = Number(fields[11]);
-    const stime = Number(fields[12]);
-    const rssPages = Number(fields[21]);
-    return { cpuSeconds: (utime + stime) / CLOCK_TICKS_PER_SECOND, rssBytes: rssPages * PAGE_BYTES };
+    const { ticks, rssPages } = parseStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    return { cpuSeconds: ticks / CLOCK_TICKS_PER_SECOND, rssBytes: rssPages * PAGE_BYTES };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * CPU seconds (user + system) of one thread of a process; by default its main thread (whose id is
+ * the process id): the event loop every caller frame waits for, without the worker threads.
+ */
+export function sampleThreadCpu(pid: number | undefined, tid = pid): number | null {
+  if (!pid) return null;
+  try {
+    return parseStat(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')).ticks / CLOCK_TICKS_PER_SECOND;
   } catch {
     return null;
   }
