@@ -93,10 +93,13 @@ export class MediaReader {
   }
 
   /**
-   * Reads a media message of the stream `streamId` (from MediaReader.streamId) into `out`. Returns
-   * false, with `out` unspecified, for anything the general parser has to look at.
+   * Reads a WebSocket message (as `ws` hands it over) that is a media message of the stream
+   * `streamId` (from MediaReader.streamId), at most maxBytes long, into `out`. Returns false, with
+   * `out` unspecified, for anything the general parser has to look at.
    */
-  read(buf: Buffer, streamId: Uint8Array, out: MediaFields): boolean {
+  read(data: unknown, streamId: Uint8Array, maxBytes: number, out: MediaFields): boolean {
+    if (!Buffer.isBuffer(data) || data.length > maxBytes) return false;
+    const buf = data;
     let at = literal(buf, 0, this.head);
     if (at < 0) return false;
     const sequenceNumber = digits(buf, at);

@@ -63,7 +63,9 @@ describe.each(providers)('MediaReader for $name (media read from the frame bytes
   const idBytes = MediaReader.streamId(p.id)!;
   const read = (text: string | Buffer): MediaFields | undefined => {
     const out: MediaFields = { payload: '', timestampMs: -1, sequenceNumber: -1, outbound: true };
-    return p.reader.read(Buffer.isBuffer(text) ? text : Buffer.from(text, 'utf8'), idBytes, out) ? out : undefined;
+    return p.reader.read(Buffer.isBuffer(text) ? text : Buffer.from(text, 'utf8'), idBytes, 64 * 1024, out)
+      ? out
+      : undefined;
   };
   const payloads = [1, 2, 3, 160, 161, 320, p.maxPayloadBytes].map((n, i) =>
     Buffer.alloc(n, (i * 37 + 0xfb) & 0xff).toString('base64'),

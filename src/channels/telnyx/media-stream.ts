@@ -203,9 +203,7 @@ export class TelnyxMediaStream extends EventEmitter<TelnyxMediaStreamEvents> {
     if (
       this.idBytes !== undefined &&
       this.phase === 'streaming' &&
-      Buffer.isBuffer(data) &&
-      data.length <= this.maxMessageBytes &&
-      TELNYX_MEDIA.read(data, this.idBytes, this.fields)
+      TELNYX_MEDIA.read(data, this.idBytes, this.maxMessageBytes, this.fields)
     ) {
       this.onMedia(this.fields.payload, this.fields.timestampMs, this.fields.outbound);
       return;

@@ -250,9 +250,7 @@ export class TwilioMediaStream extends EventEmitter<TwilioMediaStreamEvents> {
     if (
       this.sidBytes !== undefined &&
       this.phase === 'streaming' &&
-      Buffer.isBuffer(data) &&
-      data.length <= this.maxMessageBytes &&
-      TWILIO_MEDIA.read(data, this.sidBytes, this.fields)
+      TWILIO_MEDIA.read(data, this.sidBytes, this.maxMessageBytes, this.fields)
     ) {
       this.stats.mediaIn++;
       this.emitMedia(this.fields.payload, this.fields.timestampMs, this.fields.sequenceNumber);
@@ -314,12 +312,7 @@ export class TwilioMediaStream extends EventEmitter<TwilioMediaStreamEvents> {
   }
 
   private emitMedia(payload: string, timestampMs: number, sequenceNumber: number): void {
-    const media: TwilioStreamMedia = { payload, timestampMs, sequenceNumber, receivedAt: this.frameReceivedAt };
-    try {
-      this.emit('media', media);
-    } catch (err) {
-      this.listenerFailed('media', err as Error);
-    }
+    this.safeEmit('media', { payload, timestampMs, sequenceNumber, receivedAt: this.frameReceivedAt });
   }
 
   private protocolError(reason: string): void {
@@ -345,17 +338,13 @@ export class TwilioMediaStream extends EventEmitter<TwilioMediaStreamEvents> {
       // The generic EventEmitter signature cannot follow K through the rest tuple.
       (this.emit as (e: K, ...a: TwilioMediaStreamEvents[K]) => boolean)(event, ...args);
     } catch (err) {
-      this.listenerFailed(event, err as Error);
+      this.stats.listenerErrors++;
+      this.logger.error('twilio stream listener failed', {
+        streamSid: this.sid,
+        event,
+        error: (err as Error).message,
+        stack: (err as Error).stack,
+      });
     }
-  }
-
-  private listenerFailed(event: keyof TwilioMediaStreamEvents, err: Error): void {
-    this.stats.listenerErrors++;
-    this.logger.error('twilio stream listener failed', {
-      streamSid: this.sid,
-      event,
-      error: err.message,
-      stack: err.stack,
-    });
   }
 }
