@@ -48,7 +48,14 @@ import type {
   Scenario,
 } from './bench/caller';
 import { parsePrometheus, valueOf, type Sample } from './bench/prometheus';
-import { RssSampler, sampleProcess, sampleSystem, sampleThreadCpu, type ProcSample } from './bench/proc';
+import {
+  RssSampler,
+  sampleProcess,
+  sampleSystem,
+  sampleThread,
+  type ProcSample,
+  type ThreadSample,
+} from './bench/proc';
 import {
   callSecondsIn,
   distribution,
@@ -158,6 +165,11 @@ export interface RunResult {
     cpuMsPerCallSecond: number;
     /** The same for the server's main thread alone (its event loop), NaN for a cluster. */
     mainThreadCpuMsPerCallSecond: number;
+    /**
+     * Milliseconds per second of the window that the main thread was ready to run but waited for a
+     * core (schedstat): what the machine's other threads and processes add to every caller's wait.
+     */
+    mainThreadRunQueueWaitMsPerSecond: number;
   };
   ai: (ProcFigures & { eventLoopP99Ms: number }) | null;
   caller: ProcFigures & { eventLoopP99Ms: number };
@@ -474,14 +486,14 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
     // The first three: server, AI, caller; then the other instances.
     const pids = [server.pid, ai?.child.pid, caller.child.pid, ...others.map((o) => o.pid)];
     let cpuA: (ProcSample | null)[] = [];
-    let mainThreadA: number | null = null;
+    let mainThreadA: ThreadSample | null = null;
     let sysA = null as ReturnType<typeof sampleSystem>;
     let rss: RssSampler[] = [];
     let windowStart = 0;
     const openWindow = async (): Promise<void> => {
       if (!external) await scrape(`http://127.0.0.1:${port}`); // resets the window (exact recorders, event-loop histogram)
       cpuA = pids.map((pid) => sampleProcess(pid));
-      mainThreadA = sampleThreadCpu(pids[0]);
+      mainThreadA = sampleThread(pids[0]);
       sysA = sampleSystem();
       rss = pids.map((pid) => new RssSampler(pid));
       for (const r of rss) r.start();
@@ -517,7 +529,8 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
     const windowEnd = now();
     const windowS = (windowEnd - windowStart) / 1000;
     const cpuB = pids.map((pid) => sampleProcess(pid));
-    const mainThreadB = sampleThreadCpu(pids[0]);
+    const mainThreadB = sampleThread(pids[0]);
+    const mainThreadWindow = mainThreadA as ThreadSample | null; // set in openWindow
     const sysB = sampleSystem();
     for (const r of rss) r.stop();
     caller.send({ type: 'window-end' });
@@ -618,8 +631,14 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
         cpuMsPerCallSecond: round((serverFigures.cpuSeconds * 1000) / callSeconds, 2),
         // One instance's main thread (a cluster's would not add up to a meaningful figure).
         mainThreadCpuMsPerCallSecond:
-          mainThreadA !== null && mainThreadB !== null && others.length === 0
-            ? round(((mainThreadB - mainThreadA) * 1000) / callSeconds, 2)
+          mainThreadWindow && mainThreadB && others.length === 0
+            ? round(((mainThreadB.cpuSeconds - mainThreadWindow.cpuSeconds) * 1000) / callSeconds, 2)
+            : NaN,
+        mainThreadRunQueueWaitMsPerSecond:
+          mainThreadWindow?.runQueueWaitSeconds != null &&
+          mainThreadB?.runQueueWaitSeconds != null &&
+          others.length === 0
+            ? round(((mainThreadB.runQueueWaitSeconds - mainThreadWindow.runQueueWaitSeconds) * 1000) / windowS, 1)
             : NaN,
       },
       ai: ai
@@ -702,13 +721,13 @@ export function markdownTable(rows: Row[]): string {
 /** What stands behind the headline: tag counts, load generators, calls. */
 export function detailsTable(rows: Row[]): string {
   const lines = [
-    '| Scenario | Calls | Runs | Window (s) | Tags timed up / down | Burst set-up phase up / down p99 (ms) | Up tags lost | Down tags not heard (barge-in drops) / before stream | Call-seconds in window | Calls placed / failed / forced hang-ups | Barge-ins | Server idle CPU % / RSS before calls (MB) | Server main thread CPU per call-second (ms) | AI CPU % / loop p99 (ms) | Caller CPU % / loop p99 (ms) | Other load (% of one core) |',
+    '| Scenario | Calls | Runs | Window (s) | Tags timed up / down | Burst set-up phase up / down p99 (ms) | Up tags lost | Down tags not heard (barge-in drops) / before stream | Call-seconds in window | Calls placed / failed / forced hang-ups | Barge-ins | Server idle CPU % / RSS before calls (MB) | Server main thread CPU per call-second (ms) / waiting for a core (ms per s) | AI CPU % / loop p99 (ms) | Caller CPU % / loop p99 (ms) | Other load (% of one core) |',
     '|---|---:|---:|---:|---|---|---:|---|---:|---|---:|---|---:|---|---|---:|',
   ];
   for (const { label, runs, result: r } of rows) {
     const t = r.callerSide?.tags;
     lines.push(
-      `| ${label} | ${r.calls} | ${runs} | ${fmt(r.seconds)} | ${t ? `${fmt(r.callerSide!.uplinkMs.n, 0)} / ${fmt(r.callerSide!.downlinkMs.n, 0)}` : 'n/a'} | ${r.setupPhase ? `${fmt(r.setupPhase.uplinkMs.p99)} / ${fmt(r.setupPhase.downlinkMs.p99)}` : 'n/a'} | ${t ? fmt(t.upLost, 0) : 'n/a'} | ${t ? `${fmt(t.downNotReceived, 0)} / ${fmt(t.downBeforeStream, 0)}` : 'n/a'} | ${fmt(r.server.callSeconds, 0)} | ${fmt(r.callsPlaced, 0)} / ${fmt(r.callsFailed, 0)} / ${fmt(r.forcedHangups, 0)} | ${fmt(r.interruptions, 0)} | ${fmt(r.server.idleCpuPercent)} / ${fmt(r.server.rssBaselineMb, 0)} | ${fmt(r.server.mainThreadCpuMsPerCallSecond, 2)} | ${r.ai ? `${fmt(r.ai.cpuPercentOfOneCore, 0)} / ${fmt(r.ai.eventLoopP99Ms)}` : 'n/a'} | ${fmt(r.caller.cpuPercentOfOneCore, 0)} / ${fmt(r.caller.eventLoopP99Ms)} | ${fmt(r.machine.otherPercent, 0)} |`,
+      `| ${label} | ${r.calls} | ${runs} | ${fmt(r.seconds)} | ${t ? `${fmt(r.callerSide!.uplinkMs.n, 0)} / ${fmt(r.callerSide!.downlinkMs.n, 0)}` : 'n/a'} | ${r.setupPhase ? `${fmt(r.setupPhase.uplinkMs.p99)} / ${fmt(r.setupPhase.downlinkMs.p99)}` : 'n/a'} | ${t ? fmt(t.upLost, 0) : 'n/a'} | ${t ? `${fmt(t.downNotReceived, 0)} / ${fmt(t.downBeforeStream, 0)}` : 'n/a'} | ${fmt(r.server.callSeconds, 0)} | ${fmt(r.callsPlaced, 0)} / ${fmt(r.callsFailed, 0)} / ${fmt(r.forcedHangups, 0)} | ${fmt(r.interruptions, 0)} | ${fmt(r.server.idleCpuPercent)} / ${fmt(r.server.rssBaselineMb, 0)} | ${fmt(r.server.mainThreadCpuMsPerCallSecond, 2)} / ${fmt(r.server.mainThreadRunQueueWaitMsPerSecond)} | ${r.ai ? `${fmt(r.ai.cpuPercentOfOneCore, 0)} / ${fmt(r.ai.eventLoopP99Ms)}` : 'n/a'} | ${fmt(r.caller.cpuPercentOfOneCore, 0)} / ${fmt(r.caller.eventLoopP99Ms)} | ${fmt(r.machine.otherPercent, 0)} |`,
     );
   }
   return lines.join('\n');

@@ -29,14 +29,37 @@ export function sampleProcess(pid: number | undefined): ProcSample | null {
   }
 }
 
+/** One thread's scheduling so far (see sampleThread). */
+export interface ThreadSample {
+  /** CPU seconds (user + system). */
+  cpuSeconds: number;
+  /**
+   * Seconds the thread was ready to run but waited for a core (the run queue: other threads and
+   * processes on the machine's cores, or the hypervisor). From /proc/.../schedstat; null where the
+   * kernel does not keep it.
+   */
+  runQueueWaitSeconds: number | null;
+}
+
 /**
- * CPU seconds (user + system) of one thread of a process; by default its main thread (whose id is
- * the process id): the event loop every caller frame waits for, without the worker threads.
+ * CPU seconds (user + system) and run-queue wait of one thread of a process; by default its main
+ * thread (whose id is the process id): the event loop every caller frame waits for, without the
+ * worker threads.
  */
-export function sampleThreadCpu(pid: number | undefined, tid = pid): number | null {
+export function sampleThread(pid: number | undefined, tid = pid): ThreadSample | null {
   if (!pid) return null;
+  const dir = `/proc/${pid}/task/${tid}`;
   try {
-    return parseStat(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')).ticks / CLOCK_TICKS_PER_SECOND;
+    const cpuSeconds = parseStat(readFileSync(`${dir}/stat`, 'utf8')).ticks / CLOCK_TICKS_PER_SECOND;
+    let runQueueWaitSeconds: number | null = null;
+    try {
+      // "<ns on a core> <ns waiting on a run queue> <timeslices>"
+      const wait = Number(readFileSync(`${dir}/schedstat`, 'utf8').split(' ')[1]);
+      if (Number.isFinite(wait)) runQueueWaitSeconds = wait / 1e9;
+    } catch {
+      // no schedstat in this kernel
+    }
+    return { cpuSeconds, runQueueWaitSeconds };
   } catch {
     return null;
   }
