@@ -21,8 +21,8 @@
  *   commit finished but the answer had not yet been posted, the retry can write a batch twice).
  * - close() lets the writes in flight finish, closes the connection and ends the thread.
  */
-import path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { moduleEntry } from '../runtime/module-entry';
 import type { Analytics, Call, Prisma, Recording } from '../generated/prisma/client';
 import type {
   CallPatch,
@@ -99,13 +99,6 @@ interface Thread {
 export const DEFAULT_WRITE_TIMEOUT_MS = 30_000;
 const RESTART_DELAY_MS = 500;
 const CLOSE_TIMEOUT_MS = 10_000;
-
-/** write-worker.ts under tsx / ts-jest (through tsx's require hook), write-worker.js in dist/. */
-function workerEntry(): { file: string; execArgv: string[] } {
-  const ext = path.extname(__filename);
-  const file = path.join(__dirname, `write-worker${ext}`);
-  return ext === '.ts' ? { file, execArgv: ['--require', require.resolve('tsx/cjs')] } : { file, execArgv: [] };
-}
 
 export class DbWriter implements CallStore {
   private thread: Thread;
@@ -247,7 +240,7 @@ export class DbWriter implements CallStore {
   }
 
   private spawn(): Thread {
-    const { file, execArgv } = workerEntry();
+    const { file, execArgv } = moduleEntry(__filename, 'write-worker');
     // Kept referenced while it starts and while writes are waiting for it (the process must not
     // exit under an awaited write); unreferenced when idle, so an app never closed can still exit.
     const worker = new Worker(file, { workerData: this.data, execArgv });

@@ -14,22 +14,15 @@
  * outcome over IPC.
  */
 import { fork } from 'node:child_process';
-import path from 'node:path';
+import { moduleEntry } from '../runtime/module-entry';
 import type * as MigrationsModule from './migrations';
 
 type ChildReply = { ok: true; applied: string[] } | { ok: false; message: string; stack?: string };
 
-/** The entry of the child: this file (through tsx's hook when running from sources). */
-function childEntry(): { file: string; execArgv: string[] } {
-  const ext = path.extname(__filename);
-  return ext === '.ts'
-    ? { file: __filename, execArgv: ['--require', require.resolve('tsx/cjs')] }
-    : { file: __filename, execArgv: [] };
-}
-
 /** Applies every pending migration to `databaseUrl` in a child process; resolves with their names. */
 export function applyPendingMigrationsInChild(databaseUrl: string, timeoutMs = 120_000): Promise<string[]> {
-  const { file, execArgv } = childEntry();
+  // The child runs this file (through tsx's hook when running from sources).
+  const { file, execArgv } = moduleEntry(__filename);
   return new Promise<string[]>((resolve, reject) => {
     const child = fork(file, ['--migrate', databaseUrl], {
       execArgv,

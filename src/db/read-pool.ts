@@ -17,8 +17,8 @@
  * `lazy`, the pool starts no worker until the first read and lets a worker go after `idleMs` without
  * reads, so a server that only carries calls does not keep one resident.
  */
-import path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { moduleEntry } from '../runtime/module-entry';
 import { analyticsReport } from './analytics-queries';
 import { callBatch, callExists, getCallDetail, latestRecording, listCalls } from './call-queries';
 import type { Db } from './prisma';
@@ -115,16 +115,6 @@ export const DEFAULT_QUERY_TIMEOUT_MS = 30_000;
 export const DEFAULT_IDLE_MS = 60_000;
 /** A worker that dies before it is ready is restarted after this (so a broken start does not spin). */
 const RESTART_DELAY_MS = 1000;
-
-/**
- * The worker entry next to this module: read-worker.ts under tsx / ts-jest (loaded through tsx's
- * require hook, since a worker runs outside jest's module system), read-worker.js in the built dist/.
- */
-function workerEntry(): { file: string; execArgv: string[] } {
-  const ext = path.extname(__filename);
-  const file = path.join(__dirname, `read-worker${ext}`);
-  return ext === '.ts' ? { file, execArgv: ['--require', require.resolve('tsx/cjs')] } : { file, execArgv: [] };
-}
 
 export class ReadPool implements DbReads {
   private readonly slots: Slot[] = [];
@@ -258,7 +248,7 @@ export class ReadPool implements DbReads {
 
   /** Starts the worker of slot `index`; resolves when it is ready, rejects if it fails first. */
   private spawn(index: number): Promise<void> {
-    const { file, execArgv } = workerEntry();
+    const { file, execArgv } = moduleEntry(__filename, 'read-worker');
     const worker = new Worker(file, { workerData: this.data, execArgv });
     // An app that is never closed must not be kept alive by its read workers.
     worker.unref();

@@ -15,8 +15,8 @@
  * a new thread.
  * See docs/benchmarks/bridge.md for what this took off the main thread.
  */
-import path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { moduleEntry } from '../../runtime/module-entry';
 import type { StereoWavRecorderOptions } from '../../audio/wav-recorder';
 import { FrameRingWriter } from './frame-ring';
 import { LiveRecording } from './live-recording';
@@ -29,13 +29,6 @@ export type { LiveRecording } from './live-recording';
 const MAX_POOLED_RINGS = 64;
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 const YOUNG_GENERATION_MB = 3;
-
-/** recording-worker.ts under tsx / ts-jest (through tsx's require hook), recording-worker.js in dist/. */
-function workerEntry(): { file: string; execArgv: string[] } {
-  const ext = path.extname(__filename);
-  const file = path.join(__dirname, `recording-worker${ext}`);
-  return ext === '.ts' ? { file, execArgv: ['--require', require.resolve('tsx/cjs')] } : { file, execArgv: [] };
-}
 
 interface Pending {
   ring: SharedArrayBuffer;
@@ -101,7 +94,7 @@ export class RecordingThread {
 
   private running(): Thread {
     if (this.thread?.alive) return this.thread;
-    const { file, execArgv } = workerEntry();
+    const { file, execArgv } = moduleEntry(__filename, 'recording-worker');
     // A small young generation: the thread allocates little per second, and the default (16 MB
     // semi-spaces) would sit in RSS for nothing.
     const worker = new Worker(file, { execArgv, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
