@@ -529,8 +529,7 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
     const windowEnd = now();
     const windowS = (windowEnd - windowStart) / 1000;
     const cpuB = pids.map((pid) => sampleProcess(pid));
-    const mainThreadB = sampleThread(pids[0]);
-    const mainThreadWindow = mainThreadA as ThreadSample | null; // set in openWindow
+    const mainThread = mainThreadFigures(mainThreadA, sampleThread(pids[0]), windowS);
     const sysB = sampleSystem();
     for (const r of rss) r.stop();
     caller.send({ type: 'window-end' });
@@ -630,16 +629,8 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
         callSeconds: round(callSeconds, 1),
         cpuMsPerCallSecond: round((serverFigures.cpuSeconds * 1000) / callSeconds, 2),
         // One instance's main thread (a cluster's would not add up to a meaningful figure).
-        mainThreadCpuMsPerCallSecond:
-          mainThreadWindow && mainThreadB && others.length === 0
-            ? round(((mainThreadB.cpuSeconds - mainThreadWindow.cpuSeconds) * 1000) / callSeconds, 2)
-            : NaN,
-        mainThreadRunQueueWaitMsPerSecond:
-          mainThreadWindow?.runQueueWaitSeconds != null &&
-          mainThreadB?.runQueueWaitSeconds != null &&
-          others.length === 0
-            ? round(((mainThreadB.runQueueWaitSeconds - mainThreadWindow.runQueueWaitSeconds) * 1000) / windowS, 1)
-            : NaN,
+        mainThreadCpuMsPerCallSecond: others.length === 0 ? round(mainThread.cpuMs / callSeconds, 2) : NaN,
+        mainThreadRunQueueWaitMsPerSecond: others.length === 0 ? mainThread.waitMsPerSecond : NaN,
       },
       ai: ai
         ? {
@@ -716,6 +707,20 @@ export function markdownTable(rows: Row[]): string {
     );
   }
   return lines.join('\n');
+}
+
+/** A thread's CPU over the window (ms) and its wait for a core (ms per second); NaN where unread. */
+function mainThreadFigures(
+  a: ThreadSample | null,
+  b: ThreadSample | null,
+  windowS: number,
+): { cpuMs: number; waitMsPerSecond: number } {
+  if (!a || !b) return { cpuMs: NaN, waitMsPerSecond: NaN };
+  const waited =
+    a.runQueueWaitSeconds !== null && b.runQueueWaitSeconds !== null
+      ? b.runQueueWaitSeconds - a.runQueueWaitSeconds
+      : NaN;
+  return { cpuMs: (b.cpuSeconds - a.cpuSeconds) * 1000, waitMsPerSecond: round((waited * 1000) / windowS, 1) };
 }
 
 /** What stands behind the headline: tag counts, load generators, calls. */
