@@ -71,7 +71,7 @@ import { now } from './bench/tags';
 import { prepareBenchCluster, type BenchCluster } from './bench/cluster';
 import type { LoadBalancer } from './lib/load-balancer';
 import { listenersMarkdown, startListenersPhase, unchanged, type ListenersPhase } from './bench/listeners';
-import { SERVER_ENV, SERVER_NODE_ARGS } from './lib/server-runtime';
+import { SERVER_ENV, serverNodeArgs } from './lib/server-runtime';
 
 const ROOT = path.resolve(__dirname, '..');
 /** Production rules apply (NODE_ENV=production): a Twilio-shaped auth token, an API token, an https public URL. */
@@ -108,7 +108,8 @@ const USAGE = `Usage: npm run bench -- [options]
                       DIR/dist/src/main.js), fresh per run, right after this one's, same settings
   --compare-label T   its name in the tables (default: the file's folder name, or DIR's name)
   --server-node-args A  extra node options of the server(s), space-separated (e.g. "--trace-gc"),
-                      after npm start's own (scripts/lib/server-runtime.ts)
+                      after npm start's own (scripts/lib/server-runtime.ts; SWITCHBOARD_SEMI_SPACE_MB
+                      in the environment sizes the young generation as it does for npm start)
   --plain-node        run Switchboard without npm start's node options and malloc settings
   --tsx               run the server with tsx instead of the built JS
   --no-build          do not run npm run build first
@@ -371,7 +372,7 @@ interface RunOptions {
 /** The server's command line as the report shows it (npm start's settings unless --plain-node). */
 function serverCommand(plainNode: boolean, extraArgs: readonly string[], tsx: boolean): string {
   const env = plainNode ? [] : Object.entries(SERVER_ENV).map(([k, v]) => `${k}=${v}`);
-  const args = [...(plainNode ? [] : SERVER_NODE_ARGS), ...extraArgs];
+  const args = [...(plainNode ? [] : serverNodeArgs()), ...extraArgs];
   return [...env, 'node', ...args, tsx ? '--import tsx src/main.ts' : 'dist/src/main.js'].join(' ');
 }
 
@@ -410,7 +411,7 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
     const nodeArgs = external
       ? [...profileArgs(`server-${opts.name}`), path.resolve(opts.serverJs!)]
       : [
-          ...(opts.plainNode ? [] : SERVER_NODE_ARGS),
+          ...(opts.plainNode ? [] : serverNodeArgs()),
           ...opts.serverNodeArgs,
           ...profileArgs(`server-${opts.name}`),
           ...(opts.tsx && !opts.serverDir

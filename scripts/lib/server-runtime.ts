@@ -4,7 +4,11 @@
  *   (the main thread's new space grew to 3 x 16 MB under 100 calls, and each worker thread has its
  *   own). Burst of 100 calls: peak RSS 228 -> 175 MB with no measurable CPU or latency cost
  *   (docs/benchmarks/bridge.md, "Memory"). V8 sizes a heap when it starts, so this can only be a
- *   command-line option, not code.
+ *   command-line option, not code. An instance sized for more calls sets SWITCHBOARD_SEMI_SPACE_MB
+ *   (e.g. 8): at 400 calls the 2 MB young generation is scavenged ~90 times a second, 1.7 s of the
+ *   main thread's time in a 44 s run against 0.7 s at 8 MB, and p99 stays under 20 ms each way only
+ *   with 8; at 100 calls 8 MB costs +15 to +25 MB of RSS (docs/benchmarks/bridge.md, "The young
+ *   generation for 400 calls").
  * - `--no-memory-reducer`: V8's memory reducer runs up to three compacting full GCs whenever allocation
  *   slows down (8 s after start, and whenever calls thin out). With one call up they paused the main
  *   thread 10-26 ms each, stalls the remaining callers hear; the server is sized for its peak, which
@@ -20,18 +24,42 @@
  *   arenas for the process's threads and freed memory given back sooner: -15 to -20 MB.
  * test/unit/server-runtime.test.ts keeps package.json's start script in step with these.
  */
-export const SERVER_NODE_ARGS: readonly string[] = [
-  '--max-semi-space-size=2',
-  '--no-memory-reducer',
-  '--no-parallel-scavenge',
-];
+/** The environment variable that sets the young generation's semi-space (MB) for `npm start` and the bench. */
+export const SEMI_SPACE_ENV = 'SWITCHBOARD_SEMI_SPACE_MB';
+export const DEFAULT_SEMI_SPACE_MB = 2;
+
+const OTHER_NODE_ARGS = ['--no-memory-reducer', '--no-parallel-scavenge'] as const;
+
+/**
+ * The server's node options with the semi-space from `env` (SWITCHBOARD_SEMI_SPACE_MB; unset or empty:
+ * 2, as the start script's `${VAR:-2}`). A value that is not a whole number of MB from 1 to 256 throws
+ * here; `npm start` passes it to node, which refuses to start with "bad option" on one it cannot read.
+ */
+export function serverNodeArgs(env: NodeJS.ProcessEnv = process.env): string[] {
+  const raw = env[SEMI_SPACE_ENV];
+  let mb = DEFAULT_SEMI_SPACE_MB;
+  if (raw !== undefined && raw !== '') {
+    if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 256) {
+      throw new RangeError(`${SEMI_SPACE_ENV} must be a whole number of MB from 1 to 256, not ${JSON.stringify(raw)}`);
+    }
+    mb = Number(raw);
+  }
+  return [`--max-semi-space-size=${mb}`, ...OTHER_NODE_ARGS];
+}
+
+/** npm start's defaults (SWITCHBOARD_SEMI_SPACE_MB unset). */
+export const SERVER_NODE_ARGS: readonly string[] = serverNodeArgs({});
 export const SERVER_ENV: Readonly<Record<string, string>> = {
   MALLOC_ARENA_MAX: '2',
   MALLOC_TRIM_THRESHOLD_: '131072',
 };
 
-/** The start script these settings make: `tsc -b ... && MALLOC_...=.. node <args> dist/src/main.js`. */
+/**
+ * The start script these settings make: `tsc -b ... && MALLOC_...=.. node <args> dist/src/main.js`, the
+ * semi-space read from SWITCHBOARD_SEMI_SPACE_MB by the shell npm runs it with (2 when unset).
+ */
 export function startScript(): string {
   const env = Object.entries(SERVER_ENV).map(([k, v]) => `${k}=${v}`);
-  return ['tsc -b tsconfig.build.json &&', ...env, 'node', ...SERVER_NODE_ARGS, 'dist/src/main.js'].join(' ');
+  const semiSpace = `--max-semi-space-size=\${${SEMI_SPACE_ENV}:-${DEFAULT_SEMI_SPACE_MB}}`;
+  return ['tsc -b tsconfig.build.json &&', ...env, 'node', semiSpace, ...OTHER_NODE_ARGS, 'dist/src/main.js'].join(' ');
 }

@@ -2,7 +2,40 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { SERVER_ENV, SERVER_NODE_ARGS, startScript } from '../../scripts/lib/server-runtime';
+import {
+  SEMI_SPACE_ENV,
+  SERVER_ENV,
+  SERVER_NODE_ARGS,
+  serverNodeArgs,
+  startScript,
+} from '../../scripts/lib/server-runtime';
+
+/** Allocates short-lived objects until V8 has grown the young generation as far as it may; prints its size in MB. */
+const YOUNG_GENERATION_PROBE = `
+const keep = [];
+for (let i = 0; i < 3e6; i++) { keep.push({ i }); if (keep.length > 60000) keep.length = 0; }
+const s = require('v8').getHeapSpaceStatistics().find((x) => x.space_name === 'new_space');
+process.stdout.write(String(s.space_size / 1048576));
+`;
+
+/** Runs the node part of npm start's script through sh (as npm does), with a probe instead of the server. */
+function startedNode(env: Record<string, string>): { out: string; status: number } {
+  const command = startScript()
+    .replace(/^.*&& /, '')
+    .replace('dist/src/main.js', `-e '${YOUNG_GENERATION_PROBE.replace(/'/g, `'\\''`)}'`);
+  const childEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...env,
+    PATH: `${path.dirname(process.execPath)}:${process.env.PATH}`,
+  };
+  if (!(SEMI_SPACE_ENV in env)) delete childEnv[SEMI_SPACE_ENV];
+  try {
+    return { out: execFileSync('sh', ['-c', command], { encoding: 'utf8', env: childEnv, stdio: 'pipe' }), status: 0 };
+  } catch (err) {
+    const e = err as { status: number; stderr: string };
+    return { out: e.stderr, status: e.status };
+  }
+}
 
 describe('server runtime settings', () => {
   it('are the ones npm start uses', () => {
@@ -10,10 +43,8 @@ describe('server runtime settings', () => {
       scripts: Record<string, string>;
     };
     expect(pkg.scripts.start).toBe(startScript());
-    expect(pkg.scripts.start).toContain('--max-semi-space-size=2');
-    expect(SERVER_NODE_ARGS).toContain('--max-semi-space-size=2');
-    expect(SERVER_NODE_ARGS).toContain('--no-memory-reducer');
-    expect(SERVER_NODE_ARGS).toContain('--no-parallel-scavenge');
+    expect(pkg.scripts.start).toContain('--max-semi-space-size=${SWITCHBOARD_SEMI_SPACE_MB:-2}');
+    expect(SERVER_NODE_ARGS).toEqual(['--max-semi-space-size=2', '--no-memory-reducer', '--no-parallel-scavenge']);
     expect(SERVER_ENV.MALLOC_ARENA_MAX).toBe('2');
   });
 
@@ -26,5 +57,29 @@ describe('server runtime settings', () => {
     expect(() =>
       execFileSync(process.execPath, [...SERVER_NODE_ARGS, '--no-memory-reducerx', '-e', '0'], { stdio: 'pipe' }),
     ).toThrow(/bad option/);
+  });
+
+  it('size the young generation from SWITCHBOARD_SEMI_SPACE_MB, 2 MB a semi-space when it is unset or empty', () => {
+    const unset = startedNode({});
+    const empty = startedNode({ [SEMI_SPACE_ENV]: '' });
+    const eight = startedNode({ [SEMI_SPACE_ENV]: '8' });
+    expect([unset.status, empty.status, eight.status]).toEqual([0, 0, 0]);
+    // V8's new space is two semi-spaces: at most 4 MB with 2 MB each, 16 MB with 8 MB each.
+    expect(Number(unset.out)).toBeLessThanOrEqual(4);
+    expect(Number(empty.out)).toBeLessThanOrEqual(4);
+    expect(Number(eight.out)).toBeGreaterThan(4);
+  });
+
+  it('refuse a young generation that is not a number: the bench throws, npm start does not start', () => {
+    expect(serverNodeArgs({ [SEMI_SPACE_ENV]: '8' })[0]).toBe('--max-semi-space-size=8');
+    expect(serverNodeArgs({ [SEMI_SPACE_ENV]: '' })[0]).toBe('--max-semi-space-size=2');
+    for (const bad of ['abc', '8MB', '0', '-1', '1.5', '257', ' 8']) {
+      expect(() => serverNodeArgs({ [SEMI_SPACE_ENV]: bad })).toThrow(
+        /SWITCHBOARD_SEMI_SPACE_MB must be a whole number/,
+      );
+    }
+    const started = startedNode({ [SEMI_SPACE_ENV]: 'abc' });
+    expect(started.status).not.toBe(0);
+    expect(started.out).toMatch(/bad option: --max-semi-space-size=abc/);
   });
 });
