@@ -5,7 +5,7 @@
  *   own). Burst of 100 calls: peak RSS 228 -> 175 MB with no measurable CPU or latency cost
  *   (docs/benchmarks/bridge.md, "Memory"). V8 sizes a heap when it starts, so this can only be a
  *   command-line option, not code. An instance sized for more calls sets SWITCHBOARD_SEMI_SPACE_MB
- *   (e.g. 8): at 400 calls the 2 MB young generation is scavenged ~90 times a second, 1.7 s of the
+ *   (e.g. 8): at 400 calls the 2 MB young generation is scavenged every 10-25 ms, 1.7 s of the
  *   main thread's time in a 44 s run against 0.7 s at 8 MB, and p99 stays under 20 ms each way only
  *   with 8; at 100 calls 8 MB costs +15 to +25 MB of RSS (docs/benchmarks/bridge.md, "The young
  *   generation for 400 calls").
