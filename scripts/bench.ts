@@ -832,7 +832,12 @@ async function main(): Promise<void> {
   if (values['compare-dir'] && !existsSync(path.join(values['compare-dir'], 'dist/src/main.js'))) {
     fail(`--compare-dir: no ${path.join(values['compare-dir'], 'dist/src/main.js')} (build that tree first)`);
   }
-  const serverNodeArgs = values['server-node-args'].split(/\s+/).filter(Boolean);
+  const extraNodeArgs = values['server-node-args'].split(/\s+/).filter(Boolean);
+  try {
+    serverNodeArgs(); // SWITCHBOARD_SEMI_SPACE_MB, checked before anything starts
+  } catch (err) {
+    fail((err as Error).message);
+  }
 
   const outDir = path.resolve(ROOT, values.out);
   mkdirSync(outDir, { recursive: true });
@@ -895,7 +900,7 @@ async function main(): Promise<void> {
             name: `${target.serverJs || target.serverDir ? 'other-' : ''}${(target.instances ?? 1) > 1 ? `x${target.instances}-` : ''}${scenario}-${calls}-${i + 1}`,
             serverJs: target.serverJs,
             serverDir: target.serverDir,
-            serverNodeArgs,
+            serverNodeArgs: extraNodeArgs,
             plainNode: values['plain-node'],
             listeners,
             instances: target.instances ?? 1,
@@ -922,7 +927,7 @@ async function main(): Promise<void> {
     label: values.label,
     commit: gitCommit(),
     machine: { ...machine(), loadAverageBefore: loadBefore.map((l) => l.toFixed(2)).join(' ') },
-    server: serverCommand(values['plain-node'], serverNodeArgs, values.tsx),
+    server: serverCommand(values['plain-node'], extraNodeArgs, values.tsx),
     ai: values['ai-url'] ?? 'local Realtime server (tone speech), own process',
     options: {
       scenarios,
