@@ -7,7 +7,7 @@
  *   command-line option, not code. An instance sized for more calls sets SWITCHBOARD_SEMI_SPACE_MB
  *   (e.g. 8): at 400 calls the 2 MB young generation is scavenged every 10-25 ms, 1.7 s of the
  *   main thread's time in a 44 s run against 0.7 s at 8 MB, and p99 stays under 20 ms each way only
- *   with 8; at 100 calls 8 MB costs +15 to +25 MB of RSS (docs/benchmarks/bridge.md, "The young
+ *   with 8; at 100 calls 8 MB costs +20 to +25 MB of RSS (docs/benchmarks/bridge.md, "The young
  *   generation for 400 calls").
  * - `--no-memory-reducer`: V8's memory reducer runs up to three compacting full GCs whenever allocation
  *   slows down (8 s after start, and whenever calls thin out). With one call up they paused the main
