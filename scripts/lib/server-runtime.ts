@@ -20,6 +20,12 @@
  *   thread waits for helpers that are not running. Burst of 100 calls, alternating runs: scavenge
  *   time -20 %, CPU per call-second -8 to -13 %, lower caller-side p99 (docs/benchmarks/bridge.md,
  *   "Scavenges without helper threads").
+ * - `--v8-pool-size=1`: one V8 helper thread for the process instead of Node's four. A full GC's
+ *   concurrent marking (35-55 ms of helper time in ~20 ms of wall time every ~10 s at 100 calls) ran
+ *   on all four and took both cores of a 2-vCPU machine: the main thread, and on a shared machine
+ *   the callers, waited for a core, and the late agent frames clustered there. Burst of 100 calls,
+ *   three alternating pairs: downlink p99 8.8 / 8.5 / 6.0 -> 5.2 / 4.8 / 4.9 ms, max 17 -> 7-10 ms,
+ *   CPU unchanged (docs/benchmarks/bridge.md, "One GC helper thread").
  * - `MALLOC_ARENA_MAX=2`, `MALLOC_TRIM_THRESHOLD_=131072` (glibc; ignored elsewhere): fewer malloc
  *   arenas for the process's threads and freed memory given back sooner: -15 to -20 MB.
  * test/unit/server-runtime.test.ts keeps package.json's start script in step with these.
@@ -28,7 +34,7 @@
 export const SEMI_SPACE_ENV = 'SWITCHBOARD_SEMI_SPACE_MB';
 export const DEFAULT_SEMI_SPACE_MB = 2;
 
-const OTHER_NODE_ARGS = ['--no-memory-reducer', '--no-parallel-scavenge'] as const;
+const OTHER_NODE_ARGS = ['--no-memory-reducer', '--no-parallel-scavenge', '--v8-pool-size=1'] as const;
 
 /**
  * The server's node options with the semi-space from `env` (SWITCHBOARD_SEMI_SPACE_MB; unset or empty:

@@ -18,11 +18,14 @@ const s = require('v8').getHeapSpaceStatistics().find((x) => x.space_name === 'n
 process.stdout.write(String(s.space_size / 1048576));
 `;
 
+/** Prints how many threads the process runs (Linux: one entry per thread in /proc/self/task). */
+const THREAD_COUNT_PROBE = `process.stdout.write(String(require('fs').readdirSync('/proc/self/task').length));`;
+
 /** Runs the node part of npm start's script through sh (as npm does), with a probe instead of the server. */
-function startedNode(env: Record<string, string>): { out: string; status: number } {
+function startedNode(env: Record<string, string>, probe = YOUNG_GENERATION_PROBE): { out: string; status: number } {
   const command = startScript()
     .replace(/^.*&& /, '')
-    .replace('dist/src/main.js', `-e '${YOUNG_GENERATION_PROBE.replace(/'/g, `'\\''`)}'`);
+    .replace('dist/src/main.js', `-e '${probe.replace(/'/g, `'\\''`)}'`);
   const childEnv: NodeJS.ProcessEnv = {
     ...process.env,
     ...env,
@@ -44,7 +47,12 @@ describe('server runtime settings', () => {
     };
     expect(pkg.scripts.start).toBe(startScript());
     expect(pkg.scripts.start).toContain('--max-semi-space-size=${SWITCHBOARD_SEMI_SPACE_MB:-2}');
-    expect(SERVER_NODE_ARGS).toEqual(['--max-semi-space-size=2', '--no-memory-reducer', '--no-parallel-scavenge']);
+    expect(SERVER_NODE_ARGS).toEqual([
+      '--max-semi-space-size=2',
+      '--no-memory-reducer',
+      '--no-parallel-scavenge',
+      '--v8-pool-size=1',
+    ]);
     expect(SERVER_ENV.MALLOC_ARENA_MAX).toBe('2');
   });
 
@@ -68,6 +76,14 @@ describe('server runtime settings', () => {
     expect(Number(unset.out)).toBeLessThanOrEqual(4);
     expect(Number(empty.out)).toBeLessThanOrEqual(4);
     expect(Number(eight.out)).toBeGreaterThan(4);
+  });
+
+  it('give V8 one helper thread instead of four (its full GCs no longer take every core)', () => {
+    const started = startedNode({}, THREAD_COUNT_PROBE);
+    expect(started.status).toBe(0);
+    const plain = execFileSync(process.execPath, ['-e', THREAD_COUNT_PROBE], { encoding: 'utf8' });
+    // Node's default platform runs four V8 worker threads; the start script's node runs one.
+    expect(Number(plain) - Number(started.out)).toBe(3);
   });
 
   it('refuse a young generation that is not a number: the bench throws, npm start does not start', () => {
