@@ -3,7 +3,7 @@
  *                  [--instances 1,2] (a cluster of N instances behind HAProxy: scripts/bench/cluster.ts)
  * npm run bench -- --scenario pipeline [--calls 50] [--turns 3] [--asr 150 --token 250 --speech 200]
  *                  [--greeting on|off] [--ramp-seconds S] [--ai-url ws://...] [--tsx] [--no-build]
- *                  [--profile] [--out bench-results] [--label text] [--listeners 10]
+ *                  [--profile] [--tag-log] [--out bench-results] [--label text] [--listeners 10]
  *
  * Bridge benchmark: the server in its own process (built JS: `node dist/src/main.js`), the local
  * Realtime server in a second (scripts/bench/ai.ts: tone speech, stats at /stats) unless --ai-url is
@@ -114,6 +114,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --tsx               run the server with tsx instead of the built JS
   --no-build          do not run npm run build first
   --profile           write V8 CPU profiles (server, AI) into the output folder
+  --tag-log           write each run's tag send and receive times (tags-<run>.json) into the output
+                      folder: when the late frames were (scripts/bench/late-frames.ts)
   --out DIR           output folder (default bench-results)
   --label TEXT        a note stored with the results (e.g. "before")
   --help`;
@@ -353,6 +355,8 @@ interface RunOptions {
   aiUrl: string | undefined;
   tsx: boolean;
   profile: boolean;
+  /** Write the run's raw tag times to OUT/tags-<name>.json (see --tag-log). */
+  tagLog: boolean;
   outDir: string;
   name: string;
   /** Run `node <file>` as the server under test instead of Switchboard (see --compare-js). */
@@ -577,6 +581,12 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
     const machineTotal = sysA && sysB ? sysB.totalSeconds - sysA.totalSeconds : NaN;
     const baselineMb = (baseline?.rssBytes ?? 0) / 2 ** 20;
     const loop = (stat: 'p50' | 'p99' | 'max'): number => benchStat(window, 'event_loop')[stat];
+    if (opts.tagLog && aiReport) {
+      // Raw times on the shared clock (scripts/bench/tags.ts): what scripts/bench/late-frames.ts reads.
+      const log = { windowStart, windowEnd, upSent: report.upSent, upReceived: aiReport.upReceived };
+      const down = { downSent: aiReport.downSent, downReceived: report.downReceived };
+      writeFileSync(path.join(opts.outDir, `tags-${opts.name}.json`), JSON.stringify({ ...log, ...down }));
+    }
     return {
       scenario: opts.scenario,
       calls: opts.calls,
@@ -793,6 +803,7 @@ async function main(): Promise<void> {
         tsx: { type: 'boolean', default: false },
         'no-build': { type: 'boolean', default: false },
         profile: { type: 'boolean', default: false },
+        'tag-log': { type: 'boolean', default: false },
         out: { type: 'string', default: 'bench-results' },
         label: { type: 'string', default: '' },
         help: { type: 'boolean', default: false },
@@ -896,6 +907,7 @@ async function main(): Promise<void> {
             aiUrl: values['ai-url'],
             tsx: values.tsx,
             profile: values.profile,
+            tagLog: values['tag-log'],
             outDir,
             name: `${target.serverJs || target.serverDir ? 'other-' : ''}${(target.instances ?? 1) > 1 ? `x${target.instances}-` : ''}${scenario}-${calls}-${i + 1}`,
             serverJs: target.serverJs,

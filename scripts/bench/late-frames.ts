@@ -1,0 +1,149 @@
+/**
+ * tsx scripts/bench/late-frames.ts <tags-run.json> [--over 5] [--gap 50] [--top 10] [--profile server.cpuprofile]
+ *
+ * When were a run's late frames? Reads the raw tag times `npm run bench -- --tag-log` writes
+ * (tags-<run>.json) and groups the frames that took longer than --over ms each way into clusters (a
+ * late frame sent within --gap ms of the previous one joins its cluster). A p99 made by a few
+ * clusters is a stall (a full GC, a burst of call set-ups); one spread evenly over the window is
+ * per-message cost or queueing. With --profile (the server's CPU profile of the same run,
+ * `--profile`), each cluster also shows what the server's main thread did from 25 ms before its
+ * first late frame to 5 ms after its last: busy and idle time and the functions that filled it
+ * (outermost > innermost frame of ours, or GC). Both files are on CLOCK_MONOTONIC (the tags'
+ * `now()` and V8's profile timestamps), so they line up without adjustment.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+
+interface TagLog {
+  windowStart: number;
+  windowEnd: number;
+  upSent: (number | null)[];
+  upReceived: number[];
+  downSent: (number | null)[];
+  downReceived: number[];
+}
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+}
+interface Cluster {
+  start: number;
+  end: number;
+  late: number;
+  maxMs: number;
+}
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    over: { type: 'string', default: '5' },
+    gap: { type: 'string', default: '50' },
+    top: { type: 'string', default: '10' },
+    profile: { type: 'string' },
+  },
+});
+if (positionals.length !== 1) {
+  console.error(
+    'usage: tsx scripts/bench/late-frames.ts <tags-run.json> [--over 5] [--gap 50] [--top 10] [--profile f]',
+  );
+  process.exit(2);
+}
+const overMs = Number(values.over);
+const gapMs = Number(values.gap);
+const top = Number(values.top);
+const log = JSON.parse(readFileSync(positionals[0], 'utf8')) as TagLog;
+
+/** [send time, latency] of each tag sent in the window and received, by send time. */
+function latencies(sent: (number | null)[], received: number[], stride: number): [number, number][] {
+  const at = new Map<number, number>();
+  for (let i = 0; i + stride - 1 < received.length; i += stride) at.set(received[i], received[i + 1]);
+  const out: [number, number][] = [];
+  sent.forEach((t, id) => {
+    const r = at.get(id);
+    if (t === null || r === undefined || t < log.windowStart || t > log.windowEnd) return;
+    out.push([t, r - t]);
+  });
+  return out.sort((a, b) => a[0] - b[0]);
+}
+
+function clusters(frames: [number, number][]): Cluster[] {
+  const out: Cluster[] = [];
+  for (const [t, ms] of frames) {
+    if (ms <= overMs) continue;
+    const last = out[out.length - 1];
+    if (last && t - last.end < gapMs) {
+      last.end = t;
+      last.late++;
+      last.maxMs = Math.max(last.maxMs, ms);
+    } else out.push({ start: t, end: t, late: 1, maxMs: ms });
+  }
+  return out.sort((a, b) => b.late - a.late);
+}
+
+/** What the main thread did in [from, to] (ms, CLOCK_MONOTONIC), by outermost > innermost frame of ours. */
+function activity(profile: Profile, from: number, to: number): { busy: number; idle: number; top: [string, number][] } {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const label = (n: ProfileNode): string => {
+    const file = n.callFrame.url.replace(/^.*\/(dist\/)?src\//, '').replace(/^.*node_modules\//, '~/');
+    return `${n.callFrame.functionName || '(anonymous)'} ${file}:${n.callFrame.lineNumber + 1}`;
+  };
+  const keyOf = (id: number): string | null => {
+    const leaf = byId.get(id)!;
+    const fn = leaf.callFrame.functionName;
+    if (fn === '(idle)') return null;
+    if (fn === '(garbage collector)' || fn === '(program)') return fn;
+    const ours: ProfileNode[] = [];
+    for (let n: ProfileNode | undefined = leaf; n; n = byId.get(parent.get(n.id) ?? -1)) {
+      if (/\/src\//.test(n.callFrame.url) && !n.callFrame.url.includes('node_modules')) ours.push(n);
+    }
+    return ours.length ? `${label(ours[ours.length - 1])} > ${label(ours[0])}` : label(leaf);
+  };
+  const by = new Map<string, number>();
+  let busy = 0;
+  let idle = 0;
+  let t = profile.startTime / 1000;
+  profile.samples.forEach((id, i) => {
+    const dt = (profile.timeDeltas[i] ?? 0) / 1000;
+    t += dt;
+    if (t < from || t > to) return;
+    const key = keyOf(id);
+    if (key === null) idle += dt;
+    else {
+      busy += dt;
+      by.set(key, (by.get(key) ?? 0) + dt);
+    }
+  });
+  return { busy, idle, top: [...by].sort((a, b) => b[1] - a[1]).slice(0, 6) };
+}
+
+const profile = values.profile ? (JSON.parse(readFileSync(values.profile, 'utf8')) as Profile) : undefined;
+const directions: [string, [number, number][]][] = [
+  ['uplink', latencies(log.upSent, log.upReceived, 2)],
+  ['downlink', latencies(log.downSent, log.downReceived, 3)],
+];
+for (const [name, frames] of directions) {
+  const found = clusters(frames);
+  const late = found.reduce((n, c) => n + c.late, 0);
+  const inTop = found.slice(0, top).reduce((n, c) => n + c.late, 0);
+  console.log(
+    `\n${name}: ${frames.length} tagged frames, ${late} over ${overMs} ms in ${found.length} clusters` +
+      (found.length ? `; the largest ${Math.min(top, found.length)} hold ${inTop}` : ''),
+  );
+  for (const c of found.slice(0, top)) {
+    const at = ((c.start - log.windowStart) / 1000).toFixed(2);
+    console.log(`  at ${at} s, ${(c.end - c.start).toFixed(0)} ms: ${c.late} late, max ${c.maxMs.toFixed(1)} ms`);
+    if (!profile) continue;
+    const a = activity(profile, c.start - 25, c.end + 5);
+    console.log(`    server main thread: busy ${a.busy.toFixed(1)} ms, idle ${a.idle.toFixed(1)} ms`);
+    for (const [key, ms] of a.top) console.log(`    ${ms.toFixed(1).padStart(6)} ms  ${key}`);
+  }
+}
