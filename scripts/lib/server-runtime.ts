@@ -25,7 +25,7 @@
  *   on all four and took both cores of a 2-vCPU machine: the main thread, and on a shared machine
  *   the callers, waited for a core, and the late agent frames clustered there. Burst of 100 calls,
  *   three alternating pairs: downlink p99 8.8 / 8.5 / 6.0 -> 5.2 / 4.8 / 4.9 ms, max 17 -> 7-10 ms,
- *   CPU unchanged (docs/benchmarks/bridge.md, "One GC helper thread").
+ *   CPU unchanged (docs/benchmarks/bridge.md, "Where the late frames were, and one GC helper thread").
  * - `MALLOC_ARENA_MAX=2`, `MALLOC_TRIM_THRESHOLD_=131072` (glibc; ignored elsewhere): fewer malloc
  *   arenas for the process's threads and freed memory given back sooner: -15 to -20 MB.
  * test/unit/server-runtime.test.ts keeps package.json's start script in step with these.
