@@ -43,6 +43,18 @@ export function distribution(values: number[]): Dist {
 export type Ranges = readonly (readonly [number, number])[];
 
 /**
+ * The `column`th value (1: the receipt time) of each tag id in a flat receipt log of `stride`
+ * values per tag ([id, t, ...]), by id; NaN where the tag was not received.
+ */
+export function receiptTimes(received: number[], stride: number, count: number, column = 1): Float64Array {
+  const out = new Float64Array(count).fill(NaN);
+  for (let i = 0; i + stride - 1 < received.length; i += stride) {
+    if (received[i] < count) out[received[i]] = received[i + column];
+  }
+  return out;
+}
+
+/**
  * Matches the tags of both directions and returns the latencies of those sent inside [from, to]
  * (or, with `from` a list of ranges, inside any of them).
  * upSent/downSent: send time by id; upReceived: [id, t, ...]; downReceived: [id, t, streamAt, ...].
@@ -57,10 +69,7 @@ export function matchTags(
 ): CallerSide {
   const ranges: Ranges = typeof from === 'number' ? [[from, to]] : from;
   const outside = (t: number): boolean => !ranges.some(([a, b]) => t >= a && t <= b);
-  const upRecv = new Float64Array(upSent.length).fill(NaN);
-  for (let i = 0; i + 1 < upReceived.length; i += 2) {
-    if (upReceived[i] < upRecv.length) upRecv[upReceived[i]] = upReceived[i + 1];
-  }
+  const upRecv = receiptTimes(upReceived, 2, upSent.length);
   const up: number[] = [];
   let upCount = 0;
   let upLost = 0;
@@ -71,15 +80,8 @@ export function matchTags(
     if (Number.isNaN(upRecv[id])) upLost++;
     else up.push(upRecv[id] - sent);
   }
-  const downRecv = new Float64Array(downSent.length).fill(NaN);
-  const streamAtOf = new Float64Array(downSent.length).fill(NaN);
-  for (let i = 0; i + 2 < downReceived.length; i += 3) {
-    const id = downReceived[i];
-    if (id < downRecv.length) {
-      downRecv[id] = downReceived[i + 1];
-      streamAtOf[id] = downReceived[i + 2];
-    }
-  }
+  const downRecv = receiptTimes(downReceived, 3, downSent.length);
+  const streamAtOf = receiptTimes(downReceived, 3, downSent.length, 2);
   const down: number[] = [];
   let downCount = 0;
   let downNotReceived = 0;

@@ -13,6 +13,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { isOwnFrame, readProfile, stackOf, type IndexedProfile, type ProfileNode } from './cpu-profile';
+import { receiptTimes } from './figures';
 
 interface TagLog {
   windowStart: number;
@@ -21,17 +23,6 @@ interface TagLog {
   upReceived: number[];
   downSent: (number | null)[];
   downReceived: number[];
-}
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-}
-interface Profile {
-  nodes: ProfileNode[];
-  samples: number[];
-  timeDeltas: number[];
-  startTime: number;
 }
 interface Cluster {
   start: number;
@@ -62,12 +53,11 @@ const log = JSON.parse(readFileSync(positionals[0], 'utf8')) as TagLog;
 
 /** [send time, latency] of each tag sent in the window and received, by send time. */
 function latencies(sent: (number | null)[], received: number[], stride: number): [number, number][] {
-  const at = new Map<number, number>();
-  for (let i = 0; i + stride - 1 < received.length; i += stride) at.set(received[i], received[i + 1]);
+  const at = receiptTimes(received, stride, sent.length);
   const out: [number, number][] = [];
   sent.forEach((t, id) => {
-    const r = at.get(id);
-    if (t === null || r === undefined || t < log.windowStart || t > log.windowEnd) return;
+    const r = at[id];
+    if (t === null || Number.isNaN(r) || t < log.windowStart || t > log.windowEnd) return;
     out.push([t, r - t]);
   });
   return out.sort((a, b) => a[0] - b[0]);
@@ -88,23 +78,21 @@ function clusters(frames: [number, number][]): Cluster[] {
 }
 
 /** What the main thread did in [from, to] (ms, CLOCK_MONOTONIC), by outermost > innermost frame of ours. */
-function activity(profile: Profile, from: number, to: number): { busy: number; idle: number; top: [string, number][] } {
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const parent = new Map<number, number>();
-  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+function activity(
+  profile: IndexedProfile,
+  from: number,
+  to: number,
+): { busy: number; idle: number; top: [string, number][] } {
   const label = (n: ProfileNode): string => {
     const file = n.callFrame.url.replace(/^.*\/(dist\/)?src\//, '').replace(/^.*node_modules\//, '~/');
     return `${n.callFrame.functionName || '(anonymous)'} ${file}:${n.callFrame.lineNumber + 1}`;
   };
   const keyOf = (id: number): string | null => {
-    const leaf = byId.get(id)!;
+    const leaf = profile.byId.get(id)!;
     const fn = leaf.callFrame.functionName;
     if (fn === '(idle)') return null;
     if (fn === '(garbage collector)' || fn === '(program)') return fn;
-    const ours: ProfileNode[] = [];
-    for (let n: ProfileNode | undefined = leaf; n; n = byId.get(parent.get(n.id) ?? -1)) {
-      if (/\/src\//.test(n.callFrame.url) && !n.callFrame.url.includes('node_modules')) ours.push(n);
-    }
+    const ours = [...stackOf(profile, id)].filter((n) => isOwnFrame(n, /\/src\//));
     return ours.length ? `${label(ours[ours.length - 1])} > ${label(ours[0])}` : label(leaf);
   };
   const by = new Map<string, number>();
@@ -125,7 +113,7 @@ function activity(profile: Profile, from: number, to: number): { busy: number; i
   return { busy, idle, top: [...by].sort((a, b) => b[1] - a[1]).slice(0, 6) };
 }
 
-const profile = values.profile ? (JSON.parse(readFileSync(values.profile, 'utf8')) as Profile) : undefined;
+const profile = values.profile ? readProfile(values.profile) : undefined;
 const directions: [string, [number, number][]][] = [
   ['uplink', latencies(log.upSent, log.upReceived, 2)],
   ['downlink', latencies(log.downSent, log.downReceived, 3)],

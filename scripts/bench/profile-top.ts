@@ -6,21 +6,8 @@
  * frame), with the functions that filled it: the outermost application frame of each sample
  * (src/... or a package), and GC.
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-
-interface Node {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-}
-interface Profile {
-  nodes: Node[];
-  samples: number[];
-  timeDeltas: number[];
-  startTime: number;
-  endTime: number;
-}
+import { isOwnFrame, readProfile, stackOf, type ProfileNode } from './cpu-profile';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -30,14 +17,12 @@ if (positionals.length !== 1) {
   console.error('usage: tsx scripts/bench/profile-top.ts <file.cpuprofile> [--top 30] [--filter text]');
   process.exit(2);
 }
-const profile = JSON.parse(readFileSync(positionals[0], 'utf8')) as Profile;
-const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-const parent = new Map<number, number>();
-for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+const profile = readProfile(positionals[0]);
+const { byId } = profile;
 const selfUs = new Map<number, number>();
 profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
 
-const label = (n: Node): string => {
+const label = (n: ProfileNode): string => {
   const url = n.callFrame.url
     .replace(/^file:\/\//, '')
     .replace(/.*node_modules\//, '~/')
@@ -50,8 +35,8 @@ for (const [id, us] of selfUs) {
   const node = byId.get(id)!;
   self.set(label(node), (self.get(label(node)) ?? 0) + us);
   const seen = new Set<string>();
-  for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
-    const l = label(byId.get(cur)!);
+  for (const n of stackOf(profile, id)) {
+    const l = label(n);
     if (seen.has(l)) continue;
     seen.add(l);
     total.set(l, (total.get(l) ?? 0) + us);
@@ -79,11 +64,9 @@ show('total time', total);
 /** The frame a stall is charged to: the innermost frame of our code (src/) or, failing that, the innermost package. */
 const culprit = (id: number): string => {
   let pkg: string | undefined;
-  for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
-    const n = byId.get(cur)!;
-    const url = n.callFrame.url;
-    if (/\/(src|scripts)\//.test(url) && !url.includes('node_modules')) return label(n);
-    if (!pkg && url.includes('node_modules')) pkg = label(n).split(' ')[1].split('/').slice(0, 2).join('/');
+  for (const n of stackOf(profile, id)) {
+    if (isOwnFrame(n)) return label(n);
+    if (!pkg && n.callFrame.url.includes('node_modules')) pkg = label(n).split(' ')[1].split('/').slice(0, 2).join('/');
   }
   const own = label(byId.get(id)!);
   return pkg ?? own;
