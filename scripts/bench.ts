@@ -116,6 +116,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --profile           write V8 CPU profiles (server, AI) into the output folder
   --tag-log           write each run's tag send and receive times (tags-<run>.json) into the output
                       folder: when the late frames were (scripts/bench/late-frames.ts)
+  --load-nice N       scheduling priority (nice) of the local AI and the callers (default 10: below
+                      the server's 0; a negative value needs the privilege to raise priority)
   --out DIR           output folder (default bench-results)
   --label TEXT        a note stored with the results (e.g. "before")
   --help`;
@@ -280,14 +282,17 @@ function procFigures(a: ProcSample | null, b: ProcSample | null, windowS: number
   };
 }
 
+/** The load generators' nice value (--load-nice). */
+let loadNice = 10;
+
 /**
  * The local AI server and the callers stand in for remote systems (OpenAI, Twilio) that would not
- * share the bridge's CPU: they run at a lower scheduling priority (nice 10) so that on a small
- * machine the server is not queued behind its own load generators. Their CPU is still reported.
+ * share the bridge's CPU: by default they run at a lower scheduling priority (nice 10) so that on a
+ * small machine the server is not queued behind its own load generators. Their CPU is still reported.
  */
 function lowerPriority(child: ChildProcess): void {
   try {
-    if (child.pid) os.setPriority(child.pid, 10);
+    if (child.pid) os.setPriority(child.pid, loadNice);
   } catch {
     // not permitted here: run at normal priority
   }
@@ -804,6 +809,7 @@ async function main(): Promise<void> {
         'no-build': { type: 'boolean', default: false },
         profile: { type: 'boolean', default: false },
         'tag-log': { type: 'boolean', default: false },
+        'load-nice': { type: 'string', default: '10' },
         out: { type: 'string', default: 'bench-results' },
         label: { type: 'string', default: '' },
         help: { type: 'boolean', default: false },
@@ -816,6 +822,8 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
+  loadNice = Number(values['load-nice']);
+  if (!Number.isInteger(loadNice) || loadNice < -20 || loadNice > 19) fail('--load-nice must be an integer in -20..19');
   const scenarios = values.scenario.split(',').map((s) => (s.trim() === 'sweep' ? 'steady' : s.trim())) as Scenario[];
   if (scenarios.some((s) => !SCENARIOS.includes(s))) fail('--scenario must be steady, burst or churn (or a list)');
   const counts = values.calls.split(',').map((c) => Number(c.trim()));
