@@ -5,13 +5,13 @@
  * a backlog, in order, that moves into the ring as the thread reads it; only past MAX_BACKLOG_BYTES
  * (minutes of audio: the thread has stopped reading) is audio dropped, and counted.
  */
-import { type FrameRingWriter, RecordKind } from './frame-ring';
+import { type FrameRingWriter, READ_INTERVAL_MS, RecordKind } from './frame-ring';
 import type { FinishedRecording } from './messages';
 
 /** Audio held on the main thread at most, per call, while the ring is full: ~2 minutes of both sides. */
 export const MAX_BACKLOG_BYTES = 2 * 1024 * 1024;
-/** How soon a backlog is offered to the ring again (the thread reads every 20 ms). */
-const RETRY_MS = 10;
+/** How soon a backlog is offered to the ring again: twice between two reads of the thread. */
+const RETRY_MS = READ_INTERVAL_MS / 2;
 
 interface Held {
   kind: RecordKind;
@@ -125,7 +125,7 @@ export class LiveRecording {
   private async flushThenFinish(endMs: number | undefined): Promise<FinishedRecording> {
     if (this.retry) clearTimeout(this.retry);
     this.retry = undefined;
-    // The thread reads every 20 ms; if it has died, finish() settles at once with its error.
+    // The thread reads every READ_INTERVAL_MS; if it has died, finish() settles at once with its error.
     while (!this.threadGone() && !this.moveBacklog()) {
       if (this.retry) clearTimeout(this.retry);
       this.retry = undefined;

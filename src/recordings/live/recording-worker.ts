@@ -1,17 +1,15 @@
 /**
  * Entry of the recording thread (started by RecordingThread, recording-thread.ts): one
- * StereoWavRecorder per call, fed from the call's frame ring every DRAIN_INTERVAL_MS. The mixing,
+ * StereoWavRecorder per call, fed from the call's frame ring every READ_INTERVAL_MS. The mixing,
  * interleaving, file writes and header patches of every call happen here, not on the thread that
  * relays the caller's audio. A close message first reads what the ring still holds, so the file has
  * everything written before it.
  */
 import { parentPort } from 'node:worker_threads';
 import { StereoWavRecorder, type StereoWavRecorderOptions } from '../../audio/wav-recorder';
-import { FrameRingReader, RecordKind } from './frame-ring';
+import { FrameRingReader, READ_INTERVAL_MS, RecordKind } from './frame-ring';
 import type { FromRecordingThread, ToRecordingThread } from './messages';
 
-/** How often the rings are read: well inside the recorder's 500 ms jitter window. */
-const DRAIN_INTERVAL_MS = 20;
 /**
  * Each 500 ms chunk goes to the disk as it is committed (the recorder's flushMs = its chunkMs), so a
  * call holds no staged block between writes: only the writes in flight hold one (from the thread's
@@ -45,7 +43,7 @@ function drain(rec: Recording): void {
 
 const timer = setInterval(() => {
   for (const rec of recordings.values()) drain(rec);
-}, DRAIN_INTERVAL_MS);
+}, READ_INTERVAL_MS);
 
 async function close(id: number, endMs: number | undefined): Promise<void> {
   const rec = recordings.get(id);
