@@ -153,7 +153,8 @@ describe('StereoWavRecorder disk writes', () => {
       if (ms % 100 === 0) {
         for (let k = chunk; k < Math.min(30, chunk + 2); k++) {
           recorders.forEach((r, i) => {
-            if (cutAtMs[i] === undefined || ms < cutAtMs[i]!) r.writeAgent(Buffer.alloc(800, codes[i] + (k % 16)), 200 + k * 100);
+            if (cutAtMs[i] === undefined || ms < cutAtMs[i]!)
+              r.writeAgent(Buffer.alloc(800, codes[i] + (k % 16)), 200 + k * 100);
           });
         }
         chunk = Math.min(30, chunk + 2);
@@ -186,7 +187,8 @@ describe('StereoWavRecorder disk writes', () => {
   it('writes silence, not noise, where caller frames are missing', async () => {
     const file = path.join(dir, 'gaps.wav');
     const recorder = await StereoWavRecorder.open(file);
-    const missing = (ms: number): boolean => ms < 100 || (ms >= 400 && ms < 600) || (ms >= 1700 && ms < 1900) || (ms >= 2900 && ms < 3100);
+    const missing = (ms: number): boolean =>
+      ms < 100 || (ms >= 400 && ms < 600) || (ms >= 1700 && ms < 1900) || (ms >= 2900 && ms < 3100);
     for (let ms = 0; ms < 4000; ms += 20) {
       if (!missing(ms)) recorder.writeCaller(tone.subarray((ms * 8) % 8000, ((ms * 8) % 8000) + 160), ms);
       if (ms % 500 === 0) await settle();
@@ -215,6 +217,37 @@ describe('StereoWavRecorder disk writes', () => {
     expect(blocks).toContain(again);
     expect(Array.from(again)).toEqual(new Array(8).fill(0));
     expect(pool.take(16).length).toBe(16); // another size: a new block
+  });
+
+  it('with syncWrites, writes on its own thread (no pool write after the header) the same file, each block as it is committed', async () => {
+    // As the live recordings' thread sets it (header patched every 2 s: no wait between two writes).
+    const live = { flushMs: 500, chunkMs: 500 };
+    const syncFile = path.join(dir, 'sync.wav');
+    const poolFile = path.join(dir, 'pool.wav');
+    const sync = await StereoWavRecorder.open(syncFile, { ...live, syncWrites: true });
+    const pooled = await StereoWavRecorder.open(poolFile, live);
+    positions = [];
+    // 3 s in one go: four 500 ms blocks are committed within this one turn of the event loop.
+    for (const recorder of [sync, pooled]) {
+      recorder.writeAgent(tone.subarray(0, 2400), 300);
+      feed(recorder, 0, 1200);
+      feed(recorder, 2000, 3000); // a gap: silence between
+    }
+    // Written at once, block after block, without waiting for the next commit or for close().
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sync.stats.pendingWriteBytes).toBe(0);
+    expect(sync.stats.bytesWritten).toBe(4 * 16_000);
+    expect((await stat(syncFile)).size).toBe(44 + 4 * 16_000);
+    feed(sync, 3000, 3500);
+    feed(pooled, 3000, 3500);
+    const [a, b] = await Promise.all([sync.close(), pooled.close()]);
+    expect(a.error).toBeUndefined();
+    expect(a.sizeBytes).toBe(b.sizeBytes);
+    expect(await readFile(syncFile)).toEqual(await readFile(poolFile));
+    // Every FileHandle.write since the opens was the pooled recorder's: its blocks and header patches.
+    expect(positions.length).toBe(pooled.stats.headerPatches + positions.filter((p) => p > 0).length + 1);
+    expect(positions.filter((p) => p > 0).length).toBeGreaterThanOrEqual(5);
+    expect(sync.stats.droppedLateSamples).toBe(0);
   });
 
   it('rejects a bad flushMs before any I/O', () => {

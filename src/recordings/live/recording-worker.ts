@@ -17,7 +17,7 @@ import type { FromRecordingThread, ToRecordingThread } from './messages';
  * writes were the main thread's; here they are this thread's, and the staged block cost 32 KB per
  * call (docs/benchmarks/bridge.md, "Per-call memory of a recording").
  */
-const LIVE_RECORDER_DEFAULTS: StereoWavRecorderOptions = { flushMs: 500, chunkMs: 500 };
+const LIVE_RECORDER_DEFAULTS: StereoWavRecorderOptions = { flushMs: 500, chunkMs: 500, syncWrites: true };
 
 interface Recording {
   recorder: StereoWavRecorder;
