@@ -31,8 +31,9 @@
  * `stats.error`, never thrown at the writer's caller; the recorder then stops writing and `close()` still
  * settles the file as far as it got.
  */
-import { ftruncateSync, writeSync } from 'node:fs';
+import fs from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { syncWritesAllowed, timedSyncWrite } from './sync-writes';
 import path from 'node:path';
 import { MULAW_DECODE_TABLE } from './g711';
 import { agentPages, recorderBlocks } from './block-pool';
@@ -78,7 +79,8 @@ export interface StereoWavRecorderOptions {
    * through libuv's thread pool (default false). Only for a thread of its own that does nothing but
    * record (the live recordings' thread): there a write's few microseconds of page-cache copy cost
    * less than the pool's two thread hand-offs and a promise; on a thread that relays audio it would
-   * put the disk on the hot path. Opening and closing the file stay asynchronous.
+   * put the disk on the hot path. Opening and closing the file stay asynchronous, and a write slower
+   * than 50 ms sends the thread's writes back to the pool for a minute (src/audio/sync-writes.ts).
    */
   syncWrites?: boolean;
 }
@@ -600,15 +602,16 @@ export class StereoWavRecorder {
         let bytes = typeof op === 'number' ? op : op.length;
         if (this.dataBytesWritten + bytes > MAX_DATA_BYTES) bytes = MAX_DATA_BYTES - this.dataBytesWritten;
         const position = WAV_HEADER_BYTES + this.dataBytesWritten;
+        const sync = this.syncWrites && syncWritesAllowed();
         if (typeof op === 'number') {
           // Silence: extending the file fills it with zeros (sparse on most file systems).
-          if (this.syncWrites) ftruncateSync(handle.fd, position + bytes);
+          if (sync) timedSyncWrite(() => fs.ftruncateSync(handle.fd, position + bytes));
           else await handle.truncate(position + bytes);
         } else {
           let done = 0;
           while (done < bytes) {
-            const bytesWritten = this.syncWrites
-              ? writeSync(handle.fd, op, done, bytes - done, position + done)
+            const bytesWritten = sync
+              ? timedSyncWrite(() => fs.writeSync(handle.fd, op, done, bytes - done, position + done))
               : (await handle.write(op, done, bytes - done, position + done)).bytesWritten;
             if (bytesWritten <= 0) throw new Error('recording write made no progress');
             done += bytesWritten;
@@ -642,7 +645,8 @@ export class StereoWavRecorder {
       dataBytes,
     });
     const handle = this.handle ?? (await this.opened);
-    if (this.syncWrites) writeSync(handle.fd, this.headerScratch, 0, WAV_HEADER_BYTES, 0);
+    if (this.syncWrites && syncWritesAllowed())
+      timedSyncWrite(() => fs.writeSync(handle.fd, this.headerScratch, 0, WAV_HEADER_BYTES, 0));
     else await handle.write(this.headerScratch, 0, WAV_HEADER_BYTES, 0);
     this.patchedDataBytes = dataBytes;
   }

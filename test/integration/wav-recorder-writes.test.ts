@@ -1,9 +1,11 @@
+import fs from 'node:fs';
 import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { decodeMulaw, encodeMulaw } from '../../src/audio/g711';
 import { sineInt16 } from '../../src/audio/tone';
 import { agentPages, BlockPool, recorderBlocks } from '../../src/audio/block-pool';
+import { POOL_AFTER_SLOW_MS, syncWriteStats } from '../../src/audio/sync-writes';
 import { StereoWavRecorder } from '../../src/audio/wav-recorder';
 
 /** Disk writes of the recorder: coalesced into flushMs blocks, never one per 500 ms chunk. */
@@ -248,6 +250,53 @@ describe('StereoWavRecorder disk writes', () => {
     expect(positions.length).toBe(pooled.stats.headerPatches + positions.filter((p) => p > 0).length + 1);
     expect(positions.filter((p) => p > 0).length).toBeGreaterThanOrEqual(5);
     expect(sync.stats.droppedLateSamples).toBe(0);
+  });
+
+  it('after a synchronous write slower than 50 ms, writes through the pool for a minute, then synchronously again', async () => {
+    const live = { flushMs: 500, chunkMs: 500, syncWrites: true };
+    const realWriteSync = fs.writeSync.bind(fs) as (...args: unknown[]) => number;
+    let slow = true;
+    const syncSpy = jest.spyOn(fs, 'writeSync').mockImplementation((...args: unknown[]) => {
+      if (slow) {
+        slow = false;
+        const until = performance.now() + 60; // a disk that stalls this write
+        while (performance.now() < until);
+      }
+      return realWriteSync(...args);
+    });
+    const nowSpy = jest.spyOn(Date, 'now');
+    try {
+      const before = syncWriteStats.slowWrites;
+      const first = await StereoWavRecorder.open(path.join(dir, 'stalled.wav'), live);
+      feed(first, 0, 1100); // one block: the slow write
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(syncWriteStats.slowWrites).toBe(before + 1);
+      const syncCalls = syncSpy.mock.calls.length;
+
+      positions = [];
+      const second = await StereoWavRecorder.open(path.join(dir, 'after-stall.wav'), live);
+      feed(second, 0, 2100);
+      feed(first, 1100, 2100);
+      const [a, b] = await Promise.all([first.close(), second.close()]);
+      expect(syncSpy.mock.calls.length).toBe(syncCalls); // every write since went through the pool
+      expect(positions.filter((p) => p > 0).length).toBeGreaterThanOrEqual(4);
+      expect(a.sizeBytes).toBe(44 + 2100 * 32);
+      expect(b.sizeBytes).toBe(44 + 2100 * 32);
+      expect(a.error).toBeUndefined();
+
+      // A minute later the thread writes synchronously again.
+      const later = Date.now() + POOL_AFTER_SLOW_MS + 1;
+      nowSpy.mockReturnValue(later);
+      const third = await StereoWavRecorder.open(path.join(dir, 'recovered.wav'), live);
+      feed(third, 0, 1100);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(syncSpy.mock.calls.length).toBeGreaterThan(syncCalls);
+      expect((await third.close()).sizeBytes).toBe(44 + 1100 * 32);
+      expect(syncWriteStats.slowWrites).toBe(before + 1);
+    } finally {
+      syncSpy.mockRestore();
+      nowSpy.mockRestore();
+    }
   });
 
   it('rejects a bad flushMs before any I/O', () => {
