@@ -117,7 +117,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --tag-log           write each run's tag send and receive times (tags-<run>.json) into the output
                       folder: when the late frames were (scripts/bench/late-frames.ts)
   --load-nice N       scheduling priority (nice) of the local AI and the callers (default 10: below
-                      the server's 0; a negative value needs the privilege to raise priority)
+                      the server's 0; a negative value, written --load-nice=-5, needs the privilege
+                      to raise priority)
   --out DIR           output folder (default bench-results)
   --label TEXT        a note stored with the results (e.g. "before")
   --help`;
