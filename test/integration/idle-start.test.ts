@@ -4,14 +4,9 @@
  * no read worker (~35 MB) is started for it; the first API read starts one. With a running campaign
  * the dialler does recover (test/integration/campaigns-crash.test.ts).
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { freePort } from '../../scripts/lib/server-process';
+import { entryPointReport } from '../helpers/entry-point';
 import { startTestApp, type TestApp } from '../../scripts/lib/test-app';
-import { createTempDatabase, type TempDir } from '../../scripts/lib/test-db';
 
 describe('idle start', () => {
   let t: TestApp;
@@ -40,69 +35,13 @@ describe('idle start', () => {
  */
 describe('modules of an idle server on the embedded defaults', () => {
   const ROOT = path.resolve(__dirname, '..', '..');
-  let tmp: TempDir;
-  let dir: string;
-  beforeAll(() => {
-    tmp = createTempDatabase();
-    dir = mkdtempSync(path.join(tmpdir(), 'switchboard-modules-'));
-  });
-  afterAll(() => {
-    tmp.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
   async function loadedModules(): Promise<string[]> {
-    const preload = path.join(dir, 'list-modules.cjs');
-    writeFileSync(
-      preload,
-      `process.on('SIGUSR2', () => process.stdout.write('MODULES ' + JSON.stringify(Object.keys(require.cache)) + '\\n'));\n`,
-    );
-    const port = await freePort();
-    const proc = spawn(
-      process.execPath,
-      [
-        '--require',
-        preload,
-        '--import',
-        pathToFileURL(path.join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href,
-        path.join(ROOT, 'src', 'main.ts'),
-      ],
-      {
-        cwd: dir,
-        env: {
-          PATH: process.env.PATH,
-          HOME: process.env.HOME,
-          NODE_ENV: 'development',
-          HOST: '127.0.0.1',
-          PORT: String(port),
-          DATABASE_URL: tmp.databaseUrl,
-          RECORDING_STORAGE_PATH: tmp.recordingsDir,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let out = '';
-    let err = '';
-    proc.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    try {
-      return await new Promise<string[]>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no module list; stdout: ${out}; stderr: ${err}`)), 40_000);
-        proc.stdout.on('data', (c: Buffer) => {
-          const before = out;
-          out += c.toString();
-          if (!before.includes('switchboard listening') && out.includes('switchboard listening')) {
-            void fetch(`http://127.0.0.1:${port}/health`).then(() => proc.kill('SIGUSR2'), reject);
-          }
-          const m = /MODULES (.*)\n/.exec(out);
-          if (m) {
-            clearTimeout(timer);
-            resolve(JSON.parse(m[1]) as string[]);
-          }
-        });
-      });
-    } finally {
-      proc.kill('SIGKILL');
-    }
+    const { report } = await entryPointReport({
+      preload: `process.on('SIGUSR2', () => process.stdout.write('MODULES ' + JSON.stringify(Object.keys(require.cache)) + '\\n'));\n`,
+      marker: 'MODULES',
+      env: { NODE_ENV: 'development' },
+    });
+    return JSON.parse(report) as string[];
   }
 
   it('has neither the cluster clients, nor PostgreSQL, nor the AWS SDK, nor the migrations module', async () => {

@@ -6,6 +6,7 @@
  * everything written before it.
  */
 import { parentPort } from 'node:worker_threads';
+import { settleHeap } from '../../runtime/settle-heap';
 import { StereoWavRecorder, type StereoWavRecorderOptions } from '../../audio/wav-recorder';
 import { FrameRingReader, READ_INTERVAL_MS, RecordKind } from './frame-ring';
 import type { FromRecordingThread, ToRecordingThread } from './messages';
@@ -95,3 +96,8 @@ port.on('message', (msg: ToRecordingThread) => {
       return;
   }
 });
+
+// Before the first recording: V8 then sizes this thread's old generation from what is live, not from
+// its start-up limit (the dead agent audio of promoted chunks no longer waits ~30 s for the first
+// mark-compact; src/runtime/settle-heap.ts). A few milliseconds of this thread, none of the caller's.
+settleHeap();
