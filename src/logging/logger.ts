@@ -1,6 +1,7 @@
 /**
  * Structured logging with winston: JSON lines in production, readable lines otherwise (coloured only
- * when the output is a terminal: a file or a pipe gets no ANSI codes).
+ * when the output is a terminal: a file or a pipe gets no ANSI codes). Lines go to stdout
+ * asynchronously, never blocking the event loop on a slow reader (src/logging/destination.ts).
  * Call-related code logs through `logger.child({ callId })` so every line carries the call id.
  * Secrets are never logged: known secret fields are redacted wherever they appear at the top level.
  * Personal data (PII_FIELDS: phone numbers, transcript text, names, SMS text, tool arguments, Twilio
@@ -9,6 +10,8 @@
  * appear inside any other string (a message, an error) are masked the same way.
  */
 import winston from 'winston';
+import Transport from 'winston-transport';
+import { onDroppedLogLines, stdoutDestination, type LogDestination } from './destination';
 
 export type Logger = winston.Logger;
 
@@ -108,6 +111,22 @@ export interface LoggerOptions {
   stream?: NodeJS.WritableStream;
 }
 
+/** winston's formatted line (triple-beam's MESSAGE). */
+const MESSAGE = Symbol.for('message');
+
+/**
+ * Each formatted line to the process's asynchronous stdout (src/logging/destination.ts), opened at
+ * the first line: a silent logger never makes one.
+ */
+class StdoutTransport extends Transport {
+  private destination: LogDestination | undefined;
+
+  override log(info: Record<symbol, unknown>, next: () => void): void {
+    (this.destination ??= stdoutDestination()).write(`${String(info[MESSAGE])}\n`);
+    next();
+  }
+}
+
 export function createLogger({ level, json, silent = false, pii = false, colors, stream }: LoggerOptions): Logger {
   const output = stream ?? process.stdout;
   const colorize = colors ?? (Boolean((output as { isTTY?: boolean }).isTTY) && !process.env.NO_COLOR);
@@ -131,6 +150,13 @@ export function createLogger({ level, json, silent = false, pii = false, colors,
           return `${String(timestamp)} ${lvl} ${String(message)}${extra}${stack ? `\n${String(stack)}` : ''}`;
         }),
       );
-  const transport = stream ? new winston.transports.Stream({ stream }) : new winston.transports.Console();
-  return winston.createLogger({ level, format, silent, transports: [transport] });
+  const transport = stream ? new winston.transports.Stream({ stream }) : new StdoutTransport();
+  const logger = winston.createLogger({ level, format, silent, transports: [transport] });
+  // The stdout logger of the process (the last one made) says when its reader made it drop lines.
+  if (!stream && !silent) {
+    onDroppedLogLines((count) =>
+      logger.warn('log lines dropped: the reader of stdout fell behind', { droppedLines: count }),
+    );
+  }
+  return logger;
 }

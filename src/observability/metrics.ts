@@ -5,6 +5,7 @@
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { droppedLogLines } from '../logging/destination';
 import { LatencyRecorder } from './latency-recorder';
 import { PlainCounter, PlainHistogram, foldCounter, foldHistogram } from './plain-metrics';
 
@@ -191,6 +192,14 @@ export class Metrics {
       collect() {
         this.set(loop.count ? loopDelayMs(loop.percentile(99)) : 0);
         loop.reset();
+      },
+    });
+    new Gauge({
+      name: 'switchboard_log_lines_dropped_total',
+      help: 'Log lines dropped because the reader of stdout fell behind (8 MB of lines were waiting)',
+      registers: [r],
+      collect() {
+        this.set(droppedLogLines());
       },
     });
     if (options.defaultMetrics) collectDefaultMetrics({ register: r, prefix: 'switchboard_' });

@@ -24,8 +24,8 @@ interface Run {
 }
 
 /**
- * Runs main.ts with exactly this environment until it exits, or until its stdout matches `until`
- * (then it is stopped with SIGKILL).
+ * Runs main.ts with exactly this environment until it exits and its output pipes close, or until its
+ * stdout matches `until` (then it is stopped with SIGKILL).
  */
 async function runMain(env: Record<string, string>, until?: RegExp, timeoutMs = 25_000): Promise<Run> {
   const port = String(await freePort());
@@ -47,7 +47,9 @@ async function runMain(env: Record<string, string>, until?: RegExp, timeoutMs = 
       if (until?.test(stdout)) proc.kill('SIGKILL');
     });
     proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    proc.once('exit', (code) => {
+    // 'close', not 'exit': the migration child (src/db/migrate-child.ts) shares the server's stdout
+    // and stderr and can outlive a killed server by a moment; the pipes close when both are gone.
+    proc.once('close', (code) => {
       clearTimeout(timer);
       rmSync(cwd, { recursive: true, force: true });
       resolve({ code, stdout, stderr });

@@ -1,0 +1,53 @@
+/**
+ * A child process for test/integration/log-destination.test.ts: logs LINES JSON lines of ~200
+ * bytes through the stdout logger (in batches of 100 per event-loop turn) while a 10 ms timer
+ * measures how late the event loop runs, then reports on stderr (one JSON line: lines sent, the
+ * timer's worst lateness, lines dropped and the dropped-lines metric) and ends as END says:
+ * `flush` (await flushLogs(), then exit), `exit` (process.exit at once, lines still queued) or
+ * `wait` (stay until stdin closes).
+ */
+import { createLogger } from '../../src/logging/logger';
+import { droppedLogLines, flushLogs } from '../../src/logging/destination';
+import { Metrics } from '../../src/observability/metrics';
+
+const LINES = Number(process.env.LINES ?? 1000);
+const END = process.env.END ?? 'flush';
+const logger = createLogger({ level: 'info', json: true });
+const padding = 'x'.repeat(120);
+
+let lastTick = performance.now();
+let maxLateMs = 0;
+const timer = setInterval(() => {
+  const now = performance.now();
+  maxLateMs = Math.max(maxLateMs, now - lastTick - 10);
+  lastTick = now;
+}, 10);
+
+let sent = 0;
+function batch(): void {
+  for (let i = 0; i < 100 && sent < LINES; i++) logger.info('line', { n: sent++, padding });
+  if (sent < LINES) {
+    setImmediate(batch);
+    return;
+  }
+  // At once for `exit` (lines still queued), else after half a second more of timer ticks.
+  if (END === 'exit') void finish();
+  else setTimeout(() => void finish(), 500);
+}
+
+async function finish(): Promise<void> {
+  clearInterval(timer);
+  const exposition = await new Metrics().registry.metrics();
+  const metric = Number(/^switchboard_log_lines_dropped_total (\d+)$/m.exec(exposition)?.[1] ?? NaN);
+  process.stderr.write(`${JSON.stringify({ sent, maxLateMs, dropped: droppedLogLines(), metric })}\n`);
+  if (END === 'exit') process.exit(0);
+  if (END === 'wait') {
+    process.stdin.resume();
+    process.stdin.on('end', () => void flushLogs().then(() => process.exit(0)));
+    return;
+  }
+  await flushLogs();
+  process.exit(0);
+}
+
+batch();

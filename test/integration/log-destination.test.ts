@@ -1,0 +1,127 @@
+/**
+ * The log goes to stdout without ever blocking the event loop (src/logging/destination.ts): a
+ * reader that stops reading holds no call up, lines past the queue's limit are dropped, counted and
+ * reported, and what is queued when the process exits is still written. Real child processes and
+ * real pipes (test/helpers/log-writer.ts).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import path from 'node:path';
+import { FLUSH_TIMEOUT_MS, MAX_QUEUED_BYTES } from '../../src/logging/destination';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+
+interface Report {
+  sent: number;
+  maxLateMs: number;
+  dropped: number;
+  metric: number;
+}
+
+function writer(env: Record<string, string>, stdin: 'ignore' | 'pipe' = 'ignore'): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/helpers/log-writer.ts')], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: [stdin, 'pipe', 'pipe'],
+  });
+}
+
+/** The child's report (its first stderr line), or a rejection after timeoutMs. */
+function report(child: ChildProcess, timeoutMs = 20_000): Promise<Report> {
+  return new Promise((resolve, reject) => {
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`no report within ${timeoutMs} ms: ${err}`)), timeoutMs);
+    child.stderr!.on('data', (chunk: Buffer) => {
+      err += chunk.toString();
+      const line = err.split('\n').find((l) => l.startsWith('{'));
+      if (line && err.includes('\n')) {
+        clearTimeout(timer);
+        resolve(JSON.parse(line) as Report);
+      }
+    });
+  });
+}
+
+/** Everything the child writes to stdout until it exits, as parsed JSON lines, and its exit code. */
+async function readAll(child: ChildProcess): Promise<{ lines: Record<string, unknown>[]; code: number | null }> {
+  const chunks: Buffer[] = [];
+  child.stdout!.on('data', (c: Buffer) => chunks.push(c));
+  child.stdout!.resume();
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (!child.stdout!.readableEnded) await once(child.stdout!, 'end');
+  const text = Buffer.concat(chunks).toString('utf8');
+  return {
+    lines: text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>),
+    code,
+  };
+}
+
+const numbered = (lines: Record<string, unknown>[]): number[] =>
+  lines.filter((l) => l.message === 'line').map((l) => l.n as number);
+
+describe('log destination', () => {
+  it('keeps the event loop running while nobody reads stdout, and writes every line once someone does', async () => {
+    const child = writer({ LINES: '5000', END: 'flush' });
+    // Nobody reads: the pipe (64 KB) and the stream's buffer fill after a few hundred lines.
+    child.stdout!.pause();
+    const got = await report(child);
+    expect(got.sent).toBe(5000);
+    expect(got.dropped).toBe(0);
+    expect(got.metric).toBe(0);
+    // A synchronous stdout would have stopped here for good (no report at all).
+    expect(got.maxLateMs).toBeLessThan(250);
+    const { lines, code } = await readAll(child);
+    expect(code).toBe(0);
+    expect(numbered(lines)).toEqual(Array.from({ length: 5000 }, (_, i) => i));
+  }, 60_000);
+
+  it('drops the lines past its limit while the reader is stopped, counts them and says so once it reads again', async () => {
+    const child = writer({ LINES: '60000', END: 'wait' }, 'pipe');
+    child.stdout!.pause();
+    const got = await report(child);
+    expect(got.sent).toBe(60000);
+    // ~200 bytes a line: 12 MB against the 8 MB the destination holds.
+    expect(got.dropped).toBeGreaterThan(10_000);
+    expect(got.dropped).toBeLessThan(60000 - MAX_QUEUED_BYTES / 250);
+    expect(got.metric).toBe(got.dropped);
+    expect(got.maxLateMs).toBeLessThan(250);
+    const all = readAll(child);
+    child.stdin!.end();
+    const { lines, code } = await all;
+    expect(code).toBe(0);
+    const n = numbered(lines);
+    // Every line kept is written, in order; the ones dropped are the newest, while the queue was full.
+    expect(n).toHaveLength(60000 - got.dropped);
+    expect(n.every((v, i) => i === 0 || v > n[i - 1])).toBe(true);
+    const warning = lines.find((l) => l.level === 'warn');
+    expect(warning).toMatchObject({
+      message: 'log lines dropped: the reader of stdout fell behind',
+      droppedLines: got.dropped,
+    });
+  }, 60_000);
+
+  it('exits without waiting for a reader that has stopped', async () => {
+    const child = writer({ LINES: '5000', END: 'flush' });
+    const exited = once(child, 'exit') as Promise<[number | null]>;
+    child.stdout!.pause();
+    await report(child);
+    const reportedAt = performance.now();
+    // flushLogs() gives up after FLUSH_TIMEOUT_MS and the exit skips a stalled stdout (a blocking
+    // write there would wait for this test to read, for ever).
+    const [code] = await exited;
+    expect(code).toBe(0);
+    expect(performance.now() - reportedAt).toBeLessThan(FLUSH_TIMEOUT_MS + 3000);
+    child.stdout!.destroy();
+  }, 60_000);
+
+  it('writes the lines still queued when the process exits', async () => {
+    const child = writer({ LINES: '3000', END: 'exit' });
+    const [got, { lines, code }] = await Promise.all([report(child), readAll(child)]);
+    expect(got.sent).toBe(3000);
+    expect(code).toBe(0);
+    expect(numbered(lines)).toEqual(Array.from({ length: 3000 }, (_, i) => i));
+  }, 60_000);
+});
