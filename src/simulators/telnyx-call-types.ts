@@ -46,7 +46,13 @@ export interface TelnyxCallSummary {
   codec: 'PCMU' | 'PCMA';
   parameters: Record<string, string>;
   handshakeStatus: number | null;
+  /** From stream start to the end of the call, on the wall clock. */
   durationMs: number;
+  /**
+   * The stream's length on its media clock (the next frame's timestamp when sending stopped): what a
+   * recording of the call lasts; below durationMs when the simulator fell behind the wall clock.
+   */
+  mediaMs: number;
   framesSent: number;
   framesReceived: number;
   bytesReceived: number;
@@ -129,6 +135,7 @@ export function emptySummary(callControlId: string): TelnyxCallSummary {
     parameters: {},
     handshakeStatus: null,
     durationMs: 0,
+    mediaMs: 0,
     framesSent: 0,
     framesReceived: 0,
     bytesReceived: 0,

@@ -323,6 +323,7 @@ class SimulatedTelnyxCall implements TelnyxCallHandle {
     if (this.running) {
       this.playback.advance(this.nowMs);
       this.summary.durationMs = Math.round(this.nowMs);
+      this.summary.mediaMs = this.summary.framesSent * FRAME_MS;
     }
     this.running = false;
     this.ticker.remove(this.tickFn);

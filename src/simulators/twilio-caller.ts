@@ -141,8 +141,14 @@ export interface CallSummary {
   customParameters: Record<string, string>;
   /** HTTP status of a rejected WebSocket upgrade, if any. */
   handshakeStatus: number | null;
-  /** From stream start to the end of the call (0 when no stream was opened). */
+  /** From stream start to the end of the call, on the wall clock (0 when no stream was opened). */
   durationMs: number;
+  /**
+   * The stream's length on its media clock: the next frame's timestamp when sending stopped, skipped
+   * frames included. What a recording of the call lasts; below durationMs when the simulator fell
+   * behind the wall clock (a late tick catches up at most MAX_CATCH_UP_FRAMES at a time).
+   */
+  mediaMs: number;
   framesSent: number;
   /** Frames the simulator could not send in time (it was itself overloaded). */
   framesSkipped: number;
@@ -581,6 +587,7 @@ class SimulatedCall implements CallHandle {
       customParameters: {},
       handshakeStatus: null,
       durationMs: 0,
+      mediaMs: 0,
       framesSent: 0,
       framesSkipped: 0,
       framesReceived: 0,
@@ -968,6 +975,7 @@ class SimulatedCall implements CallHandle {
       // Account for audio that played up to this moment.
       this.playback.advance(this.nowMs);
       this.summary.durationMs = Math.round(this.nowMs);
+      this.summary.mediaMs = (this.summary.framesSent + this.summary.framesSkipped) * FRAME_MS;
     }
     this.running = false;
     this.ticker.remove(this.tickFn);

@@ -19,7 +19,9 @@ describe('alerts on the live board', () => {
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'sb-alerts-board-'));
     const file = path.join(dir, 'rules.json');
-    writeFileSync(file, JSON.stringify([{ id: 'quiet-line', kind: 'dead-air', seconds: 2 }]));
+    // 4 s: the card must be on the board, still plain, before the rule fires; at 2 s a slow start of
+    // the page under CI load saw the card only after the alert.
+    writeFileSync(file, JSON.stringify([{ id: 'quiet-line', kind: 'dead-air', seconds: 4 }]));
     h = await startBridgeHarness(
       { ttsEngine: 'tone', replies: ['Hello, how can I help?'] },
       { ALERT_RULES_FILE: file },
@@ -35,7 +37,7 @@ describe('alerts on the live board', () => {
 
   it('highlights a dead-air call with the rule and its message', async () => {
     await page.goto(`${h.t.baseUrl}/#/live`);
-    const handle = h.call({ from: '+15554440001', script: [{ untilAgentSilentMs: 400 }, { silenceMs: 8000 }] });
+    const handle = h.call({ from: '+15554440001', script: [{ untilAgentSilentMs: 400 }, { silenceMs: 10000 }] });
     try {
       const card = page.locator('.live-card', { hasText: '+15554440001' });
       await card.waitFor({ timeout: 15000 });

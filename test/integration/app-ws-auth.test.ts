@@ -206,6 +206,8 @@ describe('app WebSocket authentication and limits', () => {
     (client.ws as unknown as { _socket: { pause(): void } })._socket.pause();
     await until(() => server.module.counters.protocolErrors.heartbeat === 1);
     expect(server.module.counters.protocolErrors.heartbeat).toBe(1);
+    // terminate() destroys the socket; its 'close' (and the count) follows a tick or more later.
+    await until(() => server.module.counters.connections === 0);
     expect(server.module.counters.connections).toBe(0);
     (client.ws as unknown as { _socket: { resume(): void } })._socket.resume();
     await client.waitFor(() => client.closed, 3000);

@@ -105,6 +105,7 @@ function summary(over: Partial<CallSummary>): CallSummary {
     customParameters: {},
     handshakeStatus: null,
     durationMs: 1000,
+    mediaMs: 1000,
     framesSent: 50,
     framesSkipped: 0,
     framesReceived: 6,

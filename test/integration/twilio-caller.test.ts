@@ -207,6 +207,21 @@ describe('Twilio call simulator', () => {
     expect(serverCall.closed?.code).toBe(1000);
     expect(serverCall.stream.stats.protocolErrors).toBe(0);
     expect(summary.durationMs).toBeGreaterThanOrEqual(580);
+    expect(summary.mediaMs).toBe(600);
+  });
+
+  it('keeps the media clock apart from the wall clock when it falls behind', async () => {
+    const handle = call({ script: [{ silenceMs: 200 }], sendStatusCallbacks: false });
+    await new Promise<void>((resolve) => handle.events.once('stream-start', () => resolve()));
+    // The simulator's own process stalls for half a second: its next tick sends the ten frames
+    // at once and hangs up, half a second late on the wall clock, 200 ms into the stream.
+    const until = performance.now() + 500;
+    while (performance.now() < until);
+    const summary = await handle.done;
+    expect(summary).toMatchObject({ ok: true, framesSent: 10, framesSkipped: 0, mediaMs: 200 });
+    expect(summary.durationMs).toBeGreaterThanOrEqual(500);
+    const [serverCall] = calls;
+    expect(serverCall.timestamps).toEqual(Array.from({ length: 10 }, (_, i) => i * 20));
   });
 
   it('echoes a mark only once the audio sent before it has played', async () => {
@@ -370,6 +385,7 @@ describe('Twilio call simulator', () => {
     expect(Buffer.concat(serverCall.inbound)).toEqual(speech);
     expect(serverCall.timestamps[199]).toBe(3980);
     expect(summary.durationMs).toBe(4000);
+    expect(summary.mediaMs).toBe(4000);
   });
 
   it('speaks generated speech and runs many calls on one shared clock', async () => {
