@@ -62,7 +62,10 @@ import {
   matchTags,
   growthFromOneCall,
   medianOf,
+  pairedDifferences,
+  pairedTable,
   round,
+  type PairedFigure,
   type CallerSide,
   type Dist,
   type Ranges,
@@ -890,6 +893,7 @@ async function main(): Promise<void> {
   }
   const rows: Row[] = [];
   const allRuns: (Row & { index: number })[] = [];
+  const paired: { scenario: Scenario; calls: number; figures: PairedFigure[] }[] = [];
   for (const scenario of scenarios) {
     for (const calls of counts) {
       const rampMs =
@@ -939,6 +943,9 @@ async function main(): Promise<void> {
         const label = targets.length > 1 ? `${scenario} — ${target.label}` : scenario;
         rows.push({ label, runs, result: runs > 1 ? medianOf(results[t]) : results[t][0] });
       }
+      if (targets.length === 2 && runs > 1) {
+        paired.push({ scenario, calls, figures: pairedDifferences(results[0], results[1]) });
+      }
     }
   }
 
@@ -960,6 +967,7 @@ async function main(): Promise<void> {
       churnSeconds: values['churn-seconds'],
     },
     rows,
+    paired,
     runs: allRuns.map(({ label, index, result }) => ({ scenario: label, run: index, result })),
   };
   const capacity =
@@ -984,6 +992,13 @@ async function main(): Promise<void> {
     growth.length > 0
       ? `\n\nPeak RSS growth per call from one call:\n\n${growth.map((line) => `- ${line}`).join('\n')}`
       : '';
+  const pairedTables = paired
+    .map((p) => pairedTable(`${p.scenario}, ${p.calls} calls`, targets[1].label, p.figures))
+    .filter((t) => t !== '');
+  const pairedText =
+    pairedTables.length > 0
+      ? `\n\nPair by pair (each run measures Switchboard and then ${targets[1].label}, back to back; the difference within a pair is steadier than either median on a machine whose speed drifts):\n\n${pairedTables.join('\n\n')}`
+      : '';
   const perRun =
     runs > 1
       ? `\n\nEach run:\n\n${markdownTable(allRuns.map((r) => ({ ...r, label: `${r.label} #${r.index}` })))}\n`
@@ -994,7 +1009,7 @@ async function main(): Promise<void> {
     `load average before ${report.machine.loadAverageBefore}. Server: \`${report.server}\`; AI: ${report.ai}. ` +
     `Window: ${seconds} s per run; greeting ${values.greeting}; ${runs > 1 ? `median of ${runs} runs` : 'one run'}.\n\n` +
     `Latency as the caller hears it (tagged frames, timed outside the server):\n\n${markdownTable(rows)}\n\n` +
-    `Details:\n\n${detailsTable(rows)}${capacity}${growthText}${perRun}` +
+    `Details:\n\n${detailsTable(rows)}${capacity}${growthText}${pairedText}${perRun}` +
     listenersMarkdown(
       allRuns.flatMap((r) =>
         r.result.listeners ? [{ label: `${r.label} #${r.index}`, phase: r.result.listeners }] : [],

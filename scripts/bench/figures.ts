@@ -161,3 +161,70 @@ export function growthFromOneCall(
   }
   return lines;
 }
+
+/** What pairedDifferences() needs of a run. */
+export interface PairedRun {
+  callerSide: Pick<CallerSide, 'uplinkMs' | 'downlinkMs'> | null;
+  server: { cpuMsPerCallSecond: number };
+}
+
+/** One figure of two bridges run by run: this bridge's value against the other's in the same pair. */
+export interface PairedFigure {
+  figure: string;
+  /** This bridge minus the other (ms), or this bridge over the other (a ratio), one per pair. */
+  perRun: number[];
+  median: number;
+  /** Pairs in which this bridge was at or below the other. */
+  atOrBelow: number;
+  ratio: boolean;
+}
+
+const PAIRED: { figure: string; ratio?: true; of: (r: PairedRun) => number | undefined }[] = [
+  { figure: 'up p50', of: (r) => r.callerSide?.uplinkMs.p50 },
+  { figure: 'up p99', of: (r) => r.callerSide?.uplinkMs.p99 },
+  { figure: 'up max', of: (r) => r.callerSide?.uplinkMs.max },
+  { figure: 'down p50', of: (r) => r.callerSide?.downlinkMs.p50 },
+  { figure: 'down p99', of: (r) => r.callerSide?.downlinkMs.p99 },
+  { figure: 'down max', of: (r) => r.callerSide?.downlinkMs.max },
+  { figure: 'CPU per call-second', ratio: true, of: (r) => r.server.cpuMsPerCallSecond },
+];
+
+/**
+ * Two bridges measured back to back in each run (--compare-js): on a machine whose speed drifts
+ * between runs, the difference within a pair is steadier than either median. For each figure: the
+ * difference (latency, ms) or the ratio (CPU) in every pair, their median, and in how many pairs
+ * this bridge was at or below the other. Pairs where either run has no figure are left out.
+ */
+export function pairedDifferences(mine: PairedRun[], theirs: PairedRun[]): PairedFigure[] {
+  return PAIRED.map(({ figure, ratio, of }) => {
+    const perRun: number[] = [];
+    let atOrBelow = 0;
+    for (let i = 0; i < Math.min(mine.length, theirs.length); i++) {
+      const a = of(mine[i]);
+      const b = of(theirs[i]);
+      if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b)) continue;
+      if (ratio && b <= 0) continue;
+      perRun.push(round(ratio ? a / b : a - b, ratio ? 2 : 1));
+      if (a <= b) atOrBelow++;
+    }
+    return { figure, perRun, median: round(median(perRun), ratio ? 2 : 1), atOrBelow, ratio: ratio ?? false };
+  });
+}
+
+/** pairedDifferences() as a markdown table, one row per figure (rows without pairs left out). */
+export function pairedTable(title: string, other: string, figures: PairedFigure[]): string {
+  const signed = (x: number, ratio: boolean): string =>
+    ratio ? `${x.toFixed(2)}x` : `${x > 0 ? '+' : ''}${x.toFixed(1)}`;
+  const rows = figures
+    .filter((f) => f.perRun.length > 0)
+    .map(
+      (f) =>
+        `| ${title} | ${f.figure} | ${f.perRun.map((x) => signed(x, f.ratio)).join(', ')} | **${signed(f.median, f.ratio)}** | ${f.atOrBelow} of ${f.perRun.length} |`,
+    );
+  if (rows.length === 0) return '';
+  return [
+    `| Scenario | Figure | Switchboard against ${other}, pair by pair (ms, or x for CPU) | Median | Switchboard at or below in |`,
+    '|---|---|---|---:|---:|',
+    ...rows,
+  ].join('\n');
+}

@@ -1,0 +1,40 @@
+import { parseTimehist, schedWaits } from '../../scripts/bench/sched-waits';
+
+// `perf sched timehist` lines: time (s), [cpu], task, wait, sch delay, run time (ms). Each line is a
+// run that ended at `time`.
+const TRACE = `
+           time    cpu  task name                       wait time  sch delay   run time
+                        [tid/pid]                          (msec)     (msec)     (msec)
+--------------- ------  ------------------------------  ---------  ---------  ---------
+      10.000000 [0000]  node[200]                           0.000      0.000      2.000
+      10.001000 [0001]  <idle>                              0.000      0.000      3.000
+      10.000500 [0000]  node[100]                           1.000      0.010      0.500
+      10.001500 [0000]  node[200]                           0.000      0.000      1.000
+      10.001600 [0000]  node[100]                           0.500      1.000      0.100
+      10.002000 [0001]  node[101/100]                       0.000      0.000      1.000
+      10.003000 [0000]  node[100]                           0.200      0.020      0.300
+      not a run line
+`;
+
+describe('bench scheduler waits (perf sched timehist)', () => {
+  it('parses the runs and skips headers and other lines', () => {
+    const runs = parseTimehist(TRACE);
+    expect(runs).toHaveLength(7);
+    expect(runs[2]).toEqual({ start: 10000, end: 10000.5, cpu: '[0000]', task: 'node[100]', delayMs: 0.01 });
+    expect(runs[1].task).toBe('<idle>');
+  });
+
+  it("counts a thread's delays and what ran on each CPU while it waited", () => {
+    const w = schedWaits(parseTimehist(TRACE), 100, 0.05);
+    expect(w.switchesIn).toBe(3);
+    expect(w.delayMs).toEqual({ p50: 0.02, p99: 1, max: 1 });
+    // one delay over 0.05 ms: 1 ms, from 10000.5 to 10001.5 (its run started at 10001.5)
+    expect(w.long).toEqual({ count: 1, totalMs: 1 });
+    // on its own CPU node[200] held it (ran 10000.5-10001.5); the other CPU was idle until 10001, then
+    // ran a thread of pid 100 (its own process, counted as node[*,100])
+    expect(w.sameCpu.get('node[200]')).toBeCloseTo(1, 6);
+    expect(w.otherCpus.get('<idle>')).toBeCloseTo(0.5, 6);
+    expect(w.otherCpus.get('node[*,100]')).toBeCloseTo(0.5, 6);
+    expect(schedWaits(parseTimehist(TRACE), 100, 2).long.count).toBe(0);
+  });
+});
