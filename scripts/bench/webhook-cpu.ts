@@ -17,9 +17,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { createApp } from '../../src/app';
-import { testConfig } from '../../src/config';
 import { computeTwilioSignature } from '../../src/channels/twilio/signature';
+import { startTestApp } from '../lib/test-app';
 import { createMigratedTempDatabase } from '../lib/test-db';
 
 const AUTH_TOKEN = 'f'.repeat(32);
@@ -55,18 +54,15 @@ async function main(): Promise<void> {
     },
   });
   const requests = Number(values.requests);
-  const tmp = await createMigratedTempDatabase();
-  const dir = mkdtempSync(path.join(tmpdir(), 'switchboard-webhook-cpu-'));
-  const config = testConfig({
-    DATABASE_URL: tmp.databaseUrl,
-    RECORDING_STORAGE_PATH: tmp.recordingsDir,
+  // Builds the migrated template database startTestApp copies (jest's global set-up does it in tests).
+  (await createMigratedTempDatabase()).cleanup();
+  const app = await startTestApp({
     TWILIO_AUTH_TOKEN: AUTH_TOKEN,
     PUBLIC_URL,
     // The limiter still counts every request (its cost is measured); it must not refuse them.
     WEBHOOK_RATE_LIMIT_PER_MIN: '100000000',
   });
-  const sb = await createApp(config);
-  const port = await sb.listen(0, '127.0.0.1');
+  const dir = mkdtempSync(path.join(tmpdir(), 'switchboard-webhook-cpu-'));
   const pathAndQuery = `/twilio/${values.route}?callId=bench`;
   const params = {
     CallSid: `CA${'a'.repeat(32)}`,
@@ -80,11 +76,7 @@ async function main(): Promise<void> {
   const signature = computeTwilioSignature(AUTH_TOKEN, `${PUBLIC_URL}${pathAndQuery}`, params);
   const clientFile = path.join(dir, 'client.cjs');
   writeFileSync(clientFile, CLIENT);
-  const child = fork(clientFile, [
-    `http://127.0.0.1:${port}${pathAndQuery}`,
-    signature,
-    new URLSearchParams(params).toString(),
-  ]);
+  const child = fork(clientFile, [`${app.baseUrl}${pathAndQuery}`, signature, new URLSearchParams(params).toString()]);
   let failed: ((err: Error) => void) | undefined;
   child.once('exit', (code) => failed?.(new Error(`client exited (${code})`)));
   const round = (n: number): Promise<number> =>
@@ -107,8 +99,7 @@ async function main(): Promise<void> {
     }
   } finally {
     child.kill();
-    await sb.close();
-    tmp.cleanup();
+    await app.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -4,9 +4,11 @@
  * answered GET /health, and the first line the preload writes starting with `marker` is returned
  * (with everything the child printed until then). The child runs in a fresh folder with its own
  * migrated database and recordings folder; it is killed and the folder removed afterwards. Used by
- * idle-start.test.ts (the modules loaded) and settle-heap.test.ts (the GCs made before listening).
+ * idle-start.test.ts (the modules loaded) and settle-heap.test.ts (the GCs made before listening);
+ * config-startup.test.ts starts main.ts with spawnMain() alone.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -14,6 +16,35 @@ import { freePort } from '../../scripts/lib/server-process';
 import { createTempDatabase } from '../../scripts/lib/test-db';
 
 const ROOT = path.resolve(__dirname, '..', '..');
+
+/**
+ * src/main.ts in a child process under tsx (by absolute URL: `--import tsx` would not resolve from a
+ * temporary folder), with stdout and stderr piped and an environment of exactly PATH, HOME, HOST,
+ * PORT and `env` (so a developer's .env or shell cannot leak in); `preload` is a CommonJS file run first.
+ */
+export function spawnMain(opts: {
+  cwd: string;
+  port: number;
+  env: Record<string, string>;
+  preload?: string;
+}): ChildProcessByStdio<null, Readable, Readable> {
+  const tsx = pathToFileURL(path.join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
+  return spawn(
+    process.execPath,
+    [...(opts.preload ? ['--require', opts.preload] : []), '--import', tsx, path.join(ROOT, 'src', 'main.ts')],
+    {
+      cwd: opts.cwd,
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        HOST: '127.0.0.1',
+        PORT: String(opts.port),
+        ...opts.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+}
 
 export interface EntryPointReport {
   /** What followed `marker ` on the preload's line. */
@@ -34,29 +65,12 @@ export async function entryPointReport(opts: {
   const preload = path.join(tmp.dir, 'entry-point-preload.cjs');
   writeFileSync(preload, opts.preload);
   const port = await freePort();
-  const proc = spawn(
-    process.execPath,
-    [
-      '--require',
-      preload,
-      '--import',
-      pathToFileURL(path.join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href,
-      path.join(ROOT, 'src', 'main.ts'),
-    ],
-    {
-      cwd: tmp.dir,
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        DATABASE_URL: tmp.databaseUrl,
-        RECORDING_STORAGE_PATH: tmp.recordingsDir,
-        ...opts.env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const proc = spawnMain({
+    cwd: tmp.dir,
+    port,
+    preload,
+    env: { DATABASE_URL: tmp.databaseUrl, RECORDING_STORAGE_PATH: tmp.recordingsDir, ...opts.env },
+  });
   let out = '';
   let err = '';
   proc.stderr.on('data', (c: Buffer) => (err += c.toString()));

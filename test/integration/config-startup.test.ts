@@ -4,18 +4,12 @@
  * insecure (loud lines, and in development one "protections off" line); a piped log has no colours.
  * Each server runs in a temporary folder with no .env, so a developer's .env cannot leak in.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { createTempDatabase, type TempDir } from '../../scripts/lib/test-db';
 import { freePort } from '../../scripts/lib/server-process';
-
-const ROOT = path.resolve(__dirname, '..', '..');
-const MAIN = path.join(ROOT, 'src', 'main.ts');
-/** tsx by absolute URL: the server runs in a temporary folder, where `--import tsx` would not resolve. */
-const TSX = pathToFileURL(path.join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
+import { spawnMain } from '../helpers/entry-point';
 
 interface Run {
   code: number | null;
@@ -28,13 +22,9 @@ interface Run {
  * stdout matches `until` (then it is stopped with SIGKILL).
  */
 async function runMain(env: Record<string, string>, until?: RegExp, timeoutMs = 25_000): Promise<Run> {
-  const port = String(await freePort());
+  const port = await freePort();
   const cwd = mkdtempSync(path.join(tmpdir(), 'switchboard-start-'));
-  const proc = spawn(process.execPath, ['--import', TSX, MAIN], {
-    cwd,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', PORT: port, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawnMain({ cwd, port, env });
   let stdout = '';
   let stderr = '';
   return new Promise<Run>((resolve, reject) => {
