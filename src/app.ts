@@ -28,7 +28,12 @@ import {
   upgradeRateLimiter,
   clientIpOf,
   webhookRateLimit,
+  securityHeaderPairs,
+  httpsPublicUrl,
+  isHttpsRequest,
+  HSTS_VALUE,
 } from './http/security';
+import { createWebhookLane, type LaneMiddleware, type WebhookMount } from './http/webhook-lane';
 import { SseClients } from './http/sse';
 import { createApiDocsRouter, createApiRouter } from './http/api-router';
 import { requireApiToken } from './http/auth';
@@ -402,8 +407,30 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   // With REDIS_URL each limiter counts in Redis, one budget across the instances (src/cluster/redis/).
   const store = (name: string) => cluster.redis?.rateLimitStore(name);
   app.use(publicRateLimit(config.http.publicRateLimitPerMin, 60_000, store('public')));
+  // Each channel's webhooks: one rate limiter per channel, for its lane routes and its express ones.
+  const webhookMounts: WebhookMount[] = [];
+  for (const channel of channels) {
+    if (!channel.router && !channel.webhooks) continue;
+    const limit = webhookRateLimit(config.http.webhookRateLimitPerMin, 60_000, store(`webhook-${channel.name}`));
+    // Other paths and spellings under /<name> reach express: the same limiter counts them, then 404.
+    app.use(`/${channel.name}`, limit, ...(channel.router ? [channel.router] : []));
+    if (channel.webhooks) {
+      webhookMounts.push({ mount: `/${channel.name}`, routes: channel.webhooks, limiter: limit as LaneMiddleware });
+    }
+  }
+  // The calls' hot webhooks are answered on node's request, in front of express (src/http/webhook-lane.ts).
+  const hsts: ReadonlyArray<readonly [string, string]> = [['Strict-Transport-Security', HSTS_VALUE]];
+  const lane = createWebhookLane({
+    mounts: webhookMounts,
+    headers: [...securityHeaderPairs(), ...(httpsPublicUrl(config.publicUrl) ? hsts : [])],
+    requestHeaders: httpsPublicUrl(config.publicUrl) ? undefined : (req) => (isHttpsRequest(req, app) ? hsts : []),
+    clientIp: (req) => clientIpOf(req, app),
+    logger,
+  });
   // Header/request/keep-alive timeouts against slow clients (they do not cut SSE or WebSockets).
-  const server = http.createServer(httpServerOptions(config.http), app);
+  const server = http.createServer(httpServerOptions(config.http), (req, res) => {
+    if (!lane(req, res)) app(req, res);
+  });
   // Every WebSocket upgrade, whatever its path, is authenticated (or refused) before the socket opens.
   const upgrades = createUpgradeGate({
     config,
@@ -449,12 +476,6 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       sseClients: () => sseClients.count,
     }),
   );
-  for (const channel of channels) {
-    if (channel.router) {
-      const limit = webhookRateLimit(config.http.webhookRateLimitPerMin, 60_000, store(`webhook-${channel.name}`));
-      app.use(`/${channel.name}`, limit, channel.router);
-    }
-  }
   app.use(
     '/twilio',
     webhookRateLimit(config.http.webhookRateLimitPerMin, 60_000, store('webhook-sms')),

@@ -1,6 +1,6 @@
 /**
  * The registry of caller channels. A channel module brings what a channel needs from the server:
- * HTTP routes (webhooks), mounted at `/<name>`, and the WebSocket paths it accepts, each upgrade
+ * HTTP routes (webhooks), mounted at `/<name>` (express, or the webhook lane for the hot ones), and the WebSocket paths it accepts, each upgrade
  * checked by the module itself before the socket opens (src/http/upgrades.ts consults this list:
  * an upgrade of any other path is refused with 404). What a socket does once open (a media stream
  * that `start`s and attaches to a prepared call) is the module's, through the CallBridge.
@@ -23,6 +23,7 @@ import { createAppWsChannelModule } from './app-ws';
 import { createTelnyxChannelModule } from './telnyx';
 import { createWebRtcChannelModule } from './webrtc';
 import type { SessionTokens } from './webrtc/session-token';
+import type { WebhookRoutes } from '../http/webhook-lane';
 
 /** What every channel module may use (built once by createApp). */
 export interface ChannelServices {
@@ -58,6 +59,11 @@ export interface ChannelModule {
   readonly name: string;
   /** Webhooks and other HTTP routes (rate-limited as webhooks). */
   readonly router?: Router;
+  /**
+   * Form webhooks answered in the webhook lane, on node's request in front of express (the calls'
+   * hot webhooks: src/http/webhook-lane.ts), under `/<name>`, with the same limiter as `router`.
+   */
+  readonly webhooks?: WebhookRoutes;
   /**
    * Routes under `/api<path>` that authenticate themselves (mounted in front of the API's token
    * check, behind the API's rate limit): e.g. a web call placed with a session token.

@@ -3,6 +3,7 @@
  * and `{ "error": { "code", "message" } }`. Unknown errors are a 500 with the stack logged (never
  * sent), and the process lives on.
  */
+import type { ServerResponse } from 'node:http';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from '../logging/logger';
 
@@ -15,6 +16,7 @@ export const ERROR_STATUS = {
   not_found: 404,
   conflict: 409,
   payload_too_large: 413,
+  unsupported_media_type: 415,
   range_not_satisfiable: 416,
   rate_limited: 429,
   internal: 500,
@@ -46,10 +48,15 @@ export class ApiError extends Error {
   }
 }
 
-export function sendError(res: Parameters<RequestHandler>[1], error: ApiError): void {
-  res
-    .status(error.status)
-    .json({ error: { code: error.code, message: error.message, ...(error.field ? { field: error.field } : {}) } });
+/** The JSON error answer, on node's response (express's is one): also used where express is not (the webhook lane). */
+export function sendError(res: ServerResponse, error: ApiError): void {
+  const body = JSON.stringify({
+    error: { code: error.code, message: error.message, ...(error.field ? { field: error.field } : {}) },
+  });
+  res.statusCode = error.status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(body);
 }
 
 export const notFoundHandler: RequestHandler = (req, res) => {

@@ -51,24 +51,55 @@ export interface SecurityHeadersOptions {
 }
 
 function withHsts(headers: RequestHandler, options: SecurityHeadersOptions): RequestHandler {
-  const httpsPublic = /^https:\/\//i.test(options.publicUrl ?? '');
+  const httpsPublic = httpsPublicUrl(options.publicUrl);
   return (req, res, next) => {
     if (httpsPublic || req.secure) res.setHeader('Strict-Transport-Security', HSTS_VALUE);
     headers(req, res, next);
   };
 }
 
+const strictHelmet = (): RequestHandler =>
+  helmet({
+    contentSecurityPolicy: { useDefaults: false, directives: CSP_DIRECTIVES },
+    crossOriginEmbedderPolicy: false,
+    referrerPolicy: { policy: 'no-referrer' },
+    strictTransportSecurity: false,
+  });
+
 /** Helmet with the strict CSP above. */
 export function securityHeaders(options: SecurityHeadersOptions = {}): RequestHandler {
-  return withHsts(
-    helmet({
-      contentSecurityPolicy: { useDefaults: false, directives: CSP_DIRECTIVES },
-      crossOriginEmbedderPolicy: false,
-      referrerPolicy: { policy: 'no-referrer' },
-      strictTransportSecurity: false,
-    }),
-    options,
-  );
+  return withHsts(strictHelmet(), options);
+}
+
+/**
+ * The headers `securityHeaders()` sets on every response, worked out once as [name, value] pairs
+ * (HSTS apart: it depends on the request, see `isHttpsRequest`), for the webhook lane, which
+ * answers without express.
+ */
+export function securityHeaderPairs(): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  const recorder = {
+    setHeader: (name: string, value: unknown) => pairs.push([name, String(value)]),
+    removeHeader: () => undefined,
+  };
+  strictHelmet()({} as never, recorder as never, () => undefined);
+  return pairs;
+}
+
+/** Whether HSTS goes on every response: PUBLIC_URL is https:// (else per request, `isHttpsRequest`). */
+export const httpsPublicUrl = (publicUrl: string | undefined): boolean => /^https:\/\//i.test(publicUrl ?? '');
+
+/**
+ * Whether a raw request came over HTTPS exactly as express's `req.secure` decides it: a TLS socket,
+ * or X-Forwarded-Proto (its first value) from a hop the app's `trust proxy` trusts.
+ */
+export function isHttpsRequest(req: IncomingMessage, app: Express): boolean {
+  if ((req.socket as { encrypted?: boolean }).encrypted) return true;
+  const trust = app.get('trust proxy fn') as ((addr: string, i: number) => boolean) | undefined;
+  if (!trust?.(req.socket.remoteAddress ?? '', 0)) return false;
+  const header = req.headers['x-forwarded-proto'];
+  const first = (Array.isArray(header) ? header[0] : header)?.split(',')[0];
+  return first?.trim() === 'https';
 }
 
 /**

@@ -7,7 +7,7 @@
 import type { ChannelModule, ChannelServices } from '../index';
 import type { EndAction } from '../../conversation/channel';
 import { parseLanguageHint } from '../../agent/language';
-import { createTwilioRouter, LANGUAGE_PARAMETER } from './routes';
+import { createTwilioWebhooks, LANGUAGE_PARAMETER } from './routes';
 import { STREAM_PATH, validateStreamHandshake } from './signature';
 import { TwilioMediaStream } from './media-stream';
 import { TwilioChannel, twilioChannelStart } from './twilio-channel';
@@ -46,7 +46,7 @@ export function createTwilioChannelModule(services: ChannelServices): ChannelMod
 
   return {
     name: 'twilio',
-    router: createTwilioRouter({ ...services, takeStreamEnding }),
+    webhooks: createTwilioWebhooks({ ...services, takeStreamEnding }),
     upgradePaths: [STREAM_PATH],
     checkUpgrade(req, path, pathAndQuery) {
       if (!config.twilio.validateSignatures) return undefined;

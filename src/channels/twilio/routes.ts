@@ -3,9 +3,9 @@
  * TwiML: the voice webhook connects the call's audio to our /streams WebSocket, the outbound answer
  * webhook bridges a call we placed, <Connect action> says what happens after the stream, and the
  * status callback tracks the call. All are checked against X-Twilio-Signature computed over
- * PUBLIC_URL + path (so they work behind a TLS proxy); errors are ApiErrors.
+ * PUBLIC_URL + path (so they work behind a TLS proxy); errors are ApiErrors. They run in the webhook
+ * lane (src/http/webhook-lane.ts): on node's request, in front of express, with the same limiter.
  */
-import express, { Router, type RequestHandler } from 'express';
 import type { Call } from '../../generated/prisma/client';
 import type { ChannelServices } from '../index';
 import { isValidTwilioSignature, signatureFromHeaders, streamUrl, webhookUrl } from './signature';
@@ -14,6 +14,7 @@ import { STREAM_TOKEN_PARAMETER } from '../../calls/stream-token';
 import { ApiError } from '../../http/errors';
 import { isCallStatus } from '../../calls/call-status';
 import type { EndAction } from '../../conversation/channel';
+import type { WebhookReply, WebhookRoutes } from '../../http/webhook-lane';
 
 export const FALLBACK_MESSAGE = 'We are sorry, our assistant is not available right now. Please call again later.';
 /** The stream parameter naming the conversation's language ('auto' or an ISO 639 code). */
@@ -35,29 +36,16 @@ function required(body: Record<string, unknown>, field: string, max: number, mes
   return value;
 }
 
-export function createTwilioRouter(deps: TwilioRouteDeps): Router {
+/** A query parameter given exactly once (a repeated one is refused like a missing one). */
+function once(query: URLSearchParams, name: string): string | undefined {
+  const all = query.getAll(name);
+  return all.length === 1 ? all[0] : undefined;
+}
+
+const twiml = (body: string): WebhookReply => ({ contentType: 'text/xml; charset=utf-8', body });
+
+export function createTwilioWebhooks(deps: TwilioRouteDeps): WebhookRoutes {
   const { config, admission, logger } = deps;
-  const router = Router({ caseSensitive: true, strict: true });
-  router.use(express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 200 }));
-
-  const checkSignature: RequestHandler = (req, _res, next) => {
-    if (!config.twilio.validateSignatures) {
-      next();
-      return;
-    }
-    const url = webhookUrl(config.publicUrl, req.originalUrl);
-    const params = (req.body ?? {}) as Record<string, string>;
-    if (!isValidTwilioSignature(config.twilio.authToken, signatureFromHeaders(req.headers), url, params)) {
-      deps.counters.signatureFailures++;
-      logger.warn('rejected a Twilio webhook with a bad signature', { path: req.path });
-      throw new ApiError('forbidden', 'invalid Twilio signature');
-    }
-    next();
-  };
-
-  const twiml = (res: express.Response, body: string): void => {
-    res.type('text/xml').send(body);
-  };
 
   /** The profile's language hint as a <Parameter name="language"> (the stream's start carries it back). */
   const languageParameter = (call: Call): Record<string, string> => {
@@ -81,96 +69,97 @@ export function createTwilioRouter(deps: TwilioRouteDeps): Router {
     });
 
   /** The TwiML is built first: a call is never left prepared behind a failed answer. */
-  const bridgeAndAnswer = async (res: express.Response, call: Call): Promise<void> => {
+  const bridgeAndAnswer = async (call: Call): Promise<WebhookReply> => {
     let body: string;
     try {
       body = connectTwiml(call);
     } catch (err) {
       logger.error('could not build the TwiML answer', { callId: call.id, error: (err as Error).message });
       await admission.abandon(call);
-      twiml(res, sayAndHangupTwiml(FALLBACK_MESSAGE));
-      return;
+      return twiml(sayAndHangupTwiml(FALLBACK_MESSAGE));
     }
-    twiml(res, (await admission.prepare(call)) ? body : sayAndHangupTwiml(FALLBACK_MESSAGE));
+    return twiml((await admission.prepare(call)) ? body : sayAndHangupTwiml(FALLBACK_MESSAGE));
   };
 
-  router.post('/incoming-call', checkSignature, async (req, res) => {
-    const body = (req.body ?? {}) as Record<string, unknown>;
-    const callSid = required(body, 'CallSid', 64);
-    const direction = str(body.Direction, 32) ?? 'inbound';
-    const admitted = await admission.admitIncoming({
-      providerCallId: callSid,
-      accountId: str(body.AccountSid, 64),
-      from: str(body.From, 64),
-      to: str(body.To, 64),
-      direction: direction.startsWith('outbound') ? 'outbound' : 'inbound',
-      provider: 'twilio',
-      status: str(body.CallStatus, 32),
-      region:
-        [str(body.FromCity, 64), str(body.FromState, 64), str(body.FromCountry, 8)].filter(Boolean).join(', ') || null,
-      callerName: str(body.CallerName, 128),
-    });
-    if (!admitted.admitted) {
-      twiml(res, refusalTwiml(admitted.refusal === 'busy' ? BUSY_MESSAGE : FALLBACK_MESSAGE));
-      return;
-    }
-    await bridgeAndAnswer(res, admitted.call);
-  });
-
-  // An outbound call we placed (POST /api/calls/outbound) was answered: bridge it like an inbound one.
-  router.post('/outbound-call', checkSignature, async (req, res) => {
-    const body = (req.body ?? {}) as Record<string, unknown>;
-    const callSid = required(body, 'CallSid', 64);
-    const callId = required({ callId: req.query.callId }, 'callId', 64);
-    // Machine detection (MachineDetection on the placed call): leave a message or hang up.
-    const answeredBy = str(body.AnsweredBy, 32);
-    if (answeredBy && /^(machine_|fax$)/.test(answeredBy) && deps.answeredByMachine) {
-      const onMachine = await deps.answeredByMachine(callId, answeredBy);
-      if (onMachine) {
-        twiml(res, hangupTwiml(onMachine.message));
-        return;
+  return {
+    authenticate(req) {
+      if (!config.twilio.validateSignatures) return;
+      const url = webhookUrl(config.publicUrl, req.url);
+      if (!isValidTwilioSignature(config.twilio.authToken, signatureFromHeaders(req.headers), url, req.body)) {
+        deps.counters.signatureFailures++;
+        logger.warn('rejected a Twilio webhook with a bad signature', { path: req.path });
+        throw new ApiError('forbidden', 'invalid Twilio signature');
       }
-    }
-    const admitted = await admission.admitAnswered(callId, callSid, str(body.AccountSid, 64));
-    if (!admitted.admitted) {
-      twiml(res, refusalTwiml(BUSY_MESSAGE));
-      return;
-    }
-    await bridgeAndAnswer(res, admitted.call);
-  });
+    },
+    post: {
+      async '/incoming-call'(req) {
+        const body = req.body as Record<string, unknown>;
+        const callSid = required(body, 'CallSid', 64);
+        const direction = str(body.Direction, 32) ?? 'inbound';
+        const admitted = await admission.admitIncoming({
+          providerCallId: callSid,
+          accountId: str(body.AccountSid, 64),
+          from: str(body.From, 64),
+          to: str(body.To, 64),
+          direction: direction.startsWith('outbound') ? 'outbound' : 'inbound',
+          provider: 'twilio',
+          status: str(body.CallStatus, 32),
+          region:
+            [str(body.FromCity, 64), str(body.FromState, 64), str(body.FromCountry, 8)].filter(Boolean).join(', ') ||
+            null,
+          callerName: str(body.CallerName, 128),
+        });
+        if (!admitted.admitted) {
+          return twiml(refusalTwiml(admitted.refusal === 'busy' ? BUSY_MESSAGE : FALLBACK_MESSAGE));
+        }
+        return bridgeAndAnswer(admitted.call);
+      },
 
-  // <Connect action>: the stream ended and the call is still up. Transfer, hang up, or apologise.
-  router.post('/stream-ended', checkSignature, (req, res) => {
-    const callId = str(req.query.callId, 64);
-    const ending = callId ? deps.takeStreamEnding(callId) : undefined;
-    if (ending?.kind === 'transfer') {
-      const { number, announce, callerId } = ending.target;
-      logger.info('call transferred', { callId });
-      twiml(res, dialTwiml(number, { announce, callerId }));
-      return;
-    }
-    if (ending?.kind === 'hangup') {
-      twiml(res, hangupTwiml());
-      return;
-    }
-    twiml(res, sayAndHangupTwiml(FALLBACK_MESSAGE));
-  });
+      // An outbound call we placed (POST /api/calls/outbound) was answered: bridge it like an inbound one.
+      async '/outbound-call'(req) {
+        const body = req.body as Record<string, unknown>;
+        const callSid = required(body, 'CallSid', 64);
+        const callId = required({ callId: once(req.query, 'callId') }, 'callId', 64);
+        // Machine detection (MachineDetection on the placed call): leave a message or hang up.
+        const answeredBy = str(body.AnsweredBy, 32);
+        if (answeredBy && /^(machine_|fax$)/.test(answeredBy) && deps.answeredByMachine) {
+          const onMachine = await deps.answeredByMachine(callId, answeredBy);
+          if (onMachine) return twiml(hangupTwiml(onMachine.message));
+        }
+        const admitted = await admission.admitAnswered(callId, callSid, str(body.AccountSid, 64));
+        if (!admitted.admitted) return twiml(refusalTwiml(BUSY_MESSAGE));
+        return bridgeAndAnswer(admitted.call);
+      },
 
-  router.post('/call-status', checkSignature, async (req, res) => {
-    const body = (req.body ?? {}) as Record<string, unknown>;
-    const message = 'is missing or not a Twilio call status';
-    const callSid = required(body, 'CallSid', 64, message);
-    const status = str(body.CallStatus, 32);
-    if (!status || !isCallStatus(status)) throw new ApiError('invalid_body', `CallStatus: ${message}`, 'CallStatus');
-    const duration = Number(body.CallDuration);
-    await admission.applyStatus(
-      callSid,
-      status,
-      Number.isFinite(duration) && body.CallDuration !== undefined ? duration : undefined,
-      str(req.query.callId, 64),
-    );
-    twiml(res, emptyTwiml());
-  });
+      // <Connect action>: the stream ended and the call is still up. Transfer, hang up, or apologise.
+      '/stream-ended'(req) {
+        const callId = str(once(req.query, 'callId'), 64);
+        const ending = callId ? deps.takeStreamEnding(callId) : undefined;
+        if (ending?.kind === 'transfer') {
+          const { number, announce, callerId } = ending.target;
+          logger.info('call transferred', { callId });
+          return twiml(dialTwiml(number, { announce, callerId }));
+        }
+        if (ending?.kind === 'hangup') return twiml(hangupTwiml());
+        return twiml(sayAndHangupTwiml(FALLBACK_MESSAGE));
+      },
 
-  return router;
+      async '/call-status'(req) {
+        const body = req.body as Record<string, unknown>;
+        const message = 'is missing or not a Twilio call status';
+        const callSid = required(body, 'CallSid', 64, message);
+        const status = str(body.CallStatus, 32);
+        if (!status || !isCallStatus(status))
+          throw new ApiError('invalid_body', `CallStatus: ${message}`, 'CallStatus');
+        const duration = Number(body.CallDuration);
+        await admission.applyStatus(
+          callSid,
+          status,
+          Number.isFinite(duration) && body.CallDuration !== undefined ? duration : undefined,
+          str(once(req.query, 'callId'), 64),
+        );
+        return twiml(emptyTwiml());
+      },
+    },
+  };
 }

@@ -1,0 +1,236 @@
+/**
+ * The webhook lane: the providers' form webhooks (Twilio's voice webhook, status callbacks and
+ * <Connect action>) answered on node's own request and response, in front of express. Every call
+ * brings three or more of them, each a chunk of main-thread time that delays the frames of every
+ * other call; express's layers (router, request and response prototypes, query parser, send) cost
+ * ~0.4 ms of each (docs/benchmarks/bridge.md, "The webhook lane").
+ *
+ * The lane takes only what it owns: a POST whose path (before any query) is exactly one of its
+ * routes' (case-sensitive, no trailing slash, no other spelling). Everything else, other spellings
+ * of the same paths included, goes to express as before, where the same limiter counts it and the
+ * 404 answers it. For its own requests the lane does what the express stack did, in the same order
+ * and with the same answers: the security headers, the channel's webhook rate limiter (the same
+ * express-rate-limit instance, so one budget per client whatever the path), a form body of at most
+ * 32 KB and 200 fields, the channel's credential check, the route, and ApiError JSON on any error.
+ */
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../logging/logger';
+import { ApiError, sendError } from './errors';
+
+/** A form's fields; a repeated field keeps its values in order. No prototype: `__proto__` is a field. */
+export type FormFields = Record<string, string | string[]>;
+
+export interface WebhookRequest {
+  /** The request target as received, path and query (what a provider signs after PUBLIC_URL). */
+  readonly url: string;
+  /** The path, without the query. */
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly headers: IncomingHttpHeaders;
+  /** The form body (empty when the request carried none, or another media type). */
+  readonly body: FormFields;
+}
+
+export interface WebhookReply {
+  /** Default 200. */
+  readonly status?: number;
+  readonly contentType: string;
+  readonly body: string;
+}
+
+export type WebhookRoute = (req: WebhookRequest) => WebhookReply | Promise<WebhookReply>;
+
+/** A channel's webhooks for the lane. */
+export interface WebhookRoutes {
+  /** POST routes by exact path under the channel's mount ('/incoming-call'). */
+  readonly post: Readonly<Record<string, WebhookRoute>>;
+  /** Checks the request's credential once its body is parsed; throws an ApiError to refuse it. */
+  authenticate?(req: WebhookRequest): void;
+}
+
+/** Express-style middleware (express-rate-limit's): it calls next() to go on, or answers itself. */
+export type LaneMiddleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => unknown;
+
+export interface WebhookMount {
+  /** Where the routes live ('/twilio'). */
+  readonly mount: string;
+  readonly routes: WebhookRoutes;
+  /** The rate limiter of the mount (the instance express uses for the mount's other paths). */
+  readonly limiter: LaneMiddleware;
+}
+
+export interface WebhookLaneOptions {
+  readonly mounts: readonly WebhookMount[];
+  /** Headers every answer carries (security headers), worked out once. */
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+  /** Extra headers for this request (Strict-Transport-Security over HTTPS). */
+  readonly requestHeaders?: (req: IncomingMessage) => ReadonlyArray<readonly [string, string]>;
+  /** The client's address as express's `req.ip` would give it (TRUST_PROXY); the limiter keys on it. */
+  readonly clientIp: (req: IncomingMessage) => string | undefined;
+  readonly logger: Logger;
+  /** Default 32 KB and 200 fields (a Twilio webhook is ~1 KB and ~25 fields). */
+  readonly maxBodyBytes?: number;
+  readonly maxFields?: number;
+}
+
+/** Returns true when it took the request (and answers it), false when express should have it. */
+export type WebhookLane = (req: IncomingMessage, res: ServerResponse) => boolean;
+
+interface Bound {
+  readonly route: WebhookRoute;
+  readonly mount: WebhookMount;
+}
+
+const FORM = /^\s*application\/x-www-form-urlencoded\s*(?:;|$)/i;
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)/i;
+
+export function createWebhookLane(options: WebhookLaneOptions): WebhookLane {
+  const maxBytes = options.maxBodyBytes ?? 32 * 1024;
+  const maxFields = options.maxFields ?? 200;
+  const routes = new Map<string, Bound>();
+  for (const mount of options.mounts) {
+    for (const [path, route] of Object.entries(mount.routes.post)) {
+      if (!path.startsWith('/') || path.endsWith('/')) throw new Error(`webhook path "${path}" is invalid`);
+      routes.set(`${mount.mount}${path}`, { route, mount });
+    }
+  }
+
+  const fail = (res: ServerResponse, err: unknown, path: string): void => {
+    if (res.headersSent || res.destroyed) return;
+    if (err instanceof ApiError) {
+      sendError(res, err);
+      return;
+    }
+    const e = err as Error;
+    options.logger.error('unhandled error in request', { method: 'POST', path, error: e?.message, stack: e?.stack });
+    sendError(res, new ApiError('internal', 'internal server error'));
+  };
+
+  const answer = async (req: IncomingMessage, res: ServerResponse, bound: Bound, url: string, path: string) => {
+    const body = await readForm(req, res, maxBytes, maxFields);
+    if (!body) return; // the client went away
+    const q = url.indexOf('?');
+    const request: WebhookRequest = {
+      url,
+      path,
+      query: new URLSearchParams(q === -1 ? '' : url.slice(q + 1)),
+      headers: req.headers,
+      body,
+    };
+    bound.mount.routes.authenticate?.(request);
+    const reply = await bound.route(request);
+    if (res.destroyed) return;
+    res.statusCode = reply.status ?? 200;
+    res.setHeader('Content-Type', reply.contentType);
+    res.setHeader('Content-Length', Buffer.byteLength(reply.body));
+    res.end(reply.body);
+  };
+
+  return (req, res) => {
+    if (req.method !== 'POST') return false;
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    const bound = routes.get(path);
+    if (!bound) return false;
+    for (const [name, value] of options.headers) res.setHeader(name, value);
+    if (options.requestHeaders) for (const [name, value] of options.requestHeaders(req)) res.setHeader(name, value);
+    // express-rate-limit keys on req.ip (express's getter, absent on node's request).
+    Object.defineProperty(req, 'ip', { value: options.clientIp(req), configurable: true });
+    try {
+      bound.mount.limiter(req, res, (err) => {
+        if (err) fail(res, err, path);
+        else answer(req, res, bound, url, path).catch((e: unknown) => fail(res, e, path));
+      });
+    } catch (err) {
+      fail(res, err, path);
+    }
+    return true;
+  };
+}
+
+/**
+ * Reads a form body of at most `maxBytes` and `maxFields` (413 beyond, the connection then closed
+ * so the rest is never read), utf-8 only (415 otherwise), not compressed (415). Another media type
+ * (or none) is read and dropped: an empty form, as express's parser leaves it. Resolves undefined
+ * when the client went away or an error was answered.
+ */
+function readForm(
+  req: IncomingMessage,
+  res: ServerResponse,
+  maxBytes: number,
+  maxFields: number,
+): Promise<FormFields | undefined> {
+  const type = req.headers['content-type'];
+  const form = type !== undefined && FORM.test(type);
+  const refuse = (error: ApiError): undefined => {
+    res.setHeader('Connection', 'close');
+    sendError(res, error);
+    return undefined;
+  };
+  if (form) {
+    const charset = CHARSET.exec(type)?.[1]?.toLowerCase();
+    if (charset && charset !== 'utf-8' && charset !== 'utf8') {
+      return Promise.resolve(refuse(new ApiError('unsupported_media_type', `unsupported charset "${charset}"`)));
+    }
+  }
+  const encoding = req.headers['content-encoding'];
+  if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
+    return Promise.resolve(
+      refuse(new ApiError('unsupported_media_type', 'compressed request bodies are not accepted')),
+    );
+  }
+  const declared = Number(req.headers['content-length']);
+  if (declared > maxBytes)
+    return Promise.resolve(refuse(new ApiError('payload_too_large', 'request body is too large')));
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = (value: FormFields | undefined): void => {
+      if (done) return;
+      done = true;
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onGone);
+      req.off('aborted', onGone);
+      resolve(value);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        req.pause();
+        finish(refuse(new ApiError('payload_too_large', 'request body is too large')));
+        return;
+      }
+      if (form) chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      if (!form) {
+        finish(Object.create(null) as FormFields);
+        return;
+      }
+      const fields = parseForm(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size), maxFields);
+      finish(fields ?? refuse(new ApiError('payload_too_large', `more than ${maxFields} form fields`)));
+    };
+    const onGone = (): void => finish(undefined);
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onGone);
+    req.on('aborted', onGone);
+  });
+}
+
+/** application/x-www-form-urlencoded → fields (a repeated name: its values in order); null past `maxFields`. */
+export function parseForm(raw: Buffer, maxFields: number): FormFields | null {
+  const fields = Object.create(null) as FormFields;
+  let count = 0;
+  for (const [name, value] of new URLSearchParams(raw.toString('utf8'))) {
+    if (++count > maxFields) return null;
+    const seen = fields[name];
+    if (seen === undefined) fields[name] = value;
+    else if (typeof seen === 'string') fields[name] = [seen, value];
+    else seen.push(value);
+  }
+  return fields;
+}
