@@ -1,6 +1,7 @@
 /**
- * The webhook lane: the providers' form webhooks (Twilio's voice webhook, status callbacks and
- * <Connect action>) answered on node's own request and response, in front of express. Every call
+ * The webhook lane: the telephony providers' call webhooks (Twilio's voice webhook, status callbacks
+ * and <Connect action>; Telnyx's voice, status and stream-ended) answered on node's own request and
+ * response, in front of express. Every call
  * brings three or more of them, each a chunk of main-thread time that delays the frames of every
  * other call; express's layers (router, request and response prototypes, query parser, send) cost
  * ~0.4 ms of each (docs/benchmarks/bridge.md, "The webhook lane").
@@ -10,8 +11,9 @@
  * of the same paths included, goes to express as before, where the same limiter counts it and the
  * 404 answers it. For its own requests the lane does what the express stack did, in the same order
  * and with the same answers: the security headers, the channel's webhook rate limiter (the same
- * express-rate-limit instance, so one budget per client whatever the path), a form body of at most
- * 32 KB and 200 fields, the channel's credential check, the route, and ApiError JSON on any error.
+ * express-rate-limit instance, so one budget per client whatever the path), a body of at most 32 KB
+ * (a form: 200 fields), the channel's credential check (on the parsed form, or on the raw bytes),
+ * the route, and ApiError JSON on any error.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../logging/logger';
@@ -29,6 +31,8 @@ export interface WebhookRequest {
   readonly headers: IncomingHttpHeaders;
   /** The form body (empty when the request carried none, or another media type). */
   readonly body: FormFields;
+  /** The body's bytes as received (what a provider may sign, e.g. Telnyx's Ed25519). */
+  readonly raw: Buffer;
 }
 
 export interface WebhookReply {
@@ -107,15 +111,16 @@ export function createWebhookLane(options: WebhookLaneOptions): WebhookLane {
   };
 
   const answer = async (req: IncomingMessage, res: ServerResponse, bound: Bound, url: string, path: string) => {
-    const body = await readForm(req, res, maxBytes, maxFields);
-    if (!body) return; // the client went away
+    const read = await readBody(req, res, maxBytes, maxFields);
+    if (!read) return; // the client went away, or an error was answered
     const q = url.indexOf('?');
     const request: WebhookRequest = {
       url,
       path,
       query: new URLSearchParams(q === -1 ? '' : url.slice(q + 1)),
       headers: req.headers,
-      body,
+      body: read.body,
+      raw: read.raw,
     };
     bound.mount.routes.authenticate?.(request);
     const reply = await bound.route(request);
@@ -150,17 +155,17 @@ export function createWebhookLane(options: WebhookLaneOptions): WebhookLane {
 }
 
 /**
- * Reads a form body of at most `maxBytes` and `maxFields` (413 beyond, the connection then closed
- * so the rest is never read), utf-8 only (415 otherwise), not compressed (415). Another media type
- * (or none) is read and dropped: an empty form, as express's parser leaves it. Resolves undefined
- * when the client went away or an error was answered.
+ * Reads a body of at most `maxBytes` (413 beyond, the connection then closed so the rest is never
+ * read), not compressed (415), and parses it when it is a form: utf-8 only (415 otherwise), at most
+ * `maxFields` (413). Another media type (or none) gives an empty form, as express's parser leaves
+ * it; its bytes stay in `raw`. Resolves undefined when the client went away or an error was answered.
  */
-function readForm(
+function readBody(
   req: IncomingMessage,
   res: ServerResponse,
   maxBytes: number,
   maxFields: number,
-): Promise<FormFields | undefined> {
+): Promise<{ body: FormFields; raw: Buffer } | undefined> {
   const type = req.headers['content-type'];
   const form = type !== undefined && FORM.test(type);
   const refuse = (error: ApiError): undefined => {
@@ -187,7 +192,7 @@ function readForm(
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
-    const finish = (value: FormFields | undefined): void => {
+    const finish = (value: { body: FormFields; raw: Buffer } | undefined): void => {
       if (done) return;
       done = true;
       req.off('data', onData);
@@ -203,15 +208,16 @@ function readForm(
         finish(refuse(new ApiError('payload_too_large', 'request body is too large')));
         return;
       }
-      if (form) chunks.push(chunk);
+      chunks.push(chunk);
     };
     const onEnd = (): void => {
+      const raw = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
       if (!form) {
-        finish(Object.create(null) as FormFields);
+        finish({ body: Object.create(null) as FormFields, raw });
         return;
       }
-      const fields = parseForm(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size), maxFields);
-      finish(fields ?? refuse(new ApiError('payload_too_large', `more than ${maxFields} form fields`)));
+      const body = parseForm(raw, maxFields);
+      finish(body ? { body, raw } : refuse(new ApiError('payload_too_large', `more than ${maxFields} form fields`)));
     };
     const onGone = (): void => finish(undefined);
     req.on('data', onData);

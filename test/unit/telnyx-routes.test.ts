@@ -1,14 +1,14 @@
-import express from 'express';
+import type { RequestListener } from 'node:http';
 import request from 'supertest';
 import type { ChannelServices } from '../../src/channels';
 import type { EndAction } from '../../src/conversation/channel';
-import { createTelnyxRouter, statusOfCallControlEvent, telnyxStreamUrl } from '../../src/channels/telnyx/routes';
-import { errorHandler } from '../../src/http/errors';
+import { createTelnyxWebhooks, statusOfCallControlEvent, telnyxStreamUrl } from '../../src/channels/telnyx/routes';
+import { createWebhookLane } from '../../src/http/webhook-lane';
 import { createLogger } from '../../src/logging/logger';
 
 const logger = createLogger({ level: 'error', json: false, silent: true });
 
-function appWith(refuseUnsigned: boolean, admitted: string[], endings = new Map<string, EndAction>()): express.Express {
+function appWith(refuseUnsigned: boolean, admitted: string[], endings = new Map<string, EndAction>()): RequestListener {
   const counters = { signatureFailures: 0, callsRefused: 0 };
   const services = {
     config: { publicUrl: 'https://sb.example/base' },
@@ -22,23 +22,28 @@ function appWith(refuseUnsigned: boolean, admitted: string[], endings = new Map<
       },
     },
   } as unknown as ChannelServices;
-  const app = express();
-  app.use(
-    '/telnyx',
-    createTelnyxRouter({
-      ...services,
-      verifier: undefined,
-      refuseUnsigned,
-      codec: 'PCMU',
-      takeStreamEnding: (callId) => {
-        const action = endings.get(callId);
-        endings.delete(callId);
-        return action;
-      },
-    }),
-  );
-  app.use(errorHandler(logger));
-  return app;
+  const routes = createTelnyxWebhooks({
+    ...services,
+    verifier: undefined,
+    refuseUnsigned,
+    codec: 'PCMU',
+    takeStreamEnding: (callId) => {
+      const action = endings.get(callId);
+      endings.delete(callId);
+      return action;
+    },
+  });
+  const lane = createWebhookLane({
+    mounts: [{ mount: '/telnyx', routes, limiter: (_req, _res, next) => next() }],
+    headers: [],
+    clientIp: () => undefined,
+    logger,
+  });
+  return (req, res) => {
+    if (lane(req, res)) return;
+    res.statusCode = 404;
+    res.end();
+  };
 }
 
 describe('Telnyx routes', () => {

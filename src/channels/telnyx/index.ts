@@ -11,7 +11,7 @@ import type { EndAction } from '../../conversation/channel';
 import { TelnyxMediaStream } from './media-stream';
 import { TelnyxChannel, channelStartOf } from './channel';
 import { TelnyxWebhookVerifier } from './signature';
-import { TELNYX_STREAM_PATH, createTelnyxRouter } from './routes';
+import { TELNYX_STREAM_PATH, createTelnyxWebhooks } from './routes';
 
 /** How long the answer for a stream's <Redirect> is kept after our side ended it. */
 const STREAM_ENDING_TTL_MS = 120_000;
@@ -65,7 +65,7 @@ export function createTelnyxChannelModule(services: ChannelServices): ChannelMod
 
   return {
     name: 'telnyx',
-    router: createTelnyxRouter({
+    webhooks: createTelnyxWebhooks({
       ...services,
       verifier,
       refuseUnsigned: !verifier && config.env === 'production',

@@ -9,9 +9,9 @@
  * - POST /telnyx/stream-ended?callId=: the <Redirect> after <Connect>, fetched once the stream
  *   ended: a transfer <Dial> or a <Hangup/> when our side ended it, else an apology.
  * Every request is checked against telnyx-signature-ed25519 over `timestamp|raw body` (so the body is
- * read raw, verified, then parsed); a replayed signature is refused. Errors are ApiErrors.
+ * read raw, verified, then parsed); a replayed signature is refused. Errors are ApiErrors. They run in
+ * the webhook lane (src/http/webhook-lane.ts): on node's request, in front of express.
  */
-import express, { Router, type Request, type RequestHandler } from 'express';
 import type { Call } from '../../generated/prisma/client';
 import type { ChannelServices } from '../index';
 import { STREAM_TOKEN_PARAMETER } from '../../calls/stream-token';
@@ -21,6 +21,7 @@ import type { EndAction } from '../../conversation/channel';
 import { connectStreamTexml, dialTexml, emptyTexml, hangupTexml, sayAndHangupTexml, type TelnyxCodec } from './texml';
 import type { TelnyxWebhookVerifier } from './signature';
 import { TELNYX_PROVIDER } from './channel';
+import { parseForm, type WebhookReply, type WebhookRequest, type WebhookRoutes } from '../../http/webhook-lane';
 
 export const TELNYX_STREAM_PATH = '/telnyx/stream';
 export const FALLBACK_MESSAGE = 'We are sorry, our assistant is not available right now. Please call again later.';
@@ -70,43 +71,23 @@ export function statusOfCallControlEvent(eventType: string, payload: Record<stri
   }
 }
 
-function rawBody(req: Request): Buffer {
-  return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+/** The body as a form, whatever its declared type (TeXML posts forms). */
+function form(req: WebhookRequest): Record<string, unknown> {
+  const fields = parseForm(req.raw, 200);
+  if (!fields) throw new ApiError('invalid_body', 'too many parameters');
+  return fields;
 }
 
-export function createTelnyxRouter(deps: TelnyxRouteDeps): Router {
+/** A query parameter given exactly once. */
+function once(query: URLSearchParams, name: string): string | undefined {
+  const all = query.getAll(name);
+  return all.length === 1 ? all[0] : undefined;
+}
+
+const texml = (body: string): WebhookReply => ({ contentType: 'text/xml; charset=utf-8', body });
+
+export function createTelnyxWebhooks(deps: TelnyxRouteDeps): WebhookRoutes {
   const { config, admission, logger } = deps;
-  const router = Router({ caseSensitive: true, strict: true });
-  // Raw bytes first: the signature covers the body exactly as sent.
-  router.use(express.raw({ type: () => true, limit: '32kb' }));
-
-  const checkSignature: RequestHandler = (req, _res, next) => {
-    if (deps.refuseUnsigned) {
-      deps.counters.signatureFailures++;
-      throw new ApiError('forbidden', 'Telnyx webhooks are not configured (TELNYX_PUBLIC_KEY)');
-    }
-    if (!deps.verifier) {
-      next();
-      return;
-    }
-    const check = deps.verifier.check(rawBody(req), req.headers);
-    if (check !== 'ok') {
-      deps.counters.signatureFailures++;
-      logger.warn('rejected a Telnyx webhook', { path: req.path, reason: check });
-      throw new ApiError('forbidden', `invalid Telnyx signature (${check})`);
-    }
-    next();
-  };
-
-  const form = (req: Request): Record<string, string> => {
-    const params = new URLSearchParams(rawBody(req).toString('utf8'));
-    if ([...params.keys()].length > 200) throw new ApiError('invalid_body', 'too many parameters');
-    return Object.fromEntries(params);
-  };
-
-  const texml = (res: express.Response, body: string): void => {
-    res.type('text/xml').send(body);
-  };
 
   const connectTexml = (call: Call): string =>
     connectStreamTexml({
@@ -116,80 +97,96 @@ export function createTelnyxRouter(deps: TelnyxRouteDeps): Router {
       afterStreamUrl: `${config.publicUrl.replace(/\/+$/, '')}/telnyx/stream-ended?callId=${encodeURIComponent(call.id)}`,
     });
 
-  router.post('/voice', checkSignature, async (req, res) => {
-    const body = form(req);
-    const callSid = required(body, 'CallSid', 128);
-    const direction = str(body.Direction, 32) ?? 'inbound';
-    const admitted = await admission.admitIncoming({
-      providerCallId: callSid,
-      accountId: str(body.AccountSid, 64),
-      from: str(body.From, 64),
-      to: str(body.To, 64),
-      direction: direction.startsWith('outbound') ? 'outbound' : 'inbound',
-      provider: TELNYX_PROVIDER,
-      status: str(body.CallStatus, 32),
-      region: null,
-      callerName: str(body.CallerName, 128) ?? str(body.CallerId, 128),
-    });
-    if (!admitted.admitted) {
-      texml(res, sayAndHangupTexml(admitted.refusal === 'busy' ? BUSY_MESSAGE : FALLBACK_MESSAGE));
-      return;
-    }
-    const answer = connectTexml(admitted.call);
-    texml(res, (await admission.prepare(admitted.call)) ? answer : sayAndHangupTexml(FALLBACK_MESSAGE));
-  });
+  return {
+    // The signature covers the body exactly as sent: checked on the raw bytes, before any parsing.
+    authenticate(req) {
+      if (deps.refuseUnsigned) {
+        deps.counters.signatureFailures++;
+        throw new ApiError('forbidden', 'Telnyx webhooks are not configured (TELNYX_PUBLIC_KEY)');
+      }
+      if (!deps.verifier) return;
+      const check = deps.verifier.check(req.raw, req.headers);
+      if (check !== 'ok') {
+        deps.counters.signatureFailures++;
+        logger.warn('rejected a Telnyx webhook', { path: req.path, reason: check });
+        throw new ApiError('forbidden', `invalid Telnyx signature (${check})`);
+      }
+    },
+    post: {
+      async '/voice'(req) {
+        const body = form(req);
+        const callSid = required(body, 'CallSid', 128);
+        const direction = str(body.Direction, 32) ?? 'inbound';
+        const admitted = await admission.admitIncoming({
+          providerCallId: callSid,
+          accountId: str(body.AccountSid, 64),
+          from: str(body.From, 64),
+          to: str(body.To, 64),
+          direction: direction.startsWith('outbound') ? 'outbound' : 'inbound',
+          provider: TELNYX_PROVIDER,
+          status: str(body.CallStatus, 32),
+          region: null,
+          callerName: str(body.CallerName, 128) ?? str(body.CallerId, 128),
+        });
+        if (!admitted.admitted) {
+          return texml(sayAndHangupTexml(admitted.refusal === 'busy' ? BUSY_MESSAGE : FALLBACK_MESSAGE));
+        }
+        const answer = connectTexml(admitted.call);
+        return texml((await admission.prepare(admitted.call)) ? answer : sayAndHangupTexml(FALLBACK_MESSAGE));
+      },
 
-  // The <Redirect> after <Connect>: the stream ended and the call is still up.
-  router.post('/stream-ended', checkSignature, (req, res) => {
-    const callId = str(req.query.callId, 64);
-    const ending = callId ? deps.takeStreamEnding(callId) : undefined;
-    if (ending?.kind === 'transfer') {
-      const { number, announce, callerId } = ending.target;
-      logger.info('call transferred', { callId });
-      texml(res, dialTexml(number, { announce, callerId }));
-      return;
-    }
-    texml(res, ending?.kind === 'hangup' ? hangupTexml() : sayAndHangupTexml(FALLBACK_MESSAGE));
-  });
+      // The <Redirect> after <Connect>: the stream ended and the call is still up.
+      '/stream-ended'(req) {
+        const callId = str(once(req.query, 'callId'), 64);
+        const ending = callId ? deps.takeStreamEnding(callId) : undefined;
+        if (ending?.kind === 'transfer') {
+          const { number, announce, callerId } = ending.target;
+          logger.info('call transferred', { callId });
+          return texml(dialTexml(number, { announce, callerId }));
+        }
+        return texml(ending?.kind === 'hangup' ? hangupTexml() : sayAndHangupTexml(FALLBACK_MESSAGE));
+      },
 
-  router.post('/status', checkSignature, async (req, res) => {
-    const isJson = (req.headers['content-type'] ?? '').toLowerCase().startsWith('application/json');
-    if (!isJson) {
-      // TeXML status callback.
-      const body = form(req);
-      const message = 'is missing or not a call status';
-      const callSid = required(body, 'CallSid', 128, message);
-      const status = str(body.CallStatus, 32);
-      if (!status || !isCallStatus(status)) throw new ApiError('invalid_body', `CallStatus: ${message}`, 'CallStatus');
-      const duration = Number(body.CallDuration);
-      await admission.applyStatus(
-        callSid,
-        status,
-        body.CallDuration && Number.isFinite(duration) ? duration : undefined,
-        null,
-      );
-      texml(res, emptyTexml());
-      return;
-    }
-    let event: unknown;
-    try {
-      event = JSON.parse(rawBody(req).toString('utf8'));
-    } catch {
-      throw new ApiError('invalid_body', 'body is not JSON');
-    }
-    const data = (event as { data?: unknown } | null)?.data as { event_type?: unknown; payload?: unknown } | undefined;
-    const eventType = str(data?.event_type, 64);
-    const payload = data?.payload;
-    if (!eventType || typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
-      throw new ApiError('invalid_body', 'data.event_type and data.payload are required', 'data');
-    }
-    const fields = payload as Record<string, unknown>;
-    const callControlId = required(fields, 'call_control_id', 128);
-    const status = statusOfCallControlEvent(eventType, fields);
-    if (status) await admission.applyStatus(callControlId, status, undefined, null);
-    else logger.debug('telnyx event without a status change', { eventType });
-    res.json({ received: true });
-  });
-
-  return router;
+      async '/status'(req) {
+        const isJson = (req.headers['content-type'] ?? '').toLowerCase().startsWith('application/json');
+        if (!isJson) {
+          // TeXML status callback.
+          const body = form(req);
+          const message = 'is missing or not a call status';
+          const callSid = required(body, 'CallSid', 128, message);
+          const status = str(body.CallStatus, 32);
+          if (!status || !isCallStatus(status)) {
+            throw new ApiError('invalid_body', `CallStatus: ${message}`, 'CallStatus');
+          }
+          const duration = Number(body.CallDuration);
+          await admission.applyStatus(
+            callSid,
+            status,
+            body.CallDuration && Number.isFinite(duration) ? duration : undefined,
+            null,
+          );
+          return texml(emptyTexml());
+        }
+        let event: unknown;
+        try {
+          event = JSON.parse(req.raw.toString('utf8'));
+        } catch {
+          throw new ApiError('invalid_body', 'body is not JSON');
+        }
+        const data = (event as { data?: unknown } | null)?.data as
+          { event_type?: unknown; payload?: unknown } | undefined;
+        const eventType = str(data?.event_type, 64);
+        const payload = data?.payload;
+        if (!eventType || typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
+          throw new ApiError('invalid_body', 'data.event_type and data.payload are required', 'data');
+        }
+        const fields = payload as Record<string, unknown>;
+        const callControlId = required(fields, 'call_control_id', 128);
+        const status = statusOfCallControlEvent(eventType, fields);
+        if (status) await admission.applyStatus(callControlId, status, undefined, null);
+        else logger.debug('telnyx event without a status change', { eventType });
+        return { contentType: 'application/json; charset=utf-8', body: '{"received":true}' };
+      },
+    },
+  };
 }
