@@ -56,7 +56,8 @@ interface Batch {
 
 export class CallToolCalls {
   private readonly batches = new Map<string, Batch>();
-  private readonly abort = new AbortController();
+  /** Aborts the skills still running when the call ends; made with the first tool call (most calls make none). */
+  private abort: AbortController | undefined;
   private requestedEnd: StreamEndAction | undefined;
   private endScheduled = false;
   private closed = false;
@@ -118,7 +119,7 @@ export class CallToolCalls {
         event.arguments,
         { callId: call.id, call: this.skillCall, logger: this.host.logger, services: this.runtime.services },
         this.profile.tools,
-        this.abort.signal,
+        (this.abort ??= new AbortController()).signal,
       )
       .then((outcome) => this.onOutcome(event, outcome))
       .catch((err: unknown) => this.host.logger.error('tool call handling failed', { error: (err as Error).message }))
@@ -144,7 +145,8 @@ export class CallToolCalls {
   close(): void {
     this.closed = true;
     this.batches.clear();
-    this.abort.abort();
+    // Aborting builds a DOMException with its stack: only when a skill may be listening.
+    this.abort?.abort();
   }
 
   private onOutcome(
