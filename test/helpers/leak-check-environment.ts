@@ -50,9 +50,13 @@ function describeHandle(h: HandleLike): string {
   return kind;
 }
 
+/** Referenced timers of this process (unref'd ones are not listed by getActiveResourcesInfo). */
+const refTimers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
 export default class LeakCheckEnvironment extends TestEnvironment {
   private readonly testPath: string;
   private before = new Set<HandleLike>();
+  private timersBefore = 0;
 
   constructor(config: JestEnvironmentConfig, context: EnvironmentContext) {
     super(config, context);
@@ -63,6 +67,7 @@ export default class LeakCheckEnvironment extends TestEnvironment {
     await super.setup();
     // Handles alive before this file (earlier files in the same worker answer for their own).
     this.before = new Set(liveHandles());
+    this.timersBefore = refTimers();
   }
 
   override async teardown(): Promise<void> {
@@ -77,6 +82,18 @@ export default class LeakCheckEnvironment extends TestEnvironment {
       throw new Error(
         `${this.testPath} left ${leaked.length} handle(s) open ${LEAK_GRACE_MS} ms after its tests ` +
           `(close them in afterAll; read every fetch body): ${leaked.map(describeHandle).join('; ')}`,
+      );
+    }
+    // A referenced timer still pending also keeps the worker alive after its last file (jest then
+    // force-exits it). Not failed on (a timer may be about to fire), but named, with its file.
+    let timers = refTimers() - this.timersBefore;
+    while (timers > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50).unref());
+      timers = refTimers() - this.timersBefore;
+    }
+    if (timers > 0) {
+      process.stderr.write(
+        `leak-check: ${this.testPath} left ${timers} referenced timer(s) pending ${LEAK_GRACE_MS} ms after its tests\n`,
       );
     }
   }
