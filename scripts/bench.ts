@@ -31,6 +31,7 @@
  * receipt-to-write latency (SWITCHBOARD_BENCH_METRICS=1, switchboard_bench_latency_ms on /metrics).
  * Writes bench-results/bench-<time>.{json,md} and prints the Markdown tables.
  */
+import { BENCH_API_TOKEN, BENCH_AUTH_TOKEN, BENCH_PUBLIC_URL, benchServerEnv } from './bench/server-env';
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, existsSync, closeSync } from 'node:fs';
@@ -78,10 +79,10 @@ import { SERVER_ENV, serverNodeArgs } from './lib/server-runtime';
 
 const ROOT = path.resolve(__dirname, '..');
 /** Production rules apply (NODE_ENV=production): a Twilio-shaped auth token, an API token, an https public URL. */
-const AUTH_TOKEN = '0123456789abcdef0123456789abcdef';
-const API_TOKEN = 'bench-api-token-0123456789abcdef';
+const AUTH_TOKEN = BENCH_AUTH_TOKEN;
+const API_TOKEN = BENCH_API_TOKEN;
 /** What the server believes its public URL is (signatures and TwiML); the callers connect to 127.0.0.1. */
-const PUBLIC_URL = 'https://switchboard-bench.invalid';
+const PUBLIC_URL = BENCH_PUBLIC_URL;
 const FRAME_BYTES = 160;
 const SETTLE_MS = 2000;
 const IDLE_SAMPLE_MS = 2000;
@@ -438,20 +439,14 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
         env: {
           ...process.env,
           ...(external || opts.plainNode ? {} : SERVER_ENV),
-          NODE_ENV: 'production',
-          LOG_LEVEL: 'info',
-          HOST: '127.0.0.1',
-          PORT: String(port),
-          PUBLIC_URL,
-          TWILIO_AUTH_TOKEN: AUTH_TOKEN,
-          DATABASE_URL: `file:${path.join(tmp, 'bench.db')}`,
-          RECORDING_STORAGE_PATH: path.join(tmp, 'recordings'),
-          OPENAI_REALTIME_URL: aiUrl,
-          OPENAI_API_KEY: opts.aiUrl ? (process.env.OPENAI_API_KEY ?? '') : 'bench-local',
-          MAX_CONCURRENT_CALLS: String(Math.max(500, opts.calls + 10)),
-          AGENT_GREETS_FIRST: opts.greeting ? 'true' : 'false',
-          WEBHOOK_RATE_LIMIT_PER_MIN: '1000000',
-          API_TOKENS: API_TOKEN,
+          ...benchServerEnv({
+            port,
+            tmp,
+            aiUrl,
+            openaiKey: opts.aiUrl ? (process.env.OPENAI_API_KEY ?? '') : undefined,
+            maxConcurrentCalls: Math.max(500, opts.calls + 10),
+            greeting: opts.greeting,
+          }),
           SWITCHBOARD_BENCH_METRICS: '1',
           ...(cluster ? { ...cluster.env, INSTANCE_ID: `sb${instance}`, PORT: String(listenPort) } : {}),
         },

@@ -22,9 +22,8 @@ import { freePort } from '../lib/server-process';
 import { SERVER_ENV, SERVER_NODE_ARGS } from '../lib/server-runtime';
 import { sampleProcess, sampleThread } from './proc';
 import type { AiMessage } from './ai';
+import { BENCH_AUTH_TOKEN, BENCH_PUBLIC_URL, benchServerEnv } from './server-env';
 
-const AUTH_TOKEN = 'c'.repeat(32);
-const PUBLIC_URL = 'https://switchboard.bench.test';
 const ROOT = path.resolve(__dirname, '..', '..');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -101,20 +100,7 @@ async function main(): Promise<void> {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       ...SERVER_ENV,
-      NODE_ENV: 'production',
-      LOG_LEVEL: 'info',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      PUBLIC_URL,
-      TWILIO_AUTH_TOKEN: AUTH_TOKEN,
-      DATABASE_URL: `file:${path.join(tmp, 'bench.db')}`,
-      RECORDING_STORAGE_PATH: path.join(tmp, 'recordings'),
-      OPENAI_REALTIME_URL: aiUrl,
-      OPENAI_API_KEY: 'bench-local',
-      AGENT_GREETS_FIRST: 'false',
-      WEBHOOK_RATE_LIMIT_PER_MIN: '1000000',
-      MAX_CONCURRENT_CALLS: '500',
-      API_TOKENS: 'call-cpu-bench-token-0123456789',
+      ...benchServerEnv({ port, tmp, aiUrl, maxConcurrentCalls: 500, greeting: false }),
     },
     // The production log (JSON lines) is written and thrown away (or kept with --log FILE).
     stdio: ['ignore', values.log ? openSync(values.log, 'w') : 'ignore', 'inherit'],
@@ -131,8 +117,8 @@ async function main(): Promise<void> {
       const sid = `CA${String(placed++).padStart(32, '0')}`;
       const summary = await placeCall({
         baseUrl,
-        publicUrl: PUBLIC_URL,
-        authToken: AUTH_TOKEN,
+        publicUrl: BENCH_PUBLIC_URL,
+        authToken: BENCH_AUTH_TOKEN,
         callSid: sid,
         hangupAfterMs: callMs,
         hangupAfterScript: false,

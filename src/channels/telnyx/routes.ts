@@ -21,7 +21,8 @@ import type { EndAction } from '../../conversation/channel';
 import { connectStreamTexml, dialTexml, emptyTexml, hangupTexml, sayAndHangupTexml, type TelnyxCodec } from './texml';
 import type { TelnyxWebhookVerifier } from './signature';
 import { TELNYX_PROVIDER } from './channel';
-import { parseForm, type WebhookReply, type WebhookRequest, type WebhookRoutes } from '../../http/webhook-lane';
+import { parseForm, type WebhookRequest, type WebhookRoutes } from '../../http/webhook-lane';
+import { once, required, str, xmlReply as texml } from '../../http/webhook-fields';
 
 export const TELNYX_STREAM_PATH = '/telnyx/stream';
 export const FALLBACK_MESSAGE = 'We are sorry, our assistant is not available right now. Please call again later.';
@@ -41,16 +42,6 @@ export interface TelnyxRouteDeps extends ChannelServices {
 export function telnyxStreamUrl(publicUrl: string): string {
   const base = publicUrl.replace(/\/+$/, '').replace(/^http(s?):\/\//, 'ws$1://');
   return `${base}${TELNYX_STREAM_PATH}`;
-}
-
-function str(value: unknown, max = 256): string | null {
-  return typeof value === 'string' && value.length > 0 ? value.slice(0, max) : null;
-}
-
-function required(body: Record<string, unknown>, field: string, max: number, message = 'is required'): string {
-  const value = str(body[field], max);
-  if (!value) throw new ApiError('invalid_body', `${field}: ${message}`, field);
-  return value;
 }
 
 /** The status a Call Control event means for the call, or undefined when it does not change it. */
@@ -77,14 +68,6 @@ function form(req: WebhookRequest): Record<string, unknown> {
   if (!fields) throw new ApiError('invalid_body', 'too many parameters');
   return fields;
 }
-
-/** A query parameter given exactly once. */
-function once(query: URLSearchParams, name: string): string | undefined {
-  const all = query.getAll(name);
-  return all.length === 1 ? all[0] : undefined;
-}
-
-const texml = (body: string): WebhookReply => ({ contentType: 'text/xml; charset=utf-8', body });
 
 export function createTelnyxWebhooks(deps: TelnyxRouteDeps): WebhookRoutes {
   const { config, admission, logger } = deps;

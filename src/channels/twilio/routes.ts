@@ -15,6 +15,7 @@ import { ApiError } from '../../http/errors';
 import { isCallStatus } from '../../calls/call-status';
 import type { EndAction } from '../../conversation/channel';
 import type { WebhookReply, WebhookRoutes } from '../../http/webhook-lane';
+import { once, required, str, xmlReply as twiml } from '../../http/webhook-fields';
 
 export const FALLBACK_MESSAGE = 'We are sorry, our assistant is not available right now. Please call again later.';
 /** The stream parameter naming the conversation's language ('auto' or an ISO 639 code). */
@@ -25,24 +26,6 @@ export interface TwilioRouteDeps extends ChannelServices {
   /** What our side asked for when it ended a call's stream (hang-up, transfer), taken once. */
   takeStreamEnding(callId: string): EndAction | undefined;
 }
-
-function str(value: unknown, max = 256): string | null {
-  return typeof value === 'string' && value.length > 0 ? value.slice(0, max) : null;
-}
-
-function required(body: Record<string, unknown>, field: string, max: number, message = 'is required'): string {
-  const value = str(body[field], max);
-  if (!value) throw new ApiError('invalid_body', `${field}: ${message}`, field);
-  return value;
-}
-
-/** A query parameter given exactly once (a repeated one is refused like a missing one). */
-function once(query: URLSearchParams, name: string): string | undefined {
-  const all = query.getAll(name);
-  return all.length === 1 ? all[0] : undefined;
-}
-
-const twiml = (body: string): WebhookReply => ({ contentType: 'text/xml; charset=utf-8', body });
 
 export function createTwilioWebhooks(deps: TwilioRouteDeps): WebhookRoutes {
   const { config, admission, logger } = deps;
