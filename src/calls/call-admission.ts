@@ -236,16 +236,16 @@ export class CallAdmission {
     callId: string | null,
   ): Promise<void> {
     const { callManager, bridge } = this.deps;
-    let call = await callManager.findByCallSid(providerCallId);
-    if (!call && callId) {
+    let id = await callManager.callIdBySid(providerCallId);
+    if (!id && callId) {
       const placed = await callManager.findCall(callId);
       if (placed && placed.direction === 'outbound' && !placed.callSid) {
-        call = await callManager.updateCall(placed.id, { callSid: providerCallId });
+        id = (await callManager.updateCall(placed.id, { callSid: providerCallId }))?.id ?? null;
       }
     }
-    if (!call) throw ApiError.notFound('call');
+    if (!id) throw ApiError.notFound('call');
     // Here or, in a cluster, on the instance holding its stream (the bridge routes it there).
-    if (isFinalStatus(status)) await bridge.end(call.id, 'caller-hangup');
+    if (isFinalStatus(status)) await bridge.end(id, 'caller-hangup');
     await callManager.applyTwilioStatus(providerCallId, status, durationSec);
   }
 }

@@ -34,6 +34,7 @@ import { canTransition, FINAL_STATUSES, isFinalStatus, type CallStatus } from '.
 import { WriteQueue, type CloseReport, type WriteQueueState } from './write-queue';
 import type { CreateCallInput, EndCallInput, TranscriptInput } from './call-inputs';
 import { RecentEvents } from './recent-events';
+import { EndedCalls } from './ended-calls';
 import type { CallPrivacyHook } from '../privacy/call-privacy';
 export type { CreateCallInput, EndCallInput, TranscriptInput } from './call-inputs';
 
@@ -80,6 +81,8 @@ export class CallManager {
   private readonly callChanges = new Map<string, Promise<unknown>>();
   private readonly bySid = new Map<string, string>();
   private readonly ending = new Map<string, Promise<Call>>();
+  /** Calls ended here lately, by CallSid: a status callback after the end reads nothing back. */
+  private readonly endedCalls = new EndedCalls();
   private readonly writes: WriteQueue;
   private readonly recentAiEvents = new RecentEvents();
   private readonly privacy: CallPrivacyHook | undefined;
@@ -158,6 +161,13 @@ export class CallManager {
     return (id && this.active.get(id)) || this.repo.findByCallSid(callSid);
   }
 
+  /** The id of the call with this provider call id: a live call, one ended here lately, or the database's. */
+  async callIdBySid(callSid: string): Promise<string | null> {
+    const id = this.bySid.get(callSid) ?? this.endedCalls.get(callSid)?.id;
+    if (id) return id;
+    return (await this.repo.findByCallSid(callSid))?.id ?? null;
+  }
+
   /** Updates fields of a call (not its end: see endCall). A status that would go backwards is ignored. */
   async updateCall(
     callId: string,
@@ -186,6 +196,15 @@ export class CallManager {
    * call backwards or out of a final status; Twilio's CallDuration is kept as the billed duration.
    */
   async applyTwilioStatus(callSid: string, status: CallStatus, durationSec?: number): Promise<Call | null> {
+    const ended = this.endedCalls.get(callSid);
+    const billedMs = billedDurationMs(status, durationSec);
+    if (ended && billedMs !== undefined && !this.active.has(ended.id)) {
+      // Ended here: its status is final and no callback moves it; Twilio's billed duration is all
+      // that is new (the usual `completed` callback, after the stream has stopped).
+      return this.oneAtATime(ended.id, () =>
+        this.writes.withRetry('store billed duration', () => this.repo.update(ended.id, { durationMs: billedMs })),
+      );
+    }
     const found = await this.findByCallSid(callSid);
     if (!found) return null;
     return this.oneAtATime(found.id, async () => {
@@ -213,8 +232,8 @@ export class CallManager {
   private async applyStatus(current: Call, status: CallStatus, durationSec?: number): Promise<Call | null> {
     const data: Record<string, unknown> = {};
     if (canTransition(current.status, status)) data.status = status;
-    if (durationSec !== undefined && Number.isFinite(durationSec) && isFinalStatus(status))
-      data.durationMs = Math.round(durationSec * 1000);
+    const billedMs = billedDurationMs(status, durationSec);
+    if (billedMs !== undefined) data.durationMs = billedMs;
     if (status === 'in-progress' && !current.answeredAt) data.answeredAt = new Date();
     if (Object.keys(data).length === 0) return current;
     if (data.status && isFinalStatus(status)) {
@@ -373,6 +392,9 @@ export class CallManager {
       }),
     );
     this.untrack(call);
+    if (call.callSid && isFinalStatus(call.status)) {
+      this.endedCalls.remember(call.callSid, { id: call.id, status: call.status as CallStatus });
+    }
     this.privacy?.ended(callId);
     this.log.info('call ended', { callId, reason: call.endReason, status: call.status, durationMs: call.durationMs });
     this.bus.publish('call.ended', { call });
@@ -465,4 +487,10 @@ export class CallManager {
     this.active.delete(call.id);
     if (call.callSid) this.bySid.delete(call.callSid);
   }
+}
+
+/** Twilio's CallDuration (seconds, on a final status) as the billed duration in ms. */
+function billedDurationMs(status: CallStatus, durationSec: number | undefined): number | undefined {
+  if (durationSec === undefined || !Number.isFinite(durationSec) || !isFinalStatus(status)) return undefined;
+  return Math.round(durationSec * 1000);
 }

@@ -1,6 +1,7 @@
 import { createDb, type Db } from '../../src/db/prisma';
 import { CallRepository } from '../../src/db/call-repository';
 import { CallManager } from '../../src/calls/call-manager';
+import type { EndedCalls } from '../../src/calls/ended-calls';
 import { EventBus, type AnyBusEvent } from '../../src/events/event-bus';
 import { createLogger } from '../../src/logging/logger';
 import { createTempDatabase, type TempDir } from '../../scripts/lib/test-db';
@@ -88,6 +89,44 @@ describe('CallManager (real SQLite)', () => {
     expect(events.filter((e) => e.type === 'call.ended')).toHaveLength(1);
   });
 
+  it('answers the status callback that follows a call ended here with one write and no reads', async () => {
+    const call = await manager.createCall({ callSid: 'CAend1', status: 'ringing' });
+    await manager.applyTwilioStatus('CAend1', 'in-progress');
+    await manager.endCall(call.id, { reason: 'caller-hangup' });
+    const repo = (manager as unknown as { repo: CallRepository }).repo;
+    const used: string[] = [];
+    for (const method of ['findById', 'findByCallSid', 'update'] as const) {
+      const original = repo[method].bind(repo) as (...args: unknown[]) => Promise<unknown>;
+      (repo as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
+        used.push(method);
+        return original(...args);
+      };
+    }
+    expect(await manager.callIdBySid('CAend1')).toBe(call.id);
+    await manager.applyTwilioStatus('CAend1', 'completed', 61);
+    expect(used).toEqual(['update']);
+    const row = await db.call.findUniqueOrThrow({ where: { id: call.id } });
+    expect(row).toMatchObject({ status: 'completed', durationMs: 61000, endReason: 'caller-hangup' });
+    expect(row.answeredAt).not.toBeNull();
+
+    // Anything else after the end reads the row as before: a late in-progress changes nothing.
+    used.length = 0;
+    await manager.applyTwilioStatus('CAend1', 'in-progress');
+    expect(used).toEqual(['findByCallSid', 'findById']);
+    expect(await db.call.findUniqueOrThrow({ where: { id: call.id } })).toMatchObject({ status: 'completed' });
+  });
+
+  it('stores the billed duration of a call ended by another process, reading it first', async () => {
+    const row = await db.call.create({ data: { callSid: 'CAend2', status: 'busy', endedAt: new Date() } });
+    expect(await manager.callIdBySid('CAend2')).toBe(row.id);
+    expect(await manager.callIdBySid('CAnobody')).toBeNull();
+    await manager.applyTwilioStatus('CAend2', 'completed', 3);
+    expect(await db.call.findUniqueOrThrow({ where: { id: row.id } })).toMatchObject({
+      status: 'busy',
+      durationMs: 3000,
+    });
+  });
+
   it('ends a call exactly once, flushing its transcripts first', async () => {
     const call = await manager.createCall({ callSid: 'CA4' });
     manager.addTranscript(call.id, { speaker: 'caller', text: 'hello', startMs: 0, endMs: 900 });
@@ -147,8 +186,11 @@ describe('CallManager memory', () => {
         active: Map<string, unknown>;
         bySid: Map<string, unknown>;
         ending: Map<string, unknown>;
+        endedCalls: EndedCalls;
       };
       expect([internals.active.size, internals.bySid.size, internals.ending.size]).toEqual([0, 0, 0]);
+      // Only each call's id and final status, for its status callback (bounded: test/unit/ended-calls.test.ts).
+      expect(internals.endedCalls.size).toBe(20);
     } finally {
       await manager.close();
       await db.$disconnect();
