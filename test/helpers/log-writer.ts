@@ -4,14 +4,16 @@
  * measures how late the event loop runs, then reports on stderr (one JSON line: lines sent, the
  * timer's worst lateness, lines dropped and the dropped-lines metric) and ends as END says:
  * `flush` (await flushLogs(), then exit), `exit` (process.exit at once, lines still queued) or
- * `wait` (stay until stdin closes).
+ * `wait` (stay until stdin closes). With SPACED_MS, one line every SPACED_MS instead (a quiet server's
+ * pace), and the report also gives the batches handed to the writer.
  */
 import { createLogger } from '../../src/logging/logger';
-import { droppedLogLines, flushLogs } from '../../src/logging/destination';
+import { droppedLogLines, flushLogs, logBatches } from '../../src/logging/destination';
 import { Metrics } from '../../src/observability/metrics';
 
 const LINES = Number(process.env.LINES ?? 1000);
 const END = process.env.END ?? 'flush';
+const SPACED_MS = process.env.SPACED_MS ? Number(process.env.SPACED_MS) : undefined;
 const logger = createLogger({ level: 'info', json: true });
 const padding = 'x'.repeat(120);
 
@@ -25,9 +27,11 @@ const timer = setInterval(() => {
 
 let sent = 0;
 function batch(): void {
-  for (let i = 0; i < 100 && sent < LINES; i++) logger.info('line', { n: sent++, padding });
+  for (let i = 0; i < (SPACED_MS === undefined ? 100 : 1) && sent < LINES; i++)
+    logger.info('line', { n: sent++, padding });
   if (sent < LINES) {
-    setImmediate(batch);
+    if (SPACED_MS === undefined) setImmediate(batch);
+    else setTimeout(batch, SPACED_MS);
     return;
   }
   // At once for `exit` (lines still queued), else after half a second more of timer ticks.
@@ -39,7 +43,9 @@ async function finish(): Promise<void> {
   clearInterval(timer);
   const exposition = await new Metrics().registry.metrics();
   const metric = Number(/^switchboard_log_lines_dropped_total (\d+)$/m.exec(exposition)?.[1] ?? NaN);
-  process.stderr.write(`${JSON.stringify({ sent, maxLateMs, dropped: droppedLogLines(), metric })}\n`);
+  process.stderr.write(
+    `${JSON.stringify({ sent, maxLateMs, dropped: droppedLogLines(), metric, batches: logBatches() })}\n`,
+  );
   if (END === 'exit') process.exit(0);
   if (END === 'wait') {
     process.stdin.resume();

@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
-import { FLUSH_TIMEOUT_MS, MAX_QUEUED_BYTES } from '../../src/logging/destination';
+import { BATCH_MS, FLUSH_TIMEOUT_MS, MAX_QUEUED_BYTES } from '../../src/logging/destination';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -16,6 +16,7 @@ interface Report {
   maxLateMs: number;
   dropped: number;
   metric: number;
+  batches: number;
 }
 
 function writer(env: Record<string, string>, stdin: 'ignore' | 'pipe' = 'ignore'): ChildProcess {
@@ -123,5 +124,16 @@ describe('log destination', () => {
     expect(got.sent).toBe(3000);
     expect(code).toBe(0);
     expect(numbered(lines)).toEqual(Array.from({ length: 3000 }, (_, i) => i));
+  }, 60_000);
+
+  it('writes the lines of a quiet server in batches, not one write each', async () => {
+    // One line every 2 ms for ~0.8 s: one write each would be 400.
+    const child = writer({ LINES: '400', END: 'flush', SPACED_MS: '2' });
+    const [got, { lines, code }] = await Promise.all([report(child), readAll(child)]);
+    expect(code).toBe(0);
+    expect(numbered(lines)).toEqual(Array.from({ length: 400 }, (_, i) => i));
+    // A batch every BATCH_MS at most (and at least one line each): far fewer than the lines.
+    expect(got.batches).toBeGreaterThan(1);
+    expect(got.batches).toBeLessThanOrEqual(Math.ceil((400 * 2 * 1.5) / BATCH_MS) + 10);
   }, 60_000);
 });
