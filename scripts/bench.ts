@@ -101,6 +101,10 @@ const USAGE = `Usage: npm run bench -- [options]
   --ramp-seconds S    the first N calls start evenly over this long (default: steady max(2, N/50),
                       burst 2, churn 10)
   --churn-seconds A-B churn: call duration range (default 10-30)
+  --warm-up S         before the window, S seconds of short calls (100 at a time, each leaving at
+                      its first quiet moment after 1-2 s; ~400 calls in 30 s) for every server
+                      measured: a fresh server compiles its hot code over its first few hundred
+                      calls; what follows is a server that has been up (default 0: cold)
   --tag-every N       tag every Nth frame for the caller-side latency (default 10; 0 = off)
   --listeners N       N supervisors (max 10) listen to one call in the 2nd and 4th quarters of the
                       window; caller-side latency with and without (scripts/bench/listeners.ts)
@@ -381,6 +385,40 @@ interface RunOptions {
   listeners: number;
   /** Switchboard instances; more than one: a cluster behind HAProxy (scripts/bench/cluster.ts). */
   instances: number;
+  /** Seconds of short calls before the window (see --warm-up); 0: none. */
+  warmUpSeconds: number;
+}
+
+/** The warm-up's calls: this many at a time, each leaving after 1-2 s (at a quiet moment), replaced as they end. */
+const WARM_UP_CALLS = 100;
+
+/**
+ * Short calls for `seconds` through a caller process of their own (scripts/bench/caller.ts, churn),
+ * before the measured window: the server's hot code is compiled by then, as on a server that has been
+ * up. Resolves with the calls the warm-up made.
+ */
+async function warmUp(config: CallerConfig, seconds: number): Promise<number> {
+  const warm = new Helper<OrchestratorMessage, CallerMessage>(
+    'warm-up caller',
+    path.join(__dirname, 'bench/caller.ts'),
+    [],
+    [],
+  );
+  try {
+    warm.send({
+      type: 'start',
+      config: { ...config, calls: WARM_UP_CALLS, scenario: 'churn', tagEvery: 0, churnMinMs: 1000, churnMaxMs: 2000 },
+    });
+    await warm.take('ready', 30000);
+    warm.send({ type: 'go' });
+    await sleep(seconds * 1000);
+    warm.send({ type: 'finish' });
+    const { report } = await warm.take('done', 60000);
+    if (report.totals.callsOk === 0) throw new Error('the warm-up made no call');
+    return report.totals.callsPlaced;
+  } finally {
+    warm.child.kill();
+  }
 }
 
 /** The server's command line as the report shows it (npm start's settings unless --plain-node). */
@@ -467,15 +505,7 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
       balancer = await cluster.startBalancer(ports);
       baseUrl = balancer.baseUrl;
     }
-    await sleep(1000);
-    const idleA = sampleProcess(server.pid);
-    await sleep(IDLE_SAMPLE_MS);
-    const baseline = sampleProcess(server.pid);
-    const idleCpuPercent =
-      idleA && baseline ? round(((baseline.cpuSeconds - idleA.cpuSeconds) / (IDLE_SAMPLE_MS / 1000)) * 100, 1) : NaN;
-
-    caller = new Helper<OrchestratorMessage, CallerMessage>('caller', path.join(__dirname, 'bench/caller.ts'), [], []);
-    const config: CallerConfig = {
+    const callerConfig: CallerConfig = {
       baseUrl,
       publicUrl: PUBLIC_URL,
       authToken: AUTH_TOKEN,
@@ -489,6 +519,22 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
       webhookPath: external ? '/incoming-call' : '/twilio/incoming-call',
       statusCallbacks: !external,
     };
+    // The AI's counters before the window: what the warm-up's calls sent is not the window's.
+    let aiBefore = { appends: 0, audioBytesOut: 0, audioBytesOutAfterSpeechStarted: 0 };
+    if (opts.warmUpSeconds > 0) {
+      const warmCalls = await warmUp(callerConfig, opts.warmUpSeconds);
+      console.error(`bench: warm-up: ${warmCalls} calls in ${opts.warmUpSeconds} s`);
+      if (aiStatsUrl) aiBefore = (await (await fetch(aiStatsUrl)).json()) as typeof aiBefore;
+    }
+    await sleep(1000);
+    const idleA = sampleProcess(server.pid);
+    await sleep(IDLE_SAMPLE_MS);
+    const baseline = sampleProcess(server.pid);
+    const idleCpuPercent =
+      idleA && baseline ? round(((baseline.cpuSeconds - idleA.cpuSeconds) / (IDLE_SAMPLE_MS / 1000)) * 100, 1) : NaN;
+
+    caller = new Helper<OrchestratorMessage, CallerMessage>('caller', path.join(__dirname, 'bench/caller.ts'), [], []);
+    const config = callerConfig;
     caller.send({ type: 'start', config });
     await caller.take('ready', 30000);
 
@@ -553,7 +599,13 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
       ai.send({ type: 'report' });
       aiReport = (await ai.take('report', 30000)).report;
       const res = await fetch(aiStatsUrl);
-      aiStats = (await res.json()) as typeof aiStats;
+      const after = (await res.json()) as typeof aiBefore;
+      aiStats = {
+        appends: after.appends - aiBefore.appends,
+        audioBytesOut: after.audioBytesOut - aiBefore.audioBytesOut,
+        audioBytesOutAfterSpeechStarted:
+          after.audioBytesOutAfterSpeechStarted - aiBefore.audioBytesOutAfterSpeechStarted,
+      };
     }
 
     const totals = report.totals;
@@ -796,6 +848,7 @@ async function main(): Promise<void> {
         'ramp-seconds': { type: 'string' },
         'churn-seconds': { type: 'string', default: '10-30' },
         'tag-every': { type: 'string', default: '10' },
+        'warm-up': { type: 'string', default: '0' },
         listeners: { type: 'string', default: '0' },
         instances: { type: 'string', default: '1' },
         'ai-url': { type: 'string' },
@@ -839,6 +892,8 @@ async function main(): Promise<void> {
   if (!churn || !(Number(churn[1]) > 0) || Number(churn[2]) < Number(churn[1])) fail('--churn-seconds must be A-B');
   const churnMs: [number, number] = [Number(churn[1]) * 1000, Number(churn[2]) * 1000];
   const tagEvery = Number(values['tag-every']);
+  const warmUpSeconds = Number(values['warm-up']);
+  if (!(warmUpSeconds >= 0 && warmUpSeconds <= 600)) fail('--warm-up must be seconds in 0..600');
   const listeners = Number(values.listeners);
   const instanceCounts = values.instances.split(',').map(Number);
   if (instanceCounts.some((n) => !Number.isInteger(n) || n < 1 || n > 4)) fail('--instances must be 1-4 (a list: 1,2)');
@@ -924,6 +979,7 @@ async function main(): Promise<void> {
             plainNode: values['plain-node'],
             listeners,
             instances: target.instances ?? 1,
+            warmUpSeconds,
           });
           results[t].push(result);
           allRuns.push({ label, runs: 1, result, index: i + 1 });
@@ -960,6 +1016,7 @@ async function main(): Promise<void> {
       greeting: values.greeting,
       tagEvery,
       churnSeconds: values['churn-seconds'],
+      warmUpSeconds,
     },
     rows,
     paired,
@@ -1002,7 +1059,8 @@ async function main(): Promise<void> {
     `# Bridge benchmark ${report.date}${values.label ? ` (${values.label})` : ''}\n\n` +
     `Commit ${report.commit}. Machine: ${report.machine.cpu}, ${report.machine.cores} cores, Node ${report.machine.node}, ` +
     `load average before ${report.machine.loadAverageBefore}. Server: \`${report.server}\`; AI: ${report.ai}. ` +
-    `Window: ${seconds} s per run; greeting ${values.greeting}; ${runs > 1 ? `median of ${runs} runs` : 'one run'}.\n\n` +
+    `Window: ${seconds} s per run; greeting ${values.greeting}; ` +
+    `${warmUpSeconds > 0 ? `after a ${warmUpSeconds} s warm-up (${WARM_UP_CALLS} short calls at a time)` : 'cold servers (no warm-up)'}; ${runs > 1 ? `median of ${runs} runs` : 'one run'}.\n\n` +
     `Latency as the caller hears it (tagged frames, timed outside the server):\n\n${markdownTable(rows)}\n\n` +
     `Details:\n\n${detailsTable(rows)}${capacity}${growthText}${pairedText}${perRun}` +
     listenersMarkdown(
