@@ -150,8 +150,12 @@ describe('two instances behind a load balancer (PostgreSQL, NATS, Redis)', () =>
       expect(wav.status).toBe(200);
       expect((await wav.arrayBuffer()).byteLength).toBeGreaterThan(44);
     }
-    // Each call ran on exactly one instance; both instances ran some (round-robin).
-    const owners = ids.map((id) => streamedOn([a, b], id));
+    // Each call ran on exactly one instance; both instances ran some (round-robin). (Log lines reach
+    // stdout in batches of up to 25 ms: wait until every call's line is in.)
+    const owners = await eventually(async () => {
+      const found = ids.map((id) => streamedOn([a, b], id));
+      return found.every((o) => o.length > 0) ? found : null;
+    }, 5_000);
     for (const o of owners) expect(o).toHaveLength(1);
     expect(new Set(owners.map((o) => o[0])).size).toBe(2);
     // Some webhook landed on the other instance than its stream (the balancer alternates requests).
@@ -230,7 +234,7 @@ describe('two instances behind a load balancer (PostgreSQL, NATS, Redis)', () =>
       });
     const routed = await whisper(onB[0].id);
     expect(routed.status).toBeLessThan(300);
-    expect(b.logs.some((l) => l.callId === onB[0].id && /whisper|supervisor/i.test(String(l.message)))).toBe(true);
+    await b.waitForLog((l) => l.callId === onB[0].id && /whisper|supervisor/i.test(String(l.message)), 5_000);
     expect((await whisper('no-such-call')).status).toBe(404);
     const killedAt = Date.now();
     b.proc.kill('SIGKILL');
