@@ -534,8 +534,7 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
       idleA && baseline ? round(((baseline.cpuSeconds - idleA.cpuSeconds) / (IDLE_SAMPLE_MS / 1000)) * 100, 1) : NaN;
 
     caller = new Helper<OrchestratorMessage, CallerMessage>('caller', path.join(__dirname, 'bench/caller.ts'), [], []);
-    const config = callerConfig;
-    caller.send({ type: 'start', config });
+    caller.send({ type: 'start', config: callerConfig });
     await caller.take('ready', 30000);
 
     // The first three: server, AI, caller; then the other instances.
