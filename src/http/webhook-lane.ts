@@ -155,10 +155,56 @@ export function createWebhookLane(options: WebhookLaneOptions): WebhookLane {
 }
 
 /**
- * Reads a body of at most `maxBytes` (413 beyond, the connection then closed so the rest is never
- * read), not compressed (415), and parses it when it is a form: utf-8 only (415 otherwise), at most
- * `maxFields` (413). Another media type (or none) gives an empty form, as express's parser leaves
- * it; its bytes stay in `raw`. Resolves undefined when the client went away or an error was answered.
+ * A refused body is read off and dropped before the answer, up to this many bytes and this long (as
+ * body-parser and nginx's lingering close do): closing with the client's bytes unread resets the
+ * connection, and a client still sending then loses the answer ("write EPIPE"). Past either bound
+ * the answer goes at once and the connection closes.
+ */
+const DRAIN_BYTES = 8 * 1024 * 1024;
+const DRAIN_MS = 3_000;
+
+/** Answers `error` (the connection then closed) once the request's body is read off, within the bounds above. */
+function refuseAfterBody(req: IncomingMessage, res: ServerResponse, error: ApiError): void {
+  let drained = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const settle = (answer: boolean): void => {
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    timer = undefined;
+    req.off('data', onData);
+    req.off('end', onEnd);
+    req.off('error', onGone);
+    req.off('close', onGone);
+    if (!answer || res.headersSent || res.destroyed) return;
+    res.setHeader('Connection', 'close');
+    sendError(res, error);
+  };
+  const onData = (chunk: Buffer): void => {
+    drained += chunk.length;
+    if (drained > DRAIN_BYTES) settle(true);
+  };
+  const onEnd = (): void => settle(true);
+  const onGone = (): void => settle(false);
+  const declared = Number(req.headers['content-length']);
+  if (req.readableEnded || declared > DRAIN_BYTES) {
+    res.setHeader('Connection', 'close');
+    sendError(res, error);
+    return;
+  }
+  timer = setTimeout(onEnd, DRAIN_MS);
+  req.on('data', onData);
+  req.on('end', onEnd);
+  req.on('error', onGone);
+  req.on('close', onGone);
+  req.resume();
+}
+
+/**
+ * Reads a body of at most `maxBytes` (413 beyond), not compressed (415), and parses it when it is a
+ * form: utf-8 only (415 otherwise), at most `maxFields` (413). Another media type (or none) gives an
+ * empty form, as express's parser leaves it; its bytes stay in `raw`. A refused body is never kept:
+ * it is read off and dropped before the answer (refuseAfterBody). Resolves undefined when the client
+ * went away or an error was answered.
  */
 function readBody(
   req: IncomingMessage,
@@ -169,8 +215,7 @@ function readBody(
   const type = req.headers['content-type'];
   const form = type !== undefined && FORM.test(type);
   const refuse = (error: ApiError): undefined => {
-    res.setHeader('Connection', 'close');
-    sendError(res, error);
+    refuseAfterBody(req, res, error);
     return undefined;
   };
   if (form) {
@@ -204,7 +249,6 @@ function readBody(
     const onData = (chunk: Buffer): void => {
       size += chunk.length;
       if (size > maxBytes) {
-        req.pause();
         finish(refuse(new ApiError('payload_too_large', 'request body is too large')));
         return;
       }

@@ -196,18 +196,53 @@ describe('webhook lane: bodies', () => {
     extra +
     '\r\n';
 
-  it('refuses a body over 32 KB by its Content-Length at once, 413 JSON, and closes the connection', async () => {
-    const reply = await raw(t.port, head(40 * 1024));
+  it('refuses a declared body over the 8 MB it would read off at once, 413 JSON, and closes the connection', async () => {
+    const reply = await raw(t.port, head(64 * 1024 * 1024));
     expect(reply).toMatch(/^HTTP\/1\.1 413/);
     expect(reply).toMatch(/connection: close/i);
     expect(reply).toContain('{"error":{"code":"payload_too_large","message":"request body is too large"}}');
   });
 
-  it('refuses a chunked body once it passes 32 KB, without reading the rest', async () => {
+  it('refuses a body over 32 KB, by its Content-Length or once a chunked one passes it, after reading the rest off', async () => {
+    const declared = await raw(t.port, head(40 * 1024) + 'a'.repeat(40 * 1024));
+    expect(declared).toMatch(/^HTTP\/1\.1 413/);
+    expect(declared).toMatch(/connection: close/i);
     const chunk = `8000\r\n${'a'.repeat(0x8000)}\r\n`;
-    const reply = await raw(t.port, head('chunked') + chunk + chunk);
+    const reply = await raw(t.port, head('chunked') + chunk + chunk + '0\r\n\r\n');
     expect(reply).toMatch(/^HTTP\/1\.1 413/);
     expect(reply).toContain('payload_too_large');
+  });
+
+  it('answers 413 after 3 s to a client that stops sending a refused body, then closes', async () => {
+    const started = Date.now();
+    const reply = await raw(t.port, head(40 * 1024) + 'a'.repeat(33 * 1024), 6000);
+    expect(reply).toMatch(/^HTTP\/1\.1 413/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2900);
+    expect(Date.now() - started).toBeLessThan(5500);
+  });
+
+  it('answers 413 to a 4 MB body even to a client that reads nothing until its body is sent', async () => {
+    // The server reads the rest off (discarding it) before it answers and closes: a close with
+    // unread bytes would reset the connection and lose the answer (a client's "write EPIPE").
+    const body = Buffer.alloc(4 * 1024 * 1024, 'a');
+    const chunked = Buffer.concat([
+      Buffer.from(head('chunked') + `${body.length.toString(16)}\r\n`),
+      body,
+      Buffer.from('\r\n0\r\n\r\n'),
+    ]);
+    for (const bytes of [chunked, Buffer.concat([Buffer.from(head(body.length)), body])]) {
+      const reply = await new Promise<string>((resolve) => {
+        const socket = net.connect(t.port, '127.0.0.1');
+        socket.pause();
+        let text = '';
+        socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+        socket.on('error', (e) => (text += `[${e.message}]`));
+        socket.on('close', () => resolve(text));
+        socket.write(bytes, () => setTimeout(() => socket.resume(), 200));
+      });
+      expect(reply).toMatch(/^HTTP\/1\.1 413/);
+      expect(reply).toContain('payload_too_large');
+    }
   });
 
   it('refuses more than 200 fields (413), another charset (415), a compressed body (415)', async () => {
