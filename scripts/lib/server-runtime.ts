@@ -26,6 +26,14 @@
  *   the callers, waited for a core, and the late agent frames clustered there. Burst of 100 calls,
  *   three alternating pairs: downlink p99 8.8 / 8.5 / 6.0 -> 5.2 / 4.8 / 4.9 ms, max 17 -> 7-10 ms,
  *   CPU unchanged (docs/benchmarks/bridge.md, "Where the late frames were, and one GC helper thread").
+ * - `--no-incremental-marking-task`: a full GC's marking is left to that helper thread (and to small
+ *   steps as the main thread allocates) instead of V8 also posting marking steps to the main thread
+ *   back to back as tasks. With the tasks, each full GC at 100 calls put 13-22 ms of marking on the
+ *   main thread within ~30 ms (one step per turn of the event loop, "19 MB ahead of schedule"), a
+ *   stretch in which every frame waited; without, 1-7 ms per GC, the marking taking 45-60 ms of wall
+ *   time on the helper. Warm burst and churn of 100 calls, six alternating pairs: main-thread
+ *   marking 127-187 -> 15-24 ms a run, uplink p99 median 7.0 -> 4.7 ms (burst) and 5.4 -> 4.7
+ *   (churn), peak RSS +0-5 MB (docs/benchmarks/bridge.md, "Full GCs' marking off the main thread").
  * - `MALLOC_ARENA_MAX=2`, `MALLOC_TRIM_THRESHOLD_=131072` (glibc; ignored elsewhere): fewer malloc
  *   arenas for the process's threads and freed memory given back sooner: -15 to -20 MB.
  * test/unit/server-runtime.test.ts keeps package.json's start script in step with these.
@@ -34,7 +42,12 @@
 export const SEMI_SPACE_ENV = 'SWITCHBOARD_SEMI_SPACE_MB';
 export const DEFAULT_SEMI_SPACE_MB = 2;
 
-const OTHER_NODE_ARGS = ['--no-memory-reducer', '--no-parallel-scavenge', '--v8-pool-size=1'] as const;
+const OTHER_NODE_ARGS = [
+  '--no-memory-reducer',
+  '--no-parallel-scavenge',
+  '--v8-pool-size=1',
+  '--no-incremental-marking-task',
+] as const;
 
 /**
  * The server's node options with the semi-space from `env` (SWITCHBOARD_SEMI_SPACE_MB; unset or empty:

@@ -21,6 +21,20 @@ process.stdout.write(String(s.space_size / 1048576));
 /** Prints how many threads the process runs (Linux: one entry per thread in /proc/self/task). */
 const THREAD_COUNT_PROBE = `process.stdout.write(String(require('fs').readdirSync('/proc/self/task').length));`;
 
+/**
+ * Grows the old generation for 1.5 s in 1 ms turns of the event loop until V8 starts (twice) an
+ * incremental full GC, with V8's marking trace on: which marking steps ran, and how.
+ */
+const MARKING_PROBE = `
+require('v8').setFlagsFromString('--trace-incremental-marking');
+const keep = []; let i = 0; const t0 = Date.now();
+const grow = setInterval(() => {
+  for (let k = 0; k < 2000; k++) keep.push({ a: i++, b: 'x' + i, c: [i, i] });
+  if (keep.length > 300000) keep.splice(0, 150000);
+  if (Date.now() - t0 > 1500) clearInterval(grow);
+}, 1);
+`;
+
 /** Runs the node part of npm start's script through sh (as npm does), with a probe instead of the server. */
 function startedNode(env: Record<string, string>, probe = YOUNG_GENERATION_PROBE): { out: string; status: number } {
   const command = startScript()
@@ -52,6 +66,7 @@ describe('server runtime settings', () => {
       '--no-memory-reducer',
       '--no-parallel-scavenge',
       '--v8-pool-size=1',
+      '--no-incremental-marking-task',
     ]);
     expect(SERVER_ENV.MALLOC_ARENA_MAX).toBe('2');
   });
@@ -84,6 +99,23 @@ describe('server runtime settings', () => {
     const plain = execFileSync(process.execPath, ['-e', THREAD_COUNT_PROBE], { encoding: 'utf8' });
     // Node's default platform runs four V8 worker threads; the start script's node runs one.
     expect(Number(plain) - Number(started.out)).toBe(3);
+  });
+
+  it("leave a full GC's marking to that helper: V8 posts no marking steps to the main thread as tasks", () => {
+    const started = startedNode({}, MARKING_PROBE);
+    expect(started.status).toBe(0);
+    const count = (out: string, what: string): number => out.split(what).length - 1;
+    // The full GCs ran incrementally, their marking steps only as the main thread allocated.
+    expect(count(started.out, '[IncrementalMarking] Start marking')).toBeGreaterThan(0);
+    expect(count(started.out, '[IncrementalMarking] Step')).toBeGreaterThan(0);
+    expect(count(started.out, 'Step in task')).toBe(0);
+    // The same node options but that one: V8 runs marking steps as main-thread tasks, back to back.
+    const withTasks = execFileSync(
+      process.execPath,
+      [...SERVER_NODE_ARGS.filter((a) => a !== '--no-incremental-marking-task'), '-e', MARKING_PROBE],
+      { encoding: 'utf8', env: { ...process.env, ...SERVER_ENV } },
+    );
+    expect(count(withTasks, 'Step in task')).toBeGreaterThan(0);
   });
 
   it('refuse a young generation that is not a number: the bench throws, npm start does not start', () => {
