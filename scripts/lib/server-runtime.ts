@@ -33,7 +33,7 @@
  *   stretch in which every frame waited; without, 1-7 ms per GC, the marking taking 45-60 ms of wall
  *   time on the helper. Warm burst and churn of 100 calls, six alternating pairs: main-thread
  *   marking 127-187 -> 15-24 ms a run, uplink p99 median 7.0 -> 4.7 ms (burst) and 5.4 -> 4.7
- *   (churn), peak RSS +0-5 MB (docs/benchmarks/bridge.md, "Full GCs' marking off the main thread").
+ *   (churn), peak RSS +0-10 MB (docs/benchmarks/bridge.md, "Full GCs' marking off the main thread").
  * - `MALLOC_ARENA_MAX=2`, `MALLOC_TRIM_THRESHOLD_=131072` (glibc; ignored elsewhere): fewer malloc
  *   arenas for the process's threads and freed memory given back sooner: -15 to -20 MB.
  * test/unit/server-runtime.test.ts keeps package.json's start script in step with these.

@@ -167,7 +167,11 @@ const DRAIN_MS = 3_000;
 function refuseAfterBody(req: IncomingMessage, res: ServerResponse, error: ApiError): void {
   let drained = 0;
   let timer: NodeJS.Timeout | undefined;
-  const settle = (answer: boolean): void => {
+  const answer = (): void => {
+    res.setHeader('Connection', 'close');
+    sendError(res, error);
+  };
+  const settle = (answered: boolean): void => {
     if (timer === undefined) return;
     clearTimeout(timer);
     timer = undefined;
@@ -175,9 +179,7 @@ function refuseAfterBody(req: IncomingMessage, res: ServerResponse, error: ApiEr
     req.off('end', onEnd);
     req.off('error', onGone);
     req.off('close', onGone);
-    if (!answer || res.headersSent || res.destroyed) return;
-    res.setHeader('Connection', 'close');
-    sendError(res, error);
+    if (answered && !res.headersSent && !res.destroyed) answer();
   };
   const onData = (chunk: Buffer): void => {
     drained += chunk.length;
@@ -187,8 +189,7 @@ function refuseAfterBody(req: IncomingMessage, res: ServerResponse, error: ApiEr
   const onGone = (): void => settle(false);
   const declared = Number(req.headers['content-length']);
   if (req.readableEnded || declared > DRAIN_BYTES) {
-    res.setHeader('Connection', 'close');
-    sendError(res, error);
+    answer();
     return;
   }
   timer = setTimeout(onEnd, DRAIN_MS);
