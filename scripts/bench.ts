@@ -187,8 +187,12 @@ export interface RunResult {
   };
   ai: (ProcFigures & { eventLoopP99Ms: number }) | null;
   caller: ProcFigures & { eventLoopP99Ms: number };
-  /** Whole machine during the window. cpu in % of one core (200 = both cores busy); other = not the bench's processes. */
-  machine: { idlePercent: number; cpuPercent: number; otherPercent: number };
+  /**
+   * Whole machine during the window, in % of one core (200 = both cores busy) but idle (% of all
+   * cores). other = busy in processes not the bench's; steal = taken by the hypervisor for another
+   * guest (a VM's noisy neighbour: a run with much of it is not comparable with one without).
+   */
+  machine: { idlePercent: number; cpuPercent: number; otherPercent: number; stealPercent: number };
   frames: {
     callerSent: number;
     callerSkipped: number;
@@ -634,6 +638,7 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
       .reduce((sum, i) => sum + ((cpuB[i]?.cpuSeconds ?? 0) - (cpuA[i]?.cpuSeconds ?? 0)), 0);
     const machineBusy = sysA && sysB ? sysB.busySeconds - sysA.busySeconds : NaN;
     const machineTotal = sysA && sysB ? sysB.totalSeconds - sysA.totalSeconds : NaN;
+    const machineSteal = sysA && sysB ? sysB.stealSeconds - sysA.stealSeconds : NaN;
     const baselineMb = (baseline?.rssBytes ?? 0) / 2 ** 20;
     const loop = (stat: 'p50' | 'p99' | 'max'): number => benchStat(window, 'event_loop')[stat];
     if (opts.tagLog && aiReport) {
@@ -708,7 +713,8 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
       machine: {
         idlePercent: round((1 - machineBusy / machineTotal) * 100, 1),
         cpuPercent: round((machineBusy / windowS) * 100, 1),
-        otherPercent: round(((machineBusy - benchCpu) / windowS) * 100, 1),
+        otherPercent: round(((machineBusy - machineSteal - benchCpu) / windowS) * 100, 1),
+        stealPercent: round((machineSteal / windowS) * 100, 1),
       },
       frames: {
         callerSent: totals.framesSent,
@@ -792,13 +798,13 @@ function mainThreadFigures(
 /** What stands behind the headline: tag counts, load generators, calls. */
 export function detailsTable(rows: Row[]): string {
   const lines = [
-    '| Scenario | Calls | Runs | Window (s) | Tags timed up / down | Burst set-up phase up / down p99 (ms) | Up tags lost | Down tags not heard (barge-in drops) / before stream | Call-seconds in window | Calls placed / failed / forced hang-ups | Barge-ins | Server idle CPU % / RSS before calls (MB) | Server main thread CPU per call-second (ms) / waiting for a core (ms per s) | AI CPU % / loop p99 (ms) | Caller CPU % / loop p99 (ms) | Other load (% of one core) |',
-    '|---|---:|---:|---:|---|---|---:|---|---:|---|---:|---|---:|---|---|---:|',
+    '| Scenario | Calls | Runs | Window (s) | Tags timed up / down | Burst set-up phase up / down p99 (ms) | Up tags lost | Down tags not heard (barge-in drops) / before stream | Call-seconds in window | Calls placed / failed / forced hang-ups | Barge-ins | Server idle CPU % / RSS before calls (MB) | Server main thread CPU per call-second (ms) / waiting for a core (ms per s) | AI CPU % / loop p99 (ms) | Caller CPU % / loop p99 (ms) | Other load / hypervisor steal (% of one core) |',
+    '|---|---:|---:|---:|---|---|---:|---|---:|---|---:|---|---:|---|---|---|',
   ];
   for (const { label, runs, result: r } of rows) {
     const t = r.callerSide?.tags;
     lines.push(
-      `| ${label} | ${r.calls} | ${runs} | ${fmt(r.seconds)} | ${t ? `${fmt(r.callerSide!.uplinkMs.n, 0)} / ${fmt(r.callerSide!.downlinkMs.n, 0)}` : 'n/a'} | ${r.setupPhase ? `${fmt(r.setupPhase.uplinkMs.p99)} / ${fmt(r.setupPhase.downlinkMs.p99)}` : 'n/a'} | ${t ? fmt(t.upLost, 0) : 'n/a'} | ${t ? `${fmt(t.downNotReceived, 0)} / ${fmt(t.downBeforeStream, 0)}` : 'n/a'} | ${fmt(r.server.callSeconds, 0)} | ${fmt(r.callsPlaced, 0)} / ${fmt(r.callsFailed, 0)} / ${fmt(r.forcedHangups, 0)} | ${fmt(r.interruptions, 0)} | ${fmt(r.server.idleCpuPercent)} / ${fmt(r.server.rssBaselineMb, 0)} | ${fmt(r.server.mainThreadCpuMsPerCallSecond, 2)} / ${fmt(r.server.mainThreadRunQueueWaitMsPerSecond)} | ${r.ai ? `${fmt(r.ai.cpuPercentOfOneCore, 0)} / ${fmt(r.ai.eventLoopP99Ms)}` : 'n/a'} | ${fmt(r.caller.cpuPercentOfOneCore, 0)} / ${fmt(r.caller.eventLoopP99Ms)} | ${fmt(r.machine.otherPercent, 0)} |`,
+      `| ${label} | ${r.calls} | ${runs} | ${fmt(r.seconds)} | ${t ? `${fmt(r.callerSide!.uplinkMs.n, 0)} / ${fmt(r.callerSide!.downlinkMs.n, 0)}` : 'n/a'} | ${r.setupPhase ? `${fmt(r.setupPhase.uplinkMs.p99)} / ${fmt(r.setupPhase.downlinkMs.p99)}` : 'n/a'} | ${t ? fmt(t.upLost, 0) : 'n/a'} | ${t ? `${fmt(t.downNotReceived, 0)} / ${fmt(t.downBeforeStream, 0)}` : 'n/a'} | ${fmt(r.server.callSeconds, 0)} | ${fmt(r.callsPlaced, 0)} / ${fmt(r.callsFailed, 0)} / ${fmt(r.forcedHangups, 0)} | ${fmt(r.interruptions, 0)} | ${fmt(r.server.idleCpuPercent)} / ${fmt(r.server.rssBaselineMb, 0)} | ${fmt(r.server.mainThreadCpuMsPerCallSecond, 2)} / ${fmt(r.server.mainThreadRunQueueWaitMsPerSecond)} | ${r.ai ? `${fmt(r.ai.cpuPercentOfOneCore, 0)} / ${fmt(r.ai.eventLoopP99Ms)}` : 'n/a'} | ${fmt(r.caller.cpuPercentOfOneCore, 0)} / ${fmt(r.caller.eventLoopP99Ms)} | ${fmt(r.machine.otherPercent, 0)} / ${fmt(r.machine.stealPercent, 0)} |`,
     );
   }
   return lines.join('\n');

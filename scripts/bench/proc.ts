@@ -100,14 +100,21 @@ export class RssSampler {
   }
 }
 
-/** Machine-wide CPU time (all cores), in seconds: busy and total. */
-export function sampleSystem(): { busySeconds: number; totalSeconds: number } | null {
+/**
+ * Machine-wide CPU time (all cores), in seconds: busy, total, and stolen (time the hypervisor gave
+ * this VM's CPUs to another guest while they had work: counted as busy, though nothing here ran).
+ */
+export function sampleSystem(): { busySeconds: number; totalSeconds: number; stealSeconds: number } | null {
   try {
     const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
     const v = line.trim().split(/\s+/).slice(1).map(Number);
     const idle = v[3] + (v[4] ?? 0);
     const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
-    return { busySeconds: (total - idle) / CLOCK_TICKS_PER_SECOND, totalSeconds: total / CLOCK_TICKS_PER_SECOND };
+    return {
+      busySeconds: (total - idle) / CLOCK_TICKS_PER_SECOND,
+      totalSeconds: total / CLOCK_TICKS_PER_SECOND,
+      stealSeconds: (v[7] ?? 0) / CLOCK_TICKS_PER_SECOND,
+    };
   } catch {
     return null;
   }

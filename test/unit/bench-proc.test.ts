@@ -1,5 +1,6 @@
 /** scripts/bench/proc.ts: what the bench reads from /proc about the server's threads. */
-import { sampleThread } from '../../scripts/bench/proc';
+import { readFileSync } from 'node:fs';
+import { sampleSystem, sampleThread } from '../../scripts/bench/proc';
 
 function spin(ms: number): void {
   const end = Date.now() + ms;
@@ -20,6 +21,21 @@ describe('bench /proc readings', () => {
     // This kernel keeps schedstat (the bench's "waiting for a core" column needs it).
     expect(typeof before!.runQueueWaitSeconds).toBe('number');
     expect(after!.runQueueWaitSeconds!).toBeGreaterThanOrEqual(before!.runQueueWaitSeconds!);
+  });
+
+  it("reads the machine's busy, total and stolen CPU time from /proc/stat's first line", () => {
+    const ticks = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const sample = sampleSystem();
+    expect(sample).not.toBeNull();
+    // Steal is the 8th field: read at the same moment, within the few ticks that passed between the reads.
+    expect(sample!.stealSeconds).toBeGreaterThanOrEqual(ticks[7] / 100);
+    expect(sample!.stealSeconds).toBeLessThan(ticks[7] / 100 + 1);
+    expect(sample!.stealSeconds).toBeLessThanOrEqual(sample!.busySeconds);
+    expect(sample!.busySeconds).toBeLessThan(sample!.totalSeconds);
+    spin(300);
+    const after = sampleSystem()!;
+    expect(after.busySeconds - sample!.busySeconds).toBeGreaterThanOrEqual(0.1);
+    expect(after.stealSeconds).toBeGreaterThanOrEqual(sample!.stealSeconds);
   });
 
   it('gives null for a process that is not there', () => {
