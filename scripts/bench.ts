@@ -65,6 +65,9 @@ import {
   medianOf,
   pairedDifferences,
   pairedTable,
+  stolenPairs,
+  DEFAULT_MAX_PAIR_STEAL_PERCENT,
+  type StolenPair,
   round,
   type PairedFigure,
   type CallerSide,
@@ -127,6 +130,9 @@ const USAGE = `Usage: npm run bench -- [options]
   --load-nice N       scheduling priority (nice) of the local AI and the callers (default 10: below
                       the server's 0; a negative value, written --load-nice=-5, needs the privilege
                       to raise priority)
+  --max-steal P       pair by pair (--compare-js, --runs > 1): leave out the pairs in which either run
+                      had more than P % of a core stolen by the hypervisor (a VM's neighbour;
+                      default 2); they are named under the table and kept in the JSON
   --out DIR           output folder (default bench-results)
   --label TEXT        a note stored with the results (e.g. "before")
   --help`;
@@ -867,6 +873,7 @@ async function main(): Promise<void> {
         profile: { type: 'boolean', default: false },
         'tag-log': { type: 'boolean', default: false },
         'load-nice': { type: 'string', default: '10' },
+        'max-steal': { type: 'string', default: String(DEFAULT_MAX_PAIR_STEAL_PERCENT) },
         out: { type: 'string', default: 'bench-results' },
         label: { type: 'string', default: '' },
         help: { type: 'boolean', default: false },
@@ -879,6 +886,8 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
+  const maxStealPercent = Number(values['max-steal']);
+  if (!(maxStealPercent >= 0)) fail('--max-steal must be a percentage of one core, 0 or more');
   loadNice = Number(values['load-nice']);
   if (!Number.isInteger(loadNice) || loadNice < -20 || loadNice > 19) fail('--load-nice must be an integer in -20..19');
   const scenarios = values.scenario.split(',').map((s) => (s.trim() === 'sweep' ? 'steady' : s.trim())) as Scenario[];
@@ -948,7 +957,7 @@ async function main(): Promise<void> {
   }
   const rows: Row[] = [];
   const allRuns: (Row & { index: number })[] = [];
-  const paired: { scenario: Scenario; calls: number; figures: PairedFigure[] }[] = [];
+  const paired: { scenario: Scenario; calls: number; figures: PairedFigure[]; leftOut: StolenPair[] }[] = [];
   for (const scenario of scenarios) {
     for (const calls of counts) {
       const rampMs =
@@ -1000,7 +1009,8 @@ async function main(): Promise<void> {
         rows.push({ label, runs, result: runs > 1 ? medianOf(results[t]) : results[t][0] });
       }
       if (targets.length === 2 && runs > 1) {
-        paired.push({ scenario, calls, figures: pairedDifferences(results[0], results[1]) });
+        const leftOut = stolenPairs(results[0], results[1], maxStealPercent);
+        paired.push({ scenario, calls, figures: pairedDifferences(results[0], results[1], leftOut), leftOut });
       }
     }
   }
@@ -1050,7 +1060,7 @@ async function main(): Promise<void> {
       ? `\n\nPeak RSS growth per call from one call:\n\n${growth.map((line) => `- ${line}`).join('\n')}`
       : '';
   const pairedTables = paired
-    .map((p) => pairedTable(`${p.scenario}, ${p.calls} calls`, targets[1].label, p.figures))
+    .map((p) => pairedTable(`${p.scenario}, ${p.calls} calls`, targets[1].label, p.figures, p.leftOut, maxStealPercent))
     .filter((t) => t !== '');
   const pairedText =
     pairedTables.length > 0

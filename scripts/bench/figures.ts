@@ -166,6 +166,32 @@ export function growthFromOneCall(
 export interface PairedRun {
   callerSide: Pick<CallerSide, 'uplinkMs' | 'downlinkMs'> | null;
   server: { cpuMsPerCallSecond: number };
+  /** CPU the hypervisor gave another guest during the window (% of one core), when known. */
+  machine?: { stealPercent?: number };
+}
+
+/**
+ * The steal above which a pair is left out of the pair-by-pair figures (% of one core, either run):
+ * on a shared VM a neighbour that takes a third of a core makes that run's p99 several times the
+ * others' (2026-12-06, Intel Xeon: 5-96 % in 5 runs of 16, p99 up to 109 ms), whichever bridge
+ * happens to run then; the pair then measures the neighbour, not the bridges.
+ */
+export const DEFAULT_MAX_PAIR_STEAL_PERCENT = 2;
+
+/** A pair left out of the pair-by-pair figures, numbered from 1, with the larger steal of its two runs. */
+export interface StolenPair {
+  pair: number;
+  stealPercent: number;
+}
+
+/** The pairs in which either run had more than maxStealPercent of a core stolen. */
+export function stolenPairs(mine: PairedRun[], theirs: PairedRun[], maxStealPercent: number): StolenPair[] {
+  const out: StolenPair[] = [];
+  for (let i = 0; i < Math.min(mine.length, theirs.length); i++) {
+    const steal = Math.max(mine[i].machine?.stealPercent ?? 0, theirs[i].machine?.stealPercent ?? 0);
+    if (steal > maxStealPercent) out.push({ pair: i + 1, stealPercent: steal });
+  }
+  return out;
 }
 
 /** One figure of two bridges run by run: this bridge's value against the other's in the same pair. */
@@ -193,13 +219,20 @@ const PAIRED: { figure: string; ratio?: true; of: (r: PairedRun) => number | und
  * Two bridges measured back to back in each run (--compare-js): on a machine whose speed drifts
  * between runs, the difference within a pair is steadier than either median. For each figure: the
  * difference (latency, ms) or the ratio (CPU) in every pair, their median, and in how many pairs
- * this bridge was at or below the other. Pairs where either run has no figure are left out.
+ * this bridge was at or below the other. Pairs where either run has no figure are left out, and the
+ * pairs in `leftOut` (stolenPairs()).
  */
-export function pairedDifferences(mine: PairedRun[], theirs: PairedRun[]): PairedFigure[] {
+export function pairedDifferences(
+  mine: PairedRun[],
+  theirs: PairedRun[],
+  leftOut: readonly StolenPair[] = [],
+): PairedFigure[] {
+  const skip = new Set(leftOut.map((p) => p.pair - 1));
   return PAIRED.map(({ figure, ratio, of }) => {
     const perRun: number[] = [];
     let atOrBelow = 0;
     for (let i = 0; i < Math.min(mine.length, theirs.length); i++) {
+      if (skip.has(i)) continue;
       const a = of(mine[i]);
       const b = of(theirs[i]);
       if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b)) continue;
@@ -211,8 +244,17 @@ export function pairedDifferences(mine: PairedRun[], theirs: PairedRun[]): Paire
   });
 }
 
-/** pairedDifferences() as a markdown table, one row per figure (rows without pairs left out). */
-export function pairedTable(title: string, other: string, figures: PairedFigure[]): string {
+/**
+ * pairedDifferences() as a markdown table, one row per figure (rows without pairs left out), and a
+ * line naming the pairs left out for steal, if any.
+ */
+export function pairedTable(
+  title: string,
+  other: string,
+  figures: PairedFigure[],
+  leftOut: readonly StolenPair[] = [],
+  maxStealPercent = DEFAULT_MAX_PAIR_STEAL_PERCENT,
+): string {
   const signed = (x: number, ratio: boolean): string =>
     ratio ? `${x.toFixed(2)}x` : `${x > 0 ? '+' : ''}${x.toFixed(1)}`;
   const rows = figures
@@ -221,10 +263,20 @@ export function pairedTable(title: string, other: string, figures: PairedFigure[
       (f) =>
         `| ${title} | ${f.figure} | ${f.perRun.map((x) => signed(x, f.ratio)).join(', ')} | **${signed(f.median, f.ratio)}** | ${f.atOrBelow} of ${f.perRun.length} |`,
     );
-  if (rows.length === 0) return '';
+  const note =
+    leftOut.length === 0
+      ? []
+      : [
+          '',
+          `${title}: left out, more than ${maxStealPercent} % of a core stolen by the hypervisor in either run: ` +
+            leftOut.map((p) => `pair ${p.pair} (${p.stealPercent} %)`).join(', ') +
+            '.',
+        ];
+  if (rows.length === 0) return note.join('\n').trim();
   return [
     `| Scenario | Figure | Switchboard against ${other}, pair by pair (ms, or x for CPU) | Median | Switchboard at or below in |`,
     '|---|---|---|---:|---:|',
     ...rows,
+    ...note,
   ].join('\n');
 }

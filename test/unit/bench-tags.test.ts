@@ -7,6 +7,7 @@ import {
   medianOf,
   pairedDifferences,
   pairedTable,
+  stolenPairs,
 } from '../../scripts/bench/figures';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
@@ -213,6 +214,35 @@ describe('bench figures', () => {
       '| burst, 100 calls | CPU per call-second | 1.20x, 1.10x, 1.00x, 1.50x | **1.15x** | 1 of 4 |',
     );
     expect(pairedTable('x', 'relay', pairedDifferences([run(1, 1, 1, false)], [run(1, 1, 0)]))).toBe('');
+  });
+
+  it('leaves out of the pair-by-pair figures the pairs in which the hypervisor stole CPU, and names them', () => {
+    const run = (upP99: number, stealPercent?: number) => ({
+      callerSide: {
+        uplinkMs: { n: 100, p50: 0.5, p95: 1, p99: upP99, max: 20 },
+        downlinkMs: { n: 100, p50: 1, p95: 2, p99: 5, max: 30 },
+      },
+      server: { cpuMsPerCallSecond: 3 },
+      ...(stealPercent === undefined ? {} : { machine: { stealPercent } }),
+    });
+    // pair 2: the relay's run lost 39.8 % of a core; pair 4: Switchboard's 2.5; pair 3 has no figure
+    const mine = [run(5, 0.2), run(6, 0), run(4), run(30, 2.5), run(6, 2)];
+    const theirs = [run(3, 0.1), run(17, 39.8), run(3), run(4, 0), run(5, 1)];
+    const leftOut = stolenPairs(mine, theirs, 2);
+    expect(leftOut).toEqual([
+      { pair: 2, stealPercent: 39.8 },
+      { pair: 4, stealPercent: 2.5 },
+    ]);
+    const up = pairedDifferences(mine, theirs, leftOut).find((f) => f.figure === 'up p99')!;
+    expect(up).toMatchObject({ perRun: [2, 1, 1], median: 1, atOrBelow: 0 });
+    // without the filter the stolen pairs would have set the median
+    expect(pairedDifferences(mine, theirs).find((f) => f.figure === 'up p99')!.perRun).toEqual([2, -11, 1, 26, 1]);
+    const table = pairedTable('burst, 100 calls', 'relay', pairedDifferences(mine, theirs, leftOut), leftOut, 2);
+    expect(table).toContain('| burst, 100 calls | up p99 | +2.0, +1.0, +1.0 | **+1.0** | 0 of 3 |');
+    expect(table).toContain(
+      'burst, 100 calls: left out, more than 2 % of a core stolen by the hypervisor in either run: pair 2 (39.8 %), pair 4 (2.5 %).',
+    );
+    expect(stolenPairs(mine, theirs, 50)).toEqual([]);
   });
 
   it('counts memory growth per call from the one-call run, per server and scenario', () => {
