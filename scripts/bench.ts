@@ -66,6 +66,7 @@ import {
   pairedDifferences,
   pairedTable,
   stolenPairs,
+  runsWithoutSteal,
   DEFAULT_MAX_PAIR_STEAL_PERCENT,
   type StolenPair,
   round,
@@ -130,9 +131,10 @@ const USAGE = `Usage: npm run bench -- [options]
   --load-nice N       scheduling priority (nice) of the local AI and the callers (default 10: below
                       the server's 0; a negative value, written --load-nice=-5, needs the privilege
                       to raise priority)
-  --max-steal P       pair by pair (--compare-js, --runs > 1): leave out the pairs in which either run
-                      had more than P % of a core stolen by the hypervisor (a VM's neighbour;
-                      default 2); they are named under the table and kept in the JSON
+  --max-steal P       leave out of the medians the runs, and of the pair-by-pair figures the pairs,
+                      in which the hypervisor stole more than P % of a core (a VM's neighbour;
+                      default 2; all runs are kept if every one had it); the tables say how many,
+                      and every run stays in the per-run table and the JSON
   --out DIR           output folder (default bench-results)
   --label TEXT        a note stored with the results (e.g. "before")
   --help`;
@@ -768,9 +770,16 @@ const two = (d: Dist | null | undefined): string => (d ? `${fmt(d.p50)} / ${fmt(
 
 export interface Row {
   label: string;
+  /** Runs the figures are the median of. */
   runs: number;
+  /** Runs left out of the median for the hypervisor's steal (runsWithoutSteal()). */
+  stolenRuns?: number;
   result: RunResult;
 }
+
+/** The Runs cell: "4", or "2 (2 left out: steal)". */
+const runsCell = (row: Row): string =>
+  row.stolenRuns ? `${row.runs} (${row.stolenRuns} left out: steal)` : String(row.runs);
 
 /** Caller-side figures (the headline). */
 export function markdownTable(rows: Row[]): string {
@@ -778,7 +787,9 @@ export function markdownTable(rows: Row[]): string {
     '| Scenario | Calls | Runs | Uplink p50 / p95 / p99 / max (ms) | Downlink p50 / p95 / p99 / max (ms) | Webhook p50 / p99 (ms) | Stream set-up p50 / p99 (ms) | First agent audio p50 / p99 (ms) | Frames lost up / down | Event-loop delay p99 / max (ms) | Server CPU per call-second (ms) | Server CPU (% of one core) | Server peak RSS (MB) | Machine idle (%) | In-process uplink / downlink p99 (ms) |',
     '|---|---:|---:|---|---|---|---|---|---|---|---:|---:|---:|---:|---|',
   ];
-  for (const { label, runs, result: r } of rows) {
+  for (const row of rows) {
+    const { label, result: r } = row;
+    const runs = runsCell(row);
     const lost = `${fmt(r.frames.uplinkLost, 0)} / ${fmt(r.frames.downlinkLost, 0)}`;
     lines.push(
       `| ${label} | ${r.calls} | ${runs} | ${four(r.callerSide?.uplinkMs)} | ${four(r.callerSide?.downlinkMs)} | ${two(r.webhookMs)} | ${two(r.streamSetupMs)} | ${two(r.firstAgentAudioMs)} | ${lost} | ${fmt(r.eventLoopMs.p99)} / ${fmt(r.eventLoopMs.max)} | ${fmt(r.server.cpuMsPerCallSecond, 2)} | ${fmt(r.server.cpuPercentOfOneCore)} | ${fmt(r.server.rssPeakMb, 0)} | ${fmt(r.machine.idlePercent)} | ${fmt(r.inProcess.uplinkMs.p99, 3)} / ${fmt(r.inProcess.downlinkMs.p99, 3)} |`,
@@ -807,7 +818,9 @@ export function detailsTable(rows: Row[]): string {
     '| Scenario | Calls | Runs | Window (s) | Tags timed up / down | Burst set-up phase up / down p99 (ms) | Up tags lost | Down tags not heard (barge-in drops) / before stream | Call-seconds in window | Calls placed / failed / forced hang-ups | Barge-ins | Server idle CPU % / RSS before calls (MB) | Server main thread CPU per call-second (ms) / waiting for a core (ms per s) | AI CPU % / loop p99 (ms) | Caller CPU % / loop p99 (ms) | Other load / hypervisor steal (% of one core) |',
     '|---|---:|---:|---:|---|---|---:|---|---:|---|---:|---|---:|---|---|---|',
   ];
-  for (const { label, runs, result: r } of rows) {
+  for (const row of rows) {
+    const { label, result: r } = row;
+    const runs = runsCell(row);
     const t = r.callerSide?.tags;
     lines.push(
       `| ${label} | ${r.calls} | ${runs} | ${fmt(r.seconds)} | ${t ? `${fmt(r.callerSide!.uplinkMs.n, 0)} / ${fmt(r.callerSide!.downlinkMs.n, 0)}` : 'n/a'} | ${r.setupPhase ? `${fmt(r.setupPhase.uplinkMs.p99)} / ${fmt(r.setupPhase.downlinkMs.p99)}` : 'n/a'} | ${t ? fmt(t.upLost, 0) : 'n/a'} | ${t ? `${fmt(t.downNotReceived, 0)} / ${fmt(t.downBeforeStream, 0)}` : 'n/a'} | ${fmt(r.server.callSeconds, 0)} | ${fmt(r.callsPlaced, 0)} / ${fmt(r.callsFailed, 0)} / ${fmt(r.forcedHangups, 0)} | ${fmt(r.interruptions, 0)} | ${fmt(r.server.idleCpuPercent)} / ${fmt(r.server.rssBaselineMb, 0)} | ${fmt(r.server.mainThreadCpuMsPerCallSecond, 2)} / ${fmt(r.server.mainThreadRunQueueWaitMsPerSecond)} | ${r.ai ? `${fmt(r.ai.cpuPercentOfOneCore, 0)} / ${fmt(r.ai.eventLoopP99Ms)}` : 'n/a'} | ${fmt(r.caller.cpuPercentOfOneCore, 0)} / ${fmt(r.caller.eventLoopP99Ms)} | ${fmt(r.machine.otherPercent, 0)} / ${fmt(r.machine.stealPercent, 0)} |`,
@@ -1006,7 +1019,15 @@ async function main(): Promise<void> {
       }
       for (const [t, target] of targets.entries()) {
         const label = targets.length > 1 ? `${scenario} — ${target.label}` : scenario;
-        rows.push({ label, runs, result: runs > 1 ? medianOf(results[t]) : results[t][0] });
+        // The runs in which the hypervisor stole more than --max-steal are left out of the median (all
+        // kept if every run was); each run, with its steal, is in the per-run table and the JSON.
+        const kept = runsWithoutSteal(results[t], maxStealPercent);
+        rows.push({
+          label,
+          runs: kept.length,
+          stolenRuns: results[t].length - kept.length,
+          result: kept.length > 1 ? medianOf(kept) : kept[0],
+        });
       }
       if (targets.length === 2 && runs > 1) {
         const leftOut = stolenPairs(results[0], results[1], maxStealPercent);

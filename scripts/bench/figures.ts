@@ -184,6 +184,18 @@ export interface StolenPair {
   stealPercent: number;
 }
 
+/**
+ * The runs in which the hypervisor stole at most maxStealPercent of a core (the median is taken of
+ * these); every run when none was so quiet, so that a report always has figures.
+ */
+export function runsWithoutSteal<T extends { machine?: { stealPercent?: number } }>(
+  runs: T[],
+  maxStealPercent: number,
+): T[] {
+  const kept = runs.filter((r) => (r.machine?.stealPercent ?? 0) <= maxStealPercent);
+  return kept.length > 0 ? kept : runs;
+}
+
 /** The pairs in which either run had more than maxStealPercent of a core stolen. */
 export function stolenPairs(mine: PairedRun[], theirs: PairedRun[], maxStealPercent: number): StolenPair[] {
   const out: StolenPair[] = [];

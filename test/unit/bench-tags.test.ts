@@ -7,6 +7,7 @@ import {
   medianOf,
   pairedDifferences,
   pairedTable,
+  runsWithoutSteal,
   stolenPairs,
 } from '../../scripts/bench/figures';
 import { execFileSync } from 'node:child_process';
@@ -243,6 +244,23 @@ describe('bench figures', () => {
       'burst, 100 calls: left out, more than 2 % of a core stolen by the hypervisor in either run: pair 2 (39.8 %), pair 4 (2.5 %).',
     );
     expect(stolenPairs(mine, theirs, 50)).toEqual([]);
+  });
+
+  it('takes the median of the runs without steal, or of every run when none was without it', () => {
+    const runs = [
+      { p99: 4, machine: { stealPercent: 0.2 } },
+      { p99: 109, machine: { stealPercent: 95.9 } },
+      { p99: 5 },
+      { p99: 6, machine: { stealPercent: 2 } },
+    ];
+    expect(runsWithoutSteal(runs, 2).map((r) => r.p99)).toEqual([4, 5, 6]);
+    expect(medianOf(runsWithoutSteal(runs, 2)).p99).toBe(5);
+    expect(runsWithoutSteal(runs, 0.1).map((r) => r.p99)).toEqual([5]);
+    const stolen = [
+      { p99: 30, machine: { stealPercent: 40 } },
+      { p99: 20, machine: { stealPercent: 12 } },
+    ];
+    expect(runsWithoutSteal(stolen, 2)).toEqual(stolen);
   });
 
   it('counts memory growth per call from the one-call run, per server and scenario', () => {
