@@ -774,12 +774,18 @@ export interface Row {
   runs: number;
   /** Runs left out of the median for the hypervisor's steal (runsWithoutSteal()). */
   stolenRuns?: number;
+  /** Every run had more steal than --max-steal (so none was left out). */
+  allStolen?: boolean;
   result: RunResult;
 }
 
-/** The Runs cell: "4", or "2 (2 left out: steal)". */
+/** The Runs cell: "4", "2 (2 left out: steal)" or "2 (all with steal)". */
 const runsCell = (row: Row): string =>
-  row.stolenRuns ? `${row.runs} (${row.stolenRuns} left out: steal)` : String(row.runs);
+  row.stolenRuns
+    ? `${row.runs} (${row.stolenRuns} left out: steal)`
+    : row.allStolen
+      ? `${row.runs} (all with steal)`
+      : String(row.runs);
 
 /** Caller-side figures (the headline). */
 export function markdownTable(rows: Row[]): string {
@@ -1026,6 +1032,7 @@ async function main(): Promise<void> {
           label,
           runs: kept.length,
           stolenRuns: results[t].length - kept.length,
+          allStolen: results[t].every((r) => r.machine.stealPercent > maxStealPercent),
           result: kept.length > 1 ? medianOf(kept) : kept[0],
         });
       }
