@@ -196,6 +196,15 @@ export function runsWithoutSteal<T extends { machine?: { stealPercent?: number }
   return kept.length > 0 ? kept : runs;
 }
 
+/**
+ * Whether the bench makes run `done + 1` of a scenario and count: until `runs` runs (pairs) were
+ * free of steal, with at most `extra` beyond `runs` (--extra-runs), so that a noisy VM still gives
+ * the medians and pairs asked for when it can.
+ */
+export function anotherRun(done: number, quiet: number, runs: number, extra: number): boolean {
+  return quiet < runs && done < runs + extra;
+}
+
 /** The pairs in which either run had more than maxStealPercent of a core stolen. */
 export function stolenPairs(mine: PairedRun[], theirs: PairedRun[], maxStealPercent: number): StolenPair[] {
   const out: StolenPair[] = [];

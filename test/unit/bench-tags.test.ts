@@ -7,6 +7,7 @@ import {
   medianOf,
   pairedDifferences,
   pairedTable,
+  anotherRun,
   runsWithoutSteal,
   stolenPairs,
 } from '../../scripts/bench/figures';
@@ -244,6 +245,25 @@ describe('bench figures', () => {
       'burst, 100 calls: left out, more than 2 % of a core stolen by the hypervisor in either run: pair 2 (39.8 %), pair 4 (2.5 %).',
     );
     expect(stolenPairs(mine, theirs, 50)).toEqual([]);
+  });
+
+  it('makes extra runs only while fewer than asked were free of steal, and at most --extra-runs of them', () => {
+    // --runs 3 --extra-runs 2: the steal of each run decides whether another follows
+    const runsMade = (stolen: boolean[]): number => {
+      let quiet = 0;
+      let done = 0;
+      while (anotherRun(done, quiet, 3, 2)) {
+        if (!stolen[done]) quiet++;
+        done++;
+      }
+      return done;
+    };
+    expect(runsMade([false, false, false, false, false])).toBe(3);
+    expect(runsMade([false, true, false, false, false])).toBe(4);
+    expect(runsMade([true, true, false, true, true])).toBe(5);
+    // without --extra-runs, exactly --runs, however many had steal
+    expect(anotherRun(2, 0, 3, 0)).toBe(true);
+    expect(anotherRun(3, 0, 3, 0)).toBe(false);
   });
 
   it('takes the median of the runs without steal, or of every run when none was without it', () => {
