@@ -68,7 +68,8 @@ import {
   stolenPairs,
   runsWithoutSteal,
   anotherRun,
-  DEFAULT_MAX_PAIR_STEAL_PERCENT,
+  DEFAULT_MAX_STEAL_PERCENT,
+  hasSteal,
   type StolenPair,
   round,
   type PairedFigure,
@@ -895,7 +896,7 @@ async function main(): Promise<void> {
         profile: { type: 'boolean', default: false },
         'tag-log': { type: 'boolean', default: false },
         'load-nice': { type: 'string', default: '10' },
-        'max-steal': { type: 'string', default: String(DEFAULT_MAX_PAIR_STEAL_PERCENT) },
+        'max-steal': { type: 'string', default: String(DEFAULT_MAX_STEAL_PERCENT) },
         'extra-runs': { type: 'string', default: '0' },
         out: { type: 'string', default: 'bench-results' },
         label: { type: 'string', default: '' },
@@ -1030,7 +1031,7 @@ async function main(): Promise<void> {
               .slice(-1)[0],
           );
         }
-        if (results.every((r) => r[i].machine.stealPercent <= maxStealPercent)) quietRuns++;
+        if (!results.some((r) => hasSteal(r[i], maxStealPercent))) quietRuns++;
       }
       for (const [t, target] of targets.entries()) {
         const label = targets.length > 1 ? `${scenario} — ${target.label}` : scenario;
@@ -1041,7 +1042,7 @@ async function main(): Promise<void> {
           label,
           runs: kept.length,
           stolenRuns: results[t].length - kept.length,
-          allStolen: results[t].every((r) => r.machine.stealPercent > maxStealPercent),
+          allStolen: results[t].every((r) => hasSteal(r, maxStealPercent)),
           result: kept.length > 1 ? medianOf(kept) : kept[0],
         });
       }

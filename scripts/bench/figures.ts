@@ -171,12 +171,17 @@ export interface PairedRun {
 }
 
 /**
- * The steal above which a pair is left out of the pair-by-pair figures (% of one core, either run):
- * on a shared VM a neighbour that takes a third of a core makes that run's p99 several times the
- * others' (2026-12-06, Intel Xeon: 5-96 % in 5 runs of 16, p99 up to 109 ms), whichever bridge
- * happens to run then; the pair then measures the neighbour, not the bridges.
+ * The steal above which a run is left out of the medians, and a pair of the pair-by-pair figures (%
+ * of one core, either run): on a shared VM a neighbour that takes a third of a core makes that run's
+ * p99 several times the others' (2026-12-06, Intel Xeon: 5-96 % in 6 runs of 16, p99 up to 109 ms),
+ * whichever bridge happens to run then; the run then measures the neighbour, not the bridge.
  */
-export const DEFAULT_MAX_PAIR_STEAL_PERCENT = 2;
+export const DEFAULT_MAX_STEAL_PERCENT = 2;
+
+/** A run measured with more than maxStealPercent of a core stolen by the hypervisor (unknown: not). */
+export function hasSteal(run: { machine?: { stealPercent?: number } }, maxStealPercent: number): boolean {
+  return (run.machine?.stealPercent ?? 0) > maxStealPercent;
+}
 
 /** A pair left out of the pair-by-pair figures, numbered from 1, with the larger steal of its two runs. */
 export interface StolenPair {
@@ -185,14 +190,14 @@ export interface StolenPair {
 }
 
 /**
- * The runs in which the hypervisor stole at most maxStealPercent of a core (the median is taken of
- * these); every run when none was so quiet, so that a report always has figures.
+ * The runs without steal (hasSteal()), of which the median is taken; every run when none was so
+ * quiet, so that a report always has figures.
  */
 export function runsWithoutSteal<T extends { machine?: { stealPercent?: number } }>(
   runs: T[],
   maxStealPercent: number,
 ): T[] {
-  const kept = runs.filter((r) => (r.machine?.stealPercent ?? 0) <= maxStealPercent);
+  const kept = runs.filter((r) => !hasSteal(r, maxStealPercent));
   return kept.length > 0 ? kept : runs;
 }
 
@@ -209,8 +214,11 @@ export function anotherRun(done: number, quiet: number, runs: number, extra: num
 export function stolenPairs(mine: PairedRun[], theirs: PairedRun[], maxStealPercent: number): StolenPair[] {
   const out: StolenPair[] = [];
   for (let i = 0; i < Math.min(mine.length, theirs.length); i++) {
-    const steal = Math.max(mine[i].machine?.stealPercent ?? 0, theirs[i].machine?.stealPercent ?? 0);
-    if (steal > maxStealPercent) out.push({ pair: i + 1, stealPercent: steal });
+    if (!hasSteal(mine[i], maxStealPercent) && !hasSteal(theirs[i], maxStealPercent)) continue;
+    out.push({
+      pair: i + 1,
+      stealPercent: Math.max(mine[i].machine?.stealPercent ?? 0, theirs[i].machine?.stealPercent ?? 0),
+    });
   }
   return out;
 }
@@ -274,7 +282,7 @@ export function pairedTable(
   other: string,
   figures: PairedFigure[],
   leftOut: readonly StolenPair[] = [],
-  maxStealPercent = DEFAULT_MAX_PAIR_STEAL_PERCENT,
+  maxStealPercent = DEFAULT_MAX_STEAL_PERCENT,
 ): string {
   const signed = (x: number, ratio: boolean): string =>
     ratio ? `${x.toFixed(2)}x` : `${x > 0 ? '+' : ''}${x.toFixed(1)}`;
