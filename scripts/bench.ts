@@ -197,8 +197,8 @@ export interface RunResult {
      */
     mainThreadRunQueueWaitMsPerSecond: number;
   };
-  ai: (ProcFigures & { eventLoopP99Ms: number }) | null;
-  caller: ProcFigures & { eventLoopP99Ms: number };
+  ai: (ProcFigures & LoadGeneratorWait) | null;
+  caller: ProcFigures & LoadGeneratorWait;
   /**
    * Whole machine during the window, in % of one core (200 = both cores busy) but idle (% of all
    * cores). other = busy in processes not the bench's; steal = taken by the hypervisor for another
@@ -556,14 +556,15 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
     // The first three: server, AI, caller; then the other instances.
     const pids = [server.pid, ai?.child.pid, caller.child.pid, ...others.map((o) => o.pid)];
     let cpuA: (ProcSample | null)[] = [];
-    let mainThreadA: ThreadSample | null = null;
+    // The main threads of the server, the AI and the callers.
+    let mainThreadsA: (ThreadSample | null)[] = [];
     let sysA = null as ReturnType<typeof sampleSystem>;
     let rss: RssSampler[] = [];
     let windowStart = 0;
     const openWindow = async (): Promise<void> => {
       if (!external) await scrape(`http://127.0.0.1:${port}`); // resets the window (exact recorders, event-loop histogram)
       cpuA = pids.map((pid) => sampleProcess(pid));
-      mainThreadA = sampleThread(pids[0]);
+      mainThreadsA = pids.slice(0, 3).map((pid) => sampleThread(pid));
       sysA = sampleSystem();
       rss = pids.map((pid) => new RssSampler(pid));
       for (const r of rss) r.start();
@@ -599,7 +600,9 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
     const windowEnd = now();
     const windowS = (windowEnd - windowStart) / 1000;
     const cpuB = pids.map((pid) => sampleProcess(pid));
-    const mainThread = mainThreadFigures(mainThreadA, sampleThread(pids[0]), windowS);
+    const [mainThread, aiThread, callerThread] = pids
+      .slice(0, 3)
+      .map((pid, i) => mainThreadFigures(mainThreadsA[i] ?? null, sampleThread(pid), windowS));
     const sysB = sampleSystem();
     for (const r of rss) r.stop();
     caller.send({ type: 'window-end' });
@@ -719,9 +722,14 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
         ? {
             ...procFigures(cpuA[1], cpuB[1], windowS, rss[1].peakBytes),
             eventLoopP99Ms: aiReport?.eventLoopMs.p99 ?? NaN,
+            mainThreadRunQueueWaitMsPerSecond: aiThread.waitMsPerSecond,
           }
         : null,
-      caller: { ...procFigures(cpuA[2], cpuB[2], windowS, rss[2].peakBytes), eventLoopP99Ms: report.eventLoopMs.p99 },
+      caller: {
+        ...procFigures(cpuA[2], cpuB[2], windowS, rss[2].peakBytes),
+        eventLoopP99Ms: report.eventLoopMs.p99,
+        mainThreadRunQueueWaitMsPerSecond: callerThread.waitMsPerSecond,
+      },
       machine: {
         idlePercent: round((1 - machineBusy / machineTotal) * 100, 1),
         cpuPercent: round((machineBusy / windowS) * 100, 1),
@@ -808,6 +816,17 @@ export function markdownTable(rows: Row[]): string {
   return lines.join('\n');
 }
 
+/**
+ * A load generator's own delays, which the caller-side figures include: its event loop's p99, and
+ * how long its main thread waited for a core (ms per second of the window). The generators stamp a
+ * tag just before sending it and on receipt, so a generator kept off the CPU by the bridge's threads
+ * adds its wait to the bridge's latency; the wait shows how much of that there was.
+ */
+interface LoadGeneratorWait {
+  eventLoopP99Ms: number;
+  mainThreadRunQueueWaitMsPerSecond: number;
+}
+
 /** A thread's CPU over the window (ms) and its wait for a core (ms per second); NaN where unread. */
 function mainThreadFigures(
   a: ThreadSample | null,
@@ -825,7 +844,7 @@ function mainThreadFigures(
 /** What stands behind the headline: tag counts, load generators, calls. */
 export function detailsTable(rows: Row[]): string {
   const lines = [
-    '| Scenario | Calls | Runs | Window (s) | Tags timed up / down | Burst set-up phase up / down p99 (ms) | Up tags lost | Down tags not heard (barge-in drops) / before stream | Call-seconds in window | Calls placed / failed / forced hang-ups | Barge-ins | Server idle CPU % / RSS before calls (MB) | Server main thread CPU per call-second (ms) / waiting for a core (ms per s) | AI CPU % / loop p99 (ms) | Caller CPU % / loop p99 (ms) | Other load / hypervisor steal (% of one core) |',
+    '| Scenario | Calls | Runs | Window (s) | Tags timed up / down | Burst set-up phase up / down p99 (ms) | Up tags lost | Down tags not heard (barge-in drops) / before stream | Call-seconds in window | Calls placed / failed / forced hang-ups | Barge-ins | Server idle CPU % / RSS before calls (MB) | Server main thread CPU per call-second (ms) / waiting for a core (ms per s) | AI CPU % / loop p99 (ms) / waiting for a core (ms per s) | Caller CPU % / loop p99 (ms) / waiting for a core (ms per s) | Other load / hypervisor steal (% of one core) |',
     '|---|---:|---:|---:|---|---|---:|---|---:|---|---:|---|---:|---|---|---|',
   ];
   for (const row of rows) {
@@ -833,7 +852,7 @@ export function detailsTable(rows: Row[]): string {
     const runs = runsCell(row);
     const t = r.callerSide?.tags;
     lines.push(
-      `| ${label} | ${r.calls} | ${runs} | ${fmt(r.seconds)} | ${t ? `${fmt(r.callerSide!.uplinkMs.n, 0)} / ${fmt(r.callerSide!.downlinkMs.n, 0)}` : 'n/a'} | ${r.setupPhase ? `${fmt(r.setupPhase.uplinkMs.p99)} / ${fmt(r.setupPhase.downlinkMs.p99)}` : 'n/a'} | ${t ? fmt(t.upLost, 0) : 'n/a'} | ${t ? `${fmt(t.downNotReceived, 0)} / ${fmt(t.downBeforeStream, 0)}` : 'n/a'} | ${fmt(r.server.callSeconds, 0)} | ${fmt(r.callsPlaced, 0)} / ${fmt(r.callsFailed, 0)} / ${fmt(r.forcedHangups, 0)} | ${fmt(r.interruptions, 0)} | ${fmt(r.server.idleCpuPercent)} / ${fmt(r.server.rssBaselineMb, 0)} | ${fmt(r.server.mainThreadCpuMsPerCallSecond, 2)} / ${fmt(r.server.mainThreadRunQueueWaitMsPerSecond)} | ${r.ai ? `${fmt(r.ai.cpuPercentOfOneCore, 0)} / ${fmt(r.ai.eventLoopP99Ms)}` : 'n/a'} | ${fmt(r.caller.cpuPercentOfOneCore, 0)} / ${fmt(r.caller.eventLoopP99Ms)} | ${fmt(r.machine.otherPercent, 0)} / ${fmt(r.machine.stealPercent, 0)} |`,
+      `| ${label} | ${r.calls} | ${runs} | ${fmt(r.seconds)} | ${t ? `${fmt(r.callerSide!.uplinkMs.n, 0)} / ${fmt(r.callerSide!.downlinkMs.n, 0)}` : 'n/a'} | ${r.setupPhase ? `${fmt(r.setupPhase.uplinkMs.p99)} / ${fmt(r.setupPhase.downlinkMs.p99)}` : 'n/a'} | ${t ? fmt(t.upLost, 0) : 'n/a'} | ${t ? `${fmt(t.downNotReceived, 0)} / ${fmt(t.downBeforeStream, 0)}` : 'n/a'} | ${fmt(r.server.callSeconds, 0)} | ${fmt(r.callsPlaced, 0)} / ${fmt(r.callsFailed, 0)} / ${fmt(r.forcedHangups, 0)} | ${fmt(r.interruptions, 0)} | ${fmt(r.server.idleCpuPercent)} / ${fmt(r.server.rssBaselineMb, 0)} | ${fmt(r.server.mainThreadCpuMsPerCallSecond, 2)} / ${fmt(r.server.mainThreadRunQueueWaitMsPerSecond)} | ${r.ai ? `${fmt(r.ai.cpuPercentOfOneCore, 0)} / ${fmt(r.ai.eventLoopP99Ms)} / ${fmt(r.ai.mainThreadRunQueueWaitMsPerSecond)}` : 'n/a'} | ${fmt(r.caller.cpuPercentOfOneCore, 0)} / ${fmt(r.caller.eventLoopP99Ms)} / ${fmt(r.caller.mainThreadRunQueueWaitMsPerSecond)} | ${fmt(r.machine.otherPercent, 0)} / ${fmt(r.machine.stealPercent, 0)} |`,
     );
   }
   return lines.join('\n');

@@ -39,6 +39,37 @@ export function distribution(values: number[]): Dist {
   return { n, p50: at(50), p95: at(95), p99: at(99), max: round(sorted[n - 1], 3) };
 }
 
+/**
+ * Uplink latency by a frame's place in its caller tick. The simulated callers send every call's
+ * frame from one 20 ms timer, so a tick is a burst of frames; tag ids follow the send order, and a
+ * tag sent within `tickGapMs` of the previous one is in the same tick. Rank 0 is a tick's first
+ * tagged frame. A bridge that keeps up with the burst has the same latency at every rank; one that
+ * falls behind has it growing with the rank (queueing through the burst), and one that reads the
+ * burst in batches has every rank late by about a batch's time. Tags sent outside [from, to] or
+ * never received are left out. `received` is the AI's flat [id, t, ...] log.
+ */
+export function latencyByTickRank(
+  sent: (number | null)[],
+  received: number[],
+  from: number,
+  to: number,
+  tickGapMs: number,
+): Dist[] {
+  const at = receiptTimes(received, 2, sent.length);
+  const byRank: number[][] = [];
+  let previous = -Infinity;
+  let rank = 0;
+  sent.forEach((t, id) => {
+    if (t === null) return;
+    rank = t - previous > tickGapMs ? 0 : rank + 1;
+    previous = t;
+    const r = at[id];
+    if (Number.isNaN(r) || t < from || t > to) return;
+    (byRank[rank] ??= []).push(r - t);
+  });
+  return Array.from(byRank, (values) => distribution(values ?? []));
+}
+
 /** Time ranges [from, to] (bench clock, ms), both ends included. */
 export type Ranges = readonly (readonly [number, number])[];
 

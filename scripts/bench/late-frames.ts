@@ -1,5 +1,6 @@
 /**
  * tsx scripts/bench/late-frames.ts <tags-run.json> [--over 5] [--gap 50] [--top 10] [--profile server.cpuprofile]
+ *                                   [--ranks 12] [--tick-gap 5]
  *
  * When were a run's late frames? Reads the raw tag times `npm run bench -- --tag-log` writes
  * (tags-<run>.json) and groups the frames that took longer than --over ms each way into clusters (a
@@ -9,12 +10,15 @@
  * `--profile`), each cluster also shows what the server's main thread did from 25 ms before its
  * first late frame to 5 ms after its last: busy and idle time and the functions that filled it
  * (outermost > innermost frame of ours, or GC). Both files are on CLOCK_MONOTONIC (the tags'
- * `now()` and V8's profile timestamps), so they line up without adjustment.
+ * `now()` and V8's profile timestamps), so they line up without adjustment. With --ranks N, also
+ * the uplink latency by a frame's place in its caller tick, ranks 0..N-1 (figures.ts,
+ * latencyByTickRank): flat and low, the bridge keeps up with the callers' bursts; growing, it
+ * queues through them; flat and high, it reads them in batches.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { isOwnFrame, readProfile, stackOf, type IndexedProfile, type ProfileNode } from './cpu-profile';
-import { receiptTimes } from './figures';
+import { latencyByTickRank, receiptTimes } from './figures';
 
 interface TagLog {
   windowStart: number;
@@ -38,11 +42,13 @@ const { values, positionals } = parseArgs({
     gap: { type: 'string', default: '50' },
     top: { type: 'string', default: '10' },
     profile: { type: 'string' },
+    ranks: { type: 'string', default: '0' },
+    'tick-gap': { type: 'string', default: '5' },
   },
 });
 if (positionals.length !== 1) {
   console.error(
-    'usage: tsx scripts/bench/late-frames.ts <tags-run.json> [--over 5] [--gap 50] [--top 10] [--profile f]',
+    'usage: tsx scripts/bench/late-frames.ts <tags-run.json> [--over 5] [--gap 50] [--top 10] [--profile f] [--ranks 12] [--tick-gap 5]',
   );
   process.exit(2);
 }
@@ -134,4 +140,20 @@ for (const [name, frames] of directions) {
     console.log(`    server main thread: busy ${a.busy.toFixed(1)} ms, idle ${a.idle.toFixed(1)} ms`);
     for (const [key, ms] of a.top) console.log(`    ${ms.toFixed(1).padStart(6)} ms  ${key}`);
   }
+}
+
+const ranks = Number(values.ranks);
+if (ranks > 0) {
+  const byRank = latencyByTickRank(
+    log.upSent,
+    log.upReceived,
+    log.windowStart,
+    log.windowEnd,
+    Number(values['tick-gap']),
+  );
+  console.log(`\nuplink by place in the caller tick (rank 0: a tick's first tagged frame)`);
+  byRank.slice(0, ranks).forEach((d, rank) => {
+    if (d.n > 0)
+      console.log(`  rank ${String(rank).padStart(2)}: ${d.n} frames, p50 ${d.p50} / p99 ${d.p99} / max ${d.max} ms`);
+  });
 }

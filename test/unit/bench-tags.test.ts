@@ -3,6 +3,7 @@ import {
   callSecondsIn,
   distribution,
   growthFromOneCall,
+  latencyByTickRank,
   matchTags,
   medianOf,
   pairedDifferences,
@@ -161,6 +162,26 @@ describe('bench figures', () => {
     );
     expect(m.uplinkMs).toMatchObject({ n: 2, p50: 1, max: 3 });
     expect(m.tags.upSent).toBe(2);
+  });
+
+  it("sorts uplink latency by a frame's place in its caller tick: ticks split at the gap, window and losses left out", () => {
+    // Three ticks 20 ms apart, three tagged frames 0.2 ms apart in each; id 0 was never sent.
+    const sent: (number | null)[] = [null];
+    for (const tick of [0, 20, 40]) for (const k of [0, 1, 2]) sent.push(100 + tick + k * 0.2);
+    // Latency grows with the place in the tick (0.5, 1.5, 2.5 ms); the third tick's last frame is lost.
+    const received: number[] = [];
+    sent.forEach((t, id) => {
+      if (t !== null && id !== 9) received.push(id, t + 0.5 + ((id - 1) % 3));
+    });
+    const byRank = latencyByTickRank(sent, received, 100, 141, 5);
+    expect(byRank.map((d) => [d.n, d.p50, d.max])).toEqual([
+      [3, 0.5, 0.5],
+      [3, 1.5, 1.5],
+      [2, 2.5, 2.5],
+    ]);
+    // A window that ends before the third tick, and a gap wider than a tick (one 9-frame tick).
+    expect(latencyByTickRank(sent, received, 100, 130, 5).map((d) => d.n)).toEqual([2, 2, 2]);
+    expect(latencyByTickRank(sent, received, 100, 141, 25).map((d) => d.n)).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
   });
 
   it('counts call-seconds inside the window', () => {
