@@ -40,9 +40,10 @@ export function distribution(values: number[]): Dist {
 }
 
 /**
- * Uplink latency by a frame's place in its caller tick. The simulated callers send every call's
- * frame from one 20 ms timer, so a tick is a burst of frames; tag ids follow the send order, and a
- * tag sent within `tickGapMs` of the previous one is in the same tick. Rank 0 is a tick's first
+ * Uplink latency by a frame's place in its caller tick. The simulated callers send their frames
+ * from one shared 5 ms timer (each call one frame per 20 ms), so a tick is a burst of frames; tag
+ * ids follow the send order, and a tag sent within `tickGapMs` of the previous one is in the same
+ * tick. Rank 0 is a tick's first
  * tagged frame. A bridge that keeps up with the burst has the same latency at every rank; one that
  * falls behind has it growing with the rank (queueing through the burst), and one that reads the
  * burst in batches has every rank late by about a batch's time. Tags sent outside [from, to] or

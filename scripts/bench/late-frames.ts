@@ -55,6 +55,12 @@ if (positionals.length !== 1) {
 const overMs = Number(values.over);
 const gapMs = Number(values.gap);
 const top = Number(values.top);
+const ranks = Number(values.ranks);
+const tickGapMs = Number(values['tick-gap']);
+if (!Number.isInteger(ranks) || ranks < 0 || !(tickGapMs > 0)) {
+  console.error('late-frames: --ranks must be a whole number of ranks (0: none) and --tick-gap a positive ms');
+  process.exit(2);
+}
 const log = JSON.parse(readFileSync(positionals[0], 'utf8')) as TagLog;
 
 /** [send time, latency] of each tag sent in the window and received, by send time. */
@@ -142,15 +148,8 @@ for (const [name, frames] of directions) {
   }
 }
 
-const ranks = Number(values.ranks);
 if (ranks > 0) {
-  const byRank = latencyByTickRank(
-    log.upSent,
-    log.upReceived,
-    log.windowStart,
-    log.windowEnd,
-    Number(values['tick-gap']),
-  );
+  const byRank = latencyByTickRank(log.upSent, log.upReceived, log.windowStart, log.windowEnd, tickGapMs);
   console.log(`\nuplink by place in the caller tick (rank 0: a tick's first tagged frame)`);
   byRank.slice(0, ranks).forEach((d, rank) => {
     if (d.n > 0)
