@@ -1,6 +1,6 @@
 /**
  * tsx scripts/bench/late-frames.ts <tags-run.json> [--over 5] [--gap 50] [--top 10] [--profile server.cpuprofile]
- *                                   [--ranks 12] [--tick-gap 5]
+ *                                   [--ranks 12] [--tick-gap 2]
  *
  * When were a run's late frames? Reads the raw tag times `npm run bench -- --tag-log` writes
  * (tags-<run>.json) and groups the frames that took longer than --over ms each way into clusters (a
@@ -13,7 +13,8 @@
  * `now()` and V8's profile timestamps), so they line up without adjustment. With --ranks N, also
  * the uplink latency by a frame's place in its caller tick, ranks 0..N-1 (figures.ts,
  * latencyByTickRank): flat and low, the bridge keeps up with the callers' bursts; growing, it
- * queues through them; flat and high, it reads them in batches.
+ * queues through them; flat and high, it reads them in batches. --tick-gap (ms, default 2) must be
+ * under the callers' 5 ms tick and over the time one burst takes to send.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -43,12 +44,12 @@ const { values, positionals } = parseArgs({
     top: { type: 'string', default: '10' },
     profile: { type: 'string' },
     ranks: { type: 'string', default: '0' },
-    'tick-gap': { type: 'string', default: '5' },
+    'tick-gap': { type: 'string', default: '2' },
   },
 });
 if (positionals.length !== 1) {
   console.error(
-    'usage: tsx scripts/bench/late-frames.ts <tags-run.json> [--over 5] [--gap 50] [--top 10] [--profile f] [--ranks 12] [--tick-gap 5]',
+    'usage: tsx scripts/bench/late-frames.ts <tags-run.json> [--over 5] [--gap 50] [--top 10] [--profile f] [--ranks 12] [--tick-gap 2]',
   );
   process.exit(2);
 }
