@@ -78,6 +78,7 @@ import {
   type Ranges,
 } from './bench/figures';
 import { now } from './bench/tags';
+import { keepMainThreadProfile } from './bench/cpu-profile';
 import { prepareBenchCluster, type BenchCluster } from './bench/cluster';
 import type { LoadBalancer } from './lib/load-balancer';
 import { listenersMarkdown, startListenersPhase, unchanged, type ListenersPhase } from './bench/listeners';
@@ -127,7 +128,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --plain-node        run Switchboard without npm start's node options and malloc settings
   --tsx               run the server with tsx instead of the built JS
   --no-build          do not run npm run build first
-  --profile           write V8 CPU profiles (server, AI) into the output folder
+  --profile           write V8 CPU profiles (server, AI, callers) into the output folder
   --tag-log           write each run's tag send and receive times (tags-<run>.json) into the output
                       folder: when the late frames were (scripts/bench/late-frames.ts)
   --load-nice N       scheduling priority (nice) of the local AI and the callers (default 10: below
@@ -453,10 +454,13 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
   let balancer: LoadBalancer | undefined;
   let caller: Helper<OrchestratorMessage, CallerMessage> | undefined;
   let logFd: number | undefined;
+  const profilesDir = path.join(opts.outDir, 'profiles');
   const profileArgs = (name: string): string[] =>
-    opts.profile
-      ? ['--cpu-prof', `--cpu-prof-dir=${path.join(opts.outDir, 'profiles')}`, `--cpu-prof-name=${name}.cpuprofile`]
-      : [];
+    opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${profilesDir}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
+  // The AI and the callers run under tsx, whose loader thread writes a profile too: a folder each,
+  // the main thread's kept (keepMainThreadProfile) once they have exited.
+  const helperProfileArgs = (name: string): string[] =>
+    opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profilesDir, name)}`] : [];
   try {
     let aiUrl = opts.aiUrl;
     let aiStatsUrl: string | undefined;
@@ -465,7 +469,7 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
         'AI',
         path.join(__dirname, 'bench/ai.ts'),
         ['--tag-every', String(opts.tagEvery)],
-        profileArgs(`ai-${opts.name}`),
+        helperProfileArgs(`ai-${opts.name}`),
       );
       aiUrl = (await ai.take('listening', 30000)).url;
       aiStatsUrl = aiUrl.replace(/^ws:/, 'http:').replace(/\/v1\/realtime$/, '/stats');
@@ -549,7 +553,12 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
     const idleCpuPercent =
       idleA && baseline ? round(((baseline.cpuSeconds - idleA.cpuSeconds) / (IDLE_SAMPLE_MS / 1000)) * 100, 1) : NaN;
 
-    caller = new Helper<OrchestratorMessage, CallerMessage>('caller', path.join(__dirname, 'bench/caller.ts'), [], []);
+    caller = new Helper<OrchestratorMessage, CallerMessage>(
+      'caller',
+      path.join(__dirname, 'bench/caller.ts'),
+      [],
+      helperProfileArgs(`caller-${opts.name}`),
+    );
     caller.send({ type: 'start', config: callerConfig });
     await caller.take('ready', 30000);
 
@@ -769,6 +778,11 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
     await cluster?.drop().catch(() => undefined);
     if (ai?.child.connected) ai.child.disconnect();
     await stopProcess(ai?.child, 5000);
+    if (opts.profile) {
+      for (const name of [`ai-${opts.name}`, `caller-${opts.name}`]) {
+        keepMainThreadProfile(path.join(profilesDir, name), path.join(profilesDir, `${name}.cpuprofile`));
+      }
+    }
     if (logFd !== undefined) closeSync(logFd);
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -430,3 +430,7 @@ process.on('message', (message: OrchestratorMessage) => {
     control?.(message);
   }
 });
+
+// The orchestrator is done with us (or gone): exit, so that `--profile`'s profile is written.
+process.on('disconnect', () => process.exit(0));
+process.on('SIGTERM', () => process.exit(0));
