@@ -290,10 +290,14 @@ describe('TwilioMediaStream over a real WebSocket', () => {
     client.send(startMessage());
     await waitFor(() => stream.streamSid === SID, 'start');
 
+    // Twilio reads JSON text frames: the media message is built as bytes, and must still go as text.
+    const binary: boolean[] = [];
+    client.on('message', (_data, isBinary) => binary.push(isBinary));
     expect(stream.sendMedia(FRAME_B64)).toBe(true);
     expect(stream.sendMark('item_1:20:0')).toBe(true);
     expect(stream.clear()).toBe(true);
     await waitFor(() => fromServer.length === 3, 'three messages');
+    expect(binary).toEqual([false, false, false]);
 
     expect(fromServer.map((m) => JSON.parse(m))).toEqual([
       { event: 'media', streamSid: SID, media: { payload: FRAME_B64 } },

@@ -4,6 +4,8 @@ import {
   markMessage,
   MAX_MEDIA_PAYLOAD_BYTES,
   mediaMessage,
+  mediaMessageBytes,
+  mediaMessagePrefix,
   parseTwilioMessage,
 } from '../../src/channels/twilio/protocol';
 
@@ -195,6 +197,20 @@ describe('outbound serializers', () => {
       mark: { name: 'item_1:320:2' },
     });
     expect(JSON.parse(clearMessage(SID))).toEqual({ event: 'clear', streamSid: SID });
+  });
+
+  it("writes a media message's bytes from the stream's prefix exactly as the string spells them", () => {
+    const prefix = mediaMessagePrefix(SID);
+    for (const payload of [FRAME_B64, Buffer.alloc(800, 0x7f).toString('base64'), 'AA==', '']) {
+      const bytes = mediaMessageBytes(prefix, payload);
+      expect(bytes.equals(Buffer.from(mediaMessage(SID, payload)))).toBe(true);
+      expect(JSON.parse(bytes.toString('utf8'))).toEqual({ event: 'media', streamSid: SID, media: { payload } });
+    }
+    // Each message is its own buffer: a later one never changes one already handed to the socket.
+    const first = mediaMessageBytes(prefix, FRAME_B64);
+    const copy = Buffer.from(first);
+    mediaMessageBytes(prefix, 'AA==');
+    expect(first.equals(copy)).toBe(true);
   });
 
   it('escapes mark names so any name stays valid JSON', () => {

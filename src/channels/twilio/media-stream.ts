@@ -19,7 +19,8 @@ import {
   MAX_MEDIA_PAYLOAD_BYTES,
   clearMessage,
   markMessage,
-  mediaMessage,
+  mediaMessageBytes,
+  mediaMessagePrefix,
   parseTwilioMessage,
   type TwilioInboundMessage,
   type TwilioMediaFormat,
@@ -29,6 +30,8 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 /** ~40 s of 8 kHz mu-law as Twilio media JSON: far above a healthy reader, far below a memory problem. */
 export const DEFAULT_MAX_BUFFERED_BYTES = 512 * 1024;
 const PROTOCOL_ERROR_LOG_INTERVAL_MS = 5000;
+/** ws send options for a Buffer that holds text. */
+const TEXT_FRAME = { binary: false } as const;
 /** Media in Twilio's own layout, read from the frame's bytes (src/channels/media-bytes.ts). */
 const TWILIO_MEDIA = new MediaReader({
   sequenceKey: 'sequenceNumber',
@@ -110,6 +113,8 @@ export class TwilioMediaStream extends EventEmitter<TwilioMediaStreamEvents> {
   private frameReceivedAt = 0;
   /** The streamSid's bytes once 'start' has arrived (the media fast path compares them in place). */
   private sidBytes: Buffer | undefined;
+  /** The bytes before the payload of each media message we send (once 'start' has arrived). */
+  private mediaPrefix: Buffer | undefined;
   /** The media fast path's result, reused frame to frame. */
   private readonly fields: MediaFields = { payload: '', timestampMs: 0, sequenceNumber: 0, outbound: false };
 
@@ -182,7 +187,7 @@ export class TwilioMediaStream extends EventEmitter<TwilioMediaStreamEvents> {
       });
       this.droppingSince = 0;
     }
-    this.ws.send(mediaMessage(this.sid as string, payloadBase64));
+    this.ws.send(mediaMessageBytes(this.mediaPrefix as Buffer, payloadBase64), TEXT_FRAME);
     this.stats.mediaOut++;
     return true;
   }
@@ -277,6 +282,7 @@ export class TwilioMediaStream extends EventEmitter<TwilioMediaStreamEvents> {
       if (this.phase !== 'awaiting-start') return this.protocolError('duplicate start');
       this.phase = 'streaming';
       this.sid = message.streamSid;
+      this.mediaPrefix = mediaMessagePrefix(message.streamSid);
       this.sidBytes = MediaReader.streamId(message.streamSid);
       const { start } = message;
       this.safeEmit('start', {

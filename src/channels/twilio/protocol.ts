@@ -296,6 +296,28 @@ export function mediaMessage(streamSid: string, payloadBase64: string): string {
   return `{"event":"media","streamSid":"${streamSid}","media":{"payload":"${payloadBase64}"}}`;
 }
 
+const MEDIA_SUFFIX = Buffer.from('"}}');
+
+/** What comes before the payload in every media message of a stream (mediaMessageBytes). */
+export function mediaMessagePrefix(streamSid: string): Buffer {
+  return Buffer.from(`{"event":"media","streamSid":"${streamSid}","media":{"payload":"`);
+}
+
+/**
+ * mediaMessage's bytes (UTF-8), written into one buffer from the stream's prefix: send it as a text
+ * frame. 100 ms of agent audio is a ~1.1 KB message; as a string it was concatenated, then flattened
+ * into a new string when the socket wrote it: ~1.1 KB of young-generation garbage a chunk. The buffer
+ * comes from Node's pool, outside V8's heap (steady, 100 calls: 1.3 % fewer scavenges,
+ * docs/benchmarks/bridge.md).
+ */
+export function mediaMessageBytes(prefix: Buffer, payloadBase64: string): Buffer {
+  const bytes = Buffer.allocUnsafe(prefix.length + payloadBase64.length + MEDIA_SUFFIX.length);
+  prefix.copy(bytes, 0);
+  const written = bytes.write(payloadBase64, prefix.length, 'latin1'); // base64: ASCII, one byte a character
+  MEDIA_SUFFIX.copy(bytes, prefix.length + written);
+  return bytes;
+}
+
 /** `{"event":"mark",...}`: Twilio echoes it once every byte of audio sent before it has played. */
 export function markMessage(streamSid: string, name: string): string {
   return `{"event":"mark","streamSid":"${streamSid}","mark":{"name":${JSON.stringify(name)}}}`;
