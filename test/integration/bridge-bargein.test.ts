@@ -22,7 +22,9 @@ describe('barge-in', () => {
   it('sends clear + cancel + truncate at the acknowledged position and stores the agent turn as heard', async () => {
     const handle = h.call({
       script: [
-        { waitForAgentMs: 2500 },
+        // Talk over the answer once 2.5 s of it has played, however late it starts (a fixed wait
+        // left only 1.5 s heard under CI load).
+        { waitForAgentMs: 15_000, untilAgentHeardMs: 2500 },
         { say: 'Wait, stop, I have a question' },
         { untilAgentSilentMs: 800 },
         { silenceMs: 200 },
