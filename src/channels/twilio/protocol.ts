@@ -15,6 +15,7 @@
  * bad values — falls through to the general JSON.parse path and its checks, so behaviour on
  * unusual or hostile input is unchanged.
  */
+import { base64Message } from '../../audio/base64-message';
 
 export type TwilioTrack = 'inbound' | 'outbound';
 
@@ -311,11 +312,7 @@ export function mediaMessagePrefix(streamSid: string): Buffer {
  * docs/benchmarks/bridge.md).
  */
 export function mediaMessageBytes(prefix: Buffer, payloadBase64: string): Buffer {
-  const bytes = Buffer.allocUnsafe(prefix.length + payloadBase64.length + MEDIA_SUFFIX.length);
-  prefix.copy(bytes, 0);
-  const written = bytes.write(payloadBase64, prefix.length, 'latin1'); // base64: ASCII, one byte a character
-  MEDIA_SUFFIX.copy(bytes, prefix.length + written);
-  return bytes;
+  return base64Message(prefix, payloadBase64, MEDIA_SUFFIX);
 }
 
 /** `{"event":"mark",...}`: Twilio echoes it once every byte of audio sent before it has played. */

@@ -1,6 +1,7 @@
 /**
  * Realtime API client events (what the bridge sends) and their builders. Pure translation: no I/O.
  */
+import { base64Message } from '../../audio/base64-message';
 import {
   AUDIO_BYTES_PER_SECOND,
   type AudioFormatName,
@@ -204,12 +205,7 @@ const APPEND_SUFFIX_BYTES = Buffer.from(APPEND_SUFFIX, 'latin1');
  * more of JavaScript per append in a 50-socket microbenchmark, and more garbage.
  */
 export function appendAudioBytes(base64: string): Buffer {
-  const prefix = APPEND_PREFIX_BYTES.length;
-  const bytes = Buffer.allocUnsafe(prefix + base64.length + APPEND_SUFFIX_BYTES.length);
-  APPEND_PREFIX_BYTES.copy(bytes, 0);
-  const written = bytes.write(base64, prefix, 'latin1');
-  APPEND_SUFFIX_BYTES.copy(bytes, prefix + written);
-  return bytes;
+  return base64Message(APPEND_PREFIX_BYTES, base64, APPEND_SUFFIX_BYTES);
 }
 
 /** A user (or system) text message for conversation.item.create. */
