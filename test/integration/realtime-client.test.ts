@@ -315,22 +315,32 @@ describe('RealtimeClient', () => {
         JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', code: 'x', message: 'bad' } }),
       );
       conn.ws.send(JSON.stringify({ type: 'response.audio.delta', response_id: 'r', item_id: 'i', delta: 'AAAA' }));
+      // Agent audio the byte reader leaves to the parser (a non-ASCII id, URL-safe base64): the same event.
+      conn.ws.send(
+        JSON.stringify({ type: 'response.output_audio.delta', response_id: 'r', item_id: 'ié', delta: '-_-_' }),
+      );
       conn.ws.send(JSON.stringify({ type: 'brand.new.event', value: 1 }));
     };
     const c = client();
     const events: RealtimeServerEvent[] = [];
+    const audio: Array<[string, string, string]> = [];
     const problems: string[] = [];
     c.on('event', (e) => events.push(e));
+    c.on('audio', (itemId, responseId, bytes) => audio.push([itemId, responseId, bytes.toString('hex')]));
     c.on('protocol-error', (p) => problems.push(p.reason));
     c.connect();
     await server.until(() => server.conns[0]);
     await new Promise<void>((r) => {
-      const check = (): void => (events.length === 3 ? r() : void c.once('event', check));
+      const check = (): void => (events.length === 2 ? r() : void c.once('event', check));
       check();
     });
-    expect(events.map((e) => e.type)).toEqual(['error', 'response.output_audio.delta', 'brand.new.event']);
+    expect(events.map((e) => e.type)).toEqual(['error', 'brand.new.event']);
+    expect(audio).toEqual([
+      ['i', 'r', '000000'],
+      ['ié', 'r', 'fbffbf'],
+    ]);
     expect(problems).toEqual(['invalid JSON', 'response.output_audio.delta: "response_id" must be a string']);
-    expect(c.stats).toMatchObject({ protocolErrors: 2, messagesIn: 5, reconnects: 0 });
+    expect(c.stats).toMatchObject({ protocolErrors: 2, messagesIn: 6, reconnects: 0 });
     expect(c.state).toBe('open');
   });
 

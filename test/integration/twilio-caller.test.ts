@@ -131,7 +131,7 @@ describe('Twilio call simulator', () => {
           behaviour(call);
         });
         call.stream.on('media', (m) => {
-          call.inbound.push(Buffer.from(m.payload, 'base64'));
+          call.inbound.push(m.bytes);
           call.timestamps.push(m.timestampMs);
         });
         call.stream.on('mark', (name) => call.marks.push({ name, atMs: performance.now() - call.t0 }));

@@ -4,11 +4,8 @@ import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import winston from 'winston';
 import WebSocket, { WebSocketServer } from 'ws';
-import {
-  TwilioMediaStream,
-  type TwilioStreamMedia,
-  type TwilioStreamStart,
-} from '../../src/channels/twilio/media-stream';
+import { TwilioMediaStream, type TwilioStreamStart } from '../../src/channels/twilio/media-stream';
+import type { Base64AudioFrame } from '../../src/conversation/channel';
 
 const SID = 'MZ00000000000000000000000000000001';
 const FRAME_B64 = Buffer.alloc(160, 0x55).toString('base64');
@@ -121,7 +118,7 @@ describe('TwilioMediaStream over a real WebSocket', () => {
   it('turns connected, start, media, mark, dtmf and stop into typed events', async () => {
     const { stream, client } = await connect();
     const starts: TwilioStreamStart[] = [];
-    const media: TwilioStreamMedia[] = [];
+    const media: Base64AudioFrame[] = [];
     const marks: string[] = [];
     const digits: string[] = [];
     let stops = 0;
@@ -156,8 +153,8 @@ describe('TwilioMediaStream over a real WebSocket', () => {
     ]);
     expect(stream.streamSid).toBe(SID);
     expect(media).toEqual([
-      { payload: FRAME_B64, timestampMs: 20, sequenceNumber: 2, receivedAt: expect.any(Number) },
-      { payload: FRAME_B64, timestampMs: 40, sequenceNumber: 3, receivedAt: expect.any(Number) },
+      { base64: FRAME_B64, timestampMs: 20, receivedAt: expect.any(Number) },
+      { base64: FRAME_B64, timestampMs: 40, receivedAt: expect.any(Number) },
     ]);
     // The receive time (bridge latency starts there) is performance.now() of each frame, in order.
     expect(media[1].receivedAt).toBeGreaterThanOrEqual(media[0].receivedAt);
@@ -170,7 +167,7 @@ describe('TwilioMediaStream over a real WebSocket', () => {
   it('treats messages before start, a second start, media after stop and a foreign streamSid as protocol errors', async () => {
     const { stream, client } = await connect();
     const reasons: string[] = [];
-    const media: TwilioStreamMedia[] = [];
+    const media: Base64AudioFrame[] = [];
     stream.on('protocol-error', (e) => reasons.push(e.reason));
     stream.on('media', (m) => media.push(m));
 
@@ -191,7 +188,7 @@ describe('TwilioMediaStream over a real WebSocket', () => {
     streamOptions = { maxMessageBytes: 4096 };
     const { stream, client } = await connect();
     const reasons: string[] = [];
-    const media: TwilioStreamMedia[] = [];
+    const media: Base64AudioFrame[] = [];
     stream.on('protocol-error', (e) => reasons.push(e.reason));
     stream.on('media', (m) => media.push(m));
 
@@ -216,8 +213,8 @@ describe('TwilioMediaStream over a real WebSocket', () => {
       'media after stop',
     ]);
     expect(media).toEqual([
-      { payload: FRAME_B64, timestampMs: 40, sequenceNumber: 3, receivedAt: expect.any(Number) },
-      { payload: FRAME_B64, timestampMs: 120, sequenceNumber: 7, receivedAt: expect.any(Number) },
+      { base64: FRAME_B64, timestampMs: 40, receivedAt: expect.any(Number) },
+      { base64: FRAME_B64, timestampMs: 120, receivedAt: expect.any(Number) },
     ]);
     expect(stream.stats).toMatchObject({ mediaIn: 2, protocolErrors: 5 });
   });
@@ -226,7 +223,7 @@ describe('TwilioMediaStream over a real WebSocket', () => {
     streamOptions = { maxMessageBytes: 4096 };
     const { stream, client } = await connect();
     const reasons: string[] = [];
-    const media: TwilioStreamMedia[] = [];
+    const media: Base64AudioFrame[] = [];
     stream.on('protocol-error', (e) => reasons.push(e.reason));
     stream.on('media', (m) => media.push(m));
     client.send(startMessage());
@@ -256,7 +253,7 @@ describe('TwilioMediaStream over a real WebSocket', () => {
   it('a malformed message on one call never disturbs another call', async () => {
     const a = await connect();
     const b = await connect();
-    const bMedia: TwilioStreamMedia[] = [];
+    const bMedia: Base64AudioFrame[] = [];
     b.stream.on('media', (m) => bMedia.push(m));
     a.client.send(startMessage());
     b.client.send(startMessage());
@@ -271,15 +268,24 @@ describe('TwilioMediaStream over a real WebSocket', () => {
 
   it('catches listener exceptions instead of throwing them into the socket', async () => {
     const { stream, client } = await connect();
-    const media: TwilioStreamMedia[] = [];
+    const media: Base64AudioFrame[] = [];
     stream.on('start', () => {
       throw new Error('listener bug');
     });
-    stream.on('media', (m) => media.push(m));
+    let mediaThrown = false;
+    stream.on('media', (m) => {
+      if (!mediaThrown) {
+        mediaThrown = true;
+        throw new Error('media listener bug');
+      }
+      media.push(m);
+    });
     client.send(startMessage());
     client.send(mediaJson(1));
+    client.send(mediaJson(2));
     await waitFor(() => media.length === 1, 'media after a throwing listener');
-    expect(stream.stats.listenerErrors).toBe(1);
+    expect(media[0].timestampMs).toBe(40);
+    expect(stream.stats.listenerErrors).toBe(2);
     expect(capture.lines.some((l) => l.level === 'error' && l.message === 'twilio stream listener failed')).toBe(true);
   });
 

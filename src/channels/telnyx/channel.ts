@@ -11,7 +11,6 @@
 import { EventEmitter } from 'node:events';
 import type { AudioFormat } from '../../conversation/audio-format';
 import {
-  Base64AudioFrame,
   type CallerChannel,
   type CallerChannelEvents,
   type ChannelStart,
@@ -66,9 +65,9 @@ export class TelnyxChannel extends EventEmitter<CallerChannelEvents> implements 
   ) {
     super();
     this.format = start.format ?? { encoding: 'pcmu', sampleRateHz: 8000 };
-    stream.on('media', (media) => {
+    stream.on('media', (frame) => {
       this.stats.framesIn++;
-      this.emit('audio', new Base64AudioFrame(media.payload, media.timestampMs, media.receivedAt));
+      this.emit('audio', frame);
     });
     stream.on('mark', (name) => {
       if (!this.outstanding.delete(name)) {

@@ -11,6 +11,7 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import type { Logger } from '../../logging/logger';
+import { Base64AudioFrame } from '../../conversation/channel';
 import { corked } from '../ws-cork';
 import { MediaReader, type MediaFields } from '../media-bytes';
 import {
@@ -34,17 +35,13 @@ const TELNYX_MEDIA = new MediaReader({
   maxPayloadBytes: MAX_MEDIA_PAYLOAD_BYTES,
 });
 
-export interface TelnyxStreamMedia {
-  /** Base64 audio exactly as received. */
-  payload: string;
-  timestampMs: number;
-  /** performance.now() when the frame was received (before parsing). */
-  receivedAt: number;
-}
-
 export interface TelnyxMediaStreamEvents {
   start: [start: TelnyxStartMessage];
-  media: [media: TelnyxStreamMedia];
+  /**
+   * Caller audio, already as the channel's frame: the base64 exactly as received, its timestamp,
+   * and performance.now() when the frame was received (before parsing). One object per frame.
+   */
+  media: [frame: Base64AudioFrame];
   mark: [name: string];
   dtmf: [digit: string];
   /** Telnyx reported an error on the stream (e.g. 100003 malformed_frame); the stream goes on. */
@@ -270,7 +267,13 @@ export class TelnyxMediaStream extends EventEmitter<TelnyxMediaStreamEvents> {
       return;
     }
     this.stats.mediaIn++;
-    this.safeEmit('media', { payload, timestampMs, receivedAt: this.frameReceivedAt });
+    // Emitted directly: safeEmit's rest arrays would cost two allocations a frame.
+    const frame = new Base64AudioFrame(payload, timestampMs, this.frameReceivedAt);
+    try {
+      this.emit('media', frame);
+    } catch (err) {
+      this.listenerFailed('media', err);
+    }
   }
 
   private protocolError(reason: string): void {
@@ -295,8 +298,12 @@ export class TelnyxMediaStream extends EventEmitter<TelnyxMediaStreamEvents> {
     try {
       (this.emit as (e: K, ...a: TelnyxMediaStreamEvents[K]) => boolean)(event, ...args);
     } catch (err) {
-      this.stats.listenerErrors++;
-      this.logger.error('telnyx stream listener failed', { streamId: this.id, event, error: (err as Error).message });
+      this.listenerFailed(event, err);
     }
+  }
+
+  private listenerFailed(event: keyof TelnyxMediaStreamEvents, err: unknown): void {
+    this.stats.listenerErrors++;
+    this.logger.error('telnyx stream listener failed', { streamId: this.id, event, error: (err as Error).message });
   }
 }

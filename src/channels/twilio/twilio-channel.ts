@@ -7,7 +7,6 @@
  */
 import { EventEmitter } from 'node:events';
 import {
-  Base64AudioFrame,
   type CallerChannel,
   type CallerChannelEvents,
   type ChannelEndCause,
@@ -40,7 +39,10 @@ export class TwilioChannel extends EventEmitter<CallerChannelEvents> implements 
     private readonly onEnding: (action: EndAction) => void,
   ) {
     super();
-    stream.on('media', (m) => this.emit('audio', new Base64AudioFrame(m.payload, m.timestampMs, m.receivedAt)));
+    // The stream's frame is already the channel's (a block body: a listener's return value costs emit a check).
+    stream.on('media', (frame) => {
+      this.emit('audio', frame);
+    });
     stream.on('mark', (name) => this.emit('played', name));
     stream.on('dtmf', (digit) => this.emit('dtmf', digit));
     stream.on('stop', () => this.finish('caller-hangup'));

@@ -72,7 +72,10 @@ export interface RealtimeClientStats {
 
 export interface RealtimeClientEvents {
   open: [RealtimeOpenInfo];
+  /** Every server event but agent audio, parsed and checked (parseServerEvent). */
   event: [RealtimeServerEvent];
+  /** Agent audio (`response.output_audio.delta`, or its beta name), decoded: its item, response and bytes. */
+  audio: [itemId: string, responseId: string, audio: Buffer];
   reconnecting: [{ attempt: number; delayMs: number; reason: string }];
   replaced: [{ reason: string }];
   'replace-failed': [{ reason: string; error: string }];

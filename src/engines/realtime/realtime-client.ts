@@ -15,7 +15,14 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import type { Logger } from '../../logging/logger';
-import { appendAudioBytes, appendAudioMessage, parseServerEvent, type RealtimeClientEvent } from './protocol';
+import { readAudioDelta, type AudioDelta } from './audio-delta-bytes';
+import {
+  appendAudioBytes,
+  appendAudioMessage,
+  parseServerEvent,
+  type RealtimeClientEvent,
+  type ResponseOutputAudioDeltaEvent,
+} from './protocol';
 
 /** ws send options for a Buffer that holds text. */
 const TEXT_FRAME = { binary: false } as const;
@@ -74,6 +81,8 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
   // stall detection
   private lastMessageAt = 0;
   private messageAt = 0;
+  /** The audio fast path's result, reused message to message. */
+  private readonly delta: AudioDelta = { itemId: '', responseId: '', audio: Buffer.alloc(0) };
   private responsePending = false;
   private responseActive = false;
   private idleTimer?: NodeJS.Timeout;
@@ -290,6 +299,11 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
       this.protocolError('binary frame from server');
       return;
     }
+    // The hot event, agent audio, read from the bytes (audio-delta-bytes.ts); the rest parsed.
+    if (readAudioDelta(data, this.delta)) {
+      if (conn === this.current) this.emitAudio(this.delta.itemId, this.delta.responseId, this.delta.audio);
+      return;
+    }
     const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : data.toString('utf8');
     const parsed = parseServerEvent(text);
     if (!parsed.ok) {
@@ -297,6 +311,11 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
       return;
     }
     const event = parsed.event;
+    if (event.type === 'response.output_audio.delta') {
+      const delta = event as ResponseOutputAudioDeltaEvent;
+      if (conn === this.current) this.emitAudio(delta.item_id, delta.response_id, Buffer.from(delta.delta, 'base64'));
+      return;
+    }
     switch (event.type) {
       case 'response.created':
         this.responsePending = false;
@@ -497,6 +516,15 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
   private clearIdleWatch(): void {
     if (this.idleTimer) clearInterval(this.idleTimer);
     this.idleTimer = undefined;
+  }
+
+  /** Agent audio, emitted directly (safeEmit's rest arrays cost two allocations a chunk). */
+  private emitAudio(itemId: string, responseId: string, audio: Buffer): void {
+    try {
+      this.emit('audio', itemId, responseId, audio);
+    } catch (err) {
+      this.log.error('realtime client listener failed', { listenerEvent: 'audio', error: (err as Error).message });
+    }
   }
 
   private safeEmit<K extends keyof RealtimeClientEvents>(name: K, ...args: RealtimeClientEvents[K]): void {

@@ -92,6 +92,9 @@ export class RealtimeEngine extends EventEmitter<AgentEngineEvents> implements A
       onOpen: (info) => this.onOpen(info),
     });
     this.client.on('event', (event) => this.onServerEvent(event));
+    this.client.on('audio', (itemId, responseId, audio) => {
+      if (!this.closed) this.emit('agent-audio', itemId, responseId, audio, this.client.messageReceivedAt);
+    });
     this.client.on('reconnecting', (info) => {
       this.activeResponseId = undefined;
       this.emit('reconnecting', info);
@@ -277,15 +280,6 @@ export class RealtimeEngine extends EventEmitter<AgentEngineEvents> implements A
         if (isAsk(event.response)) break;
         this.activeResponseId = event.response.id;
         this.emit('response-started', event.response.id);
-        break;
-      case 'response.output_audio.delta':
-        this.emit(
-          'agent-audio',
-          event.item_id,
-          event.response_id,
-          Buffer.from(event.delta, 'base64'),
-          this.client.messageReceivedAt,
-        );
         break;
       case 'response.output_audio.done':
         this.emit('agent-audio-done', event.item_id, event.response_id);
