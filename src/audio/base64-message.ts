@@ -10,3 +10,6 @@ export function base64Message(prefix: Buffer, base64: string, suffix: Buffer): B
   suffix.copy(bytes, prefix.length + written);
   return bytes;
 }
+
+/** ws send options for such a Buffer: a text frame (a Buffer is sent as binary by default). */
+export const TEXT_FRAME = { binary: false } as const;

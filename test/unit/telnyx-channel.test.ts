@@ -31,6 +31,8 @@ async function pair(): Promise<{
   stream: TelnyxMediaStream;
   client: WebSocket;
   received: unknown[];
+  /** Whether each message the client received was a binary frame (Telnyx reads JSON text frames). */
+  binary: boolean[];
   close(): Promise<void>;
 }> {
   const wss = new WebSocketServer({ port: 0 });
@@ -39,7 +41,11 @@ async function pair(): Promise<{
   const accepted = once(wss, 'connection') as Promise<[WebSocket]>;
   const client = new WebSocket(`ws://127.0.0.1:${port}`);
   const received: unknown[] = [];
-  client.on('message', (data) => received.push(JSON.parse(String(data))));
+  const binary: boolean[] = [];
+  client.on('message', (data, isBinary) => {
+    received.push(JSON.parse(String(data)));
+    binary.push(isBinary);
+  });
   await once(client, 'open');
   const [ws] = await accepted;
   const stream = new TelnyxMediaStream(ws, { logger });
@@ -47,6 +53,7 @@ async function pair(): Promise<{
     stream,
     client,
     received,
+    binary,
     async close() {
       client.terminate();
       for (const c of wss.clients) c.terminate();
@@ -125,6 +132,8 @@ describe('TelnyxChannel over a real WebSocket', () => {
         { event: 'media', media: { payload: Buffer.alloc(160, 0xd5).toString('base64') } },
         { event: 'mark', mark: { name: 'item1:160' } },
       ]);
+      // The media message is written as bytes and must still go as a text frame.
+      expect(p.binary).toEqual([false, false]);
       p.client.send(
         JSON.stringify({ event: 'mark', stream_id: STREAM, sequence_number: '3', mark: { name: 'item1:160' } }),
       );

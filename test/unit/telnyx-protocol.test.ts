@@ -181,7 +181,17 @@ describe('Telnyx media streaming protocol', () => {
   });
 
   it('builds the documented outbound frames (valid JSON, mark names escaped)', () => {
-    expect(JSON.parse(telnyxMediaMessage('AAAA'))).toEqual({ event: 'media', media: { payload: 'AAAA' } });
+    expect(JSON.parse(telnyxMediaMessage('AAAA').toString('utf8'))).toEqual({
+      event: 'media',
+      media: { payload: 'AAAA' },
+    });
+    // Written as bytes, each message its own buffer: a later one never changes one handed to the socket.
+    const payload = Buffer.alloc(800, 0xd5).toString('base64');
+    const first = telnyxMediaMessage(payload);
+    expect(first.toString('utf8')).toBe(`{"event":"media","media":{"payload":"${payload}"}}`);
+    const copy = Buffer.from(first);
+    telnyxMediaMessage('AA==');
+    expect(first.equals(copy)).toBe(true);
     expect(JSON.parse(telnyxMarkMessage('a"b\\c'))).toEqual({ event: 'mark', mark: { name: 'a"b\\c' } });
     expect(JSON.parse(telnyxClearMessage())).toEqual({ event: 'clear' });
   });

@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import type { Logger } from '../../logging/logger';
 import { Base64AudioFrame } from '../../conversation/channel';
+import { TEXT_FRAME } from '../../audio/base64-message';
 import { corked } from '../ws-cork';
 import { MediaReader, type MediaFields } from '../media-bytes';
 import {
@@ -146,7 +147,7 @@ export class TelnyxMediaStream extends EventEmitter<TelnyxMediaStreamEvents> {
       return false;
     }
     this.dropping = false;
-    this.ws.send(telnyxMediaMessage(payloadBase64));
+    this.ws.send(telnyxMediaMessage(payloadBase64), TEXT_FRAME);
     this.stats.mediaOut++;
     return true;
   }

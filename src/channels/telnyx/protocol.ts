@@ -12,6 +12,7 @@
  * exactly as the documentation's examples.
  */
 import type { AudioFormat } from '../../conversation/audio-format';
+import { base64Message } from '../../audio/base64-message';
 
 export interface TelnyxMediaFormat {
   encoding: string;
@@ -318,9 +319,16 @@ export function audioFormatOf(format: TelnyxMediaFormat): AudioFormat | undefine
 // ---- Us -> Telnyx ------------------------------------------------------------------------------
 // payload is base64 we produced (no escaping needed); mark names are JSON-escaped.
 
-/** `{"event":"media",...}`: base64 RTP payload (G.711, no headers), 20 ms to 30 s per message. */
-export function telnyxMediaMessage(payloadBase64: string): string {
-  return `{"event":"media","media":{"payload":"${payloadBase64}"}}`;
+const MEDIA_PREFIX = Buffer.from('{"event":"media","media":{"payload":"');
+const MEDIA_SUFFIX = Buffer.from('"}}');
+
+/**
+ * `{"event":"media",...}`: base64 RTP payload (G.711, no headers), 20 ms to 30 s per message, as
+ * bytes in one buffer (base64Message: no concatenated string for the socket to flatten). Send it
+ * as a text frame.
+ */
+export function telnyxMediaMessage(payloadBase64: string): Buffer {
+  return base64Message(MEDIA_PREFIX, payloadBase64, MEDIA_SUFFIX);
 }
 
 /** `{"event":"mark",...}`: echoed once the media sent before it has played (at once if nothing is queued). */

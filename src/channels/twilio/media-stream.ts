@@ -14,6 +14,7 @@ import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import type { Logger } from '../../logging/logger';
 import { Base64AudioFrame } from '../../conversation/channel';
+import { TEXT_FRAME } from '../../audio/base64-message';
 import { corked } from '../ws-cork';
 import { MediaReader, type MediaFields } from '../media-bytes';
 import {
@@ -31,8 +32,6 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 /** ~40 s of 8 kHz mu-law as Twilio media JSON: far above a healthy reader, far below a memory problem. */
 export const DEFAULT_MAX_BUFFERED_BYTES = 512 * 1024;
 const PROTOCOL_ERROR_LOG_INTERVAL_MS = 5000;
-/** ws send options for a Buffer that holds text. */
-const TEXT_FRAME = { binary: false } as const;
 /** Media in Twilio's own layout, read from the frame's bytes (src/channels/media-bytes.ts). */
 const TWILIO_MEDIA = new MediaReader({
   sequenceKey: 'sequenceNumber',

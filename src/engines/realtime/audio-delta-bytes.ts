@@ -175,10 +175,18 @@ export function readAudioDelta(data: unknown, out: AudioDelta): boolean {
     if (buf[at] !== COLON) return false;
     at = skipWhitespace(buf, at + 1);
     const valueStart = at;
+    const isDelta = equalsBytes(buf, keyStart, keyEnd, KEY_DELTA);
     // A string value without escapes: the only kind the values we read may be.
     let stringValue = false;
     const first = buf[at];
-    if (first === QUOTE) {
+    if (isDelta && first === QUOTE) {
+      // The audio, most of the message: its end found by memchr. An escape or a control character
+      // before that quote is not base64, so the decoding below refuses it.
+      const end = buf.indexOf(QUOTE, at + 1);
+      if (end < 0) return false;
+      stringValue = true;
+      at = end + 1;
+    } else if (first === QUOTE) {
       const end = stringEnd(buf, at + 1);
       if (end < 0) return false;
       stringValue = !escaped;
@@ -209,7 +217,7 @@ export function readAudioDelta(data: unknown, out: AudioDelta): boolean {
       if (responseStart >= 0 || !stringValue || !isAscii(buf, start, end)) return false;
       responseStart = start;
       responseEnd = end;
-    } else if (equalsBytes(buf, keyStart, keyEnd, KEY_DELTA)) {
+    } else if (isDelta) {
       if (deltaStart >= 0 || !stringValue) return false;
       deltaStart = start;
       deltaEnd = end;

@@ -15,6 +15,7 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import type { Logger } from '../../logging/logger';
+import { TEXT_FRAME } from '../../audio/base64-message';
 import { readAudioDelta, type AudioDelta } from './audio-delta-bytes';
 import {
   appendAudioBytes,
@@ -23,9 +24,6 @@ import {
   type RealtimeClientEvent,
   type ResponseOutputAudioDeltaEvent,
 } from './protocol';
-
-/** ws send options for a Buffer that holds text. */
-const TEXT_FRAME = { binary: false } as const;
 import type {
   RealtimeClientEvents,
   RealtimeClientOptions,
