@@ -17,6 +17,7 @@ import WebSocket from 'ws';
 import type { Logger } from '../../logging/logger';
 import { TEXT_FRAME } from '../../audio/base64-message';
 import { readAudioDelta, type AudioDelta } from './audio-delta-bytes';
+import { ResponseIdleWatch } from './idle-watch';
 import {
   appendAudioBytes,
   appendAudioMessage,
@@ -76,14 +77,11 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
   private readonly connectTimeoutMs: number;
   private readonly random: () => number;
   private readonly endpoint: string;
-  // stall detection
-  private lastMessageAt = 0;
   private messageAt = 0;
   /** The audio fast path's result, reused message to message. */
   private readonly delta: AudioDelta = { itemId: '', responseId: '', audio: Buffer.alloc(0) };
-  private responsePending = false;
-  private responseActive = false;
-  private idleTimer?: NodeJS.Timeout;
+  /** A server silent during a response is a drop (idle-watch.ts). */
+  private readonly idle: ResponseIdleWatch;
 
   constructor(private readonly opts: RealtimeClientOptions) {
     super();
@@ -112,6 +110,11 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
       opts.audioFormat ?? 'pcmu',
     );
     this.random = opts.random ?? Math.random;
+    this.idle = new ResponseIdleWatch(opts.idleTimeoutMs, (silentMs) => {
+      if (this._state !== 'open' || !this.current) return;
+      this.log.warn('realtime server stalled', { silentMs });
+      this.connectionLost(this.current, `no server message for ${silentMs} ms during a response`, false);
+    });
   }
 
   get state(): RealtimeClientState {
@@ -142,7 +145,7 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
   /** Sends now when open; otherwise queues (sent after onOpen's messages on the next socket). */
   send(event: RealtimeClientEvent): void {
     if (this._state === 'closed' || this._state === 'failed') return;
-    this.trackOutgoing(event);
+    this.idle.sent(event);
     const data = JSON.stringify(event);
     if (this._state === 'open' && this.write(data)) return;
     this.outbox.queueEvent(data);
@@ -154,7 +157,7 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
    */
   sendIfOpen(event: RealtimeClientEvent): boolean {
     if (this._state !== 'open') return false;
-    this.trackOutgoing(event);
+    this.idle.sent(event);
     return this.write(JSON.stringify(event));
   }
 
@@ -240,7 +243,7 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
     this.attempt = 0;
     this._state = 'open';
     if (reconnect) this.stats.reconnects++;
-    this.resetResponseTracking();
+    this.idle.reset();
     this.log.info('realtime socket open', { reconnect, attempt });
     this.sendOpeningMessages(conn, { reconnect, attempt, replacement: false });
     this.flushQueues();
@@ -260,7 +263,7 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
     this.attempt = 0;
     this._state = 'open';
     this.stats.replacements++;
-    this.resetResponseTracking();
+    this.idle.reset();
     this.sendOpeningMessages(conn, { reconnect: true, attempt: 0, replacement: true });
     this.flushQueues();
     if (old) this.discard(old, 1000, 'session replaced');
@@ -277,7 +280,7 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
       this.log.error('realtime onOpen failed', { error: (err as Error).message });
     }
     for (const event of first) {
-      this.trackOutgoing(event);
+      this.idle.sent(event);
       this.writeTo(conn, JSON.stringify(event));
     }
   }
@@ -292,7 +295,7 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
   private onMessage(conn: Connection, data: WebSocket.RawData, isBinary: boolean): void {
     this.messageAt = performance.now();
     this.stats.messagesIn++;
-    this.lastMessageAt = Date.now();
+    this.idle.messageReceived();
     if (isBinary) {
       this.protocolError('binary frame from server');
       return;
@@ -314,22 +317,7 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
       if (conn === this.current) this.emitAudio(delta.item_id, delta.response_id, Buffer.from(delta.delta, 'base64'));
       return;
     }
-    switch (event.type) {
-      case 'response.created':
-        this.responsePending = false;
-        this.responseActive = true;
-        this.armIdleWatch();
-        break;
-      case 'response.done':
-        this.responseActive = false;
-        this.responsePending = false;
-        break;
-      case 'error':
-        this.responsePending = false;
-        break;
-      default:
-        break;
-    }
+    this.idle.serverEvent(event.type);
     if (conn !== this.current) return;
     this.safeEmit('event', event);
   }
@@ -362,8 +350,8 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
     }
     if (conn !== this.current) return;
     if (this._state === 'closed' || this._state === 'failed') return;
-    this.clearIdleWatch();
-    this.resetResponseTracking();
+    this.idle.stop();
+    this.idle.reset();
     if (fatal) {
       this.fail(reason);
       return;
@@ -407,7 +395,7 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
   private teardown(): void {
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    this.clearIdleWatch();
+    this.idle.stop();
     if (this.current) this.discard(this.current, 1000, 'client closed');
     if (this.replacement) this.discard(this.replacement.conn, 1000, 'client closed');
     this.replacement = undefined;
@@ -453,21 +441,7 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
     return true;
   }
 
-  // ---- stall detection ----------------------------------------------------------------------
-
-  private trackOutgoing(event: RealtimeClientEvent): void {
-    if (event.type === 'response.create') {
-      this.responsePending = true;
-      this.lastMessageAt = Date.now();
-      this.armIdleWatch();
-    }
-  }
-
-  private resetResponseTracking(): void {
-    this.responsePending = false;
-    this.responseActive = false;
-    this.lastMessageAt = Date.now();
-  }
+  // ---- keepalive ---------------------------------------------------------------------------
 
   /** Pings the server every keepaliveMs; a ping still unanswered at the next tick drops the connection. */
   private startKeepalive(conn: Connection, forReplacement: boolean): void {
@@ -491,29 +465,6 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
       }
     }, everyMs);
     conn.keepaliveTimer.unref();
-  }
-
-  private armIdleWatch(): void {
-    const idleMs = this.opts.idleTimeoutMs;
-    if (!idleMs || this.idleTimer) return;
-    const tickMs = Math.max(10, Math.floor(idleMs / 4));
-    this.idleTimer = setInterval(() => {
-      if (!this.responsePending && !this.responseActive) {
-        this.clearIdleWatch();
-        return;
-      }
-      if (this._state !== 'open' || !this.current) return;
-      const silentMs = Date.now() - this.lastMessageAt;
-      if (silentMs >= idleMs) {
-        this.log.warn('realtime server stalled', { silentMs });
-        this.connectionLost(this.current, `no server message for ${silentMs} ms during a response`, false);
-      }
-    }, tickMs);
-  }
-
-  private clearIdleWatch(): void {
-    if (this.idleTimer) clearInterval(this.idleTimer);
-    this.idleTimer = undefined;
   }
 
   /** Agent audio, emitted directly (safeEmit's rest arrays cost two allocations a chunk). */
