@@ -37,6 +37,9 @@ import { Outbox } from './outbox';
 
 export * from './client-options';
 
+/** The audio fast path's buffer between messages. */
+const NO_AUDIO = Buffer.alloc(0);
+
 interface Connection {
   ws: WebSocket;
   opened: boolean;
@@ -79,7 +82,7 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
   private readonly endpoint: string;
   private messageAt = 0;
   /** The audio fast path's result, reused message to message. */
-  private readonly delta: AudioDelta = { itemId: '', responseId: '', audio: Buffer.alloc(0) };
+  private readonly delta: AudioDelta = { itemId: '', responseId: '', audio: NO_AUDIO };
   /** A server silent during a response is a drop (idle-watch.ts). */
   private readonly idle: ResponseIdleWatch;
 
@@ -302,7 +305,10 @@ export class RealtimeClient extends EventEmitter<RealtimeClientEvents> {
     }
     // The hot event, agent audio, read from the bytes (audio-delta-bytes.ts); the rest parsed.
     if (readAudioDelta(data, this.delta)) {
-      if (conn === this.current) this.emitAudio(this.delta.itemId, this.delta.responseId, this.delta.audio);
+      const audio = this.delta.audio;
+      // Not kept past the message: it would pin its 8 KB Buffer-pool slab until the next one.
+      this.delta.audio = NO_AUDIO;
+      if (conn === this.current) this.emitAudio(this.delta.itemId, this.delta.responseId, audio);
       return;
     }
     const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : data.toString('utf8');
