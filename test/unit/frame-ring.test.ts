@@ -100,9 +100,14 @@ describe('FrameRing', () => {
     });
     let sent = 0;
     let refused = 0;
+    const deadline = Date.now() + 20_000; // a writer that never sees the reader's progress fails, not hangs
     while (sent < total) {
       if (writer.audio(RecordKind.Caller, new Uint8Array(1 + (sent % 40)).fill(sent % 251), sent) > 0) sent++;
       else {
+        if (Date.now() > deadline) {
+          await worker.terminate();
+          throw new Error(`the writer stopped finding room after ${sent} records`);
+        }
         refused++;
         await new Promise((r) => setImmediate(r)); // full: let the reader catch up, then retry
       }

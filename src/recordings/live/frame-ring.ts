@@ -72,10 +72,18 @@ export class FrameRingWriter {
   /** The largest payload one record carries; longer audio is split. */
   readonly maxPayload: number;
   private w = 0;
+  /**
+   * The reader's index as last loaded. The reader only ever moves it towards w, so room reckoned
+   * from an old value is room that is really free: the shared index is loaded again only when the
+   * old value says a record does not fit (about once per ring's worth of audio, not once per frame:
+   * an Atomics.load per frame was 1.4 % of the main thread at 100 calls, docs/benchmarks/bridge.md).
+   */
+  private r = 0;
 
   constructor(buffer: SharedArrayBuffer) {
     this.v = new RingViews(buffer);
     this.w = Atomics.load(this.v.control, W);
+    this.r = Atomics.load(this.v.control, R);
     this.maxPayload = Math.floor(this.v.capacity / 4) & ~15;
   }
 
@@ -128,8 +136,17 @@ export class FrameRingWriter {
   /** Where a record of `length` payload bytes goes (writing a WRAP first if needed), or -1 when full. */
   private reserve(length: number): number {
     const size = padded(length);
-    const capacity = this.v.capacity;
+    const at = this.place(size, this.r);
+    if (at >= 0) return at;
     const r = Atomics.load(this.v.control, R);
+    if (r === this.r) return -1;
+    this.r = r;
+    return this.place(size, r);
+  }
+
+  /** reserve() against the reader's index `r`. */
+  private place(size: number, r: number): number {
+    const capacity = this.v.capacity;
     let w = this.w;
     if (w >= r) {
       const end = w + size;
