@@ -83,6 +83,7 @@ import { prepareBenchCluster, type BenchCluster } from './bench/cluster';
 import type { LoadBalancer } from './lib/load-balancer';
 import { listenersMarkdown, startListenersPhase, unchanged, type ListenersPhase } from './bench/listeners';
 import { SERVER_ENV, serverNodeArgs } from './lib/server-runtime';
+import { orderNote, runOrder } from './bench/run-order';
 
 const ROOT = path.resolve(__dirname, '..');
 /** Production rules apply (NODE_ENV=production): a Twilio-shaped auth token, an API token, an https public URL. */
@@ -116,11 +117,13 @@ const USAGE = `Usage: npm run bench -- [options]
   --listeners N       N supervisors (max 10) listen to one call in the 2nd and 4th quarters of the
                       window; caller-side latency with and without (scripts/bench/listeners.ts)
   --ai-url URL        use this Realtime endpoint instead of the local server (no tags, frame loss not counted)
-  --compare-js FILE   also measure another bridge, \`node FILE\` (fresh per run, right after Switchboard's),
+  --compare-js FILE   also measure another bridge, \`node FILE\` (fresh per run, next to Switchboard's),
                       given PORT, OPENAI_REALTIME_URL (the same local AI) and OPENAI_API_KEY; it must
                       answer POST /incoming-call with TwiML streaming to its own host (no status callbacks)
   --compare-dir DIR   also measure another Switchboard tree (e.g. a built export of an earlier commit:
-                      DIR/dist/src/main.js), fresh per run, right after this one's, same settings
+                      DIR/dist/src/main.js), fresh per run, next to this one's, same settings
+  --fixed-order       with --compare-*: Switchboard first in every run (default: the two take turns
+                      going first, run by run; the second of a pair measured worse, whichever it was)
   --compare-label T   its name in the tables (default: the file's folder name, or DIR's name)
   --server-node-args A  extra node options of the server(s), space-separated (e.g. "--trace-gc"),
                       after npm start's own (scripts/lib/server-runtime.ts; SWITCHBOARD_SEMI_SPACE_MB
@@ -931,6 +934,7 @@ async function main(): Promise<void> {
         'load-nice': { type: 'string', default: '10' },
         'max-steal': { type: 'string', default: String(DEFAULT_MAX_STEAL_PERCENT) },
         'extra-runs': { type: 'string', default: '0' },
+        'fixed-order': { type: 'boolean', default: false },
         out: { type: 'string', default: 'bench-results' },
         label: { type: 'string', default: '' },
         help: { type: 'boolean', default: false },
@@ -946,6 +950,7 @@ async function main(): Promise<void> {
   const maxStealPercent = Number(values['max-steal']);
   if (!(maxStealPercent >= 0)) fail('--max-steal must be a percentage of one core, 0 or more');
   const extraRuns = Number(values['extra-runs']);
+  const fixedOrder = values['fixed-order'];
   if (!Number.isInteger(extraRuns) || extraRuns < 0 || extraRuns > 20) fail('--extra-runs must be an integer in 0..20');
   loadNice = Number(values['load-nice']);
   if (!Number.isInteger(loadNice) || loadNice < -20 || loadNice > 19) fail('--load-nice must be an integer in -20..19');
@@ -1028,7 +1033,8 @@ async function main(): Promise<void> {
       const results: RunResult[][] = targets.map(() => []);
       let quietRuns = 0;
       for (let i = 0; anotherRun(i, quietRuns, runs, extraRuns); i++) {
-        for (const [t, target] of targets.entries()) {
+        for (const t of runOrder(i, targets.length, fixedOrder)) {
+          const target = targets[t];
           const label = targets.length > 1 ? `${scenario} — ${target.label}` : scenario;
           console.error(
             `bench: ${label}, ${calls} calls, ramp ${rampMs / 1000} s, window ${seconds} s, greeting ${values.greeting}, run ${i + 1}/${runs}` +
@@ -1103,6 +1109,8 @@ async function main(): Promise<void> {
       tagEvery,
       churnSeconds: values['churn-seconds'],
       warmUpSeconds,
+      /** With --compare-*: which server went first in each run (`runs` below is in the order measured). */
+      order: fixedOrder ? 'fixed' : 'alternating',
     },
     rows,
     paired,
@@ -1135,11 +1143,14 @@ async function main(): Promise<void> {
     .filter((t) => t !== '');
   const pairedText =
     pairedTables.length > 0
-      ? `\n\nPair by pair (each run measures Switchboard and then ${targets[1].label}, back to back; the difference within a pair is steadier than either median on a machine whose speed drifts):\n\n${pairedTables.join('\n\n')}`
+      ? `\n\nPair by pair (${orderNote(
+          targets.map((t) => t.label),
+          fixedOrder,
+        )}; the difference within a pair is steadier than either median on a machine whose speed drifts):\n\n${pairedTables.join('\n\n')}`
       : '';
   const perRun =
     runs > 1
-      ? `\n\nEach run:\n\n${markdownTable(allRuns.map((r) => ({ ...r, label: `${r.label} #${r.index}` })))}\n`
+      ? `\n\nEach run, in the order measured:\n\n${markdownTable(allRuns.map((r) => ({ ...r, label: `${r.label} #${r.index}` })))}\n`
       : '\n';
   const md =
     `# Bridge benchmark ${report.date}${values.label ? ` (${values.label})` : ''}\n\n` +
