@@ -1,8 +1,9 @@
 /**
  * The order in which one run of the bench measures its servers (Switchboard and --compare-js or
  * --compare-dir). Measured back to back, the second server of a pair did worse than the first
- * whichever it was: Switchboard against its own tree before, both orders, three pairs each, the
- * second's p99 1.6–6.4 ms higher (docs/benchmarks/bridge.md, "Which server goes first"). So by
+ * whichever it was: in nine pairs (two trees in both orders, and one tree against itself) the
+ * second's up p99 was higher in 7 (median +1.8 ms), its down p99 in 7 (+2.3 ms)
+ * (docs/benchmarks/bridge.md, "Which server goes first in a pair"). So by
  * default the order alternates from one run to the next — A B, then B A, then A B — and over an
  * even number of runs each server goes first as often as the other, so the pair-by-pair median
  * does not carry the order. `fixed` keeps A B in every run (the bench before 2026-12-06).
