@@ -950,8 +950,8 @@ async function main(): Promise<void> {
   const maxStealPercent = Number(values['max-steal']);
   if (!(maxStealPercent >= 0)) fail('--max-steal must be a percentage of one core, 0 or more');
   const extraRuns = Number(values['extra-runs']);
-  const fixedOrder = values['fixed-order'];
   if (!Number.isInteger(extraRuns) || extraRuns < 0 || extraRuns > 20) fail('--extra-runs must be an integer in 0..20');
+  const fixedOrder = values['fixed-order'];
   loadNice = Number(values['load-nice']);
   if (!Number.isInteger(loadNice) || loadNice < -20 || loadNice > 19) fail('--load-nice must be an integer in -20..19');
   const scenarios = values.scenario.split(',').map((s) => (s.trim() === 'sweep' ? 'steady' : s.trim())) as Scenario[];
