@@ -84,6 +84,7 @@ import type { LoadBalancer } from './lib/load-balancer';
 import { listenersMarkdown, startListenersPhase, unchanged, type ListenersPhase } from './bench/listeners';
 import { SERVER_ENV, serverNodeArgs } from './lib/server-runtime';
 import { orderNote, runOrder } from './bench/run-order';
+import { parseCpuList, pinProcess } from './bench/cpu-pin';
 
 const ROOT = path.resolve(__dirname, '..');
 /** Production rules apply (NODE_ENV=production): a Twilio-shaped auth token, an API token, an https public URL. */
@@ -137,6 +138,9 @@ const USAGE = `Usage: npm run bench -- [options]
   --load-nice N       scheduling priority (nice) of the local AI and the callers (default 10: below
                       the server's 0; a negative value, written --load-nice=-5, needs the privilege
                       to raise priority)
+  --pin-load LIST     hold the local AI and the callers to these CPUs (taskset list, e.g. 0), and
+  --pin-server LIST   the server(s) to these (e.g. 1): on a small machine, the load generators on a
+                      core of their own stand in for the remote systems they are (default: unpinned)
   --max-steal P       leave out of the medians the runs, and of the pair-by-pair figures the pairs,
                       in which the hypervisor stole more than P % of a core (a VM's neighbour;
                       default 2; all runs are kept if every one had it); the tables say how many,
@@ -313,6 +317,9 @@ function procFigures(a: ProcSample | null, b: ProcSample | null, windowS: number
 
 /** The load generators' nice value (--load-nice). */
 let loadNice = 10;
+/** The CPUs of the load generators and of the server(s) (--pin-load, --pin-server); undefined: unpinned. */
+let loadCpus: number[] | undefined;
+let serverCpus: number[] | undefined;
 
 /**
  * The local AI server and the callers stand in for remote systems (OpenAI, Twilio) that would not
@@ -325,6 +332,7 @@ function lowerPriority(child: ChildProcess): void {
   } catch {
     // not permitted here: run at normal priority
   }
+  if (loadCpus && child.pid) pinProcess(child.pid, loadCpus);
 }
 
 /** A forked helper process (tsx) with a queue of its IPC messages. */
@@ -513,6 +521,7 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
         },
       });
     server = spawnServer(port, 0);
+    if (serverCpus && server.pid) pinProcess(server.pid, serverCpus);
     if (external) await waitForPort(port, 60000, server);
     else await waitForHttp(`${baseUrl}/health`, 60000, server);
     // The other instances start after the first has applied the migrations.
@@ -520,6 +529,7 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
     for (let i = 1; cluster && i < opts.instances; i++) {
       const otherPort = await freePort();
       const other = spawnServer(otherPort, i);
+      if (serverCpus && other.pid) pinProcess(other.pid, serverCpus);
       others.push(other);
       await waitForHttp(`http://127.0.0.1:${otherPort}/health`, 60000, other);
       ports.push(otherPort);
@@ -932,6 +942,8 @@ async function main(): Promise<void> {
         profile: { type: 'boolean', default: false },
         'tag-log': { type: 'boolean', default: false },
         'load-nice': { type: 'string', default: '10' },
+        'pin-load': { type: 'string' },
+        'pin-server': { type: 'string' },
         'max-steal': { type: 'string', default: String(DEFAULT_MAX_STEAL_PERCENT) },
         'extra-runs': { type: 'string', default: '0' },
         'fixed-order': { type: 'boolean', default: false },
@@ -954,6 +966,13 @@ async function main(): Promise<void> {
   const fixedOrder = values['fixed-order'];
   loadNice = Number(values['load-nice']);
   if (!Number.isInteger(loadNice) || loadNice < -20 || loadNice > 19) fail('--load-nice must be an integer in -20..19');
+  try {
+    const cpuCount = os.availableParallelism();
+    loadCpus = values['pin-load'] === undefined ? undefined : parseCpuList(values['pin-load'], cpuCount);
+    serverCpus = values['pin-server'] === undefined ? undefined : parseCpuList(values['pin-server'], cpuCount);
+  } catch (err) {
+    fail(`--pin-load / --pin-server: ${(err as Error).message}`);
+  }
   const scenarios = values.scenario.split(',').map((s) => (s.trim() === 'sweep' ? 'steady' : s.trim())) as Scenario[];
   if (scenarios.some((s) => !SCENARIOS.includes(s))) fail('--scenario must be steady, burst or churn (or a list)');
   const counts = values.calls.split(',').map((c) => Number(c.trim()));
@@ -1111,6 +1130,9 @@ async function main(): Promise<void> {
       warmUpSeconds,
       /** With --compare-*: which server went first in each run (`runs` below is in the order measured). */
       order: fixedOrder ? 'fixed' : 'alternating',
+      /** --pin-load / --pin-server: the CPUs each side was held to (null: unpinned). */
+      pinLoad: loadCpus ?? null,
+      pinServer: serverCpus ?? null,
     },
     rows,
     paired,
@@ -1156,6 +1178,9 @@ async function main(): Promise<void> {
     `# Bridge benchmark ${report.date}${values.label ? ` (${values.label})` : ''}\n\n` +
     `Commit ${report.commit}. Machine: ${report.machine.cpu}, ${report.machine.cores} cores, Node ${report.machine.node}, ` +
     `load average before ${report.machine.loadAverageBefore}. Server: \`${report.server}\`; AI: ${report.ai}. ` +
+    (loadCpus || serverCpus
+      ? `CPUs: the AI and the callers on ${loadCpus?.join(',') ?? 'any'}, the server on ${serverCpus?.join(',') ?? 'any'} (taskset). `
+      : '') +
     `Window: ${seconds} s per run; greeting ${values.greeting}; ` +
     `${warmUpSeconds > 0 ? `after a ${warmUpSeconds} s warm-up (${WARM_UP_CALLS} short calls at a time)` : 'cold servers (no warm-up)'}; ${runs > 1 ? `median of ${runs} runs` : 'one run'}.\n\n` +
     `Latency as the caller hears it (tagged frames, timed outside the server):\n\n${markdownTable(rows)}\n\n` +
