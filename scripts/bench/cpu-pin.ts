@@ -25,8 +25,8 @@ export function parseCpuList(text: string, cpuCount: number): number[] {
 
 /**
  * Holds every thread of process `pid` to `cpus` (threads it starts later inherit it). Throws when
- * taskset is missing or refuses, or a thread is not held after it: a run measured with the processes where they were not meant to
- * be would be a wrong figure, not a lesser one.
+ * taskset is missing or refuses, or a thread is not held after it: a run measured with the
+ * processes where they were not meant to be would be a wrong figure, not a lesser one.
  */
 export function pinProcess(pid: number, cpus: readonly number[]): void {
   const result = spawnSync('taskset', ['--all-tasks', '--pid', '--cpu-list', cpus.join(','), String(pid)], {
