@@ -332,7 +332,11 @@ function lowerPriority(child: ChildProcess): void {
   } catch {
     // not permitted here: run at normal priority
   }
-  if (loadCpus && child.pid) pinProcess(child.pid, loadCpus);
+}
+
+/** Holds a child process to `cpus` (--pin-load, --pin-server); unpinned when they are undefined. */
+function pinTo(child: ChildProcess, cpus: readonly number[] | undefined): void {
+  if (cpus && child.pid) pinProcess(child.pid, cpus);
 }
 
 /** A forked helper process (tsx) with a queue of its IPC messages. */
@@ -353,6 +357,7 @@ class Helper<In extends { type: string }, Out extends { type: string }> {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     lowerPriority(this.child);
+    pinTo(this.child, loadCpus);
     this.child.on('message', (m: Out) => {
       this.messages.push(m);
       for (const w of this.waiters.splice(0)) w();
@@ -521,7 +526,7 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
         },
       });
     server = spawnServer(port, 0);
-    if (serverCpus && server.pid) pinProcess(server.pid, serverCpus);
+    pinTo(server, serverCpus);
     if (external) await waitForPort(port, 60000, server);
     else await waitForHttp(`${baseUrl}/health`, 60000, server);
     // The other instances start after the first has applied the migrations.
@@ -529,7 +534,7 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
     for (let i = 1; cluster && i < opts.instances; i++) {
       const otherPort = await freePort();
       const other = spawnServer(otherPort, i);
-      if (serverCpus && other.pid) pinProcess(other.pid, serverCpus);
+      pinTo(other, serverCpus);
       others.push(other);
       await waitForHttp(`http://127.0.0.1:${otherPort}/health`, 60000, other);
       ports.push(otherPort);
