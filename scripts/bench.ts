@@ -54,6 +54,7 @@ import {
   sampleProcess,
   sampleSystem,
   sampleThread,
+  sampleThreads,
   type ProcSample,
   type ThreadSample,
 } from './bench/proc';
@@ -204,6 +205,12 @@ export interface RunResult {
      * core (schedstat): what the machine's other threads and processes add to every caller's wait.
      */
     mainThreadRunQueueWaitMsPerSecond: number;
+    /**
+     * Times a second the server's threads were put on a core (schedstat): all of them, and the main
+     * thread alone; each is a wake-up or a return after preemption. NaN for a cluster.
+     */
+    threadSwitchInsPerSecond: number;
+    mainThreadSwitchInsPerSecond: number;
   };
   ai: (ProcFigures & LoadGeneratorWait) | null;
   caller: ProcFigures & LoadGeneratorWait;
@@ -585,6 +592,8 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
     let cpuA: (ProcSample | null)[] = [];
     // The main threads of the server, the AI and the callers.
     let mainThreadsA: (ThreadSample | null)[] = [];
+    // Every thread of the server (one instance).
+    let serverThreadsA: ThreadSample | null = null;
     let sysA = null as ReturnType<typeof sampleSystem>;
     let rss: RssSampler[] = [];
     let windowStart = 0;
@@ -592,6 +601,7 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
       if (!external) await scrape(`http://127.0.0.1:${port}`); // resets the window (exact recorders, event-loop histogram)
       cpuA = pids.map((pid) => sampleProcess(pid));
       mainThreadsA = pids.slice(0, 3).map((pid) => sampleThread(pid));
+      serverThreadsA = sampleThreads(pids[0]);
       sysA = sampleSystem();
       rss = pids.map((pid) => new RssSampler(pid));
       for (const r of rss) r.start();
@@ -630,6 +640,7 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
     const [mainThread, aiThread, callerThread] = pids
       .slice(0, 3)
       .map((pid, i) => mainThreadFigures(mainThreadsA[i] ?? null, sampleThread(pid), windowS));
+    const serverThreads = mainThreadFigures(serverThreadsA, sampleThreads(pids[0]), windowS);
     const sysB = sampleSystem();
     for (const r of rss) r.stop();
     caller.send({ type: 'window-end' });
@@ -744,6 +755,8 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
         // One instance's main thread (a cluster's would not add up to a meaningful figure).
         mainThreadCpuMsPerCallSecond: others.length === 0 ? round(mainThread.cpuMs / callSeconds, 2) : NaN,
         mainThreadRunQueueWaitMsPerSecond: others.length === 0 ? mainThread.waitMsPerSecond : NaN,
+        threadSwitchInsPerSecond: others.length === 0 ? serverThreads.switchInsPerSecond : NaN,
+        mainThreadSwitchInsPerSecond: others.length === 0 ? mainThread.switchInsPerSecond : NaN,
       },
       ai: ai
         ? {
@@ -859,32 +872,40 @@ interface LoadGeneratorWait {
   mainThreadRunQueueWaitMsPerSecond: number;
 }
 
-/** A thread's CPU over the window (ms) and its wait for a core (ms per second); NaN where unread. */
+/**
+ * A thread's (or a process's threads') CPU over the window (ms), its wait for a core (ms per second)
+ * and how often it was put on one (per second); NaN where unread.
+ */
 function mainThreadFigures(
   a: ThreadSample | null,
   b: ThreadSample | null,
   windowS: number,
-): { cpuMs: number; waitMsPerSecond: number } {
-  if (!a || !b) return { cpuMs: NaN, waitMsPerSecond: NaN };
+): { cpuMs: number; waitMsPerSecond: number; switchInsPerSecond: number } {
+  if (!a || !b) return { cpuMs: NaN, waitMsPerSecond: NaN, switchInsPerSecond: NaN };
   const waited =
     a.runQueueWaitSeconds !== null && b.runQueueWaitSeconds !== null
       ? b.runQueueWaitSeconds - a.runQueueWaitSeconds
       : NaN;
-  return { cpuMs: (b.cpuSeconds - a.cpuSeconds) * 1000, waitMsPerSecond: round((waited * 1000) / windowS, 1) };
+  const slices = a.timeslices !== null && b.timeslices !== null ? b.timeslices - a.timeslices : NaN;
+  return {
+    cpuMs: (b.cpuSeconds - a.cpuSeconds) * 1000,
+    waitMsPerSecond: round((waited * 1000) / windowS, 1),
+    switchInsPerSecond: round(slices / windowS, 0),
+  };
 }
 
 /** What stands behind the headline: tag counts, load generators, calls. */
 export function detailsTable(rows: Row[]): string {
   const lines = [
-    '| Scenario | Calls | Runs | Window (s) | Tags timed up / down | Burst set-up phase up / down p99 (ms) | Up tags lost | Down tags not heard (barge-in drops) / before stream | Call-seconds in window | Calls placed / failed / forced hang-ups | Barge-ins | Server idle CPU % / RSS before calls (MB) | Server main thread CPU per call-second (ms) / waiting for a core (ms per s) | AI CPU % / loop p99 (ms) / waiting for a core (ms per s) | Caller CPU % / loop p99 (ms) / waiting for a core (ms per s) | Other load / hypervisor steal (% of one core) |',
-    '|---|---:|---:|---:|---|---|---:|---|---:|---|---:|---|---:|---|---|---|',
+    '| Scenario | Calls | Runs | Window (s) | Tags timed up / down | Burst set-up phase up / down p99 (ms) | Up tags lost | Down tags not heard (barge-in drops) / before stream | Call-seconds in window | Calls placed / failed / forced hang-ups | Barge-ins | Server idle CPU % / RSS before calls (MB) | Server main thread CPU per call-second (ms) / waiting for a core (ms per s) | Server threads put on a core (per s, all / main thread) | AI CPU % / loop p99 (ms) / waiting for a core (ms per s) | Caller CPU % / loop p99 (ms) / waiting for a core (ms per s) | Other load / hypervisor steal (% of one core) |',
+    '|---|---:|---:|---:|---|---|---:|---|---:|---|---:|---|---:|---|---|---|---|',
   ];
   for (const row of rows) {
     const { label, result: r } = row;
     const runs = runsCell(row);
     const t = r.callerSide?.tags;
     lines.push(
-      `| ${label} | ${r.calls} | ${runs} | ${fmt(r.seconds)} | ${t ? `${fmt(r.callerSide!.uplinkMs.n, 0)} / ${fmt(r.callerSide!.downlinkMs.n, 0)}` : 'n/a'} | ${r.setupPhase ? `${fmt(r.setupPhase.uplinkMs.p99)} / ${fmt(r.setupPhase.downlinkMs.p99)}` : 'n/a'} | ${t ? fmt(t.upLost, 0) : 'n/a'} | ${t ? `${fmt(t.downNotReceived, 0)} / ${fmt(t.downBeforeStream, 0)}` : 'n/a'} | ${fmt(r.server.callSeconds, 0)} | ${fmt(r.callsPlaced, 0)} / ${fmt(r.callsFailed, 0)} / ${fmt(r.forcedHangups, 0)} | ${fmt(r.interruptions, 0)} | ${fmt(r.server.idleCpuPercent)} / ${fmt(r.server.rssBaselineMb, 0)} | ${fmt(r.server.mainThreadCpuMsPerCallSecond, 2)} / ${fmt(r.server.mainThreadRunQueueWaitMsPerSecond)} | ${r.ai ? `${fmt(r.ai.cpuPercentOfOneCore, 0)} / ${fmt(r.ai.eventLoopP99Ms)} / ${fmt(r.ai.mainThreadRunQueueWaitMsPerSecond)}` : 'n/a'} | ${fmt(r.caller.cpuPercentOfOneCore, 0)} / ${fmt(r.caller.eventLoopP99Ms)} / ${fmt(r.caller.mainThreadRunQueueWaitMsPerSecond)} | ${fmt(r.machine.otherPercent, 0)} / ${fmt(r.machine.stealPercent, 0)} |`,
+      `| ${label} | ${r.calls} | ${runs} | ${fmt(r.seconds)} | ${t ? `${fmt(r.callerSide!.uplinkMs.n, 0)} / ${fmt(r.callerSide!.downlinkMs.n, 0)}` : 'n/a'} | ${r.setupPhase ? `${fmt(r.setupPhase.uplinkMs.p99)} / ${fmt(r.setupPhase.downlinkMs.p99)}` : 'n/a'} | ${t ? fmt(t.upLost, 0) : 'n/a'} | ${t ? `${fmt(t.downNotReceived, 0)} / ${fmt(t.downBeforeStream, 0)}` : 'n/a'} | ${fmt(r.server.callSeconds, 0)} | ${fmt(r.callsPlaced, 0)} / ${fmt(r.callsFailed, 0)} / ${fmt(r.forcedHangups, 0)} | ${fmt(r.interruptions, 0)} | ${fmt(r.server.idleCpuPercent)} / ${fmt(r.server.rssBaselineMb, 0)} | ${fmt(r.server.mainThreadCpuMsPerCallSecond, 2)} / ${fmt(r.server.mainThreadRunQueueWaitMsPerSecond)} | ${fmt(r.server.threadSwitchInsPerSecond, 0)} / ${fmt(r.server.mainThreadSwitchInsPerSecond, 0)} | ${r.ai ? `${fmt(r.ai.cpuPercentOfOneCore, 0)} / ${fmt(r.ai.eventLoopP99Ms)} / ${fmt(r.ai.mainThreadRunQueueWaitMsPerSecond)}` : 'n/a'} | ${fmt(r.caller.cpuPercentOfOneCore, 0)} / ${fmt(r.caller.eventLoopP99Ms)} / ${fmt(r.caller.mainThreadRunQueueWaitMsPerSecond)} | ${fmt(r.machine.otherPercent, 0)} / ${fmt(r.machine.stealPercent, 0)} |`,
     );
   }
   return lines.join('\n');

@@ -2,7 +2,7 @@
  * Process figures read from /proc (Linux): CPU seconds (user + system) and resident memory of a
  * child process, without instrumenting it. Elsewhere the functions return null.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ on Linux
 const PAGE_BYTES = 4096;
@@ -39,6 +39,12 @@ export interface ThreadSample {
    * kernel does not keep it.
    */
   runQueueWaitSeconds: number | null;
+  /**
+   * Times the thread was put on a core (schedstat's third field): once for each wake-up, and once
+   * for each return after being preempted. What a thread costs beyond its CPU on a machine where a
+   * wake-up is dear (a VM's interrupts). Null where the kernel does not keep it.
+   */
+  timeslices: number | null;
 }
 
 /**
@@ -52,17 +58,49 @@ export function sampleThread(pid: number | undefined, tid = pid): ThreadSample |
   try {
     const cpuSeconds = parseStat(readFileSync(`${dir}/stat`, 'utf8')).ticks / CLOCK_TICKS_PER_SECOND;
     let runQueueWaitSeconds: number | null = null;
+    let timeslices: number | null = null;
     try {
       // "<ns on a core> <ns waiting on a run queue> <timeslices>"
-      const wait = Number(readFileSync(`${dir}/schedstat`, 'utf8').split(' ')[1]);
+      const fields = readFileSync(`${dir}/schedstat`, 'utf8').split(' ');
+      const wait = Number(fields[1]);
       if (Number.isFinite(wait)) runQueueWaitSeconds = wait / 1e9;
+      const slices = Number(fields[2]);
+      if (Number.isFinite(slices)) timeslices = slices;
     } catch {
       // no schedstat in this kernel
     }
-    return { cpuSeconds, runQueueWaitSeconds };
+    return { cpuSeconds, runQueueWaitSeconds, timeslices };
   } catch {
     return null;
   }
+}
+
+/**
+ * The same, added up over every thread the process has now (main thread, workers, V8's and libuv's
+ * helpers). A thread that ended between two samples takes its counts with it, so a difference of
+ * two samples is exact only for threads that lived through both (the server's do).
+ */
+export function sampleThreads(pid: number | undefined): (ThreadSample & { threads: number }) | null {
+  if (!pid) return null;
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return null;
+  }
+  const sum = { cpuSeconds: 0, runQueueWaitSeconds: 0 as number | null, timeslices: 0 as number | null, threads: 0 };
+  for (const tid of tids) {
+    const t = sampleThread(pid, Number(tid));
+    if (!t) continue; // ended since the directory was read
+    sum.threads++;
+    sum.cpuSeconds += t.cpuSeconds;
+    sum.runQueueWaitSeconds =
+      sum.runQueueWaitSeconds === null || t.runQueueWaitSeconds === null
+        ? null
+        : sum.runQueueWaitSeconds + t.runQueueWaitSeconds;
+    sum.timeslices = sum.timeslices === null || t.timeslices === null ? null : sum.timeslices + t.timeslices;
+  }
+  return sum.threads > 0 ? sum : null;
 }
 
 /** Keeps the peak and mean RSS of a process while running. */

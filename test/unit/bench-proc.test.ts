@@ -1,6 +1,7 @@
 /** scripts/bench/proc.ts: what the bench reads from /proc about the server's threads. */
 import { readFileSync } from 'node:fs';
-import { sampleSystem, sampleThread } from '../../scripts/bench/proc';
+import { Worker } from 'node:worker_threads';
+import { sampleSystem, sampleThread, sampleThreads } from '../../scripts/bench/proc';
 
 function spin(ms: number): void {
   const end = Date.now() + ms;
@@ -38,8 +39,46 @@ describe('bench /proc readings', () => {
     expect(after.stealSeconds).toBeGreaterThanOrEqual(sample!.stealSeconds);
   });
 
+  it('counts a wake-up each time the thread is put back on a core', async () => {
+    const before = sampleThread(process.pid)!;
+    for (let i = 0; i < 100; i++) await new Promise((resolve) => setTimeout(resolve, 2));
+    const after = sampleThread(process.pid)!;
+    expect(typeof before.timeslices).toBe('number');
+    // 100 sleeps are at least 100 switch-ins; the few others are jest's own (not schedstat's
+    // nanoseconds, which a wrong field would give).
+    expect(after.timeslices! - before.timeslices!).toBeGreaterThanOrEqual(100);
+    expect(after.timeslices! - before.timeslices!).toBeLessThan(5000);
+  });
+
+  it("adds up every thread of the process: a worker's CPU counts, the main thread's alone does not have it", async () => {
+    const worker = new Worker(
+      `const { parentPort } = require('node:worker_threads');
+       parentPort.once('message', () => { const end = Date.now() + 500; while (Date.now() < end); parentPort.postMessage('done'); });`,
+      { eval: true },
+    );
+    try {
+      await new Promise((resolve) => worker.once('online', resolve));
+      const allBefore = sampleThreads(process.pid)!;
+      const mainBefore = sampleThread(process.pid)!;
+      worker.postMessage('spin');
+      await new Promise((resolve) => worker.once('message', resolve));
+      const allAfter = sampleThreads(process.pid)!;
+      const mainAfter = sampleThread(process.pid)!;
+      expect(allAfter.threads).toBeGreaterThanOrEqual(2);
+      const all = allAfter.cpuSeconds - allBefore.cpuSeconds;
+      const main = mainAfter.cpuSeconds - mainBefore.cpuSeconds;
+      // The worker spun 500 ms while the main thread waited for its answer.
+      expect(all - main).toBeGreaterThanOrEqual(0.3);
+      expect(allAfter.timeslices!).toBeGreaterThan(mainAfter.timeslices!);
+    } finally {
+      await worker.terminate();
+    }
+  });
+
   it('gives null for a process that is not there', () => {
     expect(sampleThread(undefined)).toBeNull();
     expect(sampleThread(2 ** 22 + 12345)).toBeNull();
+    expect(sampleThreads(undefined)).toBeNull();
+    expect(sampleThreads(2 ** 22 + 12345)).toBeNull();
   });
 });
