@@ -3,9 +3,19 @@ import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { sampleSystem, sampleThread, sampleThreads } from '../../scripts/bench/proc';
 
+/** This thread's own CPU time in USER_HZ ticks (utime + stime), read by another path than proc.ts's. */
+const ownTicks = (): number => {
+  const fields = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1].split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+};
+
+/**
+ * Spins until this thread has used `ms` of CPU (not of wall time: on a loaded machine a wall-clock
+ * spin can get half a core, which made the first test fail once in CI).
+ */
 function spin(ms: number): void {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
+  const end = ownTicks() + Math.ceil(ms / 10);
+  while (ownTicks() < end) {
     // busy
   }
 }
@@ -17,7 +27,7 @@ describe('bench /proc readings', () => {
     const after = sampleThread(process.pid);
     expect(before).not.toBeNull();
     expect(after).not.toBeNull();
-    // USER_HZ ticks: 400 ms of spinning is at least 0.2 s however the ticks fall.
+    // 400 ms of this thread's CPU, counted in USER_HZ ticks: at least 0.2 s however the ticks fall.
     expect(after!.cpuSeconds - before!.cpuSeconds).toBeGreaterThanOrEqual(0.2);
     // This kernel keeps schedstat (the bench's "waiting for a core" column needs it).
     expect(typeof before!.runQueueWaitSeconds).toBe('number');
@@ -53,7 +63,10 @@ describe('bench /proc readings', () => {
   it("adds up every thread of the process: a worker's CPU counts, the main thread's alone does not have it", async () => {
     const worker = new Worker(
       `const { parentPort } = require('node:worker_threads');
-       parentPort.once('message', () => { const end = Date.now() + 500; while (Date.now() < end); parentPort.postMessage('done'); });`,
+       const { readFileSync } = require('node:fs');
+       // The worker's own CPU ticks, so that it spins 500 ms of CPU however loaded the machine is.
+       const ticks = () => { const f = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1].split(' '); return Number(f[11]) + Number(f[12]); };
+       parentPort.once('message', () => { const end = ticks() + 50; while (ticks() < end); parentPort.postMessage('done'); });`,
       { eval: true },
     );
     try {
@@ -67,7 +80,7 @@ describe('bench /proc readings', () => {
       expect(allAfter.threads).toBeGreaterThanOrEqual(2);
       const all = allAfter.cpuSeconds - allBefore.cpuSeconds;
       const main = mainAfter.cpuSeconds - mainBefore.cpuSeconds;
-      // The worker spun 500 ms while the main thread waited for its answer.
+      // The worker spun 500 ms of its own CPU while the main thread waited for its answer.
       expect(all - main).toBeGreaterThanOrEqual(0.3);
       expect(allAfter.timeslices!).toBeGreaterThan(mainAfter.timeslices!);
     } finally {
