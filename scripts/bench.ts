@@ -639,8 +639,8 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
     const cpuB = pids.map((pid) => sampleProcess(pid));
     const [mainThread, aiThread, callerThread] = pids
       .slice(0, 3)
-      .map((pid, i) => mainThreadFigures(mainThreadsA[i] ?? null, sampleThread(pid), windowS));
-    const serverThreads = mainThreadFigures(serverThreadsA, sampleThreads(pids[0]), windowS);
+      .map((pid, i) => threadFigures(mainThreadsA[i] ?? null, sampleThread(pid), windowS));
+    const serverThreads = threadFigures(serverThreadsA, sampleThreads(pids[0]), windowS);
     const sysB = sampleSystem();
     for (const r of rss) r.stop();
     caller.send({ type: 'window-end' });
@@ -876,7 +876,7 @@ interface LoadGeneratorWait {
  * A thread's (or a process's threads') CPU over the window (ms), its wait for a core (ms per second)
  * and how often it was put on one (per second); NaN where unread.
  */
-function mainThreadFigures(
+function threadFigures(
   a: ThreadSample | null,
   b: ThreadSample | null,
   windowS: number,

@@ -5,7 +5,8 @@
  * longer shares a core with the processes that load it, and they are not slowed by it either.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { threadIds } from './proc';
 
 /** A CPU list as taskset and the kernel write it: `1`, `0,2`, `0-3,6`. */
 const CPU_LIST = /^\d+(-\d+)?(,\d+(-\d+)?)*$/;
@@ -47,17 +48,11 @@ export function pinProcess(pid: number, cpus: readonly number[]): void {
 /** The CPUs each thread of `pid` may run on now, by thread id (from /proc; empty once it has exited). */
 export function allowedCpus(pid: number): Map<number, number[]> {
   const out = new Map<number, number[]>();
-  let tids: string[];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const tid of tids) {
+  for (const tid of threadIds(pid)) {
     try {
       const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
       const list = /^Cpus_allowed_list:\s*(\S+)$/m.exec(status)?.[1];
-      if (list) out.set(Number(tid), parseCpuList(list, Number.MAX_SAFE_INTEGER));
+      if (list) out.set(tid, parseCpuList(list, Number.MAX_SAFE_INTEGER));
     } catch {
       // the thread ended while we read
     }

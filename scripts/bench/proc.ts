@@ -75,6 +75,15 @@ export function sampleThread(pid: number | undefined, tid = pid): ThreadSample |
   }
 }
 
+/** The ids of the threads process `pid` has now (from /proc; empty when it is not there). */
+export function threadIds(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).map(Number);
+  } catch {
+    return [];
+  }
+}
+
 /**
  * The same, added up over every thread the process has now (main thread, workers, V8's and libuv's
  * helpers). A thread that ended between two samples takes its counts with it, so a difference of
@@ -82,15 +91,11 @@ export function sampleThread(pid: number | undefined, tid = pid): ThreadSample |
  */
 export function sampleThreads(pid: number | undefined): (ThreadSample & { threads: number }) | null {
   if (!pid) return null;
-  let tids: string[];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return null;
-  }
+  const tids = threadIds(pid);
+  if (tids.length === 0) return null;
   const sum = { cpuSeconds: 0, runQueueWaitSeconds: 0 as number | null, timeslices: 0 as number | null, threads: 0 };
   for (const tid of tids) {
-    const t = sampleThread(pid, Number(tid));
+    const t = sampleThread(pid, tid);
     if (!t) continue; // ended since the directory was read
     sum.threads++;
     sum.cpuSeconds += t.cpuSeconds;
