@@ -5,6 +5,7 @@
  *   npx tsx scripts/bench/heap-inspect.ts sample 10 out.heapprofile   # allocations over 10 s, by function
  *   npx tsx scripts/bench/heap-inspect.ts promoted 20 out.heapprofile # what survived the young generation, by function
  *   npx tsx scripts/bench/heap-inspect.ts young 1500 out               # objects born in 1.5 s and still alive
+ *   npx tsx scripts/bench/heap-inspect.ts survivors 40 out.json 80    # what a scavenge finds alive, by function
  *   npx tsx scripts/bench/heap-inspect.ts census 0 one.json [base.json] # what the heap holds, by type (and against base)
  *
  * `sample` runs V8's sampling heap profiler with the objects that scavenges and full GCs collected
@@ -21,14 +22,24 @@ import WebSocket from 'ws';
 
 type Json = Record<string, unknown>;
 
-async function session(port: number): Promise<{ call: (method: string, params?: Json) => Promise<Json>; chunks: string[]; close: () => void }> {
-  const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as { webSocketDebuggerUrl: string }[];
+async function session(
+  port: number,
+): Promise<{ call: (method: string, params?: Json) => Promise<Json>; chunks: string[]; close: () => void }> {
+  const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as {
+    webSocketDebuggerUrl: string;
+  }[];
   const ws = new WebSocket(targets[0].webSocketDebuggerUrl, { maxPayload: 2 ** 30 });
   const pending = new Map<number, { resolve: (r: Json) => void; reject: (e: Error) => void }>();
   const chunks: string[] = [];
   let nextId = 0;
   ws.on('message', (data) => {
-    const m = JSON.parse(data.toString()) as { id?: number; method?: string; params?: { chunk: string }; result?: Json; error?: unknown };
+    const m = JSON.parse(data.toString()) as {
+      id?: number;
+      method?: string;
+      params?: { chunk: string };
+      result?: Json;
+      error?: unknown;
+    };
     if (m.method === 'HeapProfiler.addHeapSnapshotChunk') chunks.push(m.params!.chunk);
     const p = m.id === undefined ? undefined : pending.get(m.id);
     if (!p) return;
@@ -67,26 +78,70 @@ async function sample(port: number, seconds: number, out: string, scavenged: boo
   const { profile } = (await s.call('HeapProfiler.stopSampling')) as { profile: { head: ProfileNode } };
   s.close();
   writeFileSync(out, JSON.stringify(profile));
-  const self = new Map<string, number>();
+  const tally = new Tally();
+  tally.add(profile.head);
+  tally.print(`${scavenged ? 'allocated' : 'promoted'} ${mb(tally.total).trim()} MB in ${seconds} s (sampled)`);
+}
+
+/** Sampled bytes by allocating function, and by the innermost frame of our own code (dist/src). */
+class Tally {
+  readonly self = new Map<string, number>();
   /** Charged to the innermost frame of our own code (dist/src), where a package or Node allocated for it. */
-  const ours = new Map<string, number>();
-  let total = 0;
-  const walk = (n: ProfileNode, app: string): void => {
-    const key = `${n.callFrame.functionName || '(anonymous)'} ${where(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`;
-    const inApp = /\/(dist\/)?src\//.test(n.callFrame.url) && !n.callFrame.url.includes('node_modules') ? key : app;
-    self.set(key, (self.get(key) ?? 0) + n.selfSize);
-    ours.set(inApp, (ours.get(inApp) ?? 0) + n.selfSize);
-    total += n.selfSize;
-    for (const c of n.children) walk(c, inApp);
-  };
-  walk(profile.head, '(no frame of ours)');
-  const list = (m: Map<string, number>): void => {
-    for (const [key, bytes] of [...m].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`${mb(bytes)} MB  ${key}`);
-  };
-  console.log(`${scavenged ? 'allocated' : 'promoted'} ${mb(total).trim()} MB in ${seconds} s (sampled), by function:`);
-  list(self);
-  console.log('\nby the innermost frame of our code:');
-  list(ours);
+  readonly ours = new Map<string, number>();
+  total = 0;
+
+  add(head: ProfileNode): void {
+    const walk = (n: ProfileNode, app: string): void => {
+      const key = `${n.callFrame.functionName || '(anonymous)'} ${where(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`;
+      const inApp = /\/(dist\/)?src\//.test(n.callFrame.url) && !n.callFrame.url.includes('node_modules') ? key : app;
+      this.self.set(key, (this.self.get(key) ?? 0) + n.selfSize);
+      this.ours.set(inApp, (this.ours.get(inApp) ?? 0) + n.selfSize);
+      this.total += n.selfSize;
+      for (const c of n.children) walk(c, inApp);
+    };
+    walk(head, '(no frame of ours)');
+  }
+
+  print(title: string): void {
+    const list = (m: Map<string, number>): void => {
+      for (const [key, bytes] of [...m].sort((a, b) => b[1] - a[1]).slice(0, 30))
+        console.log(`${mb(bytes)} MB  ${key}`);
+    };
+    console.log(`${title}, by function:`);
+    list(this.self);
+    console.log('\nby the innermost frame of our code:');
+    list(this.ours);
+  }
+}
+
+/**
+ * What a scavenge finds alive (and so copies): `rounds` times, sample every allocation for
+ * `windowMs` (about the time between two scavenges), collect the garbage, and keep the samples of
+ * objects still alive. Objects born in the window and alive at its end are what a scavenge at that
+ * instant would have copied; `promoted` misses those that die after one copy.
+ */
+async function survivors(port: number, rounds: number, windowMs: number, out: string): Promise<void> {
+  const s = await session(port);
+  await s.call('HeapProfiler.enable');
+  const tally = new Tally();
+  for (let i = 0; i < rounds; i++) {
+    await s.call('HeapProfiler.startSampling', {
+      samplingInterval: 1024,
+      includeObjectsCollectedByMajorGC: false,
+      includeObjectsCollectedByMinorGC: false,
+    });
+    await new Promise((r) => setTimeout(r, windowMs));
+    await s.call('HeapProfiler.collectGarbage');
+    const { profile } = (await s.call('HeapProfiler.stopSampling')) as { profile: { head: ProfileNode } };
+    tally.add(profile.head);
+    // Let the server catch up on what arrived during the collection before the next window.
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  s.close();
+  writeFileSync(out, JSON.stringify([...tally.self]));
+  tally.print(
+    `alive at the end of ${rounds} windows of ${windowMs} ms: ${mb(tally.total / rounds).trim()} MB a window (sampled)`,
+  );
 }
 
 interface Snapshot {
@@ -112,7 +167,9 @@ async function young(port: number, gapMs: number, out: string): Promise<void> {
   const meta = b.snapshot.meta;
   const nf = meta.node_fields.length;
   const ef = meta.edge_fields.length;
-  const [ti, ni, si, ci, ii] = ['type', 'name', 'self_size', 'edge_count', 'id'].map((f) => meta.node_fields.indexOf(f));
+  const [ti, ni, si, ci, ii] = ['type', 'name', 'self_size', 'edge_count', 'id'].map((f) =>
+    meta.node_fields.indexOf(f),
+  );
   const [eti, eni, toi] = ['type', 'name_or_index', 'to_node'].map((f) => meta.edge_fields.indexOf(f));
   const before = new Set<number>();
   for (let i = 0; i < a.nodes.length; i += nf) before.add(a.nodes[i + ii]);
@@ -167,17 +224,23 @@ async function census(port: number, out: string, base: string | undefined): Prom
   const counts: Record<string, [number, number]> = {};
   for (let i = 0; i < snap.nodes.length; i += nf) {
     const type = meta.node_types[0][snap.nodes[i + ti]];
-    const key = type === 'object' || type === 'native' || type === 'closure' ? `${type}:${snap.strings[snap.nodes[i + ni]]}`.slice(0, 60) : type;
+    const key =
+      type === 'object' || type === 'native' || type === 'closure'
+        ? `${type}:${snap.strings[snap.nodes[i + ni]]}`.slice(0, 60)
+        : type;
     const c = (counts[key] ??= [0, 0]);
     c[0]++;
     c[1] += snap.nodes[i + si];
   }
   writeFileSync(out, JSON.stringify(counts));
   const before = base ? (JSON.parse(readFileSync(base, 'utf8')) as Record<string, [number, number]>) : {};
-  const rows = Object.entries(counts).map(([key, [n, bytes]]) => [key, n - (before[key]?.[0] ?? 0), bytes - (before[key]?.[1] ?? 0)] as const);
+  const rows = Object.entries(counts).map(
+    ([key, [n, bytes]]) => [key, n - (before[key]?.[0] ?? 0), bytes - (before[key]?.[1] ?? 0)] as const,
+  );
   const total = rows.reduce((sum, r) => sum + r[2], 0);
   console.log(`${base ? 'added since the base census' : 'held'}: ${mb(total).trim()} MB; by type:`);
-  for (const [key, n, bytes] of rows.sort((x, y) => y[2] - x[2]).slice(0, 40)) console.log(`${String(n).padStart(8)} ${mb(bytes)} MB  ${key}`);
+  for (const [key, n, bytes] of rows.sort((x, y) => y[2] - x[2]).slice(0, 40))
+    console.log(`${String(n).padStart(8)} ${mb(bytes)} MB  ${key}`);
 }
 
 const [mode, amount, out, base] = process.argv.slice(2);
@@ -187,11 +250,17 @@ const run =
     ? sample(port, Number(amount ?? 10), out ?? 'heap.heapprofile', mode === 'sample')
     : mode === 'young'
       ? young(port, Number(amount ?? 1500), out ?? 'heap')
-      : mode === 'census'
-        ? new Promise((r) => setTimeout(r, Number(amount ?? 0) * 1000)).then(() => census(port, out ?? 'census.json', base))
-        : undefined;
+      : mode === 'survivors'
+        ? survivors(port, Number(amount ?? 40), Number(base ?? 80), out ?? 'survivors.json')
+        : mode === 'census'
+          ? new Promise((r) => setTimeout(r, Number(amount ?? 0) * 1000)).then(() =>
+              census(port, out ?? 'census.json', base),
+            )
+          : undefined;
 if (!run) {
-  console.error('usage: heap-inspect.ts sample|promoted SECONDS OUT | young GAP_MS OUT_PREFIX | census DELAY_S OUT [BASE]');
+  console.error(
+    'usage: heap-inspect.ts sample|promoted SECONDS OUT | young GAP_MS OUT_PREFIX | survivors ROUNDS OUT [WINDOW_MS] | census DELAY_S OUT [BASE]',
+  );
   process.exit(2);
 }
 run.catch((err: unknown) => {

@@ -28,6 +28,18 @@ export interface MediaFields {
   outbound: boolean;
 }
 
+/**
+ * The payload read into `fields`, which no longer holds it. A stream keeps one MediaFields for its
+ * whole life, so a payload left in it stays alive until the next frame (20 ms): at 100 calls that
+ * was 100 strings (~25 KB, over half of what survived each young-generation GC) alive and copied at
+ * every scavenge, where the frame's string otherwise dies before the next one.
+ */
+export function takePayload(fields: MediaFields): string {
+  const payload = fields.payload;
+  fields.payload = '';
+  return payload;
+}
+
 /** A stream id the reader compares byte for byte: only characters that JSON never escapes. */
 const PLAIN_ID = /^[A-Za-z0-9_.:-]{1,256}$/;
 

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import winston from 'winston';
 import WebSocket, { WebSocketServer } from 'ws';
 import { TwilioMediaStream, type TwilioStreamStart } from '../../src/channels/twilio/media-stream';
+import type { MediaFields } from '../../src/channels/media-bytes';
 import type { Base64AudioFrame } from '../../src/conversation/channel';
 
 const SID = 'MZ00000000000000000000000000000001';
@@ -217,6 +218,9 @@ describe('TwilioMediaStream over a real WebSocket', () => {
       { base64: FRAME_B64, timestampMs: 120, receivedAt: expect.any(Number) },
     ]);
     expect(stream.stats).toMatchObject({ mediaIn: 2, protocolErrors: 5 });
+    // The reader's fields live as long as the stream: a payload left there would be alive at every
+    // young-generation GC until the next frame (docs/benchmarks/bridge.md, "What a scavenge copies").
+    expect((stream as unknown as { fields: MediaFields }).fields.payload).toBe('');
   });
 
   it('survives oversized, malformed, binary and unknown messages, logging them rate-limited, and keeps streaming', async () => {

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import { TelnyxChannel, channelStartOf } from '../../src/channels/telnyx/channel';
+import type { MediaFields } from '../../src/channels/media-bytes';
 import { TelnyxMediaStream } from '../../src/channels/telnyx/media-stream';
 import type { TelnyxStartMessage } from '../../src/channels/telnyx/protocol';
 import { createLogger } from '../../src/logging/logger';
@@ -202,6 +203,8 @@ describe('TelnyxChannel over a real WebSocket', () => {
       expect(frames.map((f) => f.timestampMs)).toEqual([40, 120]);
       expect(frames.every((f) => f.bytes.equals(audio))).toBe(true);
       expect(p.stream.stats).toMatchObject({ mediaIn: 2, outboundTrackIgnored: 1 });
+      // Not held by the stream's reader until the next frame (see telephony-media-stream.test.ts).
+      expect((p.stream as unknown as { fields: MediaFields }).fields.payload).toBe('');
     } finally {
       await p.close();
     }

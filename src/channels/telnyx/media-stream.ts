@@ -14,7 +14,7 @@ import type { Logger } from '../../logging/logger';
 import { Base64AudioFrame } from '../../conversation/channel';
 import { TEXT_FRAME } from '../../audio/base64-message';
 import { corked } from '../ws-cork';
-import { MediaReader, type MediaFields } from '../media-bytes';
+import { MediaReader, takePayload, type MediaFields } from '../media-bytes';
 import {
   MAX_MEDIA_PAYLOAD_BYTES,
   parseTelnyxMessage,
@@ -203,7 +203,7 @@ export class TelnyxMediaStream extends EventEmitter<TelnyxMediaStreamEvents> {
       this.phase === 'streaming' &&
       TELNYX_MEDIA.read(data, this.idBytes, this.maxMessageBytes, this.fields)
     ) {
-      this.onMedia(this.fields.payload, this.fields.timestampMs, this.fields.outbound);
+      this.onMedia(takePayload(this.fields), this.fields.timestampMs, this.fields.outbound);
       return;
     }
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;

@@ -16,7 +16,7 @@ import type { Logger } from '../../logging/logger';
 import { Base64AudioFrame } from '../../conversation/channel';
 import { TEXT_FRAME } from '../../audio/base64-message';
 import { corked } from '../ws-cork';
-import { MediaReader, type MediaFields } from '../media-bytes';
+import { MediaReader, takePayload, type MediaFields } from '../media-bytes';
 import {
   MAX_MEDIA_PAYLOAD_BYTES,
   clearMessage,
@@ -253,7 +253,7 @@ export class TwilioMediaStream extends EventEmitter<TwilioMediaStreamEvents> {
       this.phase === 'streaming' &&
       TWILIO_MEDIA.read(data, this.sidBytes, this.maxMessageBytes, this.fields)
     ) {
-      this.emitMedia(this.fields.payload, this.fields.timestampMs);
+      this.emitMedia(takePayload(this.fields), this.fields.timestampMs);
       return;
     }
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
