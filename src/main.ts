@@ -15,6 +15,7 @@ import { createApp } from './app';
 import { createLogger } from './logging/logger';
 import { flushLogs } from './logging/destination';
 import { limitWasmCompilerMemory } from './observability/wasm-memory';
+import { HelperThreads } from './runtime/helper-threads';
 import { settleHeap } from './runtime/settle-heap';
 
 async function main(): Promise<void> {
@@ -31,6 +32,11 @@ async function main(): Promise<void> {
   const applied = await applyPendingMigrationsInChild(config.databaseUrl);
   const sb = await createApp(config, { logger });
   if (applied.length) sb.logger.info('database migrations applied', { migrations: applied });
+  // The helper threads started by now (writer, recording, read pool, V8's, libuv's) never preempt
+  // the event loop when they wake (src/runtime/helper-threads.ts); later ones within 30 s.
+  const helpers = config.helperThreadsBatch ? new HelperThreads({ logger: sb.logger }) : undefined;
+  await helpers?.start();
+  if (helpers) sb.logger.info('helper threads under SCHED_BATCH', { threads: helpers.batched.size });
 
   // A stray rejection or exception is logged; it must not drop every live call with the process.
   process.on('unhandledRejection', (reason: unknown) => {
@@ -53,6 +59,7 @@ async function main(): Promise<void> {
       return;
     }
     stopping = true;
+    helpers?.stop();
     sb.logger.info('shutting down', { signal, graceMs: config.shutdownGraceMs, activeCalls: sb.bridge.size });
     const graceOver = new Promise<void>((resolve) => (skipGrace = resolve));
     // Drain: new calls are refused while live ones run for up to the grace period.

@@ -266,6 +266,10 @@ const SPEC = {
   RECORDING_STORAGE_PATH: str({ default: './recordings' }),
   LOG_LEVEL: str({ choices: [...LOG_LEVELS], default: 'info' }),
   LOG_PII: bool({ default: false, desc: 'Log phone numbers and transcript text' }),
+  HELPER_THREADS_BATCH: bool({
+    default: true,
+    desc: "Run the process's helper threads under SCHED_BATCH (Linux, util-linux chrt) so a woken one never preempts the event loop",
+  }),
   PRIVACY_POLICY_FILE: str({ default: '', desc: 'JSON file of per-profile privacy policy (src/privacy/policy.ts)' }),
   RECORDING_ENABLED: bool({ default: true, desc: 'Record calls unless a profile says otherwise' }),
   RECORDING_ENCRYPTION_KEY: str({
@@ -499,6 +503,8 @@ export interface Config {
   };
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly logPii: boolean;
+  /** The process's other threads under SCHED_BATCH (src/runtime/helper-threads.ts). */
+  readonly helperThreadsBatch: boolean;
   /** Redaction, consent, retention (src/privacy/policy.ts). */
   readonly privacy: {
     readonly policyFile: string;
@@ -806,6 +812,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     },
     logLevel: env.LOG_LEVEL as Config['logLevel'],
     logPii: env.LOG_PII,
+    helperThreadsBatch: env.HELPER_THREADS_BATCH,
     privacy: {
       policyFile: env.PRIVACY_POLICY_FILE,
       recordingEnabled: env.RECORDING_ENABLED,

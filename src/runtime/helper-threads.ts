@@ -1,0 +1,111 @@
+/**
+ * The event loop first: every other thread of the process (the database writer, the recording
+ * thread, the read pool, V8's compiler and GC helpers, libuv's pool) runs under Linux's SCHED_BATCH
+ * policy, the main thread under the default one.
+ *
+ * Every call's audio waits on the main thread's event loop. A helper it wakes (a write posted to the
+ * writer, a recording opened) lands on the main thread's core whenever the other core is busy and,
+ * as a normal thread, preempts the main thread there at once. Measured with `call-cpu` (400 calls,
+ * 2 vCPUs, the main thread's CPU profile): `postMessage` held the main thread ~0.65 ms a call, 70 %
+ * of it off its core while the woken thread ran; with the helpers on the other core, or under
+ * SCHED_BATCH, 0.18 ms (docs/benchmarks/bridge.md, "A woken helper thread preempted the event
+ * loop"). The kernel's fair scheduler never runs a SCHED_BATCH thread ahead of a running one when
+ * it wakes (its turn comes when the running thread sleeps, or at the tick), and unlike a nice'd
+ * thread it keeps its full share of the CPU.
+ *
+ * Node has no call for a thread's policy, so util-linux's `chrt` sets it, once per thread, from a
+ * child process (a few ms at start-up, not on the event loop). A scan every 30 s picks up threads
+ * started later (a replaced writer, libuv's pool growing). Off Linux, or without `chrt`, nothing
+ * changes and that is logged once.
+ */
+import { execFile } from 'node:child_process';
+import { access, readdir } from 'node:fs/promises';
+
+const DEFAULT_INTERVAL_MS = 30_000;
+
+export interface HelperThreadsOptions {
+  logger: { info(message: string, meta?: object): unknown; warn(message: string, meta?: object): unknown };
+  /** How often to look for threads started since (ms). */
+  intervalMs?: number;
+  /** The `chrt` program (tests point it elsewhere). */
+  chrt?: string;
+}
+
+export class HelperThreads {
+  /** Thread ids set to SCHED_BATCH and still alive at the last scan. */
+  readonly batched = new Set<number>();
+  private timer: NodeJS.Timeout | undefined;
+  private unavailable = false;
+  private scanning: Promise<void> | undefined;
+  private readonly chrt: string;
+
+  constructor(private readonly options: HelperThreadsOptions) {
+    this.chrt = options.chrt ?? 'chrt';
+  }
+
+  /** The first scan (resolves when it is done), then one every `intervalMs`. */
+  async start(): Promise<void> {
+    if (process.platform !== 'linux') {
+      this.options.logger.info('helper threads keep the default scheduling policy (not Linux)');
+      return;
+    }
+    await this.scan();
+    if (this.unavailable) return;
+    this.timer = setInterval(() => void this.scan(), this.options.intervalMs ?? DEFAULT_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Sets every thread not yet seen, except the main thread, to SCHED_BATCH. One scan at a time. */
+  scan(): Promise<void> {
+    this.scanning ??= this.scanOnce().finally(() => (this.scanning = undefined));
+    return this.scanning;
+  }
+
+  private async scanOnce(): Promise<void> {
+    if (this.unavailable) return;
+    let tids: number[];
+    try {
+      tids = (await readdir('/proc/self/task')).map(Number);
+    } catch {
+      return;
+    }
+    const alive = new Set(tids);
+    for (const tid of this.batched) if (!alive.has(tid)) this.batched.delete(tid);
+    for (const tid of tids) {
+      // The main thread's id is the process id.
+      if (tid === process.pid || this.batched.has(tid)) continue;
+      const result = await this.setBatch(tid);
+      if (result === 'set') this.batched.add(tid);
+      else if (result === 'unavailable') {
+        this.unavailable = true;
+        this.stop();
+        return;
+      }
+      // 'gone': the thread ended between the listing and now.
+    }
+  }
+
+  private setBatch(tid: number): Promise<'set' | 'gone' | 'unavailable'> {
+    return new Promise((resolve) => {
+      execFile(this.chrt, ['--batch', '--pid', '0', String(tid)], { timeout: 5000 }, (err, _stdout, stderr) => {
+        if (!err) return resolve('set');
+        // A thread that has ended since the listing fails too, and is no reason to stop.
+        access(`/proc/self/task/${tid}`).then(
+          () => {
+            this.options.logger.warn(
+              'helper threads keep the default scheduling policy: a woken helper thread can preempt the event loop',
+              { chrt: this.chrt, error: (err as NodeJS.ErrnoException).code ?? String(stderr).trim().slice(0, 200) },
+            );
+            resolve('unavailable');
+          },
+          () => resolve('gone'),
+        );
+      });
+    });
+  }
+}

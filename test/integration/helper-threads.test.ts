@@ -1,0 +1,94 @@
+/**
+ * src/runtime/helper-threads.ts: every thread but the main one under SCHED_BATCH, read back from
+ * /proc (field 41 of a thread's stat: 0 normal, 3 batch), with the real `chrt`.
+ */
+import { readFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import { HelperThreads } from '../../src/runtime/helper-threads';
+
+const SCHED_OTHER = 0;
+const SCHED_BATCH = 3;
+
+function policy(tid: number): number {
+  const stat = readFileSync(`/proc/${process.pid}/task/${tid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]);
+}
+
+/** A worker that stays alive until terminated and tells its thread id. */
+async function startWorker(): Promise<{ worker: Worker; tid: number }> {
+  const worker = new Worker(
+    `const { parentPort } = require('node:worker_threads');
+     parentPort.on('message', () => {});
+     parentPort.postMessage(Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop()));`,
+    { eval: true },
+  );
+  const tid = await new Promise<number>((resolve) => worker.once('message', resolve));
+  return { worker, tid };
+}
+
+function capture(): { warnings: string[]; logger: { info(): void; warn(m: string): void } } {
+  const warnings: string[] = [];
+  return { warnings, logger: { info: () => undefined, warn: (m: string) => void warnings.push(m) } };
+}
+
+describe('helper threads under SCHED_BATCH', () => {
+  const workers: Worker[] = [];
+  afterEach(async () => {
+    await Promise.all(workers.splice(0).map((w) => w.terminate()));
+  });
+
+  it('sets every thread but the main one, and one started later at the next scan', async () => {
+    const first = await startWorker();
+    workers.push(first.worker);
+    expect(policy(first.tid)).toBe(SCHED_OTHER);
+    const { warnings, logger } = capture();
+    const helpers = new HelperThreads({ logger, intervalMs: 100 });
+    try {
+      await helpers.start();
+      expect(policy(first.tid)).toBe(SCHED_BATCH);
+      expect(helpers.batched.has(first.tid)).toBe(true);
+      // The event loop's own thread keeps the default policy.
+      expect(policy(process.pid)).toBe(SCHED_OTHER);
+      expect(helpers.batched.has(process.pid)).toBe(false);
+
+      // A thread started afterwards inherits the main thread's policy; the next scan changes it.
+      const later = await startWorker();
+      workers.push(later.worker);
+      expect(policy(later.tid)).toBe(SCHED_OTHER);
+      const until = Date.now() + 5000;
+      while (policy(later.tid) !== SCHED_BATCH && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      expect(policy(later.tid)).toBe(SCHED_BATCH);
+      expect(warnings).toEqual([]);
+    } finally {
+      helpers.stop();
+    }
+  });
+
+  it('forgets threads that have ended', async () => {
+    const { worker, tid } = await startWorker();
+    const helpers = new HelperThreads({ logger: capture().logger });
+    await helpers.start();
+    helpers.stop();
+    expect(helpers.batched.has(tid)).toBe(true);
+    await worker.terminate();
+    await helpers.scan();
+    expect(helpers.batched.has(tid)).toBe(false);
+  });
+
+  it('without chrt, or when chrt fails, leaves every thread as it was and says so once', async () => {
+    const { worker, tid } = await startWorker();
+    workers.push(worker);
+    for (const chrt of ['/nonexistent/chrt', '/bin/false']) {
+      const { warnings, logger } = capture();
+      const helpers = new HelperThreads({ logger, chrt, intervalMs: 50 });
+      await helpers.start();
+      await new Promise((r) => setTimeout(r, 200));
+      await helpers.scan();
+      helpers.stop();
+      expect(policy(tid)).toBe(SCHED_OTHER);
+      expect(helpers.batched.size).toBe(0);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/default scheduling policy/);
+    }
+  });
+});
