@@ -23,6 +23,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { moduleEntry } from '../runtime/module-entry';
+import { noteHelperThread } from '../runtime/helper-threads';
 import type { Analytics, Call, Prisma, Recording } from '../generated/prisma/client';
 import type {
   CallPatch,
@@ -244,6 +245,7 @@ export class DbWriter implements CallStore {
     // Kept referenced while it starts and while writes are waiting for it (the process must not
     // exit under an awaited write); unreferenced when idle, so an app never closed can still exit.
     const worker = new Worker(file, { workerData: this.data, execArgv });
+    noteHelperThread(worker);
     let onReady!: () => void;
     let onFailed!: (err: Error) => void;
     const ready = new Promise<void>((resolve, reject) => {

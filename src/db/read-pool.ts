@@ -19,6 +19,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { moduleEntry } from '../runtime/module-entry';
+import { noteHelperThread } from '../runtime/helper-threads';
 import { analyticsReport } from './analytics-queries';
 import { callBatch, callExists, getCallDetail, latestRecording, listCalls } from './call-queries';
 import type { Db } from './prisma';
@@ -250,6 +251,7 @@ export class ReadPool implements DbReads {
   private spawn(index: number): Promise<void> {
     const { file, execArgv } = moduleEntry(__filename, 'read-worker');
     const worker = new Worker(file, { workerData: this.data, execArgv });
+    noteHelperThread(worker);
     // An app that is never closed must not be kept alive by its read workers.
     worker.unref();
     const slot: Slot = { index, worker, pending: new Map(), retired: false };

@@ -14,14 +14,27 @@
  * thread it keeps its full share of the CPU.
  *
  * Node has no call for a thread's policy, so util-linux's `chrt` sets it, once per thread, from a
- * child process (a few ms at start-up, not on the event loop). A scan every 30 s picks up threads
- * started later (a replaced writer, libuv's pool growing). Off Linux, or without `chrt`, nothing
- * changes and that is logged once.
+ * child process (a few ms, not on the event loop). Our own threads started later (the recording
+ * thread at the first call, a replaced writer) are announced with noteHelperThread() and set as
+ * soon as they are online; a scan every 30 s picks up the rest (libuv's pool growing). Off Linux, or
+ * without `chrt`, nothing changes and that is logged once.
  */
 import { execFile } from 'node:child_process';
 import { access, readdir } from 'node:fs/promises';
+import type { Worker } from 'node:worker_threads';
 
 const DEFAULT_INTERVAL_MS = 30_000;
+
+/** The scans of the running HelperThreads, told when a helper thread comes online. */
+const onlineListeners = new Set<() => void>();
+
+/** A worker thread we start: once it is online, the running HelperThreads (if any) sets it. */
+export function noteHelperThread(worker: Worker): void {
+  if (onlineListeners.size === 0) return;
+  worker.once('online', () => {
+    for (const listener of onlineListeners) listener();
+  });
+}
 
 export interface HelperThreadsOptions {
   logger: { info(message: string, meta?: object): unknown; warn(message: string, meta?: object): unknown };
@@ -38,6 +51,7 @@ export class HelperThreads {
   private unavailable = false;
   private scanning: Promise<void> | undefined;
   private readonly chrt: string;
+  private readonly onOnline = (): void => void this.scan();
 
   constructor(private readonly options: HelperThreadsOptions) {
     this.chrt = options.chrt ?? 'chrt';
@@ -51,11 +65,13 @@ export class HelperThreads {
     }
     await this.scan();
     if (this.unavailable) return;
+    onlineListeners.add(this.onOnline);
     this.timer = setInterval(() => void this.scan(), this.options.intervalMs ?? DEFAULT_INTERVAL_MS);
     this.timer.unref();
   }
 
   stop(): void {
+    onlineListeners.delete(this.onOnline);
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
   }

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { HelperThreads } from '../../src/runtime/helper-threads';
+import { HelperThreads, noteHelperThread } from '../../src/runtime/helper-threads';
 
 const SCHED_OTHER = 0;
 const SCHED_BATCH = 3;
@@ -15,13 +15,14 @@ function policy(tid: number): number {
 }
 
 /** A worker that stays alive until terminated and tells its thread id. */
-async function startWorker(): Promise<{ worker: Worker; tid: number }> {
+async function startWorker(note = false): Promise<{ worker: Worker; tid: number }> {
   const worker = new Worker(
     `const { parentPort } = require('node:worker_threads');
      parentPort.on('message', () => {});
      parentPort.postMessage(Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop()));`,
     { eval: true },
   );
+  if (note) noteHelperThread(worker);
   const tid = await new Promise<number>((resolve) => worker.once('message', resolve));
   return { worker, tid };
 }
@@ -62,6 +63,25 @@ describe('helper threads under SCHED_BATCH', () => {
     } finally {
       helpers.stop();
     }
+  });
+
+  it('sets a thread announced with noteHelperThread as soon as it is online, without waiting for a scan', async () => {
+    const helpers = new HelperThreads({ logger: capture().logger, intervalMs: 3_600_000 });
+    await helpers.start();
+    try {
+      const announced = await startWorker(true);
+      workers.push(announced.worker);
+      const until = Date.now() + 5000;
+      while (policy(announced.tid) !== SCHED_BATCH && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      expect(policy(announced.tid)).toBe(SCHED_BATCH);
+    } finally {
+      helpers.stop();
+    }
+    // Stopped: an announced thread is left as it starts.
+    const after = await startWorker(true);
+    workers.push(after.worker);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(policy(after.tid)).toBe(SCHED_OTHER);
   });
 
   it('forgets threads that have ended', async () => {

@@ -17,6 +17,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { moduleEntry } from '../../runtime/module-entry';
+import { noteHelperThread } from '../../runtime/helper-threads';
 import type { StereoWavRecorderOptions } from '../../audio/wav-recorder';
 import { FrameRingWriter } from './frame-ring';
 import { LiveRecording } from './live-recording';
@@ -98,6 +99,7 @@ export class RecordingThread {
     // A small young generation: the thread allocates little per second, and the default (16 MB
     // semi-spaces) would sit in RSS for nothing.
     const worker = new Worker(file, { execArgv, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
+    noteHelperThread(worker);
     const thread: Thread = { worker, pending: new Map(), alive: true, closing: 0 };
     this.thread = thread;
     this.stats.threadsStarted++;
