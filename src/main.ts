@@ -32,8 +32,9 @@ async function main(): Promise<void> {
   const applied = await applyPendingMigrationsInChild(config.databaseUrl);
   const sb = await createApp(config, { logger });
   if (applied.length) sb.logger.info('database migrations applied', { migrations: applied });
-  // The helper threads started by now (writer, recording, read pool, V8's, libuv's) never preempt
-  // the event loop when they wake (src/runtime/helper-threads.ts); later ones within 30 s.
+  // The helper threads (writer, recording, read pool, V8's, libuv's) never preempt the event loop
+  // when they wake (src/runtime/helper-threads.ts): those started by now at once, ours started
+  // later as soon as they are online, any other within 30 s.
   const helpers = config.helperThreadsBatch ? new HelperThreads({ logger: sb.logger }) : undefined;
   await helpers?.start();
   if (helpers) sb.logger.info('helper threads under SCHED_BATCH', { threads: helpers.batched.size });

@@ -50,6 +50,7 @@ export class HelperThreads {
   private timer: NodeJS.Timeout | undefined;
   private unavailable = false;
   private scanning: Promise<void> | undefined;
+  private rescan = false;
   private readonly chrt: string;
   private readonly onOnline = (): void => void this.scan();
 
@@ -76,9 +77,21 @@ export class HelperThreads {
     this.timer = undefined;
   }
 
-  /** Sets every thread not yet seen, except the main thread, to SCHED_BATCH. One scan at a time. */
+  /**
+   * Sets every thread not yet seen, except the main thread, to SCHED_BATCH. One scan at a time; a
+   * scan asked for during one runs again after it (its listing may predate a thread just started).
+   */
   scan(): Promise<void> {
-    this.scanning ??= this.scanOnce().finally(() => (this.scanning = undefined));
+    if (this.scanning) {
+      this.rescan = true;
+      return this.scanning;
+    }
+    this.scanning = (async () => {
+      do {
+        this.rescan = false;
+        await this.scanOnce();
+      } while (this.rescan);
+    })().finally(() => (this.scanning = undefined));
     return this.scanning;
   }
 
