@@ -5,6 +5,14 @@
  * (sqlite-writes/sqlite-call-store.ts: better-sqlite3 directly, with the settings of
  * sqlite-settings.ts; this thread never loads Prisma); on PostgreSQL, CallRepository through Prisma.
  * A close message (queued behind every write sent before it) closes the connection and ends the thread.
+ *
+ * Group commit (SQLite): the writes that are waiting when the thread gets to them (every message
+ * that arrived since it last looked, up to MAX_GROUP) run in one transaction, with one commit, and
+ * are answered in one message once it has committed. A write never sees a result that is not yet
+ * durable, and a write that fails inside a group fails alone: the group is rolled back at once and
+ * its writes run again one by one, each in its own transaction, exactly as without grouping.
+ * PostgreSQL runs them one by one (its client is asynchronous; a group would hold a pooled
+ * connection in a transaction across awaits).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 // call-repository.ts imports only Prisma's types: loading it does not load Prisma.
@@ -17,21 +25,69 @@ import { SQLITE_BUSY_TIMEOUT_MS } from './sqlite-settings';
 import { SqliteCallStore } from './sqlite-writes/sqlite-call-store';
 import { serializeWriteError } from './write-errors';
 
+/** At most this many writes share a transaction (a bound on how long one commit holds the lock). */
+export const MAX_GROUP = 64;
+
 interface OpenStore {
   store: CallStore;
+  /** Runs the writes `work` starts in one transaction; false (all rolled back) if one of them failed. */
+  group?: (work: (stop: () => boolean) => void) => boolean;
   close(): Promise<void>;
 }
+
+type Call = { id: number; method: Exclude<WriteRequest['method'], 'close'>; args: unknown[] };
 
 async function openStore(data: WriteWorkerData): Promise<OpenStore> {
   if (!isPostgresUrl(data.databaseUrl)) {
     const store = SqliteCallStore.open(sqliteFilePath(data.databaseUrl), data.busyTimeoutMs ?? SQLITE_BUSY_TIMEOUT_MS);
-    return { store, close: () => Promise.resolve(store.close()) };
+    return { store, group: (work) => store.group(work), close: () => Promise.resolve(store.close()) };
   }
   // Prisma (client, query compiler, pg) only for PostgreSQL. `require`, as in prisma.ts.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { createDb } = require('./prisma') as typeof PrismaModule;
   const db = await createDb(data.databaseUrl, { busyTimeoutMs: data.busyTimeoutMs });
   return { store: new CallRepository(db), close: () => db.$disconnect().catch(() => undefined) };
+}
+
+/** Starts one write; a method that throws instead of rejecting becomes a rejection. */
+function start(store: CallStore, req: Call): Promise<unknown> {
+  try {
+    const method = store[req.method] as ((...args: unknown[]) => Promise<unknown>) | undefined;
+    if (typeof method !== 'function') throw new Error(`unknown write ${String(req.method)}`);
+    return method.apply(store, req.args);
+  } catch (err) {
+    return Promise.reject(err as Error);
+  }
+}
+
+async function settle(req: Call, outcome: Promise<unknown>): Promise<WriteReply> {
+  try {
+    return { id: req.id, ok: true, value: await outcome };
+  } catch (err) {
+    return { id: req.id, ok: false, error: serializeWriteError(err) };
+  }
+}
+
+/** Runs writes (no close among them): a group answered together once committed, else one by one. */
+async function runWrites(opened: OpenStore, calls: Call[], answer: (replies: WriteReply[]) => void): Promise<void> {
+  let replies: WriteReply[] | undefined;
+  if (opened.group && calls.length > 1) {
+    const outcomes: Promise<unknown>[] = [];
+    const committed = opened.group((stop) => {
+      for (const c of calls) {
+        outcomes.push(start(opened.store, c));
+        if (stop()) return;
+      }
+    });
+    for (const o of outcomes) o.catch(() => undefined);
+    if (committed) replies = await Promise.all(calls.map((c, i) => settle(c, outcomes[i])));
+  }
+  if (replies) {
+    answer(replies);
+    return;
+  }
+  // One by one (PostgreSQL, a lone write, or a group that failed): each answered as soon as it is done.
+  for (const c of calls) answer([await settle(c, start(opened.store, c))]);
 }
 
 async function main(): Promise<void> {
@@ -45,31 +101,52 @@ async function main(): Promise<void> {
     port.postMessage({ ready: false, error: serializeWriteError(err) } satisfies WriterStatus);
     process.exit(1);
   }
-  const repo = opened.store;
-  // One write at a time, in arrival order (as the main thread's single connection did).
-  let chain: Promise<void> = Promise.resolve();
-  port.on('message', (req: WriteRequest) => {
-    chain = chain.then(async () => {
-      if (req.method === 'close') {
+  const answer = (replies: WriteReply[]): void => {
+    try {
+      port.postMessage(replies);
+    } catch {
+      // A result that cannot be cloned (a bug): each write of the group is answered on its own.
+      for (const r of replies) {
+        try {
+          port.postMessage([r]);
+        } catch (err) {
+          port.postMessage([{ id: r.id, ok: false, error: serializeWriteError(err) }] satisfies WriteReply[]);
+        }
+      }
+    }
+  };
+  // Writes wait here until the thread gets to them; then the waiting ones run, in arrival order, in
+  // groups of at most MAX_GROUP. One group at a time (as the main thread's single connection did).
+  const waiting: WriteRequest[] = [];
+  let running = false;
+  const drain = async (): Promise<void> => {
+    running = true;
+    try {
+      await drainWaiting();
+    } finally {
+      running = false;
+    }
+  };
+  const drainWaiting = async (): Promise<void> => {
+    while (waiting.length > 0) {
+      const closeAt = waiting.findIndex((r) => r.method === 'close');
+      const take = Math.min(closeAt < 0 ? waiting.length : closeAt, MAX_GROUP);
+      if (take === 0) {
         await opened.close().catch(() => undefined);
         port.postMessage({ closed: true } satisfies WriterStatus);
         port.close();
         process.exit(0);
       }
-      let reply: WriteReply;
-      try {
-        const method = repo[req.method] as ((...args: unknown[]) => Promise<unknown>) | undefined;
-        if (typeof method !== 'function') throw new Error(`unknown write ${String(req.method)}`);
-        reply = { id: req.id, ok: true, value: await method.apply(repo, req.args) };
-      } catch (err) {
-        reply = { id: req.id, ok: false, error: serializeWriteError(err) };
-      }
-      try {
-        port.postMessage(reply);
-      } catch (err) {
-        port.postMessage({ id: req.id, ok: false, error: serializeWriteError(err) } satisfies WriteReply);
-      }
-    });
+      await runWrites(opened, waiting.splice(0, take) as Call[], answer);
+    }
+  };
+  port.on('message', (msg: WriteRequest[]) => {
+    for (const req of msg) waiting.push(req);
+    // After the other messages already delivered with this one: they join the same group.
+    if (!running) {
+      running = true;
+      setImmediate(() => void drain());
+    }
   });
   port.postMessage({ ready: true } satisfies WriterStatus);
 }

@@ -426,8 +426,8 @@ describe('SqliteCallStore (real SQLite, against Prisma)', () => {
       workerData: { databaseUrl: tmp.databaseUrl },
       execArgv: ['--require', require.resolve('tsx/cjs'), '--require', hook],
     });
-    const replies: (WriteReply | WriterStatus)[] = [];
-    worker.on('message', (m: WriteReply | WriterStatus) => replies.push(m));
+    const replies: (WriteReply[] | WriterStatus)[] = [];
+    worker.on('message', (m: WriteReply[] | WriterStatus) => replies.push(m));
     const until = async (n: number): Promise<void> => {
       const t = Date.now();
       while (replies.length < n) {
@@ -437,10 +437,10 @@ describe('SqliteCallStore (real SQLite, against Prisma)', () => {
     };
     await until(1);
     expect(replies[0]).toEqual({ ready: true });
-    const send = (req: WriteRequest) => worker.postMessage(req);
+    const send = (req: WriteRequest) => worker.postMessage([req]);
     send({ id: 1, method: 'findOrCreate', args: [{ callSid: 'CAthread' }, { region: 'x' }] });
     await until(2);
-    const created = replies[1] as WriteReply & { ok: true; value: { call: { id: string } } };
+    const created = (replies[1] as WriteReply[])[0] as WriteReply & { ok: true; value: { call: { id: string } } };
     expect(created.ok).toBe(true);
     send({
       id: 2,

@@ -71,8 +71,13 @@ type Row = Record<string, unknown>;
 const isAutoincrement = (c: Column): boolean =>
   c.default !== undefined && 'fn' in c.default && c.default.fn === 'autoincrement';
 
+/** Thrown inside a group's transaction to roll it back (never leaves group()). */
+const ROLL_BACK = Symbol('roll back the group');
+
 export class SqliteCallStore implements CallStore {
   private readonly statements = new Map<string, Database.Statement>();
+  /** Writes that failed since the running group began (run() counts them). */
+  private failures = 0;
 
   private constructor(private readonly db: Database.Database) {}
 
@@ -91,6 +96,28 @@ export class SqliteCallStore implements CallStore {
 
   close(): void {
     if (this.db.open) this.db.close();
+  }
+
+  /**
+   * Group commit: runs the writes `work` starts (this store's methods, called synchronously) in one
+   * transaction, so they share one commit. Each write's own transaction becomes a savepoint inside
+   * it. Returns true once the group has committed. If a write fails, the writes after it are not
+   * started, everything is rolled back and false is returned: the caller then runs each write again
+   * on its own, so a failure (a constraint, a lock, a full disk that made SQLite roll back by itself)
+   * is reported exactly as it would have been without the group, and only by the write that caused it.
+   */
+  group(work: (stop: () => boolean) => void): boolean {
+    this.failures = 0;
+    try {
+      this.db.transaction(() => {
+        work(() => this.failures > 0);
+        if (this.failures > 0) throw ROLL_BACK;
+      })();
+      return true;
+    } catch {
+      // ROLL_BACK, or the commit itself failed: better-sqlite3 has rolled back what was still open.
+      return false;
+    }
   }
 
   // ---- calls ---------------------------------------------------------------------------------
@@ -242,6 +269,7 @@ export class SqliteCallStore implements CallStore {
     try {
       return Promise.resolve(work());
     } catch (err) {
+      this.failures++;
       return Promise.reject(err as Error);
     }
   }
