@@ -16,7 +16,7 @@ import { createLogger } from './logging/logger';
 import { flushLogs } from './logging/destination';
 import { limitWasmCompilerMemory } from './observability/wasm-memory';
 import { HelperThreads } from './runtime/helper-threads';
-import { settleHeap } from './runtime/settle-heap';
+import { FIRST_GROWTH_PERCENT, settleHeap } from './runtime/settle-heap';
 
 async function main(): Promise<void> {
   // WebAssembly (Prisma's query compiler in the writer and read threads) stays on V8's baseline
@@ -84,8 +84,9 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 
   // One full GC before the first call: V8 then sizes the old generation from the live heap, not from
-  // its start-up limit (peak RSS at 100 calls -16 MB; src/runtime/settle-heap.ts).
-  const settled = settleHeap();
+  // its start-up limit (peak RSS at 100 calls -16 MB), and not at a factor guessed from an idle program
+  // (src/runtime/settle-heap.ts).
+  const settled = settleHeap({ firstGrowthPercent: FIRST_GROWTH_PERCENT });
   sb.logger.info('heap settled', {
     ms: Math.round(settled.ms),
     usedMb: Math.round(settled.usedAfter / 2 ** 20),
