@@ -140,8 +140,9 @@ async function main(): Promise<void> {
       await runWrites(opened, waiting.splice(0, take) as Call[], answer);
     }
   };
-  port.on('message', (msg: WriteRequest[]) => {
-    for (const req of msg) waiting.push(req);
+  port.on('message', (msg: WriteRequest[] | WriteRequest) => {
+    if (Array.isArray(msg)) for (const req of msg) waiting.push(req);
+    else waiting.push(msg);
     // After the other messages already delivered with this one: they join the same group.
     if (!running) {
       running = true;
