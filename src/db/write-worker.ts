@@ -35,7 +35,8 @@ interface OpenStore {
   close(): Promise<void>;
 }
 
-type Call = { id: number; method: Exclude<WriteRequest['method'], 'close'>; args: unknown[] };
+/** A write request (not the close). */
+type Write = { id: number; method: Exclude<WriteRequest['method'], 'close'>; args: unknown[] };
 
 async function openStore(data: WriteWorkerData): Promise<OpenStore> {
   if (!isPostgresUrl(data.databaseUrl)) {
@@ -50,7 +51,7 @@ async function openStore(data: WriteWorkerData): Promise<OpenStore> {
 }
 
 /** Starts one write; a method that throws instead of rejecting becomes a rejection. */
-function start(store: CallStore, req: Call): Promise<unknown> {
+function start(store: CallStore, req: Write): Promise<unknown> {
   try {
     const method = store[req.method] as ((...args: unknown[]) => Promise<unknown>) | undefined;
     if (typeof method !== 'function') throw new Error(`unknown write ${String(req.method)}`);
@@ -60,7 +61,7 @@ function start(store: CallStore, req: Call): Promise<unknown> {
   }
 }
 
-async function settle(req: Call, outcome: Promise<unknown>): Promise<WriteReply> {
+async function settle(req: Write, outcome: Promise<unknown>): Promise<WriteReply> {
   try {
     return { id: req.id, ok: true, value: await outcome };
   } catch (err) {
@@ -69,25 +70,25 @@ async function settle(req: Call, outcome: Promise<unknown>): Promise<WriteReply>
 }
 
 /** Runs writes (no close among them): a group answered together once committed, else one by one. */
-async function runWrites(opened: OpenStore, calls: Call[], answer: (replies: WriteReply[]) => void): Promise<void> {
+async function runWrites(opened: OpenStore, writes: Write[], answer: (replies: WriteReply[]) => void): Promise<void> {
   let replies: WriteReply[] | undefined;
-  if (opened.group && calls.length > 1) {
+  if (opened.group && writes.length > 1) {
     const outcomes: Promise<unknown>[] = [];
     const committed = opened.group((stop) => {
-      for (const c of calls) {
-        outcomes.push(start(opened.store, c));
+      for (const w of writes) {
+        outcomes.push(start(opened.store, w));
         if (stop()) return;
       }
     });
     for (const o of outcomes) o.catch(() => undefined);
-    if (committed) replies = await Promise.all(calls.map((c, i) => settle(c, outcomes[i])));
+    if (committed) replies = await Promise.all(writes.map((w, i) => settle(w, outcomes[i])));
   }
   if (replies) {
     answer(replies);
     return;
   }
   // One by one (PostgreSQL, a lone write, or a group that failed): each answered as soon as it is done.
-  for (const c of calls) answer([await settle(c, start(opened.store, c))]);
+  for (const w of writes) answer([await settle(w, start(opened.store, w))]);
 }
 
 async function main(): Promise<void> {
@@ -137,7 +138,7 @@ async function main(): Promise<void> {
         port.close();
         process.exit(0);
       }
-      await runWrites(opened, waiting.splice(0, take) as Call[], answer);
+      await runWrites(opened, waiting.splice(0, take) as Write[], answer);
     }
   };
   port.on('message', (msg: WriteRequest[] | WriteRequest) => {

@@ -16,7 +16,8 @@
  * At start the program has done nothing for a while, and V8 picked 2.2-3.1x the live heap: the first
  * mark-compact under load then came at 36-51 MB of old space instead of the 33-35 MB of every later
  * one, and the pages it grew into stay (no memory reducer), which was the 151-161 MB peak of one
- * 100-call run in four (docs/benchmarks/bridge.md, "The first limit after the settle"). With
+ * 100-call run in four to eight (docs/benchmarks/bridge.md, "Change 2: the old generation's first
+ * limit after the settle"). With
  * `firstGrowthPercent` the limit this collection sets is that much over the live heap (V8's
  * `--heap-growing-percent` for this one collection, then back to V8's own factor): the first
  * mark-compact under load comes early, with the program's real speed, and V8 sizes from there. Left
@@ -55,7 +56,7 @@ function fullGc(): () => void {
 const OWN_GROWTH = /--(heap[-_]growing[-_]percent|optimize[-_]for[-_]size)\b/;
 
 /** True when the process was started with its own heap growing setting (node options or NODE_OPTIONS). */
-export function hasOwnGrowthSetting(): boolean {
+function hasOwnGrowthSetting(): boolean {
   return [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((a) => OWN_GROWTH.test(a));
 }
 
