@@ -3,7 +3,7 @@
  *                  [--instances 1,2] (a cluster of N instances behind HAProxy: scripts/bench/cluster.ts)
  * npm run bench -- --scenario pipeline [--calls 50] [--turns 3] [--asr 150 --token 250 --speech 200]
  *                  [--greeting on|off] [--ramp-seconds S] [--ai-url ws://...] [--tsx] [--no-build]
- *                  [--profile] [--tag-log] [--out bench-results] [--label text] [--listeners 10]
+ *                  [--profile] [--tag-log] [--out bench-results] [--label text] [--listeners 10] [--scrape S]
  *
  * Bridge benchmark: the server in its own process (built JS: `node dist/src/main.js`), the local
  * Realtime server in a second (scripts/bench/ai.ts: tone speech, stats at /stats) unless --ai-url is
@@ -48,7 +48,7 @@ import type {
   OrchestratorMessage,
   Scenario,
 } from './bench/caller';
-import { parsePrometheus, valueOf, type Sample } from './bench/prometheus';
+import { benchStatAcross, parsePrometheus, type Sample, type Stat } from './bench/prometheus';
 import {
   RssSampler,
   sampleProcess,
@@ -86,6 +86,7 @@ import { listenersMarkdown, startListenersPhase, unchanged, type ListenersPhase 
 import { SERVER_ENV, serverNodeArgs } from './lib/server-runtime';
 import { orderNote, runOrder } from './bench/run-order';
 import { parseCpuList, pinProcess } from './bench/cpu-pin';
+import { startScraper, type Scraper } from './bench/scraper';
 
 const ROOT = path.resolve(__dirname, '..');
 /** Production rules apply (NODE_ENV=production): a Twilio-shaped auth token, an API token, an https public URL. */
@@ -118,6 +119,10 @@ const USAGE = `Usage: npm run bench -- [options]
   --tag-every N       tag every Nth frame for the caller-side latency (default 10; 0 = off)
   --listeners N       N supervisors (max 10) listen to one call in the 2nd and 4th quarters of the
                       window; caller-side latency with and without (scripts/bench/listeners.ts)
+  --scrape S          also read Switchboard's /metrics every S s inside the window, as a Prometheus
+                      server would, from a process at the load generators' priority (default 0:
+                      only at the window's start and end, which the bench always does); the
+                      in-process and event-loop p50/p99 are then the largest interval's
   --ai-url URL        use this Realtime endpoint instead of the local server (no tags, frame loss not counted)
   --compare-js FILE   also measure another bridge, \`node FILE\` (fresh per run, next to Switchboard's),
                       given PORT, OPENAI_REALTIME_URL (the same local AI) and OPENAI_API_KEY; it must
@@ -151,14 +156,6 @@ const USAGE = `Usage: npm run bench -- [options]
   --out DIR           output folder (default bench-results)
   --label TEXT        a note stored with the results (e.g. "before")
   --help`;
-
-/** The server's in-process recorder figures (switchboard_bench_latency_ms). */
-interface Stat {
-  count: number;
-  p50: number;
-  p99: number;
-  max: number;
-}
 
 interface ProcFigures {
   cpuSeconds: number;
@@ -299,11 +296,6 @@ async function scrape(baseUrl: string): Promise<Sample[]> {
   return parsePrometheus(await res.text());
 }
 
-function benchStat(samples: Sample[], series: string): Stat {
-  const v = (stat: string): number => valueOf(samples, 'switchboard_bench_latency_ms', { series, stat }) ?? NaN;
-  return { count: v('count'), p50: v('p50'), p99: v('p99'), max: v('max') };
-}
-
 async function stopProcess(child: ChildProcess | undefined, timeoutMs = 15000): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = once(child, 'exit');
@@ -427,6 +419,8 @@ interface RunOptions {
   instances: number;
   /** Seconds of short calls before the window (see --warm-up); 0: none. */
   warmUpSeconds: number;
+  /** Scrape Switchboard's /metrics every this many seconds inside the window (see --scrape); 0: only at its edges. */
+  scrapeSeconds: number;
 }
 
 /** The warm-up's calls: this many at a time, each leaving after 1-2 s (at a quiet moment), replaced as they end. */
@@ -631,9 +625,26 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
       opts.listeners > 0 && !external
         ? await startListenersPhase(baseUrl, API_TOKEN, opts.listeners, windowStart, opts.seconds, now)
         : undefined;
+    // --scrape: /metrics read every S s through the window, as a Prometheus server would
+    // (scripts/bench/scraper.ts: a process of its own, at the load generators' priority).
+    let scraper: Scraper | undefined;
+    if (opts.scrapeSeconds > 0 && !external) {
+      const endMs = windowStart + opts.seconds * 1000 - 100;
+      scraper = startScraper(
+        `http://127.0.0.1:${port}/metrics`,
+        API_TOKEN,
+        windowStart,
+        opts.scrapeSeconds * 1000,
+        endMs,
+      );
+      lowerPriority(scraper.child);
+      pinTo(scraper.child, loadCpus);
+    }
     await sleep(Math.max(0, windowStart + opts.seconds * 1000 - now()));
+    const scraped = scraper ? await scraper.texts : [];
     const listened = listening?.stop();
     const window = external ? [] : await scrape(`http://127.0.0.1:${port}`);
+    const scrapes = [...scraped.map(parsePrometheus), window];
     const windowEnd = now();
     const windowS = (windowEnd - windowStart) / 1000;
     const cpuB = pids.map((pid) => sampleProcess(pid));
@@ -693,7 +704,7 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
     const machineTotal = sysA && sysB ? sysB.totalSeconds - sysA.totalSeconds : NaN;
     const machineSteal = sysA && sysB ? sysB.stealSeconds - sysA.stealSeconds : NaN;
     const baselineMb = (baseline?.rssBytes ?? 0) / 2 ** 20;
-    const loop = (stat: 'p50' | 'p99' | 'max'): number => benchStat(window, 'event_loop')[stat];
+    const loop = (stat: 'p50' | 'p99' | 'max'): number => benchStatAcross(scrapes, 'event_loop')[stat];
     if (opts.tagLog && aiReport) {
       // Raw times on the shared clock (scripts/bench/tags.ts): what scripts/bench/late-frames.ts reads.
       const log = { windowStart, windowEnd, upSent: report.upSent, upReceived: aiReport.upReceived };
@@ -732,9 +743,9 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
             )
           : null,
       inProcess: {
-        uplinkMs: benchStat(window, 'uplink'),
-        downlinkMs: benchStat(window, 'downlink'),
-        bargeInMs: benchStat(window, 'barge_in'),
+        uplinkMs: benchStatAcross(scrapes, 'uplink'),
+        downlinkMs: benchStatAcross(scrapes, 'downlink'),
+        bargeInMs: benchStatAcross(scrapes, 'barge_in'),
       },
       webhookMs: durations((r) => (r.twimlAt === null ? null : r.twimlAt - r.placedAt)),
       streamSetupMs: durations((r) => (r.twimlAt === null || r.streamAt === null ? null : r.streamAt - r.twimlAt)),
@@ -956,6 +967,7 @@ async function main(): Promise<void> {
         'tag-every': { type: 'string', default: '10' },
         'warm-up': { type: 'string', default: '0' },
         listeners: { type: 'string', default: '0' },
+        scrape: { type: 'string', default: '0' },
         instances: { type: 'string', default: '1' },
         'ai-url': { type: 'string' },
         'compare-js': { type: 'string' },
@@ -1018,6 +1030,8 @@ async function main(): Promise<void> {
   const warmUpSeconds = Number(values['warm-up']);
   if (!(warmUpSeconds >= 0 && warmUpSeconds <= 600)) fail('--warm-up must be seconds in 0..600');
   const listeners = Number(values.listeners);
+  const scrapeSeconds = Number(values.scrape);
+  if (!(scrapeSeconds >= 0 && scrapeSeconds <= 3600)) fail('--scrape must be seconds in 0..3600');
   const instanceCounts = values.instances.split(',').map(Number);
   if (instanceCounts.some((n) => !Number.isInteger(n) || n < 1 || n > 4)) fail('--instances must be 1-4 (a list: 1,2)');
   if (!Number.isInteger(listeners) || listeners < 0 || listeners > 10) fail('--listeners must be 0-10');
@@ -1106,6 +1120,7 @@ async function main(): Promise<void> {
             listeners,
             instances: target.instances ?? 1,
             warmUpSeconds,
+            scrapeSeconds,
           });
           results[t].push(result);
           allRuns.push({ label, runs: 1, result, index: i + 1 });
@@ -1208,6 +1223,7 @@ async function main(): Promise<void> {
       ? `CPUs: the AI and the callers on ${loadCpus?.join(',') ?? 'any'}, the server on ${serverCpus?.join(',') ?? 'any'} (taskset). `
       : '') +
     `Window: ${seconds} s per run; greeting ${values.greeting}; ` +
+    (scrapeSeconds > 0 ? `Switchboard's /metrics scraped every ${scrapeSeconds} s in the window; ` : '') +
     `${warmUpSeconds > 0 ? `after a ${warmUpSeconds} s warm-up (${WARM_UP_CALLS} short calls at a time)` : 'cold servers (no warm-up)'}; ${runs > 1 ? `median of ${runs} runs` : 'one run'}.\n\n` +
     `Latency as the caller hears it (tagged frames, timed outside the server):\n\n${markdownTable(rows)}\n\n` +
     `Details:\n\n${detailsTable(rows)}${capacity}${growthText}${pairedText}${perRun}` +

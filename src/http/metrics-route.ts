@@ -14,7 +14,8 @@ export interface MetricsRouteDeps {
 
 /**
  * GET /metrics in Prometheus text format, behind the API token when one is configured: in the
- * Authorization header only (a token in the URL is refused).
+ * Authorization header only (a token in the URL is refused). Collected one metric per turn of the
+ * event loop (`metricsText`): a scrape does not hold the calls' frames for the whole exposition.
  */
 export function createMetricsRouter(deps: MetricsRouteDeps): Router {
   const router = Router();
@@ -31,7 +32,7 @@ export function createMetricsRouter(deps: MetricsRouteDeps): Router {
   }
   const handlers: RequestHandler[] = deps.rateLimit ? [deps.rateLimit] : [];
   router.get('/metrics', ...handlers, requireApiToken(deps.apiTokens), async (_req, res) => {
-    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+    res.type(deps.metrics.registry.contentType).send(await deps.metrics.text());
   });
   return router;
 }

@@ -7,6 +7,7 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { droppedLogLines } from '../logging/destination';
 import { LatencyRecorder } from './latency-recorder';
+import { metricsText, openFdsOffThread } from './metrics-text';
 import { PlainCounter, PlainHistogram, foldCounter, foldHistogram } from './plain-metrics';
 
 /** Sub-millisecond buckets: the bridge's own work per frame is microseconds. */
@@ -202,7 +203,10 @@ export class Metrics {
         this.set(droppedLogLines());
       },
     });
-    if (options.defaultMetrics) collectDefaultMetrics({ register: r, prefix: 'switchboard_' });
+    if (options.defaultMetrics) {
+      collectDefaultMetrics({ register: r, prefix: 'switchboard_' });
+      openFdsOffThread(r, 'switchboard_');
+    }
   }
 
   /**
@@ -360,6 +364,11 @@ export class Metrics {
   }
 
   /** Event-loop delay percentile in ms since the last reset (for /health). */
+  /** The Prometheus exposition, collected one metric per turn of the event loop (`metrics-text.ts`). */
+  text(): Promise<string> {
+    return metricsText(this.registry);
+  }
+
   eventLoopDelayMs(percentile = 99): number {
     return this.loopDelay.count ? loopDelayMs(this.loopDelay.percentile(percentile)) : 0;
   }
