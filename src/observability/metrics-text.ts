@@ -2,8 +2,8 @@
  * A scrape that never holds the event loop for the whole exposition.
  *
  * prom-client's `registry.metrics()` runs every metric's `collect()` and formats every series in
- * one turn of the event loop: at 100 calls that held the main thread ~3 ms on a fast machine and
- * ~14 ms on a slow one (V8 CPU profile of a bench run, docs/benchmarks/bridge.md, "A scrape in
+ * one turn of the event loop: at 100 calls that held the main thread 2.3–8.5 ms on earlier
+ * machines and p50 3.1 ms (max 9.9) on a PVM guest (docs/benchmarks/bridge.md, "A scrape in
  * slices"), and every frame that arrived meanwhile waited for it, once per scrape interval.
  * `metricsText` produces the same text one metric per turn: frames queued behind a slice wait for
  * that slice only (the dearest one, not the sum). The scrape takes a few turns longer; a scraper
