@@ -48,7 +48,7 @@ export function benchStat(samples: Sample[], series: string): Stat {
  */
 export function benchStatAcross(scrapes: Sample[][], series: string): Stat {
   const stats = scrapes.map((samples) => benchStat(samples, series)).filter((s) => s.count > 0);
-  if (stats.length <= 1) return stats[0] ?? benchStat(scrapes[scrapes.length - 1] ?? [], series);
+  if (stats.length === 0) return benchStat(scrapes[scrapes.length - 1] ?? [], series);
   const most = (key: 'p50' | 'p99' | 'max'): number => Math.max(...stats.map((s) => s[key]));
   return { count: stats.reduce((sum, s) => sum + s.count, 0), p50: most('p50'), p99: most('p99'), max: most('max') };
 }

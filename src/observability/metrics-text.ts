@@ -39,8 +39,7 @@ const OPEN_FDS = 'process_open_fds';
  */
 export function openFdsOffThread(registry: Registry, prefix: string): void {
   const name = prefix + OPEN_FDS;
-  const original = registry.getSingleMetric(name);
-  if (!original) return;
+  if (!registry.getSingleMetric(name)) return;
   registry.removeSingleMetric(name);
   new Gauge({
     name,

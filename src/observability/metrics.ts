@@ -363,12 +363,12 @@ export class Metrics {
     );
   }
 
-  /** Event-loop delay percentile in ms since the last reset (for /health). */
   /** The Prometheus exposition, collected one metric per turn of the event loop (`metrics-text.ts`). */
   text(): Promise<string> {
     return metricsText(this.registry);
   }
 
+  /** Event-loop delay percentile in ms since the last reset (for /health). */
   eventLoopDelayMs(percentile = 99): number {
     return this.loopDelay.count ? loopDelayMs(this.loopDelay.percentile(percentile)) : 0;
   }
