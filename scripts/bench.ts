@@ -83,6 +83,17 @@ import { keepMainThreadProfile } from './bench/cpu-profile';
 import { prepareBenchCluster, type BenchCluster } from './bench/cluster';
 import type { LoadBalancer } from './lib/load-balancer';
 import { listenersMarkdown, startListenersPhase, unchanged, type ListenersPhase } from './bench/listeners';
+import {
+  maxBeside,
+  stallFigures,
+  stallsMarkdown,
+  startStallProbes,
+  together,
+  PROBE_LATE_MS,
+  type MaxBeside,
+  type StallFigures,
+  type StallProbes,
+} from './bench/stall-probe';
 import { SERVER_ENV, serverNodeArgs } from './lib/server-runtime';
 import { orderNote, runOrder } from './bench/run-order';
 import { parseCpuList, pinProcess } from './bench/cpu-pin';
@@ -97,6 +108,14 @@ const PUBLIC_URL = BENCH_PUBLIC_URL;
 const FRAME_BYTES = 160;
 const SETTLE_MS = 2000;
 const IDLE_SAMPLE_MS = 2000;
+/**
+ * Between the window-opening scrape of /metrics (which resets the server's window figures) and the
+ * window itself. The scrape is this process's dearest moment (34-45 ms of wall time and 7-20 ms of
+ * CPU at the server's priority, measured on a 2-core PVM guest): frames sent while it ran were the
+ * session's largest maxima twice (docs/benchmarks/bridge.md). The bench's own work is not what a
+ * caller hears, so the window opens after it has settled.
+ */
+const OPEN_SETTLE_MS = 500;
 /** The capacity of a sweep: the largest concurrency at which caller-side p99 stays under this each way. */
 const CAPACITY_P99_MS = 20;
 const SCENARIOS: Scenario[] = ['steady', 'burst', 'churn'];
@@ -123,6 +142,10 @@ const USAGE = `Usage: npm run bench -- [options]
                       server would, from a process at the load generators' priority (default 0:
                       only at the window's start and end, which the bench always does); the
                       in-process and event-loop p50/p99 are then the largest interval's
+  --stall-probe       a SCHED_FIFO probe process on each CPU wakes every 2 ms through the window and
+                      notes when it could not run: the stretches in which the whole machine stood
+                      still, and each run's caller-side maxima beside them (scripts/bench/stall-probe.ts;
+                      needs taskset and chrt, and the privilege for SCHED_FIFO)
   --ai-url URL        use this Realtime endpoint instead of the local server (no tags, frame loss not counted)
   --compare-js FILE   also measure another bridge, \`node FILE\` (fresh per run, next to Switchboard's),
                       given PORT, OPENAI_REALTIME_URL (the same local AI) and OPENAI_API_KEY; it must
@@ -175,6 +198,8 @@ export interface RunResult {
   setupPhase: CallerSide | null;
   /** --listeners: the window's halves without and with listeners on one call. */
   listeners?: ListenersPhase;
+  /** --stall-probe: when the machine stood still, and the caller-side maxima beside those times. */
+  stalls?: { figures: StallFigures; max: MaxBeside | null };
   /** Secondary: the bridge's own receipt-to-write time (in-process recorders). */
   inProcess: { uplinkMs: Stat; downlinkMs: Stat; bargeInMs: Stat };
   /** Caller's POST of the voice webhook -> TwiML received. */
@@ -421,6 +446,8 @@ interface RunOptions {
   warmUpSeconds: number;
   /** Scrape Switchboard's /metrics every this many seconds inside the window (see --scrape); 0: only at its edges. */
   scrapeSeconds: number;
+  /** A SCHED_FIFO probe on each CPU through the window (see --stall-probe). */
+  stallProbe: boolean;
 }
 
 /** The warm-up's calls: this many at a time, each leaving after 1-2 s (at a quiet moment), replaced as they end. */
@@ -470,6 +497,7 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
   let cluster: BenchCluster | undefined;
   let balancer: LoadBalancer | undefined;
   let caller: Helper<OrchestratorMessage, CallerMessage> | undefined;
+  let probes: StallProbes | undefined;
   let logFd: number | undefined;
   const profilesDir = path.join(opts.outDir, 'profiles');
   const profileArgs = (name: string): string[] =>
@@ -580,6 +608,10 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
     );
     caller.send({ type: 'start', config: callerConfig });
     await caller.take('ready', 30000);
+    // --stall-probe: one per CPU, started before the window (their start-up is not the window's).
+    const probeCpus = opts.stallProbe ? [...Array(os.availableParallelism()).keys()] : [];
+    probes = opts.stallProbe ? startStallProbes(probeCpus) : undefined;
+    await probes?.running;
 
     // The first three: server, AI, caller; then the other instances.
     const pids = [server.pid, ai?.child.pid, caller.child.pid, ...others.map((o) => o.pid)];
@@ -593,6 +625,7 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
     let windowStart = 0;
     const openWindow = async (): Promise<void> => {
       if (!external) await scrape(`http://127.0.0.1:${port}`); // resets the window (exact recorders, event-loop histogram)
+      await sleep(OPEN_SETTLE_MS);
       cpuA = pids.map((pid) => sampleProcess(pid));
       mainThreadsA = pids.slice(0, 3).map((pid) => sampleThread(pid));
       serverThreadsA = sampleThreads(pids[0]);
@@ -642,6 +675,7 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
     }
     await sleep(Math.max(0, windowStart + opts.seconds * 1000 - now()));
     const scraped = scraper ? await scraper.texts : [];
+    const probed = probes ? await probes.stop() : undefined;
     const listened = listening?.stop();
     const window = external ? [] : await scrape(`http://127.0.0.1:${port}`);
     const scrapes = [...scraped.map(parsePrometheus), window];
@@ -705,11 +739,25 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
     const machineSteal = sysA && sysB ? sysB.stealSeconds - sysA.stealSeconds : NaN;
     const baselineMb = (baseline?.rssBytes ?? 0) / 2 ** 20;
     const loop = (stat: 'p50' | 'p99' | 'max'): number => benchStatAcross(scrapes, 'event_loop')[stat];
-    if (opts.tagLog && aiReport) {
-      // Raw times on the shared clock (scripts/bench/tags.ts): what scripts/bench/late-frames.ts reads.
-      const log = { windowStart, windowEnd, upSent: report.upSent, upReceived: aiReport.upReceived };
-      const down = { downSent: aiReport.downSent, downReceived: report.downReceived };
-      writeFileSync(path.join(opts.outDir, `tags-${opts.name}.json`), JSON.stringify({ ...log, ...down }));
+    const tags = aiReport
+      ? {
+          upSent: report.upSent,
+          upReceived: aiReport.upReceived,
+          downSent: aiReport.downSent,
+          downReceived: report.downReceived,
+        }
+      : undefined;
+    const stalls = probed
+      ? {
+          figures: stallFigures(probeCpus, probed, windowStart, windowEnd),
+          max: tags ? maxBeside(tags, windowStart, windowEnd, together(probed, PROBE_LATE_MS)) : null,
+        }
+      : undefined;
+    if (opts.tagLog && tags) {
+      // Raw times on the shared clock (scripts/bench/tags.ts): what scripts/bench/late-frames.ts reads,
+      // with --stall-probe each CPU's probe stretches (scripts/bench/stall-probe.ts).
+      const log = { windowStart, windowEnd, ...tags, ...(probed ? { probeCpus, probes: probed } : {}) };
+      writeFileSync(path.join(opts.outDir, `tags-${opts.name}.json`), JSON.stringify(log));
     }
     return {
       scenario: opts.scenario,
@@ -731,6 +779,7 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
               return { ...rest, without, with: withL, unchanged: unchanged(without, withL), control };
             })()
           : undefined,
+      stalls,
       setupPhase:
         aiReport && opts.scenario === 'burst'
           ? matchTags(
@@ -812,6 +861,7 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
       callerErrors: totals.errors,
     };
   } finally {
+    for (const p of probes?.children ?? []) p.kill();
     if (caller?.child.connected) caller.child.disconnect();
     await stopProcess(caller?.child, 5000);
     await stopProcess(server);
@@ -968,6 +1018,7 @@ async function main(): Promise<void> {
         'warm-up': { type: 'string', default: '0' },
         listeners: { type: 'string', default: '0' },
         scrape: { type: 'string', default: '0' },
+        'stall-probe': { type: 'boolean', default: false },
         instances: { type: 'string', default: '1' },
         'ai-url': { type: 'string' },
         'compare-js': { type: 'string' },
@@ -1121,6 +1172,7 @@ async function main(): Promise<void> {
             instances: target.instances ?? 1,
             warmUpSeconds,
             scrapeSeconds,
+            stallProbe: values['stall-probe'],
           });
           results[t].push(result);
           allRuns.push({ label, runs: 1, result, index: i + 1 });
@@ -1230,6 +1282,13 @@ async function main(): Promise<void> {
     listenersMarkdown(
       allRuns.flatMap((r) =>
         r.result.listeners ? [{ label: `${r.label} #${r.index}`, phase: r.result.listeners }] : [],
+      ),
+    ) +
+    stallsMarkdown(
+      allRuns.flatMap((r) =>
+        r.result.stalls
+          ? [{ label: `${r.label} #${r.index}`, stalls: r.result.stalls.figures, max: r.result.stalls.max }]
+          : [],
       ),
     );
   writeFileSync(path.join(outDir, `bench-${stamp}.json`), JSON.stringify(report, null, 2));

@@ -9,7 +9,9 @@
  * per-message cost or queueing. With --profile (the server's CPU profile of the same run,
  * `--profile`), each cluster also shows what the server's main thread did from 25 ms before its
  * first late frame to 5 ms after its last: busy and idle time and the functions that filled it
- * (outermost > innermost frame of ours, or GC). Both files are on CLOCK_MONOTONIC (the tags'
+ * (outermost > innermost frame of ours, or GC). A run with --stall-probe also shows, for each cluster, the longest
+ * stretch in which each CPU kept its probe off (and every CPU at once) (scripts/bench/stall-probe.ts),
+ * while its frames were in flight: a cluster inside one was the machine's, not the bridge's. Both files are on CLOCK_MONOTONIC (the tags'
  * `now()` and V8's profile timestamps), so they line up without adjustment. With --ranks N, also
  * the uplink latency by a frame's place in its caller tick, ranks 0..N-1 (figures.ts,
  * latencyByTickRank): flat and low, the bridge keeps up with the callers' bursts; growing, it
@@ -20,6 +22,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { isOwnFrame, readProfile, stackOf, type IndexedProfile, type ProfileNode } from './cpu-profile';
 import { latencyByTickRank, receiptTimes } from './figures';
+import { overlapping, together, type Stretch } from './stall-probe';
 
 interface TagLog {
   windowStart: number;
@@ -28,6 +31,9 @@ interface TagLog {
   upReceived: number[];
   downSent: (number | null)[];
   downReceived: number[];
+  /** --stall-probe: each CPU's stretches without user code (scripts/bench/stall-probe.ts). */
+  probeCpus?: number[];
+  probes?: Stretch[][];
 }
 interface Cluster {
   start: number;
@@ -126,6 +132,16 @@ function activity(
   return { busy, idle, top: [...by].sort((a, b) => b[1] - a[1]).slice(0, 6) };
 }
 
+/** What the stall probes saw from `from` to `to`: each CPU's longest stretch kept off it, and every CPU's at once. */
+function probesAround(probes: Stretch[][], cpus: number[], from: number, to: number): string {
+  const longest = (list: Stretch[]): string => {
+    const near = overlapping(list, from, to);
+    return near.length ? `${Math.max(...near.map(([a, b]) => b - a)).toFixed(1)} ms` : 'none';
+  };
+  const each = probes.map((list, i) => `CPU ${cpus[i] ?? i} ${longest(list)}`).join(', ');
+  return `stall probes, longest stretch kept off the CPU: ${each}; every CPU at once ${longest(together(probes))}`;
+}
+
 const profile = values.profile ? readProfile(values.profile) : undefined;
 const directions: [string, [number, number][]][] = [
   ['uplink', latencies(log.upSent, log.upReceived, 2)],
@@ -142,6 +158,7 @@ for (const [name, frames] of directions) {
   for (const c of found.slice(0, top)) {
     const at = ((c.start - log.windowStart) / 1000).toFixed(2);
     console.log(`  at ${at} s, ${(c.end - c.start).toFixed(0)} ms: ${c.late} late, max ${c.maxMs.toFixed(1)} ms`);
+    if (log.probes) console.log(`    ${probesAround(log.probes, log.probeCpus ?? [], c.start, c.end + c.maxMs)}`);
     if (!profile) continue;
     const a = activity(profile, c.start - 25, c.end + 5);
     console.log(`    server main thread: busy ${a.busy.toFixed(1)} ms, idle ${a.idle.toFixed(1)} ms`);
