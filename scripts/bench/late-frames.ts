@@ -9,10 +9,11 @@
  * per-message cost or queueing. With --profile (the server's CPU profile of the same run,
  * `--profile`), each cluster also shows what the server's main thread did from 25 ms before its
  * first late frame to 5 ms after its last: busy and idle time and the functions that filled it
- * (outermost > innermost frame of ours, or GC). A run with --stall-probe also shows, for each cluster, the longest
- * stretch in which each CPU kept its probe off (and every CPU at once) (scripts/bench/stall-probe.ts),
- * while its frames were in flight: a cluster inside one was the machine's, not the bridge's. Both files are on CLOCK_MONOTONIC (the tags'
- * `now()` and V8's profile timestamps), so they line up without adjustment. With --ranks N, also
+ * (outermost > innermost frame of ours, or GC). Both files are on CLOCK_MONOTONIC (the tags'
+ * `now()` and V8's profile timestamps), so they line up without adjustment. A run with
+ * --stall-probe also shows, for each cluster, the longest stretch in which each CPU kept its probe
+ * off, and every CPU at once, while its frames were in flight (scripts/bench/stall-probe.ts): a
+ * cluster inside one was the machine's, not the bridge's. With --ranks N, also
  * the uplink latency by a frame's place in its caller tick, ranks 0..N-1 (figures.ts,
  * latencyByTickRank): flat and low, the bridge keeps up with the callers' bursts; growing, it
  * queues through them; flat and high, it reads them in batches. --tick-gap (ms, default 2) must be
