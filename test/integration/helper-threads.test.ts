@@ -2,7 +2,10 @@
  * src/runtime/helper-threads.ts: every thread but the main one under SCHED_BATCH, read back from
  * /proc (field 41 of a thread's stat: 0 normal, 3 batch), with the real `chrt`.
  */
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { HelperThreads, noteHelperThread } from '../../src/runtime/helper-threads';
 
@@ -25,6 +28,23 @@ async function startWorker(note = false): Promise<{ worker: Worker; tid: number 
   if (note) noteHelperThread(worker);
   const tid = await new Promise<number>((resolve) => worker.once('message', resolve));
   return { worker, tid };
+}
+
+/** This process's child processes: [pid, command name]. */
+function children(): [number, string][] {
+  const out: [number, string][] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const after = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(after[1]) === process.pid)
+        out.push([Number(entry), stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }
 
 function capture(): { warnings: string[]; logger: { info(): void; warn(m: string): void } } {
@@ -83,6 +103,43 @@ describe('helper threads under SCHED_BATCH', () => {
     workers.push(after.worker);
     await new Promise((r) => setTimeout(r, 300));
     expect(policy(after.tid)).toBe(SCHED_OTHER);
+  });
+
+  it('runs chrt from one shell started once, not a process of its own per thread (a fork of this one), and ends it at stop', async () => {
+    const helpers = new HelperThreads({ logger: capture().logger, intervalMs: 600_000 });
+    await helpers.start();
+    let shell: number | undefined;
+    try {
+      const shells = children().filter(([, name]) => name === 'sh');
+      expect(shells).toHaveLength(1);
+      shell = shells[0][0];
+      const later = await startWorker();
+      workers.push(later.worker);
+      await helpers.scan();
+      expect(policy(later.tid)).toBe(SCHED_BATCH);
+      // The same shell set it; chrt ran as the shell's child, none of ours.
+      expect(children()).toEqual([[shell, 'sh']]);
+    } finally {
+      helpers.stop();
+    }
+    const until = Date.now() + 5000;
+    while (existsSync(`/proc/${shell}/stat`) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    // Reaped, or at most a zombie until node reaps it.
+    const gone = !existsSync(`/proc/${shell}/stat`) || readFileSync(`/proc/${shell}/stat`, 'utf8').includes(') Z ');
+    expect(gone).toBe(true);
+  });
+
+  it('keeps a process alive while it waits for the shell, and not after', async () => {
+    const script = `
+      const { HelperThreads } = require(${JSON.stringify(path.resolve(__dirname, '../../src/runtime/helper-threads.ts'))});
+      const helpers = new HelperThreads({ logger: { info() {}, warn(m) { console.log('warn', m); } } });
+      helpers.start().then(() => console.log('set', helpers.batched.size));`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '-e', script], {
+      cwd: path.resolve(__dirname, '../..'),
+      timeout: 20_000,
+    });
+    // Node's own threads (V8's, libuv's) were set, and the process then ended by itself.
+    expect(stdout.trim()).toMatch(/^set [1-9]\d*$/);
   });
 
   it('forgets threads that have ended', async () => {
