@@ -110,10 +110,11 @@ const SETTLE_MS = 2000;
 const IDLE_SAMPLE_MS = 2000;
 /**
  * Between the window-opening scrape of /metrics (which resets the server's window figures) and the
- * window itself. The scrape is this process's dearest moment (34-45 ms of wall time and 7-20 ms of
- * CPU at the server's priority, measured on a 2-core PVM guest): frames sent while it ran were the
- * session's largest maxima twice (docs/benchmarks/bridge.md). The bench's own work is not what a
- * caller hears, so the window opens after it has settled.
+ * window itself. Opening the window is this process's dearest moment (34-45 ms of wall time and
+ * 7-20 ms of CPU at the server's priority, measured on a 2-core PVM guest), and two of one
+ * session's three largest maxima were frames sent 0.03 and 0.23 s after it (docs/benchmarks/
+ * bridge.md, "A scrape in slices"). The bench's own work is not what a caller hears, so the window
+ * opens after it has settled.
  */
 const OPEN_SETTLE_MS = 500;
 /** The capacity of a sweep: the largest concurrency at which caller-side p99 stays under this each way. */
