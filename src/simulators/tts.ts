@@ -4,10 +4,11 @@
  * header: G.711 mu-law 8 kHz ('pcmu') or PCM16 little-endian 24 kHz ('pcm16-24k').
  *
  * Results are cached per engine + format + text (bounded), so a test or a load run that repeats
- * the same phrases spawns each process once. Child processes get the text on stdin (no shell).
+ * the same phrases starts each process once. Child processes get the text on stdin, through the
+ * launcher (src/runtime/launcher.ts).
  */
-import { spawn } from 'node:child_process';
 import { mulaw } from 'alawmulaw';
+import { launcher } from '../runtime/launcher';
 
 export type TtsFormat = 'pcmu' | 'pcm16-24k';
 export type TtsEngine = 'espeak' | 'tone' | 'auto';
@@ -86,53 +87,26 @@ export async function synthesize(text: string, options: SynthesizeOptions): Prom
   return job;
 }
 
-/** espeak-ng --stdout | sox -t wav - <raw target> - */
-function synthesizeEspeak(text: string, format: TtsFormat, voice: string, wpm: number): Promise<Buffer> {
+/**
+ * espeak-ng --stdout | sox -t wav - <raw target> -, through the launcher (src/runtime/launcher.ts:
+ * no fork of this process on its event loop). The text goes on stdin; the voice, rate and sox's
+ * arguments as positional parameters (no shell parsing of anything variable).
+ */
+async function synthesizeEspeak(text: string, format: TtsFormat, voice: string, wpm: number): Promise<Buffer> {
   const soxTarget =
     format === 'pcmu'
       ? ['-r', '8000', '-c', '1', '-e', 'mu-law', '-b', '8', '-t', 'raw', '-']
       : ['-r', '24000', '-c', '1', '-e', 'signed', '-b', '16', '-L', '-t', 'raw', '-'];
-  return new Promise<Buffer>((resolve, reject) => {
-    const espeak = spawn('espeak-ng', ['--stdout', '-v', voice, '-s', String(wpm)], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const sox = spawn('sox', ['-q', '-V1', '-t', 'wav', '-', ...soxTarget], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const chunks: Buffer[] = [];
-    let stderr = '';
-    let settled = false;
-    const finish = (err?: Error): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (err) {
-        espeak.kill('SIGKILL');
-        sox.kill('SIGKILL');
-        reject(err);
-      } else {
-        resolve(Buffer.concat(chunks));
-      }
-    };
-    const timer = setTimeout(() => finish(new Error('synthesize: espeak-ng/sox timed out')), PROCESS_TIMEOUT_MS);
-    espeak.on('error', (err) => finish(new Error(`synthesize: espeak-ng failed to start: ${err.message}`)));
-    sox.on('error', (err) => finish(new Error(`synthesize: sox failed to start: ${err.message}`)));
-    espeak.stdin.on('error', () => undefined);
-    sox.stdin.on('error', () => undefined);
-    espeak.stdout.pipe(sox.stdin);
-    sox.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
-    sox.stderr.on('data', (chunk: Buffer) => {
-      if (stderr.length < 2000) stderr += chunk.toString('utf8');
-    });
-    espeak.stderr.resume();
-    espeak.on('close', (code) => {
-      if (code !== 0) finish(new Error(`synthesize: espeak-ng exited with ${String(code)}`));
-    });
-    sox.on('close', (code) => {
-      if (code !== 0) finish(new Error(`synthesize: sox exited with ${String(code)}: ${stderr.trim()}`));
-      else if (chunks.length === 0) finish(new Error('synthesize: sox produced no audio'));
-      else finish();
-    });
-    espeak.stdin.end(text);
+  const script = 'v=$1; s=$2; shift 2; espeak-ng --stdout -v "$v" -s "$s" | sox -q -V1 -t wav - "$@"';
+  const result = await launcher().run(['sh', '-c', script, 'sh', voice, String(wpm), ...soxTarget], {
+    input: text,
+    timeoutMs: PROCESS_TIMEOUT_MS,
   });
+  if (result.status === 137) throw new Error('synthesize: espeak-ng/sox timed out');
+  if (result.status !== 0)
+    throw new Error(`synthesize: espeak-ng/sox exited with ${result.status}: ${result.stderr.trim()}`);
+  if (result.stdout.length === 0) throw new Error('synthesize: sox produced no audio');
+  return result.stdout;
 }
 
 /**
@@ -171,13 +145,10 @@ export function synthesizeTone(text: string, format: TtsFormat): Buffer {
 }
 
 function canRun(command: string, args: string[]): Promise<boolean> {
-  return new Promise((resolve) => {
-    try {
-      const child = spawn(command, args, { stdio: 'ignore' });
-      child.on('error', () => resolve(false));
-      child.on('close', (code) => resolve(code === 0));
-    } catch {
-      resolve(false);
-    }
-  });
+  return launcher()
+    .run([command, ...args], { timeoutMs: 10_000 })
+    .then(
+      (result) => result.status === 0,
+      () => false,
+    );
 }

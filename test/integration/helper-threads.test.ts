@@ -3,11 +3,12 @@
  * /proc (field 41 of a thread's stat: 0 normal, 3 batch), with the real `chrt`.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { HelperThreads, noteHelperThread } from '../../src/runtime/helper-threads';
+import { Launcher } from '../../src/runtime/launcher';
 
 const SCHED_OTHER = 0;
 const SCHED_BATCH = 3;
@@ -30,7 +31,7 @@ async function startWorker(note = false): Promise<{ worker: Worker; tid: number 
   return { worker, tid };
 }
 
-/** This process's child processes: [pid, command name]. */
+/** This process's running child processes: [pid, command name]. */
 function children(): [number, string][] {
   const out: [number, string][] = [];
   for (const entry of readdirSync('/proc')) {
@@ -38,7 +39,8 @@ function children(): [number, string][] {
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const after = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(after[1]) === process.pid)
+      // Ours and running (a zombie of an earlier test's child is not one of this test's).
+      if (Number(after[1]) === process.pid && after[0] !== 'Z')
         out.push([Number(entry), stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))]);
     } catch {
       // gone meanwhile
@@ -105,28 +107,26 @@ describe('helper threads under SCHED_BATCH', () => {
     expect(policy(after.tid)).toBe(SCHED_OTHER);
   });
 
-  it('runs chrt from one shell started once, not a process of its own per thread (a fork of this one), and ends it at stop', async () => {
-    const helpers = new HelperThreads({ logger: capture().logger, intervalMs: 600_000 });
-    await helpers.start();
-    let shell: number | undefined;
+  it('runs chrt through the launcher: no child process of ours per thread (each would be a fork of this one)', async () => {
+    const before = new Set(children().map(([pid]) => pid));
+    const shells = new Launcher(1);
+    const helpers = new HelperThreads({ logger: capture().logger, intervalMs: 600_000, launcher: shells });
     try {
-      const shells = children().filter(([, name]) => name === 'sh');
-      expect(shells).toHaveLength(1);
-      shell = shells[0][0];
+      await helpers.start();
+      expect(helpers.batched.size).toBeGreaterThan(0);
+      const [shell] = shells.shellPids;
       const later = await startWorker();
       workers.push(later.worker);
       await helpers.scan();
       expect(policy(later.tid)).toBe(SCHED_BATCH);
-      // The same shell set it; chrt ran as the shell's child, none of ours.
-      expect(children()).toEqual([[shell, 'sh']]);
+      // The same shell set them all; every chrt ran as its child, none as ours.
+      expect(shells.shellPids).toEqual([shell]);
+      const ours = children().filter(([pid]) => !before.has(pid));
+      expect(ours).toEqual([[shell, 'sh']]);
     } finally {
       helpers.stop();
+      await shells.close();
     }
-    const until = Date.now() + 5000;
-    while (existsSync(`/proc/${shell}/stat`) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-    // Reaped, or at most a zombie until node reaps it.
-    const gone = !existsSync(`/proc/${shell}/stat`) || readFileSync(`/proc/${shell}/stat`, 'utf8').includes(') Z ');
-    expect(gone).toBe(true);
   });
 
   it('keeps a process alive while it waits for the shell, and not after', async () => {

@@ -6,12 +6,12 @@
  * (a JSGF grammar), which it needs on synthetic voices; with the full language model it is weak.
  * Recognizer processes run at most one per core at a time; the rest wait their turn.
  */
-import { spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PCM16_16K } from '../../../conversation/audio-format';
+import { launcher, type LaunchResult } from '../../../runtime/launcher';
 import { StageError, type SttCallbacks, type SttProvider, type SttStream } from '../providers';
 
 const PREFIX_BYTES = 9600; // 300 ms at 16 kHz PCM16
@@ -34,56 +34,38 @@ async function slot<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Runs the recognizer on raw 16 kHz PCM16 mono; resolves with the words it heard. */
+/**
+ * Runs the recognizer on raw 16 kHz PCM16 mono; resolves with the words it heard. Through the
+ * launcher (src/runtime/launcher.ts): a process started from the server itself would be a fork of
+ * the whole server on the event loop, at every utterance of every call.
+ */
 export function recognize(pcm: Buffer, grammarFile?: string): Promise<string> {
-  return slot(
-    () =>
-      new Promise<string>((resolve, reject) => {
-        const args = ['-infile', '/dev/stdin', '-logfn', '/dev/null'];
-        if (grammarFile) args.push('-jsgf', grammarFile);
-        // Node's stdin 'pipe' is a socket, which pocketsphinx cannot open as /dev/stdin: `cat` puts a real
-        // pipe in between. The arguments go as "$@" (no shell parsing of anything variable).
-        const child = spawn('sh', ['-c', `cat | exec ${COMMAND} "$@"`, 'sh', ...args], {
-          stdio: ['pipe', 'pipe', 'ignore'],
-          detached: true, // its own process group: a timeout ends cat, the shell and the recognizer together
-        });
-        let out = '';
-        const timer = setTimeout(() => {
-          try {
-            if (child.pid) process.kill(-child.pid, 'SIGKILL');
-          } catch {
-            /* already gone */
-          }
-        }, PROCESS_TIMEOUT_MS);
-        child.stdout.on('data', (d: Buffer) => {
-          if (out.length < 10_000) out += d.toString('utf8');
-        });
-        child.on('error', (err) => {
-          clearTimeout(timer);
-          reject(new StageError('stt', 'pocketsphinx', `cannot run ${COMMAND}: ${err.message}`));
-        });
-        child.on('close', (code, signal) => {
-          clearTimeout(timer);
-          if (code !== 0) {
-            const why =
-              code === 127
-                ? 'is not installed (apt-get install pocketsphinx pocketsphinx-en-us)'
-                : `exited with ${signal ?? String(code)}`;
-            reject(new StageError('stt', 'pocketsphinx', `${COMMAND} ${why}`));
-            return;
-          }
-          resolve(
-            out
-              .split('\n')
-              .map((l) => l.trim())
-              .filter(Boolean)
-              .join(' '),
-          );
-        });
-        child.stdin.on('error', () => undefined);
-        child.stdin.end(pcm);
-      }),
-  );
+  return slot(async () => {
+    // The audio arrives as a file on stdin (the launcher's), which pocketsphinx opens as /dev/stdin.
+    const argv = [COMMAND, '-infile', '/dev/stdin', '-logfn', '/dev/null'];
+    if (grammarFile) argv.push('-jsgf', grammarFile);
+    let result: LaunchResult;
+    try {
+      result = await launcher().run(argv, { input: pcm, timeoutMs: PROCESS_TIMEOUT_MS });
+    } catch (err) {
+      throw new StageError('stt', 'pocketsphinx', `cannot run ${COMMAND}: ${(err as Error).message}`);
+    }
+    if (result.status !== 0) {
+      const why =
+        result.status === 127
+          ? 'is not installed (apt-get install pocketsphinx pocketsphinx-en-us)'
+          : result.status === 137
+            ? `was stopped after ${PROCESS_TIMEOUT_MS / 1000} s`
+            : `exited with ${result.status}`;
+      throw new StageError('stt', 'pocketsphinx', `${COMMAND} ${why}`);
+    }
+    return result.stdout
+      .toString('utf8', 0, Math.min(result.stdout.length, 10_000))
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .join(' ');
+  });
 }
 
 /**
