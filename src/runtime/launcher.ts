@@ -2,8 +2,8 @@
  * Child processes without a fork of the server. libuv starts a child with fork() on Linux, which
  * copies the page tables of the whole process on the calling thread (the event loop's), and then
  * every page the process writes takes a copy-on-write fault once: the cost grows with the resident
- * size, 7-17 ms at 130-210 MB on a PVM guest, where page tables are dear (docs/benchmarks/bridge.md,
- * "A thread's policy without a fork"). Every call's audio waits that long.
+ * size, 13-20 ms at 130-210 MB on a PVM guest, where page tables are dear (docs/benchmarks/bridge.md,
+ * "Child processes without a fork of the server"). Every call's audio waits that long.
  *
  * The launcher keeps a few small shells (POSIX sh, ~1 MB each), each started once, the first time
  * one is needed; a job is a request line on a shell's stdin. The shell runs the command under
@@ -58,10 +58,13 @@ interface Shell {
 export class Launcher {
   private readonly shells: Shell[] = [];
   private readonly idle: Shell[] = [];
-  private readonly queue: ((shell: Shell) => void)[] = [];
+  private readonly queue: { resolve: (shell: Shell) => void; reject: (err: Error) => void }[] = [];
   private folder: Promise<string> | undefined;
+  private removeAtExit: (() => void) | undefined;
   private nextId = 1;
   private closed = false;
+  /** Shells being started (counted against maxShells before they are in `shells`). */
+  private starting = 0;
 
   /** `maxShells`: jobs at once (default 2). */
   constructor(private readonly maxShells = 2) {}
@@ -94,12 +97,14 @@ export class Launcher {
     }
   }
 
-  /** Ends the shells (a running job finishes first) and removes the jobs' folder. */
+  /** Ends the shells and removes the jobs' folder (a job running then fails). */
   async close(): Promise<void> {
     this.closed = true;
     for (const shell of this.shells.splice(0)) shell.child.stdin!.end();
     this.idle.length = 0;
+    for (const waiter of this.queue.splice(0)) waiter.reject(new Error('launcher: closed'));
     const folder = await this.folder?.catch(() => undefined);
+    if (this.removeAtExit) process.off('exit', this.removeAtExit);
     if (folder) await rm(folder, { recursive: true, force: true });
   }
 
@@ -107,7 +112,10 @@ export class Launcher {
     if (!this.folder) {
       this.folder = mkdtemp(join(tmpdir(), 'switchboard-jobs-'));
       // A process that ends without close() leaves no folder behind (a synchronous removal, at exit only).
-      void this.folder.then((dir) => process.once('exit', () => rmSync(dir, { recursive: true, force: true })));
+      void this.folder.then((dir) => {
+        this.removeAtExit = () => rmSync(dir, { recursive: true, force: true });
+        process.once('exit', this.removeAtExit);
+      });
     }
     return this.folder;
   }
@@ -116,14 +124,17 @@ export class Launcher {
   private take(): Promise<Shell> {
     const shell = this.idle.pop();
     if (shell) return Promise.resolve(shell);
-    if (this.shells.length < this.maxShells) return this.start();
-    return new Promise((resolve) => this.queue.push(resolve));
+    if (this.shells.length + this.starting < this.maxShells) {
+      this.starting++;
+      return this.start().finally(() => this.starting--);
+    }
+    return new Promise((resolve, reject) => this.queue.push({ resolve, reject }));
   }
 
   private give(shell: Shell): void {
     if (!this.shells.includes(shell)) return; // ended meanwhile
     const next = this.queue.shift();
-    if (next) next(shell);
+    if (next) next.resolve(shell);
     else this.idle.push(shell);
   }
 
@@ -157,7 +168,7 @@ export class Launcher {
       waiting?.('');
       // A job queued for a shell: a new one takes it.
       const next = this.queue.shift();
-      if (next && !this.closed) void this.start().then(next);
+      if (next && !this.closed) void this.start().then(next.resolve, next.reject);
     };
     child.once('error', gone);
     child.once('close', gone);

@@ -119,6 +119,17 @@ describe('launcher', () => {
     await expect(l.run(['true'])).rejects.toThrow(/closed/);
   });
 
+  it('at close, fails the jobs still waiting for a shell instead of leaving them waiting', async () => {
+    const l = new Launcher(1);
+    const running = l.run(['sleep', '0.3']);
+    await until(() => l.shellPids.length === 1);
+    const queued = l.run(['echo', 'never']);
+    await new Promise((r) => setTimeout(r, 50));
+    await l.close();
+    await expect(queued).rejects.toThrow(/closed/);
+    await running.catch(() => undefined); // its folder is gone: it may fail too
+  });
+
   it('fails the job of a shell that dies, and starts a new shell for the next', async () => {
     const l = make(1);
     const running = l.run(['sleep', '5']);
