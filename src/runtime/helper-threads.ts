@@ -126,13 +126,9 @@ export class HelperThreads {
 
   private async setBatch(tid: number): Promise<'set' | 'gone' | 'unavailable'> {
     let error: string;
+    const shells = this.options.launcher ?? launcher();
     try {
-      const result = await (this.options.launcher ?? launcher()).run(
-        [this.chrt, '--batch', '--pid', '0', String(tid)],
-        {
-          timeoutMs: 5000,
-        },
-      );
+      const result = await shells.run([this.chrt, '--batch', '--pid', '0', String(tid)], { timeoutMs: 5000 });
       if (result.status === 0) return 'set';
       error = result.stderr.trim() || `exit status ${result.status}`;
     } catch (err) {

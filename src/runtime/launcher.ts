@@ -124,10 +124,7 @@ export class Launcher {
   private take(): Promise<Shell> {
     const shell = this.idle.pop();
     if (shell) return Promise.resolve(shell);
-    if (this.shells.length + this.starting < this.maxShells) {
-      this.starting++;
-      return this.start().finally(() => this.starting--);
-    }
+    if (this.shells.length + this.starting < this.maxShells) return this.startCounted();
     return new Promise((resolve, reject) => this.queue.push({ resolve, reject }));
   }
 
@@ -136,6 +133,12 @@ export class Launcher {
     const next = this.queue.shift();
     if (next) next.resolve(shell);
     else this.idle.push(shell);
+  }
+
+  /** start(), counted in `starting` until it is in `shells`. */
+  private startCounted(): Promise<Shell> {
+    this.starting++;
+    return this.start().finally(() => this.starting--);
   }
 
   private async start(): Promise<Shell> {
@@ -168,7 +171,7 @@ export class Launcher {
       waiting?.('');
       // A job queued for a shell: a new one takes it.
       const next = this.queue.shift();
-      if (next && !this.closed) void this.start().then(next.resolve, next.reject);
+      if (next && !this.closed) void this.startCounted().then(next.resolve, next.reject);
     };
     child.once('error', gone);
     child.once('close', gone);
