@@ -162,7 +162,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --plain-node        run Switchboard without npm start's node options and malloc settings
   --tsx               run the server with tsx instead of the built JS
   --no-build          do not run npm run build first
-  --profile           write V8 CPU profiles (server, AI, callers) into the output folder
+  --profile           write V8 CPU profiles (server, AI, callers; the --compare-js server's too)
+                      into the output folder
   --tag-log           write each run's tag send and receive times (tags-<run>.json) into the output
                       folder: when the late frames were (scripts/bench/late-frames.ts)
   --load-nice N       scheduling priority (nice) of the local AI and the callers (default 10: below
@@ -527,7 +528,12 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
     const external = opts.serverJs !== undefined;
     const root = opts.serverDir ? path.resolve(opts.serverDir) : ROOT;
     const nodeArgs = external
-      ? [...profileArgs(`server-${opts.name}`), path.resolve(opts.serverJs!)]
+      ? [
+          ...profileArgs(`server-${opts.name}`),
+          // A compared server with no SIGTERM handler would die of the signal, writing no profile.
+          ...(opts.profile ? ['--require', path.join(__dirname, 'bench/exit-on-sigterm.cjs')] : []),
+          path.resolve(opts.serverJs!),
+        ]
       : [
           ...(opts.plainNode ? [] : serverNodeArgs()),
           ...opts.serverNodeArgs,
