@@ -12,7 +12,7 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { readProfile, type CpuProfile, type ProfileNode } from './cpu-profile';
+import { readProfile, type IndexedProfile, type ProfileNode } from './cpu-profile';
 
 export const KINDS = [
   'socket writes (system calls)',
@@ -47,7 +47,7 @@ export interface Breakdown {
   byKind: Record<Kind, number>;
 }
 
-export function breakdown(profile: CpuProfile & { byId: Map<number, ProfileNode> }): Breakdown {
+export function breakdown(profile: IndexedProfile): Breakdown {
   const byKind = Object.fromEntries(KINDS.map((k) => [k, 0])) as Record<Kind, number>;
   let busyUs = 0;
   profile.samples.forEach((id, i) => {
