@@ -1,21 +1,26 @@
 /**
- * Where the log lines go when no stream is given: stdout, written asynchronously (sonic-boom, libuv's
- * thread pool) and never by the event loop that carries every call's audio. Node writes stdout
- * synchronously when it is a file or a pipe; a slow reader (a container runtime's log driver in its
- * default blocking mode, a slow disk) then stops every call at its next log line, and a reader that
- * stops reading blocks the process for good once the pipe's 64 KB are full.
+ * Where the log lines go when no stream is given: stdout, written so that a slow reader never holds
+ * up the event loop that carries every call's audio. Node writes stdout synchronously when it is a
+ * file or a pipe; a reader that falls behind (a container runtime's log driver in its default
+ * blocking mode) would then stop every call at its next log line, and a reader that stops reading
+ * would block the process for good once the pipe's 64 KB are full.
  *
  * Lines wait in memory, in order, and go out in batches: the lines of BATCH_MS (or BATCH_CHARS,
- * whichever comes first) are handed to the writer together, so a busy server makes one write, and
- * one hand-off to the thread pool, for many lines instead of one each (a hand-off costs ~40 µs of
- * CPU across the threads: ~0.3 ms of every call's start and end went to it). Past MAX_QUEUED_BYTES
- * (the reader has stopped) new lines are dropped and counted: `droppedLogLines()`, the metric
- * `switchboard_log_lines_dropped_total`, and one warning line once the queue has room again. One
- * destination per process, shared by every logger; `flushLogs()` waits until it is written (2 s at
- * most), and what is still queued when the process exits is written synchronously on the way out,
- * unless the reader has stopped (nothing taken for a second): then the process exits without it.
+ * whichever comes first) are one write. A pipe or a socket is written without blocking (Node's own
+ * stdout stream puts it in non-blocking mode: libuv's uv_pipe_open): each batch is one `write(2)` on
+ * the main thread, a few µs, and what the reader cannot take yet stays queued and is tried again
+ * every RETRY_MS. A file or a terminal takes its writes at once. Past MAX_QUEUED_BYTES (the reader has
+ * stopped) new lines are dropped and counted: `droppedLogLines()`, the metric
+ * `switchboard_log_lines_dropped_total`, and one warning line once the queue has emptied.
+ *
+ * No write is ever in flight anywhere else (the first version handed batches to libuv's thread pool,
+ * sonic-boom: on the way out the process wrote its last lines synchronously while an earlier batch
+ * still waited in the pool, which wrote it after them), so the order holds to the end:
+ * `flushLogs()` waits until the queue is written (2 s at most), and what is still queued when the
+ * process exits is written on the way out while the reader keeps taking it, and given up once it has
+ * taken nothing for STALLED_MS. One destination per process, shared by every logger.
  */
-import SonicBoom from 'sonic-boom';
+import { writeSync } from 'node:fs';
 
 /** Log output held while the reader is behind: ~30,000 lines of JSON, minutes of a busy server's logs. */
 export const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
@@ -27,43 +32,122 @@ export const BATCH_MS = 25;
 export const BATCH_CHARS = 16 * 1024;
 /** flushLogs() waits at most this long. */
 export const FLUSH_TIMEOUT_MS = 2000;
+/** A reader that could not take everything is offered the rest again after this long. */
+export const RETRY_MS = 25;
 
 export interface LogDestination {
   write(line: string): void;
 }
 
+/**
+ * Writes buffers to a file descriptor in order, never waiting for it: what it does not take now
+ * stays queued and is offered again every RETRY_MS (an unref'd timer: it keeps no process alive).
+ */
+class FdQueue {
+  /** The unwritten buffers, oldest first; `offset` bytes of the first are written already. */
+  private readonly buffers: Buffer[] = [];
+  private offset = 0;
+  private retry: NodeJS.Timeout | undefined;
+  /** Bytes not yet written. */
+  queued = 0;
+  /** When the queue last moved (or last started to wait): the reader's sign of life. */
+  movedAt = 0;
+  /** The descriptor is gone (EPIPE, EBADF): nothing more is written. */
+  private closed = false;
+
+  constructor(
+    private readonly fd: number,
+    /** Called whenever the queue has emptied. */
+    private readonly onEmpty: () => void,
+  ) {}
+
+  push(buffer: Buffer): void {
+    if (this.closed) return;
+    if (this.queued === 0) this.movedAt = performance.now();
+    this.buffers.push(buffer);
+    this.queued += buffer.length;
+    if (!this.retry) this.writeNow();
+  }
+
+  /** Writes what the descriptor takes now; true once nothing is left. */
+  writeNow(): boolean {
+    while (this.buffers.length > 0) {
+      const head = this.buffers[0]!;
+      let n: number;
+      try {
+        n = writeSync(this.fd, head, this.offset, head.length - this.offset);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') break;
+        // The reader has gone (EPIPE) or stdout was closed: the process and its calls carry on.
+        this.close();
+        this.onEmpty();
+        return true;
+      }
+      if (n > 0) this.movedAt = performance.now();
+      this.queued -= n;
+      this.offset += n;
+      if (this.offset < head.length) break; // the reader's buffer is full
+      this.buffers.shift();
+      this.offset = 0;
+    }
+    if (this.buffers.length > 0) {
+      this.retry ??= setTimeout(() => {
+        this.retry = undefined;
+        this.writeNow();
+      }, RETRY_MS).unref();
+      return false;
+    }
+    this.onEmpty();
+    return true;
+  }
+
+  /**
+   * On the way out: writes the rest, waiting for the reader as long as it keeps taking (a few ms
+   * between tries), never longer than STALLED_MS after it last took something.
+   */
+  writeRestSync(): void {
+    clearTimeout(this.retry);
+    this.retry = undefined;
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    while (!this.writeNow()) {
+      clearTimeout(this.retry);
+      this.retry = undefined;
+      if (performance.now() - this.movedAt > STALLED_MS) return;
+      Atomics.wait(pause, 0, 0, 2);
+    }
+  }
+
+  private close(): void {
+    this.closed = true;
+    clearTimeout(this.retry);
+    this.retry = undefined;
+    this.buffers.length = 0;
+    this.offset = 0;
+    this.queued = 0;
+  }
+}
+
 let stdout: LogDestination | undefined;
-let sonic: SonicBoom | undefined;
-/** Hands the waiting batch to the writer at once. */
+let queue: FdQueue | undefined;
+/** Hands the waiting batch to the queue at once. */
 let handOver = (): void => undefined;
 let dropped = 0;
 let handOvers = 0;
 let unreported = 0;
 let reporter: ((count: number) => void) | undefined;
+/** flushLogs() calls waiting for the queue to empty. */
+const flushed: (() => void)[] = [];
 
 /** The process's stdout destination (created on first use). */
 export function stdoutDestination(): LogDestination {
   if (stdout) return stdout;
-  const dest = new SonicBoom({ fd: 1, sync: false, minLength: 0, maxLength: MAX_QUEUED_BYTES });
-  dest.on('drop', (data: string) => {
-    let lines = 0;
-    for (let i = data.indexOf('\n'); i !== -1; i = data.indexOf('\n', i + 1)) lines++;
-    dropped += lines;
-    unreported += lines;
-  });
-  // A write error (stdout closed: EPIPE) must not take the process and its calls down.
-  dest.on('error', () => undefined);
-  // Lines handed to the writer and not yet written (set by every hand-off, cleared when its queue
-  // has emptied), and when the queue last moved: a reader that has not taken anything for STALLED_MS
-  // has stopped.
-  let pending = false;
-  let movedAt = 0;
-  // The queue is empty: nothing pending, and the reader has caught up: say how many lines it missed.
-  dest.on('drain', () => {
-    pending = false;
+  // Node's stdout stream for a pipe or a socket opens it with libuv, which makes it non-blocking:
+  // a reader that falls behind then answers our writes with EAGAIN instead of stopping the loop.
+  void process.stdout;
+  const q = new FdQueue(1, () => {
     reportDropped();
+    for (const resolve of flushed.splice(0)) resolve();
   });
-  dest.on('write', () => (movedAt = performance.now()));
   // The lines of the current batch, and the timer that hands them over.
   let batch = '';
   let timer: NodeJS.Timeout | undefined;
@@ -71,25 +155,24 @@ export function stdoutDestination(): LogDestination {
     clearTimeout(timer);
     timer = undefined;
     if (batch === '') return;
-    if (!pending) movedAt = performance.now();
-    pending = true;
     const lines = batch;
     batch = '';
     handOvers++;
-    dest.write(lines);
+    q.push(Buffer.from(lines, 'utf8'));
   };
   process.once('exit', () => {
     handOver();
-    // Never hang on the way out behind a reader that has stopped (a blocking write would wait for it).
-    if (!pending || performance.now() - movedAt > STALLED_MS) return;
-    try {
-      dest.flushSync();
-    } catch {
-      /* stdout is gone or busy: nothing more can be done on the way out */
-    }
+    // Never hang on the way out behind a reader that has stopped.
+    if (q.queued === 0 || performance.now() - q.movedAt > STALLED_MS) return;
+    q.writeRestSync();
   });
   stdout = {
     write(line: string): void {
+      if (q.queued + batch.length + line.length > MAX_QUEUED_BYTES) {
+        dropped++;
+        unreported++;
+        return;
+      }
       batch += line;
       if (batch.length >= BATCH_CHARS) handOver();
       else if (!timer) {
@@ -99,7 +182,7 @@ export function stdoutDestination(): LogDestination {
       }
     },
   };
-  sonic = dest;
+  queue = q;
   return stdout;
 }
 
@@ -130,15 +213,20 @@ export function droppedLogLines(): number {
  * after timeoutMs: a shutdown waits for its last lines, never for a reader that has stopped.
  */
 export function flushLogs(timeoutMs = FLUSH_TIMEOUT_MS): Promise<void> {
-  const dest = sonic;
-  if (!dest) return Promise.resolve();
+  const q = queue;
+  if (!q) return Promise.resolve();
   handOver();
+  if (q.queued === 0) return Promise.resolve();
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, timeoutMs);
-    // A flush that fails (stdout closed) resolves too: nothing more can be written.
-    dest.flush(() => {
+    const done = (): void => {
       clearTimeout(timer);
       resolve();
-    });
+    };
+    const timer = setTimeout(() => {
+      const i = flushed.indexOf(done);
+      if (i !== -1) flushed.splice(i, 1);
+      resolve();
+    }, timeoutMs);
+    flushed.push(done);
   });
 }

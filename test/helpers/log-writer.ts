@@ -5,8 +5,11 @@
  * timer's worst lateness, lines dropped and the dropped-lines metric) and ends as END says:
  * `flush` (await flushLogs(), then exit), `exit` (process.exit at once, lines still queued) or
  * `wait` (stay until stdin closes). With SPACED_MS, one line every SPACED_MS instead (a quiet server's
- * pace), and the report also gives the batches handed to the writer.
+ * pace), and the report also gives the batches handed to the writer. With BUSY_POOL, libuv's thread
+ * pool is kept busy (key derivations) while the lines are logged: whatever the log hands the pool
+ * waits behind them, as it would behind a server's DNS lookups, file reads or compression.
  */
+import { pbkdf2 } from 'node:crypto';
 import { createLogger } from '../../src/logging/logger';
 import { droppedLogLines, flushLogs, logBatches } from '../../src/logging/destination';
 import { Metrics } from '../../src/observability/metrics';
@@ -25,6 +28,14 @@ const timer = setInterval(() => {
   lastTick = now;
 }, 10);
 
+// Four times the pool's threads (4 unless UV_THREADPOOL_SIZE says otherwise) of ~50 ms jobs, each
+// followed by another until the report: anything handed to the pool waits behind ~12 of them.
+let finished = false;
+const busy = (): void => {
+  if (!finished) pbkdf2('key', 'salt', 300_000, 32, 'sha256', busy);
+};
+if (process.env.BUSY_POOL) for (let i = 0; i < 16; i++) busy();
+
 let sent = 0;
 function batch(): void {
   for (let i = 0; i < (SPACED_MS === undefined ? 100 : 1) && sent < LINES; i++)
@@ -41,6 +52,7 @@ function batch(): void {
 
 async function finish(): Promise<void> {
   clearInterval(timer);
+  finished = true;
   const exposition = await new Metrics().registry.metrics();
   const metric = Number(/^switchboard_log_lines_dropped_total (\d+)$/m.exec(exposition)?.[1] ?? NaN);
   process.stderr.write(

@@ -4,8 +4,10 @@
  * reported, and what is queued when the process exits is still written. Real child processes and
  * real pipes (test/helpers/log-writer.ts).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { closeSync, constants, createReadStream, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BATCH_MS, FLUSH_TIMEOUT_MS, MAX_QUEUED_BYTES } from '../../src/logging/destination';
 
@@ -19,13 +21,24 @@ interface Report {
   batches: number;
 }
 
-function writer(env: Record<string, string>, stdin: 'ignore' | 'pipe' = 'ignore'): ChildProcess {
+/** The writer, its stdout a socket pair to this process (Node's 'pipe') or the file descriptor given. */
+function writer(
+  env: Record<string, string>,
+  stdin: 'ignore' | 'pipe' = 'ignore',
+  stdout: 'pipe' | number = 'pipe',
+): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/helpers/log-writer.ts')], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-    stdio: [stdin, 'pipe', 'pipe'],
+    stdio: [stdin, stdout, 'pipe'],
   });
 }
+
+const parse = (text: string): Record<string, unknown>[] =>
+  text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 /** The child's report (its first stderr line), or a rejection after timeoutMs. */
 function report(child: ChildProcess, timeoutMs = 20_000): Promise<Report> {
@@ -50,14 +63,7 @@ async function readAll(child: ChildProcess): Promise<{ lines: Record<string, unk
   child.stdout!.resume();
   const [code] = (await once(child, 'exit')) as [number | null];
   if (!child.stdout!.readableEnded) await once(child.stdout!, 'end');
-  const text = Buffer.concat(chunks).toString('utf8');
-  return {
-    lines: text
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Record<string, unknown>),
-    code,
-  };
+  return { lines: parse(Buffer.concat(chunks).toString('utf8')), code };
 }
 
 const numbered = (lines: Record<string, unknown>[]): number[] =>
@@ -125,6 +131,68 @@ describe('log destination', () => {
     expect(code).toBe(0);
     expect(numbered(lines)).toEqual(Array.from({ length: 3000 }, (_, i) => i));
   }, 60_000);
+
+  it("keeps the lines in order on the way out while libuv's thread pool is busy", async () => {
+    // The pool busy with other work (a server's DNS lookups, file reads, compression) held the
+    // sonic-boom version's first batch there while the exit wrote the later ones; the pool wrote
+    // the first one after them (lines 77-1540, then 0-76, then the rest, five runs out of five).
+    const child = writer({ LINES: '3000', END: 'exit', BUSY_POOL: '1' });
+    const [got, { lines, code }] = await Promise.all([report(child), readAll(child)]);
+    expect(got.sent).toBe(3000);
+    expect(code).toBe(0);
+    expect(numbered(lines)).toEqual(Array.from({ length: 3000 }, (_, i) => i));
+  }, 60_000);
+
+  describe('other kinds of stdout', () => {
+    let dir: string;
+    beforeEach(() => (dir = mkdtempSync(path.join(tmpdir(), 'log-destination-'))));
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    it("a real pipe (a container runtime's log driver): nobody reading holds nothing up, and every line arrives in order", async () => {
+      const fifo = path.join(dir, 'stdout');
+      execFileSync('mkfifo', [fifo]);
+      // Opened read-write, a FIFO does not wait for a reader; nobody reads it until the report.
+      const fd = openSync(fifo, constants.O_RDWR);
+      const child = writer({ LINES: '5000', END: 'flush' }, 'ignore', fd);
+      closeSync(fd);
+      const exited = once(child, 'exit') as Promise<[number | null]>;
+      const got = await report(child);
+      expect(got.sent).toBe(5000);
+      expect(got.dropped).toBe(0);
+      // A blocking pipe would have stopped the writer at ~64 KB: no report at all.
+      expect(got.maxLateMs).toBeLessThan(250);
+      const chunks: Buffer[] = [];
+      const reader = createReadStream(fifo);
+      reader.on('data', (c) => chunks.push(c as Buffer));
+      const [[code]] = await Promise.all([exited, once(reader, 'close')]);
+      expect(code).toBe(0);
+      expect(numbered(parse(Buffer.concat(chunks).toString('utf8')))).toEqual(
+        Array.from({ length: 5000 }, (_, i) => i),
+      );
+    }, 60_000);
+
+    it('a file: the lines still queued at the exit are written, in order', async () => {
+      const file = path.join(dir, 'log.jsonl');
+      const fd = openSync(file, 'w');
+      const child = writer({ LINES: '3000', END: 'exit', BUSY_POOL: '1' }, 'ignore', fd);
+      closeSync(fd);
+      const [[code], got] = await Promise.all([once(child, 'exit') as Promise<[number | null]>, report(child)]);
+      expect(code).toBe(0);
+      expect(got.sent).toBe(3000);
+      expect(numbered(parse(readFileSync(file, 'utf8')))).toEqual(Array.from({ length: 3000 }, (_, i) => i));
+    }, 60_000);
+
+    it('a reader that has gone (EPIPE): the process carries on and exits normally', async () => {
+      const child = writer({ LINES: '5000', END: 'flush' });
+      const exited = once(child, 'exit') as Promise<[number | null]>;
+      child.stdout!.destroy();
+      const got = await report(child);
+      expect(got.sent).toBe(5000);
+      expect(got.maxLateMs).toBeLessThan(250);
+      const [code] = await exited;
+      expect(code).toBe(0);
+    }, 60_000);
+  });
 
   it('writes the lines of a quiet server in batches, not one write each', async () => {
     // One line every 2 ms for ~0.8 s: one write each would be 400.
