@@ -763,7 +763,9 @@ async function runOnce(opts: RunOptions): Promise<RunResult> {
     if (opts.tagLog && tags) {
       // Raw times on the shared clock (scripts/bench/tags.ts): what scripts/bench/late-frames.ts reads,
       // with --stall-probe each CPU's probe stretches (scripts/bench/stall-probe.ts).
-      const log = { windowStart, windowEnd, ...tags, ...(probed ? { probeCpus, probes: probed } : {}) };
+      // The processes' ids name them in a scheduler trace (late-frames.ts --sched).
+      const pids = { server: server.pid, ai: ai?.child.pid, callers: caller.child.pid, bench: process.pid };
+      const log = { windowStart, windowEnd, pids, ...tags, ...(probed ? { probeCpus, probes: probed } : {}) };
       writeFileSync(path.join(opts.outDir, `tags-${opts.name}.json`), JSON.stringify(log));
     }
     return {

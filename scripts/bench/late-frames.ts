@@ -17,12 +17,18 @@
  * the uplink latency by a frame's place in its caller tick, ranks 0..N-1 (figures.ts,
  * latencyByTickRank): flat and low, the bridge keeps up with the callers' bursts; growing, it
  * queues through them; flat and high, it reads them in batches. --tick-gap (ms, default 2) must be
- * under the callers' 5 ms tick and over the time one burst takes to send.
+ * under the callers' 5 ms tick and over the time one burst takes to send. With --sched (a scheduler
+ * trace of the machine on the same clock, taken during the window:
+ * `perf sched record -k CLOCK_MONOTONIC -a -- sleep S`, then `perf sched timehist > timehist.txt`),
+ * each cluster also shows which processes had the CPUs while its frames were in flight, the bench's
+ * own by name (server, AI, callers, bench) and any other by its name and pid: a cluster made by
+ * something else on the machine shows here.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { isOwnFrame, readProfile, stackOf, type IndexedProfile, type ProfileNode } from './cpu-profile';
 import { latencyByTickRank, receiptTimes } from './figures';
+import { cpuByProcess, parseTimehist } from './sched-waits';
 import { overlapping, together, type Stretch } from './stall-probe';
 
 interface TagLog {
@@ -32,6 +38,8 @@ interface TagLog {
   upReceived: number[];
   downSent: (number | null)[];
   downReceived: number[];
+  /** The bench's processes (older logs have none). */
+  pids?: { server?: number; ai?: number; callers?: number; bench?: number };
   /** --stall-probe: each CPU's stretches without user code (scripts/bench/stall-probe.ts). */
   probeCpus?: number[];
   probes?: Stretch[][];
@@ -50,13 +58,14 @@ const { values, positionals } = parseArgs({
     gap: { type: 'string', default: '50' },
     top: { type: 'string', default: '10' },
     profile: { type: 'string' },
+    sched: { type: 'string' },
     ranks: { type: 'string', default: '0' },
     'tick-gap': { type: 'string', default: '2' },
   },
 });
 if (positionals.length !== 1) {
   console.error(
-    'usage: tsx scripts/bench/late-frames.ts <tags-run.json> [--over 5] [--gap 50] [--top 10] [--profile f] [--ranks 12] [--tick-gap 2]',
+    'usage: tsx scripts/bench/late-frames.ts <tags-run.json> [--over 5] [--gap 50] [--top 10] [--profile f] [--sched timehist.txt] [--ranks 12] [--tick-gap 2]',
   );
   process.exit(2);
 }
@@ -144,6 +153,9 @@ function probesAround(probes: Stretch[][], cpus: number[], from: number, to: num
 }
 
 const profile = values.profile ? readProfile(values.profile) : undefined;
+const sched = values.sched ? parseTimehist(readFileSync(values.sched, 'utf8')) : undefined;
+const names: Record<number, string> = {};
+for (const [name, pid] of Object.entries(log.pids ?? {})) if (pid) names[pid] = name === 'ai' ? 'AI' : name;
 const directions: [string, [number, number][]][] = [
   ['uplink', latencies(log.upSent, log.upReceived, 2)],
   ['downlink', latencies(log.downSent, log.downReceived, 3)],
@@ -160,6 +172,10 @@ for (const [name, frames] of directions) {
     const at = ((c.start - log.windowStart) / 1000).toFixed(2);
     console.log(`  at ${at} s, ${(c.end - c.start).toFixed(0)} ms: ${c.late} late, max ${c.maxMs.toFixed(1)} ms`);
     if (log.probes) console.log(`    ${probesAround(log.probes, log.probeCpus ?? [], c.start, c.end + c.maxMs)}`);
+    if (sched) {
+      const takers = cpuByProcess(sched, c.start, c.end + c.maxMs, names).slice(0, 8);
+      console.log(`    on the CPUs meanwhile: ${takers.map(([who, ms]) => `${who} ${ms.toFixed(1)} ms`).join(', ')}`);
+    }
     if (!profile) continue;
     const a = activity(profile, c.start - 25, c.end + 5);
     console.log(`    server main thread: busy ${a.busy.toFixed(1)} ms, idle ${a.idle.toFixed(1)} ms`);

@@ -99,6 +99,40 @@ export function schedWaits(runs: TimehistRun[], tid: number, overMs = 0.05): Sch
   };
 }
 
+/**
+ * CPU time each process had on any CPU in [from, to] (ms), largest first: a process's threads
+ * together, named `names[pid]` when given (the bench's server, AI and callers), else by its main
+ * thread's name (or the first thread seen) and pid; the CPUs' idle time as `idle`.
+ */
+export function cpuByProcess(
+  runs: TimehistRun[],
+  from: number,
+  to: number,
+  names: Record<number, string> = {},
+): [string, number][] {
+  const ms = new Map<string, number>();
+  const commOf = new Map<number, string>();
+  for (const r of runs) {
+    const overlap = Math.min(r.end, to) - Math.max(r.start, from);
+    if (overlap <= 0) continue;
+    const m = /^(.*)\[(\d+)(?:\/(\d+))?\]$/.exec(r.task);
+    let key = r.task === '<idle>' ? 'idle' : r.task;
+    if (m) {
+      const pid = Number(m[3] ?? m[2]);
+      if (!m[3] || !commOf.has(pid)) commOf.set(pid, m[1]);
+      key = String(pid);
+    }
+    ms.set(key, (ms.get(key) ?? 0) + overlap);
+  }
+  return [...ms]
+    .map(([key, v]): [string, number] => {
+      const pid = Number(key);
+      if (!Number.isInteger(pid)) return [key, v];
+      return [names[pid] ?? `${commOf.get(pid)}[${pid}]`, v];
+    })
+    .sort((a, b) => b[1] - a[1]);
+}
+
 function main(): void {
   const { values, positionals } = parseArgs({
     allowPositionals: true,

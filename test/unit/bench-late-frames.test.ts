@@ -6,11 +6,15 @@ import path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '../..');
 
-function lateFrames(log: object, args: string[] = [], profile?: object): string {
+function lateFrames(log: object, args: string[] = [], profile?: object, timehist?: string): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'late-frames-'));
   try {
     const file = path.join(dir, 'tags.json');
     writeFileSync(file, JSON.stringify(log));
+    if (timehist) {
+      writeFileSync(path.join(dir, 'timehist.txt'), timehist);
+      args = [...args, '--sched', path.join(dir, 'timehist.txt')];
+    }
     if (profile) {
       writeFileSync(path.join(dir, 'server.cpuprofile'), JSON.stringify(profile));
       args = [...args, '--profile', path.join(dir, 'server.cpuprofile')];
@@ -77,5 +81,26 @@ describe('bench late frames', () => {
     expect(out).toMatch(/server main thread: busy 90\.0 ms, idle 3\d\.0 ms/);
     expect(out).toMatch(/50\.0 ms {2}\(garbage collector\)/);
     expect(out).toMatch(/40\.0 ms {2}onFrame channels\/x\.js:10 > onFrame channels\/x\.js:10/);
+  });
+
+  it('shows which processes had the CPUs while a cluster was in flight, from a scheduler trace on the same clock', () => {
+    // The downlink cluster: frames sent 3000-3090 ms, the last 12 ms late, so 3000-3102 ms. On CPU 0
+    // the server's main thread and a thread of it, on CPU 1 another process (pid 900) from 2990 to
+    // 3050 and the AI after it; a run outside the stretch counts nothing.
+    const timehist = [
+      '       3.040000 [0000]  node[300]                           0.000      0.000     40.000',
+      '       3.100000 [0000]  node[301/300]                       0.000      0.000     60.000',
+      '       3.050000 [0001]  beam.smp[900]                       0.000      0.000     60.000',
+      '       3.110000 [0001]  node[400]                           0.000      0.000     60.000',
+      '       5.000000 [0001]  node[500]                           0.000      0.000      1.000',
+    ].join('\n');
+    const out = lateFrames(
+      { ...log, pids: { server: 300, ai: 400, callers: 500 } },
+      ['--top', '1'],
+      undefined,
+      timehist,
+    );
+    expect(out).toContain('on the CPUs meanwhile: server 100.0 ms, AI 52.0 ms, beam.smp[900] 50.0 ms');
+    expect(out).not.toContain('callers');
   });
 });

@@ -1,4 +1,4 @@
-import { parseTimehist, schedWaits } from '../../scripts/bench/sched-waits';
+import { cpuByProcess, parseTimehist, schedWaits } from '../../scripts/bench/sched-waits';
 
 // `perf sched timehist` lines: time (s), [cpu], task, wait, sch delay, run time (ms). Each line is a
 // run that ended at `time`.
@@ -36,5 +36,21 @@ describe('bench scheduler waits (perf sched timehist)', () => {
     expect(w.otherCpus.get('<idle>')).toBeCloseTo(0.5, 6);
     expect(w.otherCpus.get('node[*,100]')).toBeCloseTo(0.5, 6);
     expect(schedWaits(parseTimehist(TRACE), 100, 2).long.count).toBe(0);
+  });
+
+  it('gives the CPU time each process had in a stretch, its threads together, named when the bench knows it', () => {
+    const runs = parseTimehist(TRACE);
+    // 10000-10002 ms: node[200] ran 10000-10000.5 (of its 9998-10000 run, nothing) and 10000.5-10001.5;
+    // pid 100's main thread 10000-10000.5 and 10001.5-10001.6, its thread 101 10001-10002; the other
+    // CPU idle 9998-10001 (1 ms of it inside).
+    const got = new Map(cpuByProcess(runs, 10000, 10002, { 100: 'server' }));
+    expect(got.get('server')).toBeCloseTo(0.5 + 0.1 + 1, 6);
+    expect(got.get('node[200]')).toBeCloseTo(1, 6);
+    expect(got.get('idle')).toBeCloseTo(1, 6);
+    expect([...got.keys()]).toHaveLength(3);
+    // Largest first; without names, a process is its main thread's name and pid.
+    const unnamed = cpuByProcess(runs, 10000, 10002);
+    expect(unnamed[0]).toEqual(['node[100]', expect.closeTo(1.6, 6)]);
+    expect(cpuByProcess(runs, 20000, 20001)).toEqual([]);
   });
 });
