@@ -40,7 +40,7 @@ describe('bench scheduler waits (perf sched timehist)', () => {
 
   it('gives the CPU time each process had in a stretch, its threads together, named when the bench knows it', () => {
     const runs = parseTimehist(TRACE);
-    // 10000-10002 ms: node[200] ran 10000-10000.5 (of its 9998-10000 run, nothing) and 10000.5-10001.5;
+    // In 10000-10002 ms: node[200] 10000.5-10001.5 (its 9998-10000 run ends as the stretch starts);
     // pid 100's main thread 10000-10000.5 and 10001.5-10001.6, its thread 101 10001-10002; the other
     // CPU idle 9998-10001 (1 ms of it inside).
     const got = new Map(cpuByProcess(runs, 10000, 10002, { 100: 'server' }));
