@@ -49,6 +49,19 @@ export interface SchedWaits {
   otherCpus: Map<string, number>;
 }
 
+/** A task's name and ids as timehist prints them: `name[tid]` or `name[tid/pid]` (the process's id last). */
+const TASK = /^(.*)\[(\d+)(?:\/(\d+))?\]$/;
+
+/** The task's process id (its own id when timehist printed no pid), or undefined for `<idle>`. */
+function taskPid(task: string): { comm: string; pid: number; isThread: boolean } | undefined {
+  const m = TASK.exec(task);
+  if (!m) return undefined;
+  return { comm: m[1], pid: Number(m[3] ?? m[2]), isThread: m[3] !== undefined };
+}
+
+/** ms of run `r` inside [from, to]. */
+const overlapMs = (r: TimehistRun, from: number, to: number): number => Math.min(r.end, to) - Math.max(r.start, from);
+
 const byProcess = (task: string): string => task.replace(/\[\d+\/(\d+)\]$/, '[*,$1]');
 
 /** The waits of thread `tid` and what ran meanwhile, for delays over `overMs`. */
@@ -83,7 +96,7 @@ export function schedWaits(runs: TimehistRun[], tid: number, overMs = 0.05): Sch
         else hi = mid;
       }
       for (let k = Math.max(0, lo - 1); k < list.length && list[k].start < to; k++) {
-        const overlap = Math.min(list[k].end, to) - Math.max(list[k].start, from);
+        const overlap = overlapMs(list[k], from, to);
         if (overlap <= 0) continue;
         const task = byProcess(list[k].task);
         into.set(task, (into.get(task) ?? 0) + overlap);
@@ -113,14 +126,13 @@ export function cpuByProcess(
   const ms = new Map<string, number>();
   const commOf = new Map<number, string>();
   for (const r of runs) {
-    const overlap = Math.min(r.end, to) - Math.max(r.start, from);
+    const overlap = overlapMs(r, from, to);
     if (overlap <= 0) continue;
-    const m = /^(.*)\[(\d+)(?:\/(\d+))?\]$/.exec(r.task);
+    const t = taskPid(r.task);
     let key = r.task === '<idle>' ? 'idle' : r.task;
-    if (m) {
-      const pid = Number(m[3] ?? m[2]);
-      if (!m[3] || !commOf.has(pid)) commOf.set(pid, m[1]);
-      key = String(pid);
+    if (t) {
+      if (!t.isThread || !commOf.has(t.pid)) commOf.set(t.pid, t.comm);
+      key = String(t.pid);
     }
     ms.set(key, (ms.get(key) ?? 0) + overlap);
   }

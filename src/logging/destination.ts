@@ -69,36 +69,14 @@ class FdQueue {
     if (!this.retry) this.writeNow();
   }
 
-  /** Writes what the descriptor takes now; true once nothing is left. */
-  writeNow(): boolean {
-    while (this.buffers.length > 0) {
-      const head = this.buffers[0]!;
-      let n: number;
-      try {
-        n = writeSync(this.fd, head, this.offset, head.length - this.offset);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') break;
-        // The reader has gone (EPIPE) or stdout was closed: the process and its calls carry on.
-        this.close();
-        this.onEmpty();
-        return true;
-      }
-      if (n > 0) this.movedAt = performance.now();
-      this.queued -= n;
-      this.offset += n;
-      if (this.offset < head.length) break; // the reader's buffer is full
-      this.buffers.shift();
-      this.offset = 0;
-    }
-    if (this.buffers.length > 0) {
-      this.retry ??= setTimeout(() => {
-        this.retry = undefined;
-        this.writeNow();
-      }, RETRY_MS).unref();
-      return false;
-    }
-    this.onEmpty();
-    return true;
+  /** Writes what the descriptor takes now, and offers the rest again after RETRY_MS; true once nothing is left. */
+  private writeNow(): boolean {
+    if (this.writeSome()) return true;
+    this.retry ??= setTimeout(() => {
+      this.retry = undefined;
+      this.writeNow();
+    }, RETRY_MS).unref();
+    return false;
   }
 
   /**
@@ -109,12 +87,35 @@ class FdQueue {
     clearTimeout(this.retry);
     this.retry = undefined;
     const pause = new Int32Array(new SharedArrayBuffer(4));
-    while (!this.writeNow()) {
-      clearTimeout(this.retry);
-      this.retry = undefined;
+    while (!this.writeSome()) {
       if (performance.now() - this.movedAt > STALLED_MS) return;
       Atomics.wait(pause, 0, 0, 2);
     }
+  }
+
+  /** Writes what the descriptor takes now (no timer); true once nothing is left. */
+  private writeSome(): boolean {
+    while (this.buffers.length > 0) {
+      const head = this.buffers[0]!;
+      let n: number;
+      try {
+        n = writeSync(this.fd, head, this.offset, head.length - this.offset);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return false;
+        // The reader has gone (EPIPE) or stdout was closed: the process and its calls carry on.
+        this.close();
+        this.onEmpty();
+        return true;
+      }
+      if (n > 0) this.movedAt = performance.now();
+      this.queued -= n;
+      this.offset += n;
+      if (this.offset < head.length) return false; // the reader's buffer is full
+      this.buffers.shift();
+      this.offset = 0;
+    }
+    this.onEmpty();
+    return true;
   }
 
   private close(): void {
