@@ -98,6 +98,7 @@ import { SERVER_ENV, serverNodeArgs } from './lib/server-runtime';
 import { orderNote, runOrder } from './bench/run-order';
 import { parseCpuList, pinProcess } from './bench/cpu-pin';
 import { startScraper, type Scraper } from './bench/scraper';
+import { pauseProcesses, type Paused } from './bench/pause-processes';
 
 const ROOT = path.resolve(__dirname, '..');
 /** Production rules apply (NODE_ENV=production): a Twilio-shaped auth token, an API token, an https public URL. */
@@ -178,6 +179,10 @@ const USAGE = `Usage: npm run bench -- [options]
                       and every run stays in the per-run table and the JSON
   --extra-runs N      up to N more runs (pairs with --compare-js) per scenario and count while fewer
                       than --runs were free of steal (default 0)
+  --pause NAMES       stop (SIGSTOP) the machine's processes with these command names (ps -o comm;
+                      comma list, e.g. beam.smp,epmd,mariadbd,mosquitto: services the server does not
+                      use) for the whole bench, and continue them (SIGCONT) after it, however it ends
+                      (scripts/bench/pause-processes.ts): their periodic work then lands in no run
   --out DIR           output folder (default bench-results)
   --label TEXT        a note stored with the results (e.g. "before")
   --help`;
@@ -346,6 +351,8 @@ let loadNice = 10;
 /** The CPUs of the load generators and of the server(s) (--pin-load, --pin-server); undefined: unpinned. */
 let loadCpus: number[] | undefined;
 let serverCpus: number[] | undefined;
+/** The machine's processes stopped for the bench (--pause), continued when it ends. */
+let paused: Paused | undefined;
 
 /**
  * The local AI server and the callers stand in for remote systems (OpenAI, Twilio) that would not
@@ -1045,6 +1052,7 @@ async function main(): Promise<void> {
         'max-steal': { type: 'string', default: String(DEFAULT_MAX_STEAL_PERCENT) },
         'extra-runs': { type: 'string', default: '0' },
         'fixed-order': { type: 'boolean', default: false },
+        pause: { type: 'string', default: '' },
         out: { type: 'string', default: 'bench-results' },
         label: { type: 'string', default: '' },
         help: { type: 'boolean', default: false },
@@ -1118,6 +1126,20 @@ async function main(): Promise<void> {
       if (!existsSync(path.join(ROOT, 'dist/src/main.js'))) fail('npm run build failed');
       console.error('bench: npm run build reported errors; using the emitted JS anyway');
     }
+  }
+
+  const pauseNames = values.pause
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
+  if (pauseNames.some((n) => !/^[\w.+-]{1,15}$/.test(n)))
+    fail('--pause takes command names (ps -o comm), comma-separated');
+  paused = pauseProcesses(pauseNames);
+  if (pauseNames.length > 0) {
+    console.error(
+      `bench: paused for the bench: ${paused.processes.map((p) => `${p.comm}[${p.pid}]`).join(', ') || 'nothing'}` +
+        (paused.missing.length > 0 ? `; not running: ${paused.missing.join(', ')}` : ''),
+    );
   }
 
   const startedAt = new Date().toISOString();
@@ -1235,6 +1257,8 @@ async function main(): Promise<void> {
       /** --pin-load / --pin-server: the CPUs each side was held to (null: unpinned). */
       pinLoad: loadCpus ?? null,
       pinServer: serverCpus ?? null,
+      /** --pause: the machine's processes stopped for the bench. */
+      paused: paused?.processes ?? [],
     },
     rows,
     paired,
@@ -1283,6 +1307,9 @@ async function main(): Promise<void> {
     (loadCpus || serverCpus
       ? `CPUs: the AI and the callers on ${loadCpus?.join(',') ?? 'any'}, the server on ${serverCpus?.join(',') ?? 'any'} (taskset). `
       : '') +
+    (paused && paused.processes.length > 0
+      ? `Stopped for the bench: ${paused.processes.map((p) => `${p.comm}[${p.pid}]`).join(', ')}. `
+      : '') +
     `Window: ${seconds} s per run; greeting ${values.greeting}; ` +
     (scrapeSeconds > 0 ? `Switchboard's /metrics scraped every ${scrapeSeconds} s in the window; ` : '') +
     `${warmUpSeconds > 0 ? `after a ${warmUpSeconds} s warm-up (${WARM_UP_CALLS} short calls at a time)` : 'cold servers (no warm-up)'}; ${runs > 1 ? `median of ${runs} runs` : 'one run'}.\n\n` +
@@ -1315,8 +1342,21 @@ if (scenarioAt >= 0 && process.argv[scenarioAt + 1] === 'pipeline') {
     process.exit(code ?? 1),
   );
 } else {
-  main().catch((err: unknown) => {
-    console.error('bench failed:', err);
-    process.exit(1);
-  });
+  // --pause: what the bench stopped goes on whichever way it ends (the watchdog covers a SIGKILL).
+  process.on('exit', () => paused?.resume());
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      paused?.resume();
+      process.exit(128 + os.constants.signals[signal]);
+    });
+  }
+  main()
+    .catch((err: unknown) => {
+      console.error('bench failed:', err);
+      process.exitCode = 1;
+    })
+    .finally(() => {
+      paused?.resume();
+      if (process.exitCode) process.exit();
+    });
 }
