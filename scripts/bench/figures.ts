@@ -197,9 +197,26 @@ export function growthFromOneCall(
 /** What pairedDifferences() needs of a run. */
 export interface PairedRun {
   callerSide: Pick<CallerSide, 'uplinkMs' | 'downlinkMs'> | null;
-  server: { cpuMsPerCallSecond: number };
+  server: { cpuMsPerCallSecond: number; callSeconds?: number };
+  /** The load generators' CPU over the window (s), when known: the machine's speed in the run. */
+  ai?: { cpuSeconds: number } | null;
+  caller?: { cpuSeconds: number };
   /** CPU the hypervisor gave another guest during the window (% of one core), when known. */
   machine?: { stealPercent?: number };
+}
+
+/**
+ * The local AI's and the callers' CPU per call-second in a run (ms), undefined when not known.
+ * They do the same work whichever bridge is measured (the same calls, frames and turns), so this
+ * is how fast the machine was during that run. On a VM it drifts by a third from run to run with
+ * no steal (2026-12-08, a PVM guest: 3.0-4.3 ms a call-second, the server's CPU moving with it in
+ * the same runs, the relay's and Switchboard's alike: whatever slows the vCPUs without taking them,
+ * a busy sibling hyperthread on the host or its memory bandwidth, slows every process alike).
+ */
+export function loadCpuMsPerCallSecond(r: PairedRun): number | undefined {
+  const callSeconds = r.server.callSeconds;
+  if (!r.ai || !r.caller || !callSeconds || !(callSeconds > 0)) return undefined;
+  return ((r.ai.cpuSeconds + r.caller.cpuSeconds) * 1000) / callSeconds;
 }
 
 /**
@@ -274,6 +291,16 @@ const PAIRED: { figure: string; ratio?: true; of: (r: PairedRun) => number | und
   { figure: 'down p99', of: (r) => r.callerSide?.downlinkMs.p99 },
   { figure: 'down max', of: (r) => r.callerSide?.downlinkMs.max },
   { figure: 'CPU per call-second', ratio: true, of: (r) => r.server.cpuMsPerCallSecond },
+  {
+    // The same, each run's CPU over its load generators' (loadCpuMsPerCallSecond): the machine's
+    // speed in each run taken out of the pair.
+    figure: "CPU over the load generators' CPU",
+    ratio: true,
+    of: (r) => {
+      const load = loadCpuMsPerCallSecond(r);
+      return load && load > 0 ? r.server.cpuMsPerCallSecond / load : undefined;
+    },
+  },
 ];
 
 /**

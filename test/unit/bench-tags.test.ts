@@ -6,6 +6,7 @@ import {
   latencyByTickRank,
   matchTags,
   medianOf,
+  loadCpuMsPerCallSecond,
   pairedDifferences,
   pairedTable,
   anotherRun,
@@ -237,6 +238,43 @@ describe('bench figures', () => {
       '| burst, 100 calls | CPU per call-second | 1.20x, 1.10x, 1.00x, 1.50x | **1.15x** | 1 of 4 |',
     );
     expect(pairedTable('x', 'relay', pairedDifferences([run(1, 1, 1, false)], [run(1, 1, 0)]))).toBe('');
+  });
+
+  it("takes the machine's speed out of the CPU ratio: each run's CPU over its load generators' CPU", () => {
+    // 2026-12-08's burst series on a PVM guest (server ms per call-second, call-seconds, the AI's
+    // and the callers' CPU seconds): the raw ratio went 1.16x-1.65x with the machine's speed,
+    // the AI and the callers slowing with the server in the same runs.
+    const run = (cpu: number, callSeconds: number, ai: number, caller: number) => ({
+      callerSide: null,
+      server: { cpuMsPerCallSecond: cpu, callSeconds },
+      ai: { cpuSeconds: ai },
+      caller: { cpuSeconds: caller },
+    });
+    const mine = [
+      run(4.79, 2907, 6.33, 6.07),
+      run(3.44, 2903.4, 4.41, 4.35),
+      run(4.1, 2906.8, 5.18, 5.07),
+      run(4.25, 2902.9, 5.49, 5.36),
+    ];
+    const theirs = [
+      run(2.91, 2901.1, 4.83, 5.13),
+      run(2.97, 2901, 4.96, 4.97),
+      run(3.06, 2901, 5.24, 5.31),
+      run(2.87, 2901.5, 4.8, 4.86),
+    ];
+    expect(loadCpuMsPerCallSecond(mine[0])).toBeCloseTo(((6.33 + 6.07) * 1000) / 2907, 6);
+    const figures = pairedDifferences(mine, theirs);
+    expect(figures.find((f) => f.figure === 'CPU per call-second')!.perRun).toEqual([1.65, 1.16, 1.34, 1.48]);
+    const steady = figures.find((f) => f.figure === "CPU over the load generators' CPU")!;
+    expect(steady.perRun).toEqual([1.32, 1.31, 1.38, 1.32]);
+    expect(steady).toMatchObject({ median: 1.32, atOrBelow: 0, ratio: true });
+    // unknown without the load generators' figures (another AI, --ai-url): no row
+    const noLoad = pairedDifferences(
+      mine.map((r) => ({ ...r, ai: null })),
+      theirs,
+    ).find((f) => f.figure === "CPU over the load generators' CPU")!;
+    expect(noLoad.perRun).toEqual([]);
+    expect(loadCpuMsPerCallSecond({ callerSide: null, server: { cpuMsPerCallSecond: 1 } })).toBeUndefined();
   });
 
   it('leaves out of the pair-by-pair figures the pairs in which the hypervisor stole CPU, and names them', () => {
