@@ -65,8 +65,10 @@ describe('bench --pause (scripts/bench/pause-processes.ts)', () => {
     expect(paused.processes.map((p) => p.pid).sort()).toEqual([a.pid, b.pid].sort());
     expect(paused.processes.every((p) => p.comm === name)).toBe(true);
     expect(paused.missing).toEqual(['no-such-process']);
-    expect(processState(a.pid!)).toBe('T');
-    expect(processState(b.pid!)).toBe('T');
+    // SIGSTOP takes effect when the kernel next handles the process's signals: on a loaded machine
+    // /proc may still say R or S for a moment after kill() returned.
+    expect(await waitForState(a.pid!, (s) => s === 'T')).toBe('T');
+    expect(await waitForState(b.pid!, (s) => s === 'T')).toBe('T');
 
     paused.resume();
     expect(await waitForState(a.pid!, (s) => s !== 'T')).toBe('S');
@@ -106,7 +108,7 @@ describe('bench --pause (scripts/bench/pause-processes.ts)', () => {
     children.push(pauser);
     const line = await new Promise<string>((resolve) => pauser.stdout!.once('data', (d: Buffer) => resolve(String(d))));
     expect(JSON.parse(line)).toEqual([target.pid]);
-    expect(processState(target.pid!)).toBe('T');
+    expect(await waitForState(target.pid!, (s) => s === 'T')).toBe('T');
 
     pauser.kill('SIGKILL');
     // The watchdog looks every 0.5 s.
